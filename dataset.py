@@ -1,0 +1,742 @@
+"""SoccerNet v1 data layer: game lists, feature files, labels, chunks, spotting windows, tf.data.
+
+Reproduces the data handling of the original code (Vanderplaetse & Dupont 2020, `ftpdataset.py` and
+`dataset.py`; SoccerNet's `Dataset.py`): the same game lists, files, label mapping, chunking and
+sliding windows. Two things differ in form, not in result: feature files are found by exact name
+(not by substring search), and chunks and windows are index arrays over memory-mapped half arrays
+(not materialised chunk caches), gathered batch by batch.
+
+Shapes use these names: `frames` (features of a half, 2 per second), `dim` (feature dimension),
+`N` = window_sec * fps (frames per chunk or window), classes 0..3 = background, card, subs, goal.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import mmap
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Iterable, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+CLASSES = ("background", "card", "subs", "goal")
+NUM_CLASSES = len(CLASSES)
+FRAMES_PER_SECOND = 2
+HALVES = (1, 2)
+PCA_DIM = 512
+STREAMS = ("video", "audio")
+VIDEO_FEATURES = ("ResNET", "C3D", "I3D")
+AUDIO_FEATURES = ("VGGish",)
+# Feature dimension of the known raw files; PCA files are always PCA_DIM. C3D and I3D are left out:
+# their dimension is only checked for consistency across files.
+KNOWN_DIMS = {"ResNET": 2048, "VGGish": 512}
+V1_LABEL_FILE = "Labels.json"
+V2_LABEL_FILE = "Labels-v2.json"
+# SoccerNet v2 labels that carry over to the three v1 classes; other v2 labels are ignored.
+V2_TO_CLASS = {"Goal": 3, "Yellow card": 1, "Red card": 1, "Yellow->red card": 1, "Substitution": 2}
+# Audio and video of a half are cut to their common length; a larger difference is reported.
+LENGTH_WARNING_SECONDS = 3.0
+_GAMETIME = re.compile(r"^\s*(\d)\s*-\s*(\d{1,3}):(\d{2})\s*$")
+
+
+class DataError(Exception):
+    """Bad input data. The message is one line: the file, then the problem."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+# --------------------------------------------------------------------------------------------
+# Game lists and paths
+
+
+def read_game_list(path: str | os.PathLike) -> list[str]:
+    """Read a game list: a `.npy` array of strings (the original format) or a text file.
+
+    Args:
+        path: `listgame_*.npy`, or a text file with one `league/season/game` per line (blank lines
+            and lines starting with `#` are skipped).
+
+    Returns:
+        The game paths, relative to the data root, in list order.
+
+    Raises:
+        DataError: missing or unreadable file, an empty list, an absolute entry, or an entry that
+            climbs out of the data root.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "game list not found")
+    if path.suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise DataError(path, f"not a numpy array of strings ({exc})") from None
+        if array.ndim != 1 or array.dtype.kind not in "US":
+            raise DataError(path, f"expected a 1-D array of strings, got {array.dtype} {array.shape}")
+        games = [g.decode() if isinstance(g, bytes) else str(g) for g in array.tolist()]
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(path, f"cannot read the game list ({exc})") from None
+        games = [line.strip() for line in text.splitlines()]
+        games = [g for g in games if g and not g.startswith("#")]
+    if not games:
+        raise DataError(path, "the game list is empty")
+    for number, game in enumerate(games, 1):
+        check_game_entry(game, path, number)
+    return games
+
+
+def check_game_entry(game: str, list_path: str | os.PathLike = "<list>", number: int = 0) -> None:
+    """Refuse a list entry that is empty, absolute, or climbs out of the data root."""
+    where = f"entry {number} '{game}'"
+    if not game.strip():
+        raise DataError(list_path, f"{where} is empty")
+    if PurePosixPath(game).is_absolute() or PureWindowsPath(game).is_absolute() or game.startswith("\\"):
+        raise DataError(list_path, f"{where} is an absolute path; entries are relative to the data root")
+    if ".." in PurePosixPath(os.path.normpath(game.replace("\\", "/"))).parts:
+        raise DataError(list_path, f"{where} climbs out of the data root")
+
+
+def data_root_for(list_path: str | os.PathLike, data_root: str | os.PathLike | None = None) -> Path:
+    """The data root: `data_root` when given, else the folder holding the list file (as the original)."""
+    return Path(data_root) if data_root is not None else Path(list_path).resolve().parent
+
+
+def feature_file(game_dir: str | os.PathLike, half: int, features: str, pca: bool = False) -> Path:
+    """Exact feature file name: `{half}_{features}.npy`, or `{half}_{features}_PCA512.npy` with PCA."""
+    suffix = f"_PCA{PCA_DIM}" if pca else ""
+    return Path(game_dir) / f"{half}_{features}{suffix}.npy"
+
+
+def expected_dim(features: str, pca: bool) -> int | None:
+    """Feature dimension a file must have, or None when only consistency can be checked."""
+    return PCA_DIM if pca else KNOWN_DIMS.get(features)
+
+
+# --------------------------------------------------------------------------------------------
+# Feature files
+
+
+def open_features(path: str | os.PathLike, dim: int | None = None, check_finite: bool = True) -> np.ndarray:
+    """Open a feature file memory-mapped (no pickles), and check it.
+
+    Args:
+        path: a `.npy` file of shape (frames, dim).
+        dim: the required feature dimension, or None.
+        check_finite: scan the file once for NaN or infinity (block by block, pages released after).
+
+    Returns:
+        A read-only memory-mapped array (frames, dim), in the file's dtype.
+
+    Raises:
+        DataError: missing file, not a numeric `.npy`, wrong rank or dimension, non-finite values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "feature file not found")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(path, f"not a numeric .npy array ({exc})") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot read the feature file ({exc})") from None
+    if array.dtype.kind not in "fiu":
+        raise DataError(path, f"expected numeric features, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise DataError(path, f"expected a 2-D array (frames, features), got shape {array.shape}")
+    if dim is not None and array.shape[1] != dim:
+        raise DataError(path, f"expected {dim} features per frame, got {array.shape[1]}")
+    if array.shape[0] == 0:
+        raise DataError(path, "the feature file has no frames")
+    if check_finite and array.dtype.kind == "f":
+        step = max(1, (1 << 22) // max(1, array.shape[1]))
+        for begin in range(0, array.shape[0], step):
+            if not np.isfinite(array[begin:begin + step]).all():
+                raise DataError(path, "contains non-finite values (NaN or infinity)")
+        release_pages(array)
+    return array
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop the resident pages of a memory-mapped array from this process (they stay in the page cache).
+
+    Keeps the resident memory of a long pass over many halves bounded by what one batch touches.
+    A no-op for arrays that are not memory-mapped.
+    """
+    mapped = getattr(array, "_mmap", None)
+    if mapped is not None and hasattr(mapped, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            mapped.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):  # closed or unsupported: nothing to release
+            pass
+
+
+# --------------------------------------------------------------------------------------------
+# Labels
+
+
+@dataclass(frozen=True)
+class Event:
+    """One annotated action: half (1 or 2), time in seconds from the half start, class 1..3."""
+
+    half: int
+    seconds: float
+    label: int
+    name: str = ""
+
+
+def parse_game_time(game_time: str, path: str | os.PathLike = "<labels>") -> tuple[int, int, int]:
+    """Parse `"H - MM:SS"` into (half, minute, second), as the original (half first, then MM:SS)."""
+    match = _GAMETIME.match(str(game_time))
+    if not match:
+        raise DataError(path, f"bad gameTime '{game_time}', expected 'H - MM:SS'")
+    half, minute, second = (int(g) for g in match.groups())
+    if half not in HALVES or second >= 60:
+        raise DataError(path, f"bad gameTime '{game_time}', expected half 1 or 2 and seconds below 60")
+    return half, minute, second
+
+
+def v1_class(label: str) -> int:
+    """Class of a SoccerNet v1 label by the original's substring tests, 0 when none matches."""
+    if "card" in label:
+        return 1
+    if "subs" in label:
+        return 2
+    if "soccer" in label:
+        return 3
+    return 0
+
+
+def read_labels(path: str | os.PathLike, version: int | None = None) -> list[Event]:
+    """Read the events of a game from `Labels.json` (v1) or `Labels-v2.json` (v2).
+
+    v1 labels are matched as the original: "card" -> card, "subs" -> subs, "soccer" -> goal; an
+    unknown label is a warning and the event is skipped. v2 labels Goal, Yellow card, Red card,
+    Yellow->red card and Substitution map to the same classes; other v2 labels are ignored. When an
+    annotation has `position` (milliseconds from the half start) it gives the time; otherwise
+    `gameTime` does (to the second).
+
+    Args:
+        path: the label file.
+        version: 1 or 2; by default 2 for a file named `Labels-v2.json`, else 1.
+
+    Raises:
+        DataError: missing file, invalid JSON, no `annotations` list, a bad `gameTime` or `position`.
+    """
+    path = Path(path)
+    if version is None:
+        version = 2 if path.name == V2_LABEL_FILE else 1
+    if not path.is_file():
+        raise DataError(path, "label file not found")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"invalid JSON ({exc})") from None
+    annotations = content.get("annotations") if isinstance(content, dict) else None
+    if not isinstance(annotations, list):
+        raise DataError(path, "no 'annotations' list")
+    events = []
+    for number, annotation in enumerate(annotations, 1):
+        if not isinstance(annotation, dict) or "gameTime" not in annotation or "label" not in annotation:
+            raise DataError(path, f"annotation {number} lacks 'gameTime' or 'label'")
+        label = str(annotation["label"])
+        half, minute, second = parse_game_time(annotation["gameTime"], path)
+        seconds: float = 60 * minute + second
+        if "position" in annotation:
+            try:
+                seconds = int(annotation["position"]) / 1000.0
+            except (TypeError, ValueError):
+                raise DataError(path, f"annotation {number} has a bad position "
+                                      f"'{annotation['position']}' (milliseconds expected)") from None
+            if seconds < 0:
+                raise DataError(path, f"annotation {number} has a negative position")
+        if version == 2:
+            cls = V2_TO_CLASS.get(label, 0)
+            if cls == 0:
+                continue
+        else:
+            cls = v1_class(label)
+            if cls == 0:
+                log.warning("%s: unknown label '%s' at %s skipped", path, label, annotation["gameTime"])
+                continue
+        events.append(Event(half, seconds, cls, label))
+    return events
+
+
+def chunk_labels(events: Iterable[Event], n_chunks: int, window_sec: float) -> np.ndarray:
+    """Multi-label targets of the non-overlapping chunks of one half (spec 3.1).
+
+    Chunk j covers seconds [j*window_sec, (j+1)*window_sec). An event at t seconds lands in chunk
+    t // window_sec, clamped into the last chunk. This is the original's index for every window that
+    divides 60 (20, 30, 60 s...); for other windows the original's `int((60/W)*minute + int(second/W))`
+    can differ by one chunk, and this exact index is used instead (see README).
+
+    Returns:
+        (n_chunks, 4) float32: column 0 background (1 when the chunk holds no event), 1..3 the classes.
+    """
+    labels = np.zeros((n_chunks, NUM_CLASSES), np.float32)
+    labels[:, 0] = 1.0
+    if n_chunks == 0:
+        return labels
+    for event in events:
+        index = min(int(event.seconds // window_sec), n_chunks - 1)
+        labels[index, 0] = 0.0
+        labels[index, event.label] = 1.0
+    return labels
+
+
+# --------------------------------------------------------------------------------------------
+# Halves and splits
+
+
+@dataclass
+class Half:
+    """One half of one game: memory-mapped streams cut to a common length, and its events."""
+
+    game: str
+    half: int
+    streams: dict[str, np.ndarray]  # stream name -> (frames, dim) memory-mapped view
+    events: list[Event] = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return next(iter(self.streams.values())).shape[0]
+
+    @property
+    def key(self) -> str:
+        return f"{self.game}/Half_{self.half}"
+
+
+@dataclass
+class WindowIndex:
+    """Chunks or spotting windows as indices: window i is frames [start[i], start[i] + frames) of
+    half half_id[i], with frame numbers clipped into the half (replicate padding)."""
+
+    half_id: np.ndarray  # (n,) int32
+    start: np.ndarray  # (n,) int64, may be negative or run past the end (padding)
+    frames: int  # N, frames per window
+    labels: np.ndarray | None = None  # (n, 4) float32 for chunks
+
+    def __len__(self) -> int:
+        return len(self.half_id)
+
+    def windows_of_half(self, half_id: int) -> np.ndarray:
+        """Positions (into this index) of the windows of one half, in time order."""
+        return np.flatnonzero(self.half_id == half_id)
+
+
+class Split:
+    """The halves of the games of one list, opened lazily by memory map.
+
+    Args:
+        list_path: the game list (`.npy` or text).
+        data_root: folder the list's game paths are relative to; default the list file's folder.
+        video_features / audio_features: feature names (`ResNET`, `VGGish`, ...); None to skip a stream.
+        pca: read the video stream from `{half}_{video}_PCA512.npy`.
+        labels: "v1" (`Labels.json`), "v2" (`Labels-v2.json`), or None (no labels: spotting of games
+            without annotations).
+        check_finite: scan each feature file once for NaN or infinity.
+        games: use these games instead of reading the list (still validated).
+        fps: features per second.
+        release_bytes: after gathering this many bytes, drop the touched pages of the memory maps
+            from this process (they stay in the page cache), so that resident memory stays bounded
+            on a pass over a large split.
+    """
+
+    def __init__(self, list_path: str | os.PathLike, *, data_root: str | os.PathLike | None = None,
+                 video_features: str | None = "ResNET", audio_features: str | None = "VGGish",
+                 pca: bool = True, labels: str | None = "v1", check_finite: bool = True,
+                 games: Sequence[str] | None = None, fps: int = FRAMES_PER_SECOND,
+                 release_bytes: int = 128 << 20):
+        self.list_path = Path(list_path)
+        self.root = data_root_for(list_path, data_root)
+        if games is None:
+            games = read_game_list(list_path)
+        else:
+            for number, game in enumerate(games, 1):
+                check_game_entry(game, list_path, number)
+        self.games = list(games)
+        self.fps = fps
+        self.features = {}
+        if video_features:
+            self.features["video"] = (video_features, pca)
+        if audio_features:
+            self.features["audio"] = (audio_features, False)
+        if not self.features:
+            raise ValueError("at least one of video_features and audio_features is needed")
+        self.labels = labels
+        self.check_finite = check_finite
+        self.release_bytes = release_bytes
+        self._touched = 0
+        self.halves: list[Half] = []
+        dims: dict[str, tuple[int, Path]] = {}
+        for game in self.games:
+            game_dir = self.root / game
+            if not game_dir.is_dir():
+                raise DataError(game_dir, "game folder not found")
+            events = self._read_events(game_dir)
+            for half in HALVES:
+                self.halves.append(self._open_half(game, game_dir, half, events, dims))
+        self._lengths = np.array([h.n_frames for h in self.halves], np.int64)
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return tuple(self.features)
+
+    def dim(self, stream: str) -> int:
+        return self.halves[0].streams[stream].shape[1]
+
+    def _read_events(self, game_dir: Path) -> list[Event]:
+        if self.labels is None:
+            return []
+        name = V2_LABEL_FILE if self.labels == "v2" else V1_LABEL_FILE
+        return read_labels(game_dir / name, version=2 if self.labels == "v2" else 1)
+
+    def _open_half(self, game: str, game_dir: Path, half: int, events: list[Event],
+                   dims: dict[str, tuple[int, Path]]) -> Half:
+        arrays, paths = {}, {}
+        for stream, (name, pca) in self.features.items():
+            path = feature_file(game_dir, half, name, pca)
+            array = open_features(path, expected_dim(name, pca), self.check_finite)
+            if stream in dims and dims[stream][0] != array.shape[1]:
+                raise DataError(path, f"has {array.shape[1]} features per frame but "
+                                      f"{dims[stream][1]} has {dims[stream][0]}")
+            dims.setdefault(stream, (array.shape[1], path))
+            arrays[stream], paths[stream] = array, path
+        lengths = {stream: a.shape[0] for stream, a in arrays.items()}
+        common = min(lengths.values())
+        if max(lengths.values()) - common > LENGTH_WARNING_SECONDS * self.fps:
+            log.warning("%s/Half_%d: audio and video lengths differ (%s frames); both cut to %d frames",
+                        game, half, ", ".join(f"{s} {n}" for s, n in lengths.items()), common)
+        arrays = {stream: a[:common] for stream, a in arrays.items()}
+        return Half(game, half, arrays, [e for e in events if e.half == half], paths)
+
+    # ----------------------------------------------------------------------------------------
+    # Windows
+
+    def chunk_index(self, window_sec: float) -> WindowIndex:
+        """Non-overlapping chunks of N = window_sec * fps frames per half, the tail dropped (spec 2.6)."""
+        frames = window_frames(window_sec, self.fps)
+        half_ids, starts, labels = [], [], []
+        for half_id, half in enumerate(self.halves):
+            n_chunks = half.n_frames // frames
+            half_ids.append(np.full(n_chunks, half_id, np.int32))
+            starts.append(np.arange(n_chunks, dtype=np.int64) * frames)
+            labels.append(chunk_labels(half.events, n_chunks, window_sec))
+        return WindowIndex(np.concatenate(half_ids), np.concatenate(starts), frames,
+                           np.concatenate(labels))
+
+    def spotting_index(self, window_sec: float, half_ids: Sequence[int] | None = None) -> WindowIndex:
+        """One window per second of each half, replicate-padded at both ends (spec 6)."""
+        frames = window_frames(window_sec, self.fps)
+        if half_ids is None:
+            half_ids = range(len(self.halves))
+        ids, starts = [], []
+        for half_id in half_ids:
+            start = spotting_starts(self.halves[half_id].n_frames, window_sec, self.fps)
+            ids.append(np.full(len(start), half_id, np.int32))
+            starts.append(start)
+        return WindowIndex(np.concatenate(ids), np.concatenate(starts), frames)
+
+    def gather(self, index: WindowIndex, positions: np.ndarray) -> dict[str, np.ndarray]:
+        """Copy the windows at `positions` of `index` out of the memory maps, in that order.
+
+        A run of adjacent chunks of one half (the original's batches hold whole halves) is copied as
+        one block, any other window as one slice; only windows that reach past either end of the
+        half (spotting padding) go through clipped frame numbers. Every window is copied once,
+        straight into the batch. Row-by-row fancy indexing was 2-3x slower, grouping windows into
+        fancy indexes of whole windows 1.5x slower, and `np.take` on a strided window view 50x
+        slower on the development machine (bench/bench_pipeline.py).
+
+        Returns:
+            stream name -> (len(positions), N, dim) float32, and "labels" -> (len(positions), 4)
+            when the index has labels.
+        """
+        positions = np.asarray(positions, np.int64)
+        half_ids = index.half_id[positions]
+        starts = index.start[positions]
+        frames = index.frames
+        inside = (starts >= 0) & (starts + frames <= self._lengths[half_ids])
+        # A run goes on while the half is the same and the next window starts where this one ends.
+        breaks = np.ones(len(positions), bool)
+        breaks[1:] = ((half_ids[1:] != half_ids[:-1]) | (starts[1:] != starts[:-1] + frames)
+                      | ~inside[1:] | ~inside[:-1])
+        firsts = np.flatnonzero(breaks)
+        runs = list(zip(firsts.tolist(), np.append(firsts[1:], len(positions)).tolist(),
+                        half_ids[firsts].tolist(), starts[firsts].tolist(), inside[firsts].tolist()))
+        offsets = np.arange(frames, dtype=np.int64)
+        out = {}
+        for stream in self.streams:
+            arrays = [half.streams[stream] for half in self.halves]
+            batch = np.empty((len(positions), frames, self.dim(stream)), np.float32)
+            for first, stop, half_id, begin, whole in runs:
+                array = arrays[half_id]
+                if stop - first == 1 and whole:
+                    batch[first] = array[begin:begin + frames]
+                elif whole:
+                    batch[first:stop] = array[begin:begin + (stop - first) * frames].reshape(stop - first,
+                                                                                             frames, -1)
+                else:  # replicate padding: frame numbers clipped into the half
+                    batch[first] = array[np.clip(begin + offsets, 0, array.shape[0] - 1)]
+            out[stream] = batch
+            self._touched += batch.nbytes
+        if self._touched > self.release_bytes:
+            self.release()
+        if index.labels is not None:
+            out["labels"] = index.labels[positions]
+        return out
+
+    def release(self) -> None:
+        """Drop the pages of every memory map from this process's resident memory."""
+        for half in self.halves:
+            for array in half.streams.values():
+                release_pages(array)
+        self._touched = 0
+
+    def summary(self, window_sec: float = 60) -> dict:
+        """Counts for a report: games, halves, frames, events per class, feature shapes, chunks."""
+        events = np.zeros(NUM_CLASSES, np.int64)
+        for half in self.halves:
+            for event in half.events:
+                events[event.label] += 1
+        frames = np.array([h.n_frames for h in self.halves])
+        return {
+            "games": len(self.games),
+            "halves": len(self.halves),
+            "frames": {"total": int(frames.sum()), "min": int(frames.min()), "max": int(frames.max())},
+            "events": {CLASSES[c]: int(events[c]) for c in range(1, NUM_CLASSES)},
+            "features": {stream: {"file": self.halves[0].paths[stream].name,
+                                  "shape": list(self.halves[0].streams[stream].shape),
+                                  "dtype": str(self.halves[0].streams[stream].dtype)}
+                         for stream in self.streams},
+            "chunks": int(sum(h.n_frames // window_frames(window_sec, self.fps) for h in self.halves)),
+        }
+
+
+def window_frames(window_sec: float, fps: int = FRAMES_PER_SECOND) -> int:
+    """N, the frames of a chunk or window of window_sec seconds."""
+    frames = window_sec * fps
+    if frames != int(frames) or frames <= 0:
+        raise ValueError(f"a window of {window_sec} s at {fps} features/s is not a whole number of frames")
+    return int(frames)
+
+
+def spotting_starts(n_frames: int, window_sec: float, fps: int = FRAMES_PER_SECOND) -> np.ndarray:
+    """First frame of each spotting window of a half (spec 6).
+
+    The original pads the half with window_sec * fps / 2 copies of its first and last frame and takes
+    floor(frames / fps) windows of N = window_sec * fps frames with a stride of one second, so window i
+    covers seconds [i - window_sec/2, i + window_sec/2). Here the padding is implicit: the start is
+    fps*i - N/2 in the unpadded half, and the gather clips frame numbers into the half.
+
+    Returns:
+        (floor(n_frames / fps),) int64 start frames, negative for the first windows.
+    """
+    frames = window_frames(window_sec, fps)
+    return np.arange(n_frames // fps, dtype=np.int64) * fps - frames // 2
+
+
+def tune_allocator() -> bool:
+    """Keep freed memory for reuse instead of returning it to the system (glibc only).
+
+    glibc serves blocks over 32 MB with fresh memory maps and unmaps them when freed, so every batch
+    of windows (and every large TensorFlow temporary) pays for zero-filled page faults on first
+    touch. With no mmap for large blocks and no trimming, freed blocks are reused: the input pipeline
+    ran 5-8x faster on the development machine (bench/bench_pipeline.py). Resident memory then stays
+    at its high-water mark. Call it early in a script's main(); a no-op where glibc is absent.
+
+    Returns:
+        True when the allocator was tuned.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        m_trim_threshold, m_mmap_max = -1, -4  # glibc malloc.h
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))
+    except (OSError, AttributeError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# Batch plans and the tf.data pipeline
+
+
+def half_batches(index: WindowIndex, halves_per_batch: int, rng: np.random.Generator | None = None,
+                 half_order: Sequence[int] | None = None) -> list[np.ndarray]:
+    """The original's training batches: all chunks of `halves_per_batch` halves at a time (spec 3.3).
+
+    Args:
+        index: chunk index of the training split.
+        halves_per_batch: halves per optimizer step (`--batch_size`, 60 in the paper).
+        rng: shuffles the halves (each epoch) when given.
+        half_order: an explicit order of halves (overrides rng).
+
+    Returns:
+        One array of index positions per step, chunks of each half in time order.
+    """
+    halves = np.unique(index.half_id) if half_order is None else np.asarray(half_order)
+    if half_order is None and rng is not None:
+        halves = rng.permutation(halves)
+    by_half = {h: index.windows_of_half(h) for h in np.unique(index.half_id)}
+    return [np.concatenate([by_half.get(h, np.empty(0, np.int64)) for h in halves[b:b + halves_per_batch]])
+            for b in range(0, len(halves), halves_per_batch)]
+
+
+def split_batch(positions: np.ndarray, micro_batch: int | None) -> list[np.ndarray]:
+    """Cut one step's positions into consecutive micro-batches of at most micro_batch windows."""
+    if not micro_batch or len(positions) <= micro_batch:
+        return [positions]
+    return [positions[i:i + micro_batch] for i in range(0, len(positions), micro_batch)]
+
+
+def shuffled_batches(n: int, batch_size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
+    """Batches of batch_size positions out of range(n), shuffled when rng is given."""
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def make_dataset(split: Split, index: WindowIndex, batches: Sequence[np.ndarray], *,
+                 prefetch: int = 2, parallel: int = 2):
+    """A tf.data pipeline over precomputed batches of window positions.
+
+    Each element is gathered from the memory-mapped halves after batching (one vectorised copy per
+    half in the batch), so no chunk or window is materialised before it is needed. Elements are
+    `(inputs, labels)` with `inputs = {"video": (b, N, dim), "audio": (b, N, dim)}` (the streams the
+    split has) and labels (b, 4), or `inputs` alone when the index has no labels. Order is kept.
+    """
+    import tensorflow as tf  # imported here so that the data layer loads without TensorFlow
+
+    batches = [np.asarray(b, np.int64) for b in batches]
+    streams = split.streams
+    has_labels = index.labels is not None
+
+    def gather(batch_number):
+        arrays = split.gather(index, batches[int(batch_number)])
+        return tuple(arrays[s] for s in streams) + ((arrays["labels"],) if has_labels else ())
+
+    out_types = [tf.float32] * (len(streams) + has_labels)
+
+    def tf_gather(batch_number):
+        tensors = tf.numpy_function(gather, [batch_number], out_types, stateful=False)
+        for stream, tensor in zip(streams, tensors):
+            tensor.set_shape([None, index.frames, split.dim(stream)])
+        inputs = dict(zip(streams, tensors))
+        if has_labels:
+            tensors[-1].set_shape([None, NUM_CLASSES])
+            return inputs, tensors[-1]
+        return inputs
+
+    dataset = tf.data.Dataset.range(len(batches))
+    dataset = dataset.map(tf_gather, num_parallel_calls=parallel, deterministic=True)
+    return dataset.prefetch(prefetch)
+
+
+# --------------------------------------------------------------------------------------------
+# PCA of raw features (the published PCA512 files cannot be reproduced)
+
+
+def fit_pca(split: Split, stream: str = "video", n_components: int = PCA_DIM, batch_frames: int = 8192,
+            subsample: int = 1, progress: bool = True):
+    """Fit scikit-learn IncrementalPCA on the raw features of every half of a (training) split.
+
+    Frames are fed in batches of `batch_frames` (at least n_components), so memory stays bounded.
+
+    Returns:
+        The fitted `sklearn.decomposition.IncrementalPCA`.
+    """
+    from sklearn.decomposition import IncrementalPCA
+    from tqdm import tqdm
+
+    batch_frames = max(batch_frames, n_components)
+    pca = IncrementalPCA(n_components=n_components)
+    pending, count = [], 0
+    for half in tqdm(split.halves, desc=f"fitting PCA on {len(split.halves)} halves", unit="half",
+                     disable=not progress):
+        array = half.streams[stream]
+        if array.shape[1] < n_components:
+            raise DataError(half.paths[stream], f"has {array.shape[1]} features per frame, fewer than "
+                                                f"the {n_components} PCA components")
+        pending.append(np.asarray(array[::subsample], np.float64))
+        release_pages(array)
+        count += len(pending[-1])
+        while count >= batch_frames:
+            block = np.concatenate(pending)
+            pca.partial_fit(block[:batch_frames])
+            pending, count = [block[batch_frames:]], count - batch_frames
+    if count:  # the remainder: fitted when it is large enough for one more batch, dropped otherwise
+        block = np.concatenate(pending)
+        if len(block) >= n_components:
+            pca.partial_fit(block)
+    if getattr(pca, "n_samples_seen_", 0) == 0:
+        raise DataError(split.list_path, f"only {count} frames to fit {n_components} PCA components")
+    return pca
+
+
+def write_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write `array` to `path` through a temporary file and a rename, so no half-written file remains."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def write_json_atomic(path: str | os.PathLike, content) -> None:
+    """Write JSON to `path` through a temporary file and a rename."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def apply_pca(pca, split: Split, stream: str = "video", overwrite: bool = False, progress: bool = True,
+              batch_frames: int = 8192) -> list[Path]:
+    """Write `{half}_{features}_PCA{k}.npy` (float32) beside the raw features of every half of a split."""
+    from tqdm import tqdm
+
+    written = []
+    for half in tqdm(split.halves, desc="writing PCA features", unit="half", disable=not progress):
+        source = half.paths[stream]
+        target = source.with_name(f"{source.stem}_PCA{pca.n_components_}.npy")
+        if target.exists() and not overwrite:
+            continue
+        array = np.load(source, mmap_mode="r", allow_pickle=False)  # full length, not cut to the other stream
+        out = np.empty((array.shape[0], pca.n_components_), np.float32)
+        for begin in range(0, array.shape[0], batch_frames):
+            out[begin:begin + batch_frames] = pca.transform(np.asarray(array[begin:begin + batch_frames],
+                                                                       np.float64))
+        write_npy_atomic(target, out)
+        written.append(target)
+    return written
+
+
+def seconds_to_game_time(half: int, seconds: float) -> str:
+    """`"H - MM:SS"` for a time in seconds from the start of the half."""
+    whole = int(math.floor(seconds))
+    return f"{half} - {whole // 60:02d}:{whole % 60:02d}"

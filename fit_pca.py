@@ -1,0 +1,88 @@
+"""Fit PCA on the training split's raw features and write `{half}_{features}_PCA512.npy` files.
+
+    python fit_pca.py --training listgame_Train_300.npy --lists listgame_Valid_100.npy \\
+        listgame_Test_100.npy --features ResNET --SoccerNet_path /path/to/SoccerNet
+
+SoccerNet's published `*_PCA512.npy` files came from a scikit-learn PCA whose fit was never released
+and cannot be reproduced (SoccerNet-code issue #7). This fits scikit-learn's IncrementalPCA, which
+needs memory for one batch of frames only, on every frame (or every `--subsample`-th frame) of the
+raw features `{half}_{features}.npy` of the training games, then writes the projected features
+beside the raw ones for every game of the training list and of the other lists given. Files are
+written atomically; existing ones are kept unless `--overwrite`. The fitted components, mean and
+explained variance are saved to `--save` (an .npz of plain arrays) for reuse.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+import dataset
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--training", required=True, help="game list whose raw features the PCA is fitted on")
+    parser.add_argument("--lists", nargs="*", default=[], help="other game lists to transform as well")
+    parser.add_argument("--features", default="ResNET", help="raw feature name: {half}_{features}.npy")
+    parser.add_argument("--SoccerNet_path", default=None,
+                        help="data root of the game folders (default: the folder of each list file)")
+    parser.add_argument("--components", type=int, default=dataset.PCA_DIM,
+                        help="PCA dimension; output files are named _PCA<components>.npy")
+    parser.add_argument("--batch_frames", type=int, default=8192, help="frames per IncrementalPCA batch")
+    parser.add_argument("--subsample", type=int, default=1, help="fit on every n-th frame (1: all frames)")
+    parser.add_argument("--save", default=None, help="save the fitted PCA to this .npz file")
+    parser.add_argument("--overwrite", action="store_true", help="rewrite PCA files that exist")
+    parser.add_argument("--loglevel", default="INFO", help="logging level")
+    return parser
+
+
+def save_pca(path: str | Path, pca) -> None:
+    """Save the PCA as plain arrays (no pickle): components (k, d), mean (d,), explained variance (k,)."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as handle:
+        np.savez(handle, components=pca.components_, mean=pca.mean_,
+                 explained_variance=pca.explained_variance_,
+                 explained_variance_ratio=pca.explained_variance_ratio_)
+    temporary.replace(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.loglevel.upper(), format="%(levelname)s %(message)s")
+    if args.subsample < 1 or args.components < 1:
+        print("error: --subsample and --components must be positive", file=sys.stderr)
+        return 2
+    try:
+        def open_split(list_path):
+            return dataset.Split(list_path, data_root=args.SoccerNet_path, video_features=args.features,
+                                 audio_features=None, pca=False, labels=None)
+
+        training = open_split(args.training)
+        pca = dataset.fit_pca(training, n_components=args.components, batch_frames=args.batch_frames,
+                              subsample=args.subsample)
+        kept = float(np.sum(pca.explained_variance_ratio_))
+        logging.info("PCA fitted on %d frames: %d components keep %.1f %% of the variance",
+                     pca.n_samples_seen_, args.components, 100 * kept)
+        if args.save:
+            save_pca(args.save, pca)
+        written = 0
+        for list_path in [args.training] + list(args.lists):
+            split = training if list_path == args.training else open_split(list_path)
+            written += len(dataset.apply_pca(pca, split, overwrite=args.overwrite))
+    except dataset.DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {written} files {{half}}_{args.features}_PCA{args.components}.npy "
+          f"({100 * kept:.1f} % of the variance kept)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""The synthetic SoccerNet: layout, formats, determinism, event statistics, the command line."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+import dataset
+import synthetic
+from conftest import TINY
+
+
+def test_layout_and_formats(tiny_root):
+    assert json.loads((tiny_root / synthetic.MANIFEST).read_text()) == TINY.to_json()
+    for name, count in (("Train", 3), ("Valid", 2), ("Test", 2)):
+        games = dataset.read_game_list(tiny_root / f"listgame_{name}_{count}.npy")
+        official = dataset.read_game_list(synthetic.OFFICIAL_LISTS[name])
+        assert games == official[:count]
+    game = dataset.read_game_list(tiny_root / "listgame_Test_2.npy")[0]
+    folder = tiny_root / game
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "1_ResNET_PCA512.npy", "1_VGGish.npy", "2_ResNET_PCA512.npy", "2_VGGish.npy", "Labels.json"]
+    video = np.load(folder / "1_ResNET_PCA512.npy")
+    audio = np.load(folder / "1_VGGish.npy")
+    assert video.dtype == np.float32 and video.shape[1] == 512
+    assert audio.dtype == np.float32 and audio.shape[1] == 512 and audio.min() >= 0
+    assert 0 <= video.shape[0] - audio.shape[0] <= 2
+    assert 2 * 60 * 4 <= video.shape[0] <= 2 * 60 * 4.5
+    labels = json.loads((folder / "Labels.json").read_text())
+    assert labels["UrlLocal"] == game + "/"
+    for annotation in labels["annotations"]:
+        assert set(annotation) == {"gameTime", "label", "team"}
+        assert annotation["label"] in {"soccer-ball", "soccer-ball-own", "y-card", "r-card", "yr-card",
+                                       "substitution-in"}
+        dataset.parse_game_time(annotation["gameTime"])
+
+
+def test_video_has_decaying_variance_and_is_correlated_in_time(tiny_root):
+    game = dataset.read_game_list(tiny_root / "listgame_Train_3.npy")[0]
+    video = np.load(tiny_root / game / "1_ResNET_PCA512.npy").astype(np.float64)
+    variance = video.var(axis=0)
+    assert variance[:32].mean() > 4 * variance[-32:].mean()
+    centred = video - video.mean(axis=0)
+    lag1 = (centred[1:] * centred[:-1]).sum() / (centred ** 2).sum()
+    assert lag1 > 0.5
+
+
+def test_deterministic_for_a_seed_and_independent_of_the_game_count(tmp_path, tiny_root):
+    config = dataclasses.replace(TINY, games=(1, 1, 1))
+    root = synthetic.generate(tmp_path / "a", config, progress=False)
+    game = dataset.read_game_list(root / "listgame_Train_1.npy")[0]
+    for name in ("1_ResNET_PCA512.npy", "2_VGGish.npy", "Labels.json"):
+        assert (root / game / name).read_bytes() == (tiny_root / game / name).read_bytes()
+    other = synthetic.generate(tmp_path / "b", dataclasses.replace(config, seed=4), progress=False)
+    assert (other / game / "1_ResNET_PCA512.npy").read_bytes() != (root / game / "1_ResNET_PCA512.npy").read_bytes()
+
+
+def test_event_statistics_like_soccernet_v1():
+    config = synthetic.SyntheticConfig()
+    games = dataset.read_game_list(synthetic.OFFICIAL_LISTS["Train"])
+    counts = {1: [], 2: [], 3: []}
+    second_half_subs = total_subs = 0
+    for game in games:
+        plan = synthetic.plan_game(game, config, np.random.default_rng(synthetic.game_seed(0, game)))
+        assert all(2 * 60 * 46 <= n <= 2 * 60 * 50 for n in plan.lengths)
+        classes = [dataset.v1_class(a["label"]) for a in plan.annotations]
+        for c in counts:
+            counts[c].append(classes.count(c))
+        subs = [a for a in plan.annotations if a["label"] == "substitution-in"]
+        total_subs += len(subs)
+        second_half_subs += sum(a["gameTime"].startswith("2") for a in subs)
+        score = synthetic.parse_score(game)
+        assert classes.count(3) == sum(score)  # goals follow the score in the game's name
+    assert 2.2 < np.mean(counts[3]) < 3.3
+    assert 4.0 < np.mean(counts[1]) < 5.0
+    assert 4.3 < np.mean(counts[2]) < 5.5
+    assert second_half_subs > 0.8 * total_subs
+
+
+def test_signatures_follow_the_paper():
+    """Mean feature change at event times: cards and subs show on video, goals loudest on audio."""
+    config = synthetic.SyntheticConfig()
+    style = synthetic.make_style(config)
+    rng = np.random.default_rng(0)
+    frames = 2 * 60 * 20
+    occurrences = [(1, 300.0, "goal"), (1, 600.0, "card"), (1, 900.0, "subs")]
+    audio = synthetic.make_audio(rng, style, config, frames, occurrences, 1, chants=0)
+    loud = {kind: audio[int(2 * t):int(2 * t) + 20].mean() for _, t, kind in occurrences}
+    assert loud["goal"] > 1.3 * max(loud["card"], loud["subs"])
+    quiet = synthetic.make_audio(rng, style, synthetic.SyntheticConfig(audio_strength=0.0), frames,
+                                 occurrences, 1, chants=0)
+    assert quiet[600:640].mean() < audio[600:640].mean()
+
+
+def test_command_line(tmp_path, capsys):
+    assert synthetic.main(["--output", str(tmp_path / "s"), "--games", "1", "1", "1", "--half_minutes", "2",
+                           "--stoppage", "0", "0", "--quiet"]) == 0
+    assert (tmp_path / "s" / "listgame_Valid_1.npy").is_file()
+    stamp = (tmp_path / "s" / synthetic.MANIFEST).stat().st_mtime_ns
+    assert synthetic.main(["--output", str(tmp_path / "s"), "--games", "1", "1", "1", "--half_minutes", "2",
+                           "--stoppage", "0", "0", "--quiet"]) == 0  # unchanged settings: not regenerated
+    assert (tmp_path / "s" / synthetic.MANIFEST).stat().st_mtime_ns == stamp
+    assert synthetic.main(["--output", str(tmp_path / "t"), "--games", "0", "1", "1"]) == 2
+    assert "error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        synthetic.main(["--games", "1"])
