@@ -451,7 +451,8 @@ class Split:
             starts.append(start)
         return WindowIndex(np.concatenate(ids), np.concatenate(starts), frames)
 
-    def gather(self, index: WindowIndex, positions: np.ndarray) -> dict[str, np.ndarray]:
+    def gather(self, index: WindowIndex, positions: np.ndarray,
+               streams: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Copy the windows at `positions` of `index` out of the memory maps, in that order.
 
         A run of adjacent chunks of one half (the original's batches hold whole halves) is copied as
@@ -460,6 +461,11 @@ class Split:
         straight into the batch. Row-by-row fancy indexing was 2-3x slower, grouping windows into
         fancy indexes of whole windows 1.5x slower, and `np.take` on a strided window view 50x
         slower on the development machine (bench/bench_pipeline.py).
+
+        Args:
+            index: chunks or spotting windows.
+            positions: which windows of the index, in the order wanted.
+            streams: the streams to copy (default all of the split's).
 
         Returns:
             stream name -> (len(positions), N, dim) float32, and "labels" -> (len(positions), 4)
@@ -479,7 +485,7 @@ class Split:
                         half_ids[firsts].tolist(), starts[firsts].tolist(), inside[firsts].tolist()))
         offsets = np.arange(frames, dtype=np.int64)
         out = {}
-        for stream in self.streams:
+        for stream in self.streams if streams is None else streams:
             arrays = [half.streams[stream] for half in self.halves]
             batch = np.empty((len(positions), frames, self.dim(stream)), np.float32)
             for first, stop, half_id, begin, whole in runs:
@@ -614,22 +620,23 @@ def shuffled_batches(n: int, batch_size: int, rng: np.random.Generator | None = 
 
 
 def make_dataset(split: Split, index: WindowIndex, batches: Sequence[np.ndarray], *,
-                 prefetch: int = 2, parallel: int = 2):
+                 streams: Sequence[str] | None = None, prefetch: int = 2, parallel: int = 2):
     """A tf.data pipeline over precomputed batches of window positions.
 
     Each element is gathered from the memory-mapped halves after batching (one vectorised copy per
     half in the batch), so no chunk or window is materialised before it is needed. Elements are
-    `(inputs, labels)` with `inputs = {"video": (b, N, dim), "audio": (b, N, dim)}` (the streams the
-    split has) and labels (b, 4), or `inputs` alone when the index has no labels. Order is kept.
+    `(inputs, labels)` with `inputs = {"video": (b, N, dim), "audio": (b, N, dim)}` (`streams`, by
+    default all the split has) and labels (b, 4), or `inputs` alone when the index has no labels.
+    Order is kept.
     """
     import tensorflow as tf  # imported here so that the data layer loads without TensorFlow
 
     batches = [np.asarray(b, np.int64) for b in batches]
-    streams = split.streams
+    streams = tuple(split.streams if streams is None else streams)
     has_labels = index.labels is not None
 
     def gather(batch_number):
-        arrays = split.gather(index, batches[int(batch_number)])
+        arrays = split.gather(index, batches[int(batch_number)], streams)
         return tuple(arrays[s] for s in streams) + ((arrays["labels"],) if has_labels else ())
 
     out_types = [tf.float32] * (len(streams) + has_labels)
