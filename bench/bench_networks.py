@@ -1,0 +1,274 @@
+"""Benchmark of a training step of the paper's networks, against a large matrix product on the same machine.
+
+    .venv/bin/python bench/bench_networks.py [--batch 256] [--frames 40] [--repeats 3] [--bf16 auto|on|off]
+                                             [--allocator bfc|mallopt|default] [--compare_allocators]
+
+Times one optimizer step (forward, backward and Adam with the original's epsilon 1e-8, in a tf.function
+like the trainer's) at batch 256 and 40 frames (20 s windows) for NetVLAD k=512 and NetRVLAD k=64, one
+stream (VideoNetwork) and two streams (AudioVideoArchi5, method 4). It counts the step's floating-point
+operations (the matrix products of the mathematics: forward once, backward twice, minus the products
+whose gradient nobody needs) and prints the achieved rate as a fraction of the rate of a large float32
+matrix product measured in the same run. Target: at least 0.8 for NetVLAD k=512 in float32 (its hidden
+projection, (256, 262144) x (262144, 512), is almost all of the work).
+
+Also: the forward+backward and Adam parts of each step; with `--bf16 on` (or `auto` where the processor
+has bfloat16 instructions: avx512_bf16 or amx_bf16) the same steps under the `mixed_bfloat16` policy, with
+the speed-up and the deviation of the logits and loss from float32 on the same weights and inputs.
+
+Memory allocator: TensorFlow's default CPU allocator returns every large freed buffer to the system, so
+each large temporary of a step (the (256, 262144) descriptors, the 537 MB gradient of the projection, ...)
+is page-faulted in again on every step. `--allocator bfc` (the default here) sets
+TF_CPU_ALLOCATOR_USE_BFC=true before TensorFlow loads, which keeps them pooled; `mallopt` calls
+`dataset.tune_allocator()` instead (glibc settings: a fresh 268 MB TensorFlow temporary still took 65,537
+page faults with them, probably because TensorFlow's threads allocate from glibc's per-thread arenas,
+which fall back to mmap for large blocks); `--compare_allocators` times NetVLAD k=512 under each, each in
+its own process. Measured on the development machine (2 cores, AVX2): default 4.8 s per step (0.54 of the
+matmul rate), mallopt 4.3 s (0.63), BFC 2.9 s (0.86-0.97).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TOP))
+
+CONFIGS = (  # (label, architecture, pooling, K)
+    ("NetVLAD k=512, 1 stream", "VideoNetwork", "VLAD", 512),
+    ("NetVLAD k=512, 2 streams", "AudioVideoArchi5", "VLAD", 512),
+    ("NetRVLAD k=64, 1 stream", "VideoNetwork", "RVLAD", 64),
+    ("NetRVLAD k=64, 2 streams", "AudioVideoArchi5", "RVLAD", 64),
+)
+TARGET_RATIO = 0.8
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--batch", type=int, default=256, help="windows per step")
+    parser.add_argument("--frames", type=int, default=40, help="frames per window (2 per second)")
+    parser.add_argument("--dim", type=int, default=512, help="feature size of each stream")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions (after one warm-up)")
+    parser.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                        help="also time mixed_bfloat16 (auto: where the processor has bfloat16 instructions)")
+    parser.add_argument("--allocator", choices=["bfc", "mallopt", "default"], default="bfc",
+                        help="CPU memory allocator set-up, made before TensorFlow loads")
+    parser.add_argument("--compare_allocators", action="store_true",
+                        help="time NetVLAD k=512 (1 stream) under each allocator, one process each")
+    parser.add_argument("--only", type=int, nargs="*", help="indexes of the configurations to run (0..3)")
+    return parser
+
+
+def set_up_allocator(choice: str) -> str:
+    if choice == "bfc":
+        os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"
+        return "TensorFlow BFC allocator (TF_CPU_ALLOCATOR_USE_BFC=true)"
+    if choice == "mallopt":
+        import dataset
+
+        return f"dataset.tune_allocator() -> {dataset.tune_allocator()}"
+    return "default"
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def best_and_median(fn, repeats: int) -> tuple[float, float]:
+    fn()  # warm-up (tracing, first allocations)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times)
+
+
+# ------------------------------------------------------------------------------------------------
+# FLOP count
+
+
+def step_flops(model, batch: int) -> dict[str, float]:
+    """Floating-point operations of a training step's matrix products, from the model's layers.
+
+    Forward: 2*m*k*n per product. Backward: both operand gradients (2x forward) where the left operand
+    depends on trainable weights, only the weight gradient (1x) where it is an input window. The
+    batch-norm, softmax, normalisation, dropout and Adam element-wise work is not counted.
+    """
+    from networks import pooling as P
+
+    forward = backward = 0.0
+    for layer in model.layers:
+        if isinstance(layer, P.LoupePooling):
+            rows = batch * int(layer.input.shape[1])
+            d, k, o = layer.feature_size, layer.cluster_size, layer.output_dim
+            assign = 2.0 * rows * d * k  # frames x cluster_weights
+            forward += assign
+            backward += assign  # weight gradient only
+            if isinstance(layer, (P.NetVLAD, P.NetFV)):  # NetRVLAD is a NetVLAD subclass
+                moments = 2 if isinstance(layer, P.NetFV) else 1
+                forward += moments * assign  # X' A (and (X^2)' A)
+                backward += moments * assign  # gradient to the assignment only
+            hidden = 2.0 * batch * int(layer.hidden1_weights.shape[0]) * o
+            forward += hidden
+            backward += 2 * hidden
+            if layer.gating:
+                forward += 2.0 * batch * o * o
+                backward += 4.0 * batch * o * o
+        elif isinstance(layer, __import__("keras").layers.Dense):
+            dense = 2.0 * batch * int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
+            forward += dense
+            backward += 2 * dense
+    return {"forward": forward, "backward": backward, "total": forward + backward}
+
+
+# ------------------------------------------------------------------------------------------------
+# Measurements
+
+
+def matmul_rate(tf, repeats: int) -> float:
+    """GFLOP/s of a float32 (4096 x 4096) x (4096 x 4096) product, best of `repeats`."""
+    a = tf.random.normal((4096, 4096))
+    b = tf.random.normal((4096, 4096))
+    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)[0]))
+    best, _ = best_and_median(lambda: product().numpy(), repeats)
+    return 2 * 4096 ** 3 / best / 1e9
+
+
+def make_step(tf, keras, model, learning_rate=1e-3):
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def gradients(inputs, labels):
+        with tf.GradientTape() as tape:
+            logits = tf.cast(model(inputs, training=True), tf.float32)
+            # The original's loss: sigmoid cross-entropy summed over the classes, mean over the windows.
+            loss = tf.reduce_mean(tf.reduce_sum(
+                tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=1))
+        return loss, tape.gradient(loss, model.trainable_variables)
+
+    @tf.function
+    def apply(grads):
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+    @tf.function
+    def step(inputs, labels):
+        loss, grads = gradients(inputs, labels)
+        apply(grads)
+        return loss
+
+    return step, gradients, apply
+
+
+def measure(tf, keras, networks, label, architecture, pooling, k, args, weights=None):
+    model = networks.build_model(architecture, num_frames=args.frames, video_dim=args.dim, audio_dim=args.dim,
+                                 pooling=pooling, vlad_k=k)
+    if weights is not None:
+        model.set_weights(weights)
+    rng = tf.random.Generator.from_seed(1)
+    inputs = {s: rng.normal((args.batch, args.frames, args.dim)) for s in networks.streams_of(architecture)}
+    labels = tf.cast(rng.uniform((args.batch, 4)) < 0.3, tf.float32)
+    # Logits and loss before any step, for the bfloat16 deviation (same weights, same 64 windows).
+    initial = model.get_weights() if weights is None else None
+    eval_inputs = {s: v[:64] for s, v in inputs.items()}
+    logits = tf.cast(model(eval_inputs, training=False), tf.float32)
+    loss = float(tf.reduce_mean(tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=labels[:64], logits=logits), axis=1)))
+    step, gradients, apply = make_step(tf, keras, model)
+    flops = step_flops(model, args.batch)
+    step_best, step_median = best_and_median(lambda: step(inputs, labels).numpy(), args.repeats)
+    grads = gradients(inputs, labels)[1]
+    grad_best, _ = best_and_median(lambda: gradients(inputs, labels)[0].numpy(), args.repeats)
+    apply_best, _ = best_and_median(lambda: (apply(grads), model.trainable_variables[0].numpy()), args.repeats)
+    return {"label": label, "params": model.count_params(), "flops": flops, "step": step_best,
+            "step_median": step_median, "grad": grad_best, "apply": apply_best, "weights": initial,
+            "logits": logits.numpy(), "loss": loss}
+
+
+def print_table(rows, reference_rate: float, title: str) -> None:
+    print(f"\n{title}")
+    header = (f"{'configuration':<26} {'params':>12} {'GFLOP/step':>10} {'step s':>8} {'median':>8} "
+              f"{'fwd+bwd s':>9} {'Adam s':>7} {'GFLOP/s':>8} {'/ matmul':>8}")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        rate = row["flops"]["total"] / row["step"] / 1e9
+        print(f"{row['label']:<26} {row['params']:>12,} {row['flops']['total'] / 1e9:>10.1f} {row['step']:>8.3f} "
+              f"{row['step_median']:>8.3f} {row['grad']:>9.3f} {row['apply']:>7.3f} {rate:>8.1f} "
+              f"{rate / reference_rate:>8.2f}")
+
+
+def compare_allocators(args) -> int:
+    print("NetVLAD k=512, 1 stream, under each allocator set-up (one process each):")
+    for choice in ("default", "mallopt", "bfc"):
+        command = [sys.executable, __file__, "--allocator", choice, "--only", "0", "--bf16", "off",
+                   "--repeats", str(args.repeats), "--batch", str(args.batch), "--frames", str(args.frames)]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        lines = [line for line in result.stdout.splitlines()
+                 if line.startswith(("matmul", "NetVLAD k=512, 1 stream", "allocator"))]
+        print(f"--- {choice}")
+        print("\n".join(lines) if lines else result.stderr[-2000:])
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.compare_allocators:
+        return compare_allocators(args)
+    allocator = set_up_allocator(args.allocator)  # before TensorFlow loads
+
+    import keras
+    import tensorflow as tf
+
+    import networks
+
+    configs = [CONFIGS[i] for i in args.only] if args.only else list(CONFIGS)
+    print(f"allocator: {allocator}")
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs; batch {args.batch}, "
+          f"{args.frames} frames, {args.dim}-d streams; best of {args.repeats} after a warm-up")
+    before = matmul_rate(tf, args.repeats)
+    rows = [measure(tf, keras, networks, *config, args) for config in configs]
+    after = matmul_rate(tf, args.repeats)
+    reference = max(before, after)
+    print(f"matmul 4096^3 float32: {before:.1f} GFLOP/s before, {after:.1f} after; reference {reference:.1f}")
+    print_table(rows, reference, "float32")
+    for row in rows:
+        if row["label"].startswith("NetVLAD k=512, 1 stream"):
+            ratio = row["flops"]["total"] / row["step"] / 1e9 / reference
+            print(f"NetVLAD k=512 (1 stream) float32: {ratio:.2f} of the matmul rate "
+                  f"({'meets' if ratio >= TARGET_RATIO else 'below'} the {TARGET_RATIO} target)")
+
+    use_bf16 = args.bf16 == "on" or (args.bf16 == "auto" and cpu_has_bf16())
+    if not use_bf16:
+        print("\nmixed_bfloat16: skipped (" + ("--bf16 off" if args.bf16 == "off" else
+                                              "no avx512_bf16 / amx_bf16 on this processor; --bf16 on forces it")
+              + ")")
+        return 0
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        half = [measure(tf, keras, networks, *config, args, weights=row["weights"])
+                for config, row in zip(configs, rows)]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    print_table(half, reference, "mixed_bfloat16 (rates against the float32 matmul)")
+    print(f"\n{'configuration':<26} {'speed-up':>8} {'logits rel. dev.':>16} {'loss f32':>9} {'loss bf16':>9}")
+    for full, low in zip(rows, half):
+        deviation = float(((low["logits"] - full["logits"]) ** 2).sum() ** 0.5
+                          / max(float((full["logits"] ** 2).sum() ** 0.5), 1e-30))
+        print(f"{full['label']:<26} {full['step'] / low['step']:>8.2f} {deviation:>16.4f} {full['loss']:>9.5f} "
+              f"{low['loss']:>9.5f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,590 @@
+"""Tests of networks/: the poolings against a NumPy reference, their properties, the architectures'
+exact parameter counts (spec sections 4.4 and 5.1), batch-norm modes, and `.keras` round trips."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import networks
+import reference_numpy as ref
+from networks import pooling as P
+
+TOP = Path(__file__).resolve().parent.parent
+
+# A tiny configuration: D features per stream, O pooled width, K clusters, N frames, B windows.
+D, O, K, N, B = 12, 6, 4, 8, 5
+LOUPE = {"NetVLAD": P.NetVLAD, "NetRVLAD": P.NetRVLAD, "SoftDBoW": P.SoftDBoW, "NetFV": P.NetFV}
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def frames(batch=B, n=N, d=D, seed=0, offset=0.3):
+    return (rng(seed).standard_normal((batch, n, d)) + offset).astype(np.float32)
+
+
+def trainable_count(model_or_layer) -> int:
+    return sum(int(np.prod(v.shape)) for v in model_or_layer.trainable_weights)
+
+
+def moving_stat_count(model) -> int:
+    return sum(int(np.prod(v.shape)) for v in model.non_trainable_weights
+               if v.path.endswith(("moving_mean", "moving_variance")))
+
+
+def shared_weights(layer) -> dict:
+    """The layer's weights as the float64 dict of reference_numpy (BN moving statistics left out)."""
+    weights = {}
+    for variable in layer.weights:
+        *scope, name = variable.path.split("/")
+        value = np.asarray(variable.numpy(), np.float64)
+        if scope and scope[-1] in ("cluster_bn", "gating_bn"):
+            if name in ("gamma", "beta"):
+                weights.setdefault(scope[-1], {})[name] = value
+        else:
+            weights[name] = value
+    return weights
+
+
+def randomise_bn(layer, seed=1):
+    """Move gamma/beta away from 1/0 so that the affine part of batch norm is tested too."""
+    generator = rng(seed)
+    for variable in layer.weights:
+        if variable.path.endswith(("gamma", "beta")):
+            variable.assign((generator.standard_normal(variable.shape) * 0.5
+                             + (1.0 if variable.path.endswith("gamma") else 0.0)).astype(np.float32))
+
+
+# ------------------------------------------------------------------------------------------------
+# Registry and names
+
+
+def test_registry_names():
+    assert networks.POOLINGS == ("CNN", "FC", "MAX", "AVERAGE", "RVLAD", "VLAD", "SOFTDBOW", "NETFV")
+    assert networks.BN_MODES == ("batch", "moving")
+    assert list(networks.ARCHITECTURES) == ["VideoNetwork", "AudioNetwork", "AudioVideoArchi4", "AudioVideoArchi5",
+                                            "AudioVideoArchi6", "AudioVideoArchi7", "AudioVideoArchi8"]
+    assert networks.METHODS == {3: "AudioVideoArchi4", 4: "AudioVideoArchi5", 5: "AudioVideoArchi6",
+                                6: "AudioVideoArchi7", 7: "AudioVideoArchi8"}
+    assert all(callable(builder) for builder in networks.ARCHITECTURES.values())
+    assert set(networks.CUSTOM_OBJECTS) >= {"NetVLAD", "NetRVLAD", "SoftDBoW", "NetFV", "ContextGating", "BatchNorm",
+                                            "TemporalPooling", "ConvPooling", "FCPooling", "EarlyFusion",
+                                            "SpottingModel"}
+    for cls in networks.CUSTOM_OBJECTS.values():
+        assert keras.saving.get_registered_object(keras.saving.get_registered_name(cls)) is cls
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("AudioVideoArchi5", "AudioVideoArchi5"), ("VideoNetwork", "VideoNetwork"), ("3", "AudioVideoArchi4"),
+    ("method3", "AudioVideoArchi4"), ("method 4", "AudioVideoArchi5"), ("method_5", "AudioVideoArchi6"),
+    ("Method6", "AudioVideoArchi7"), (" 7 ", "AudioVideoArchi8")])
+def test_resolve_architecture(text, expected):
+    assert networks.resolve_architecture(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1", "2", "method 1", "method_2", "Archi9Prediction", "Archi3Prediction"])
+def test_late_fusion_methods_point_to_fusion_py(text):
+    with pytest.raises(ValueError, match="late-fusion.*fusion.py"):
+        networks.resolve_architecture(text)
+
+
+@pytest.mark.parametrize("text", ["8", "method 0", "AudioVideoArchi9", "videonetwork", ""])
+def test_unknown_architecture_lists_valid_names(text):
+    with pytest.raises(ValueError, match="valid: VideoNetwork, AudioNetwork, AudioVideoArchi4"):
+        networks.resolve_architecture(text)
+    with pytest.raises(ValueError, match="valid: VideoNetwork"):
+        networks.build_model(text, num_frames=N)
+
+
+def test_pooling_names():
+    assert networks.resolve_pooling("vlad") == "VLAD"
+    assert networks.resolve_pooling("SoftDBoW") == "SOFTDBOW"
+    with pytest.raises(ValueError, match="valid: CNN, FC, MAX, AVERAGE, RVLAD, VLAD, SOFTDBOW, NETFV"):
+        networks.resolve_pooling("NetVLAD")
+    with pytest.raises(ValueError, match="valid: CNN"):
+        networks.build_model("VideoNetwork", num_frames=N, pooling="GRU")
+    with pytest.raises(ValueError, match="valid: batch, moving"):
+        networks.build_model("VideoNetwork", num_frames=N, bn_mode="frozen")
+
+
+def test_streams_of():
+    assert networks.streams_of("VideoNetwork") == ("video",)
+    assert networks.streams_of("AudioNetwork") == ("audio",)
+    for method in range(3, 8):
+        assert networks.streams_of(str(method)) == ("video", "audio")
+
+
+# ------------------------------------------------------------------------------------------------
+# Parameter counts (spec 4.4 and 5.1), counted from the variables' shapes without allocating them
+
+
+def count_built(architecture, frames=40, **kwargs) -> tuple[int, int]:
+    """(trainable, BN moving statistics) of a full-size model, its variables created without values."""
+    with keras.StatelessScope(initialize_variables=False):
+        model = networks.build_model(architecture, num_frames=frames, **kwargs)
+    return trainable_count(model), moving_stat_count(model)
+
+
+@pytest.fixture(scope="module")
+def clean_session_after():
+    yield
+    keras.backend.clear_session()  # forget the variables left uninitialised by the counting
+
+
+SPEC_COUNTS = [  # (architecture, pooling, K, frames, extra arguments, trainable parameters)
+    ("VideoNetwork", "VLAD", 512, 40, {}, 135_008_260),
+    ("AudioNetwork", "VLAD", 512, 120, {}, 135_008_260),
+    ("VideoNetwork", "RVLAD", 64, 40, {}, 17_075_332),
+    ("VideoNetwork", "RVLAD", 64, 120, {}, 17_075_332),
+    ("VideoNetwork", "VLAD", 64, 40, {}, 17_108_100),
+    ("VideoNetwork", "RVLAD", 512, 40, {}, 134_746_116),
+    ("VideoNetwork", "SOFTDBOW", 64, 40, {}, 330_884),
+    ("VideoNetwork", "SOFTDBOW", 512, 40, {}, 790_532),
+    ("VideoNetwork", "NETFV", 64, 40, {}, 33_918_084),
+    ("VideoNetwork", "NETFV", 512, 120, {}, 269_488_132),
+    ("VideoNetwork", "MAX", 64, 40, {}, 81_924),
+    ("VideoNetwork", "AVERAGE", 64, 40, {}, 81_924),
+    ("VideoNetwork", "MAX", 64, 120, {}, 245_764),
+    ("VideoNetwork", "CNN", 64, 40, {}, 610_436),
+    ("VideoNetwork", "CNN", 64, 120, {}, 651_396),
+    ("VideoNetwork", "FC", 64, 40, {}, 419_532_804),
+    ("VideoNetwork", "FC", 64, 120, {}, 3_775_180_804),
+    ("AudioVideoArchi5", "VLAD", 512, 40, {}, 270_016_516),
+    ("AudioVideoArchi5", "RVLAD", 64, 120, {}, 34_150_660),
+    ("AudioVideoArchi4", "RVLAD", 64, 40, {}, 34_150_664),
+    ("AudioVideoArchi6", "RVLAD", 64, 40, {}, 34_150_660),
+    ("AudioVideoArchi7", "RVLAD", 64, 40, {}, 68_229_252),
+    ("AudioVideoArchi7", "RVLAD", 64, 120, {}, 68_229_252),
+    ("AudioVideoArchi8", "RVLAD", 64, 40, {}, 33_885_316),
+    # What the original builds for --network VLAD --VLAD_k 512 (NetRVLAD k=512 in Archi4/6/7/8) ...
+    ("AudioVideoArchi4", "VLAD", 512, 40, {}, 269_492_232),
+    ("AudioVideoArchi6", "VLAD", 512, 40, {}, 269_492_228),
+    ("AudioVideoArchi7", "VLAD", 512, 40, {}, 538_450_948),
+    ("AudioVideoArchi8", "VLAD", 512, 40, {}, 269_225_988),
+    # ... and the hypothetical NetVLAD variants of spec 5.1 (honour_pooling).
+    ("AudioVideoArchi4", "VLAD", 512, 40, {"honour_pooling": True}, 270_016_520),
+    ("AudioVideoArchi6", "VLAD", 512, 40, {"honour_pooling": True}, 270_016_516),
+    ("AudioVideoArchi7", "VLAD", 512, 40, {"honour_pooling": True}, 538_975_236),
+    ("AudioVideoArchi8", "VLAD", 512, 40, {"honour_pooling": True}, 269_750_276),
+]
+
+
+@pytest.mark.parametrize("architecture, pooling, k, frames, extra, expected", SPEC_COUNTS,
+                         ids=[f"{a}-{p}{k}-N{n}{'-honour' if e else ''}" for a, p, k, n, e, _ in SPEC_COUNTS])
+def test_spec_parameter_counts(architecture, pooling, k, frames, extra, expected, clean_session_after):
+    trainable, _ = count_built(architecture, frames, pooling=pooling, vlad_k=k, **extra)
+    assert trainable == expected
+
+
+def test_spec_breakdown_and_moving_statistics(clean_session_after):
+    """Spec 5.1's breakdown of NetVLAD k=512 and the non-trainable BN statistics (2K + 2O per pooling)."""
+    with keras.StatelessScope(initialize_variables=False):
+        model = networks.build_model("VideoNetwork", num_frames=40, pooling="VLAD", vlad_k=512)
+    sizes = {v.path: int(np.prod(v.shape)) for v in model.trainable_weights}
+    assert sizes == {"video_pooling/cluster_weights": 262_144, "video_pooling/cluster_bn/gamma": 512,
+                     "video_pooling/cluster_bn/beta": 512, "video_pooling/cluster_weights2": 262_144,
+                     "video_pooling/hidden1_weights": 134_217_728, "video_pooling/context_gating/gating_weights":
+                     262_144, "video_pooling/context_gating/gating_bn/gamma": 512,
+                     "video_pooling/context_gating/gating_bn/beta": 512, "logits/kernel": 2048, "logits/bias": 4}
+    assert moving_stat_count(model) == 2048
+    assert count_built("VideoNetwork", pooling="RVLAD", vlad_k=64)[1] == 1152
+    assert count_built("AudioVideoArchi7", pooling="RVLAD", vlad_k=64)[1] == 2 * 64 + 2048
+    assert count_built("AudioVideoArchi8", pooling="RVLAD", vlad_k=64)[1] == 2 * 64 + 1024
+
+
+def pooling_params(pooling: str, d: int, k: int, o: int, n: int) -> tuple[int, int]:
+    """(trainable parameters, width) of a pooling by the formulas of spec 4.4."""
+    loupe = {"VLAD": d * k + 2 * k + d * k + k * d * o, "RVLAD": d * k + 2 * k + k * d * o,
+             "SOFTDBOW": d * k + 2 * k + k * o, "NETFV": 3 * d * k + 2 * k + 2 * k * d * o}
+    if pooling in loupe:
+        return loupe[pooling] + o * o + 2 * o, o
+    if pooling in ("MAX", "AVERAGE"):
+        return 0, n * d
+    if pooling == "CNN":
+        return 9 * d * 128 + 128, n * 128
+    return (n * d) ** 2 + n * d, n * d  # FC
+
+
+def expected_params(architecture: str, pooling: str, d: int, k: int, o: int, n: int, c: int = 4,
+                    honour: bool = False) -> int:
+    """Trainable parameters of an architecture by the formulas of spec 4.4 / 5."""
+    if architecture in networks.ALWAYS_RVLAD and not honour:
+        pooling = "RVLAD"
+    head = lambda width: width * c + c  # noqa: E731
+    if architecture in ("VideoNetwork", "AudioNetwork"):
+        params, width = pooling_params(pooling, d, k, o, n)
+        return params + head(width)
+    if architecture == "AudioVideoArchi4":
+        params, width = pooling_params(pooling, d, k, o, n)
+        return 2 * (params + head(width))
+    if architecture in ("AudioVideoArchi5", "AudioVideoArchi6"):
+        params, width = pooling_params(pooling, d, k, o, n)
+        return 2 * params + head(2 * width)
+    fused_width = 2 * o if architecture == "AudioVideoArchi7" else o
+    params, width = pooling_params(pooling, 2 * d, k, fused_width, n)
+    return params + head(width)
+
+
+TINY = dict(num_frames=N, video_dim=D, audio_dim=D, vlad_k=K, output_dim=O)
+
+
+def test_registry_is_complete_and_counts_match_formulas(clean_session_after):
+    """Every architecture with every pooling (faithful and honoured) has the parameter count of the formulas."""
+    checked = set()
+    for architecture in networks.ARCHITECTURES:
+        for pooling in networks.POOLINGS:
+            for honour in (False, True):
+                with keras.StatelessScope(initialize_variables=False):
+                    model = networks.build_model(architecture, pooling=pooling, honour_pooling=honour, **TINY)
+                assert trainable_count(model) == expected_params(architecture, pooling, D, K, O, N, honour=honour), \
+                    (architecture, pooling, honour)
+                checked.add(architecture)
+    assert checked == set(networks.ARCHITECTURES)
+
+
+# ------------------------------------------------------------------------------------------------
+# Layers against the NumPy reference
+
+
+@pytest.mark.parametrize("name", list(LOUPE))
+@pytest.mark.parametrize("gating, batch_norm", [(True, True), (False, True), (True, False)])
+def test_loupe_layer_matches_numpy(name, gating, batch_norm):
+    layer = LOUPE[name](K, O, gating=gating, add_batch_norm=batch_norm)
+    x = frames()
+    layer(x)
+    randomise_bn(layer)
+    expected = ref.loupe_pooling(name, x.astype(np.float64), shared_weights(layer), gating=gating)
+    np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+    # The descriptor before the projection too.
+    vector = {"NetVLAD": lambda w: ref.vlad_vector(x, w, True), "NetRVLAD": lambda w: ref.vlad_vector(x, w, False),
+              "SoftDBoW": lambda w: ref.softdbow_vector(x, w), "NetFV": lambda w: ref.netfv_vector(x, w)}[name]
+    np.testing.assert_allclose(layer.descriptor(x).numpy(), vector(shared_weights(layer)), rtol=1e-5, atol=1e-6)
+
+
+def test_context_gating_matches_numpy_and_stays_within_input():
+    layer = P.ContextGating()
+    y = rng(2).standard_normal((B, O)).astype(np.float32)
+    out = layer(y).numpy()
+    randomise_bn(layer)
+    out = layer(y).numpy()
+    np.testing.assert_allclose(out, ref.context_gating(y.astype(np.float64), shared_weights(layer)), rtol=1e-5,
+                               atol=1e-6)
+    assert np.all(np.abs(out) <= np.abs(y) + 1e-7) and np.all(out * y >= 0)
+
+
+@pytest.mark.filterwarnings("ignore:You are using a softmax over axis")  # K = 1 on purpose
+def test_netrvlad_literal():
+    """Hand-worked: one cluster, identity projection, no gating: the output is the unit mean direction."""
+    layer = P.NetRVLAD(1, 2, gating=False)
+    x = np.array([[[1.0, 1.0], [2.0, 3.0]]], np.float32)  # sum over frames (3, 4)
+    layer(x)
+    layer.hidden1_weights.assign(np.eye(2, dtype=np.float32))
+    np.testing.assert_allclose(layer(x).numpy(), [[0.6, 0.8]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["max", "average"])
+@pytest.mark.parametrize("pool_size", [120, 3, 4])
+def test_temporal_pooling_matches_numpy(mode, pool_size):
+    x = frames()
+    out = P.TemporalPooling(mode, pool_size=pool_size)(x).numpy()
+    np.testing.assert_allclose(out, ref.temporal_pooling(x.astype(np.float64), mode, pool_size), rtol=1e-6,
+                               atol=1e-6)
+
+
+def test_max_pooling_of_120_over_40_frames_is_global():
+    x = frames(n=40)
+    out = P.TemporalPooling("max")(x).numpy().reshape(B, 40, D)
+    np.testing.assert_array_equal(out, np.broadcast_to(x.max(axis=1, keepdims=True), out.shape))
+
+
+def test_conv_and_fc_poolings_match_numpy():
+    x = frames()
+    conv = P.ConvPooling()
+    out = conv(x).numpy()
+    kernel, bias = (np.asarray(w, np.float64) for w in conv.conv.get_weights())
+    assert kernel.shape == (9, D, 128)
+    np.testing.assert_allclose(out, ref.conv_pooling(x.astype(np.float64), kernel, bias), rtol=1e-5, atol=1e-5)
+    fc = P.FCPooling()
+    out = fc(x).numpy()
+    kernel, bias = (np.asarray(w, np.float64) for w in fc.dense.get_weights())
+    assert kernel.shape == (N * D, N * D)
+    np.testing.assert_allclose(out, np.maximum(x.reshape(B, -1) @ kernel + bias, 0), rtol=1e-5, atol=1e-5)
+
+
+def test_projection_gradient_equals_plain_matmul_gradient():
+    pooled = tf.constant(rng(3).standard_normal((B, 20)).astype(np.float32))
+    weights = tf.constant(rng(4).standard_normal((20, O)).astype(np.float32))
+    upstream = tf.constant(rng(5).standard_normal((B, O)).astype(np.float32))
+    results = []
+    for function in (P._projection, tf.linalg.matmul):
+        with tf.GradientTape() as tape:
+            tape.watch([pooled, weights])
+            out = function(pooled, weights)
+        results.append([out, *tape.gradient(out, [pooled, weights], output_gradients=upstream)])
+    for custom, plain in zip(*results):
+        np.testing.assert_allclose(custom.numpy(), plain.numpy(), rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------------
+# Properties
+
+
+@pytest.mark.parametrize("name", list(LOUPE))
+def test_loupe_permutation_invariance_over_frames(name):
+    layer = LOUPE[name](K, O)
+    x = frames()
+    permuted = x[:, rng(6).permutation(N)]
+    np.testing.assert_allclose(layer(x).numpy(), layer(permuted).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_unit_norms_and_assignment():
+    x = frames()
+    for name in ("NetVLAD", "NetRVLAD"):
+        layer = LOUPE[name](K, O)
+        layer(x)
+        vector = layer.descriptor(x).numpy()
+        np.testing.assert_allclose(np.linalg.norm(vector, axis=1), 1.0, rtol=1e-5)
+        # Intra-normalised columns (index d*K + k) then a global norm: every column has norm 1/sqrt(K).
+        columns = vector.reshape(B, D, K)
+        np.testing.assert_allclose(np.linalg.norm(columns, axis=1), 1 / np.sqrt(K), rtol=1e-5)
+        assignment = layer.assignment(x).numpy()
+        assert assignment.shape == (B, N, K)
+        np.testing.assert_allclose(assignment.sum(axis=2), 1.0, rtol=1e-5)
+    softdbow = P.SoftDBoW(K, O)
+    softdbow(x)
+    np.testing.assert_allclose(np.linalg.norm(softdbow.descriptor(x).numpy(), axis=1), 1.0, rtol=1e-5)
+    netfv = P.NetFV(K, O)
+    netfv(x)
+    fv = netfv.descriptor(x).numpy()
+    np.testing.assert_allclose(np.linalg.norm(fv[:, :D * K], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(fv[:, D * K:], axis=1), 1.0, rtol=1e-5)
+
+
+def test_loupe_layers_take_any_frame_count_and_feature_size():
+    layer = P.NetVLAD(K, O)
+    inputs = keras.Input((None, 7))
+    model = keras.Model(inputs, layer(inputs))
+    for n in (1, 3, 40):
+        assert model(frames(n=n, d=7)).shape == (B, O)
+    assert layer.compute_output_shape((None, None, 7)) == (None, O)
+
+
+def test_early_fusion_regroups_the_time_axis():
+    """Methods 6/7: descriptor j < N/2 is [v_2j, v_2j+1], j >= N/2 is [a_2j-N, a_2j-N+1] (spec 5)."""
+    n, d = 6, 2
+    video = np.arange(n * d, dtype=np.float32).reshape(1, n, d)  # v_t = [2t, 2t+1]
+    audio = 100 + video
+    fused = P.EarlyFusion()([video, audio]).numpy()
+    assert fused.shape == (1, n, 2 * d)
+    for j in range(n):
+        if j < n // 2:
+            expected = np.concatenate([video[0, 2 * j], video[0, 2 * j + 1]])
+        else:
+            expected = np.concatenate([audio[0, 2 * j - n], audio[0, 2 * j - n + 1]])
+        np.testing.assert_array_equal(fused[0, j], expected)
+    np.testing.assert_array_equal(fused, ref.early_fusion(video, audio))
+    framewise = P.EarlyFusion(framewise=True)([video, audio]).numpy()
+    np.testing.assert_array_equal(framewise[0, 1], [2, 3, 102, 103])
+    with pytest.raises(ValueError, match="same size"):
+        P.EarlyFusion()([keras.Input((n, 3)), keras.Input((n, 4))])
+
+
+@pytest.mark.parametrize("framewise", [False, True])
+def test_methods_6_and_7_pool_the_fused_descriptors(framewise):
+    model = networks.build_model("AudioVideoArchi8", framewise_fusion=framewise, **TINY)
+    video, audio = frames(seed=7), frames(seed=8)
+    layer = model.get_layer("fused_pooling")
+    assert isinstance(layer, P.NetRVLAD) and layer.feature_size == 2 * D
+    fused = ref.early_fusion(video, audio, framewise)
+    pooled = layer(fused).numpy()
+    expected = model.get_layer("logits")(pooled).numpy()
+    np.testing.assert_allclose(model({"video": video, "audio": audio}).numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert networks.build_model("AudioVideoArchi7", **TINY).get_layer("fused_pooling").output_dim == 2 * O
+
+
+def test_faithful_and_honoured_pooling():
+    for architecture in ("AudioVideoArchi4", "AudioVideoArchi6"):
+        model = networks.build_model(architecture, pooling="VLAD", **TINY)
+        assert type(model.get_layer("video_pooling")) is P.NetRVLAD
+        honoured = networks.build_model(architecture, pooling="VLAD", honour_pooling=True, **TINY)
+        assert type(honoured.get_layer("audio_pooling")) is P.NetVLAD
+    model = networks.build_model("AudioVideoArchi5", pooling="SOFTDBOW", **TINY)
+    assert type(model.get_layer("video_pooling")) is P.SoftDBoW
+
+
+# ------------------------------------------------------------------------------------------------
+# Models: inputs, outputs, dropout, batch-norm modes
+
+
+@pytest.fixture(scope="module")
+def batch_and_moving():
+    keras.utils.set_random_seed(11)
+    batch = networks.build_model("AudioVideoArchi5", pooling="VLAD", **TINY)
+    moving = networks.build_model("AudioVideoArchi5", pooling="VLAD", bn_mode="moving", **TINY)
+    moving.set_weights(batch.get_weights())
+    inputs = {"video": frames(batch=6, seed=9), "audio": frames(batch=6, seed=10)}
+    return batch, moving, inputs
+
+
+def test_model_inputs_outputs_and_names():
+    for architecture in networks.ARCHITECTURES:
+        model = networks.ARCHITECTURES[architecture](**TINY)
+        streams = networks.streams_of(architecture)
+        assert sorted(model.input) == sorted(streams)
+        assert model.name == architecture
+        inputs = {s: frames(seed=i) for i, s in enumerate(streams)}
+        logits = model(inputs)
+        assert logits.shape == (B, 4) and logits.dtype == tf.float32
+        names = {layer.name for layer in model.layers}
+        assert "logits" in names
+        assert names >= {f"{s}_pooling" for s in streams} or "fused_pooling" in names
+        assert networks.model_build_config(model)["architecture"] == architecture
+    model = networks.build_model("method 3", **TINY)
+    assert {"video_logits", "audio_logits", "video_dropout", "audio_dropout"} <= {la.name for la in model.layers}
+
+
+def test_dropout_only_in_training(batch_and_moving):
+    model, _, inputs = batch_and_moving
+    first = model(inputs, training=False).numpy()
+    np.testing.assert_array_equal(first, model(inputs, training=False).numpy())
+    np.testing.assert_array_equal(first, model.predict(inputs, verbose=0))
+    assert not np.allclose(first, model(inputs, training=True).numpy())
+    # Dropout is the only difference between training and inference in batch mode.
+    no_dropout = networks.build_model("AudioVideoArchi5", pooling="VLAD", keep_prob=1.0, **TINY)
+    no_dropout.set_weights(model.get_weights())
+    np.testing.assert_allclose(no_dropout(inputs, training=True).numpy(), first, rtol=1e-6, atol=1e-6)
+
+
+def test_batch_mode_uses_batch_statistics_always(batch_and_moving):
+    model, _, inputs = batch_and_moving
+    stats = [v.numpy().copy() for v in model.non_trainable_weights if "moving" in v.path]
+    whole = model(inputs, training=False).numpy()
+    part = model({s: v[:3] for s, v in inputs.items()}, training=False).numpy()
+    assert not np.allclose(whole[:3], part, atol=1e-4)  # the batch's composition matters, as in the original
+    model(inputs, training=True)
+    for before, variable in zip(stats, [v for v in model.non_trainable_weights if "moving" in v.path]):
+        np.testing.assert_array_equal(before, variable.numpy())  # never updated (stay 0 / 1)
+
+
+def test_moving_mode_is_standard_batch_norm(batch_and_moving):
+    _, model, inputs = batch_and_moving
+    moving = [v for v in model.non_trainable_weights if v.path.endswith("moving_mean")]
+    before = [v.numpy().copy() for v in moving]
+    model(inputs, training=True)
+    assert all(not np.allclose(b, v.numpy()) for b, v in zip(before, moving))
+    whole = model(inputs, training=False).numpy()
+    part = model({s: v[:3] for s, v in inputs.items()}, training=False).numpy()
+    np.testing.assert_allclose(whole[:3], part, rtol=1e-5, atol=1e-6)  # windows independent at inference
+    assert all(layer.bn_mode == "moving" for layer in model._flatten_layers() if isinstance(layer, P.BatchNorm))
+
+
+def test_mixed_bfloat16_keeps_logits_float32():
+    keras.utils.set_random_seed(12)
+    full = networks.build_model("AudioVideoArchi5", pooling="VLAD", **TINY)
+    inputs = {"video": frames(seed=13), "audio": frames(seed=14)}
+    reference = full(inputs).numpy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        half = networks.build_model("AudioVideoArchi5", pooling="VLAD", **TINY)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    half.set_weights(full.get_weights())
+    assert half.get_layer("video_pooling").compute_dtype == "bfloat16"
+    assert all(v.dtype == "float32" for v in half.weights if v.dtype.startswith("float"))
+    with tf.GradientTape() as tape:
+        logits = half(inputs, training=True)
+        loss = tf.reduce_sum(logits)
+    assert logits.dtype == tf.float32
+    assert all(g is not None and g.dtype == tf.float32 for g in tape.gradient(loss, half.trainable_variables))
+    deviation = np.linalg.norm(half(inputs).numpy() - reference) / np.linalg.norm(reference)
+    assert deviation < 0.05
+
+
+# ------------------------------------------------------------------------------------------------
+# Serialisation
+
+
+LAYER_CONFIGS = [P.NetVLAD(K, O, gating=False, bn_mode="moving", bn_momentum=0.9), P.NetRVLAD(K, O),
+                 P.SoftDBoW(K, O, add_batch_norm=False), P.NetFV(K, O), P.ContextGating(bn_mode="moving"),
+                 P.BatchNorm("moving"), P.TemporalPooling("average", pool_size=7), P.ConvPooling(64, 5),
+                 P.FCPooling(10), P.EarlyFusion(framewise=True)]
+
+
+@pytest.mark.parametrize("layer", LAYER_CONFIGS, ids=lambda layer: type(layer).__name__)
+def test_layer_config_round_trip(layer):
+    config = layer.get_config()
+    json.dumps(config)
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(revived) is type(layer) and revived.get_config() == config
+
+
+def test_model_config_round_trip():
+    model = networks.build_model("AudioVideoArchi7", pooling="SOFTDBOW", honour_pooling=True, framewise_fusion=True,
+                                 bn_mode="moving", keep_prob=0.5, name="m", **TINY)
+    config = networks.model_build_config(model)
+    assert config == {"architecture": "AudioVideoArchi7", "num_frames": N, "video_dim": D, "audio_dim": D,
+                      "pooling": "SOFTDBOW", "vlad_k": K, "output_dim": O, "num_classes": 4, "keep_prob": 0.5,
+                      "bn_mode": "moving", "honour_pooling": True, "framewise_fusion": True,
+                      "bn_momentum": 0.999, "pool_size": 120}
+    clone = networks.build_model(**config)
+    assert clone.get_config() == {**model.get_config(), "name": "AudioVideoArchi7"}
+    assert networks.model_build_config(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])) == {}
+
+
+# Models saved and reloaded in a fresh process: every architecture, and every pooling.
+ROUND_TRIP = [(a, {}) for a in networks.ARCHITECTURE_NAMES] + [
+    ("VideoNetwork", {"pooling": p}) for p in ("CNN", "FC", "MAX", "AVERAGE", "VLAD", "SOFTDBOW", "NETFV")] + [
+    ("AudioVideoArchi5", {"pooling": "VLAD", "bn_mode": "moving"}),
+    ("AudioVideoArchi4", {"pooling": "NETFV", "honour_pooling": True}),
+    ("AudioVideoArchi7", {"framewise_fusion": True, "bn_mode": "moving"})]
+
+RELOAD_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    import numpy as np
+    sys.path.insert(0, sys.argv[1])
+    import keras
+    import networks
+    folder = Path(sys.argv[2])
+    data = np.load(folder / "inputs.npz")
+    out = {}
+    for path in sorted(folder.glob("*.keras")):
+        model = keras.models.load_model(path)
+        inputs = {s: data[s] for s in model.input}
+        out[path.stem] = model.predict(inputs, verbose=0)
+        out[path.stem + "_config"] = np.array(json.dumps(networks.model_build_config(model)))
+    np.savez(folder / "reloaded.npz", **out)
+""")
+
+
+def test_keras_files_reload_in_a_fresh_process(tmp_path):
+    inputs = {"video": frames(seed=15), "audio": frames(seed=16)}
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    expected = {}
+    for i, (architecture, extra) in enumerate(ROUND_TRIP):
+        model = networks.build_model(architecture, **{**TINY, **extra})
+        if extra.get("bn_mode") == "moving":
+            model(inputs, training=True)  # move the statistics away from 0 / 1 so that saving them matters
+        key = f"{i:02d}_{architecture}"
+        expected[key] = (model.predict({s: inputs[s] for s in model.input}, verbose=0),
+                         networks.model_build_config(model))
+        model.save(tmp_path / f"{key}.keras")
+    # Also the in-process round trip.
+    loaded = keras.models.load_model(tmp_path / "00_VideoNetwork.keras")
+    np.testing.assert_array_equal(loaded.predict({"video": inputs["video"]}, verbose=0), expected["00_VideoNetwork"][0])
+    subprocess.run([sys.executable, "-c", RELOAD_SCRIPT, str(TOP), str(tmp_path)], check=True, timeout=300)
+    reloaded = np.load(tmp_path / "reloaded.npz")
+    for key, (predictions, config) in expected.items():
+        np.testing.assert_allclose(reloaded[key], predictions, rtol=1e-6, atol=1e-7, err_msg=key)
+        assert json.loads(str(reloaded[key + "_config"])) == config, key
