@@ -1,0 +1,165 @@
+"""Benchmark of compute_mAP.py: the full paper grid on 100 synthetic test games (200 halves of 45 minutes).
+
+    .venv/bin/python bench/bench_compute_mAP.py [--data bench/out/compute_mAP_data] [--skip_loop]
+
+Writes (once) the labels of the first 100 games of listgame_Test_100.npy, planned by synthetic.py (SoccerNet
+rates of goals, cards and substitutions, 45-minute halves plus 1-5 minutes of stoppage), and realistic
+per-second predictions: for each event a bump about 20 s wide (as a 20 s sliding window responds), a little
+off the event, of random height (some events are missed); false bumps at the confounders (near misses, fouls,
+injuries, crowd surges); a low, temporally correlated background; per-second jitter, float32 in [0, 1].
+Then times, in this process:
+- loading the ground truth and the 200 prediction files;
+- `evaluate` on the full grid (3 methods x 19 thresholds x 12 deltas), both metrics, first call (TensorFlow
+  kernels start), then min and median of repeated runs (the machine may be shared: the load is printed);
+- `evaluate(..., metric="paper")` against `evaluate_loop` (the loop reference), with the speed-up and a check
+  that every number is identical;
+- the command line end to end (`main`, plots included).
+Targets (issue): under 5 s end to end, at least 50 times faster than the loop, identical numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+TOP = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TOP))
+
+import dataset  # noqa: E402
+import synthetic  # noqa: E402
+
+PREFIX = "bench"
+# Confounders look like one class to a model: the false positives of realistic predictions.
+CONFOUNDER_CLASS = {"near_miss": 3, "surge": 3, "foul": 1, "injury": 2}
+
+
+def _bump(n: int, centre: float, width: float, height: float) -> np.ndarray:
+    """A window-model response: high while the event is inside the window, soft edges."""
+    t = np.arange(n, dtype=np.float64)
+    return height * 0.5 * (1 - np.tanh((np.abs(t - centre) - width / 2) / 3.0))
+
+
+def _smooth(rng: np.random.Generator, n: int, rho: float) -> np.ndarray:
+    from scipy.signal import lfilter
+
+    return lfilter([np.sqrt(1 - rho ** 2)], [1, -rho], rng.standard_normal(n))
+
+
+def make_predictions(rng: np.random.Generator, n: int, events, confounders) -> np.ndarray:
+    """(n, 4) float32 per-second probabilities of one half; events/confounders: [(seconds, class)]."""
+    p = np.zeros((n, 4))
+    for c in (1, 2, 3):
+        logit = -3.6 + 1.0 * _smooth(rng, n, 0.9)
+        p[:, c] = 1 / (1 + np.exp(-logit))
+    for t, c in events:
+        height = rng.choice([rng.uniform(0.05, 0.4), rng.uniform(0.4, 1.0)], p=[0.2, 0.8])
+        p[:, c] = np.maximum(p[:, c], _bump(n, t + rng.normal(0, 4), rng.uniform(14, 26), height))
+    for t, c in confounders:
+        p[:, c] = np.maximum(p[:, c], _bump(n, t + rng.normal(0, 3), rng.uniform(8, 22), rng.uniform(0.1, 0.75)))
+    jitter = np.exp(0.12 * rng.standard_normal((n, 3)))
+    p[:, 1:] = np.clip(p[:, 1:] * jitter, 0, 1)
+    p[:, 0] = np.prod(1 - p[:, 1:], axis=1)
+    return p.astype(np.float32)
+
+
+def generate(root: Path, games: int) -> Path:
+    """Labels, game list and prediction files under `root` (skipped when complete)."""
+    done = root / "done.json"
+    if done.is_file() and json.loads(done.read_text()).get("games") == games:
+        return root / f"listgame_Test_{games}.npy"
+    config = synthetic.SyntheticConfig(games=(0, 0, games))
+    chosen = dataset.read_game_list(synthetic.OFFICIAL_LISTS["Test"])[:games]
+    for game in chosen:
+        rng = np.random.default_rng(synthetic.game_seed(config.seed, game))
+        plan = synthetic.plan_game(game, config, rng)
+        folder = root / game
+        folder.mkdir(parents=True, exist_ok=True)
+        dataset.write_json_atomic(folder / "Labels.json", {"UrlLocal": game, "annotations": plan.annotations})
+        events = dataset.read_labels(folder / "Labels.json")
+        for half, frames in zip(dataset.HALVES, plan.lengths):
+            n = frames // dataset.FRAMES_PER_SECOND
+            mine = [(e.seconds, e.label) for e in events if e.half == half]
+            confusing = [(t, CONFOUNDER_CLASS[k]) for h, t, k in plan.occurrences
+                         if h == half and k in CONFOUNDER_CLASS]
+            dataset.write_npy_atomic(folder / f"{PREFIX}_Half_{half}.npy", make_predictions(rng, n, mine, confusing))
+    list_path = root / f"listgame_Test_{games}.npy"
+    dataset.write_npy_atomic(list_path, np.array(chosen))
+    dataset.write_json_atomic(done, {"games": games})
+    return list_path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(TOP / "bench" / "out" / "compute_mAP_data"))
+    parser.add_argument("--games", type=int, default=100)
+    parser.add_argument("--skip_loop", action="store_true", help="do not time the loop implementation")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of the vectorised evaluation")
+    args = parser.parse_args()
+    root = Path(args.data)
+    list_path = generate(root, args.games)
+
+    began = time.perf_counter()
+    import tensorflow as tf  # noqa: F401
+
+    import compute_mAP
+
+    print(f"import tensorflow + compute_mAP: {time.perf_counter() - began:.1f} s (not counted below); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    began = time.perf_counter()
+    ground_truth = compute_mAP.load_ground_truth(list_path)
+    predictions = compute_mAP.load_predictions(list_path, root, PREFIX)
+    load_s = time.perf_counter() - began
+    seconds = sum(len(p) for p in predictions)
+    events = [sum(len(gt[c]) for gt in ground_truth) for c in range(3)]
+    print(f"data: {len(predictions)} halves, {seconds} seconds ({seconds / len(predictions) / 60:.1f} min per half), "
+          f"events card/subs/goal {events}; loaded in {load_s:.2f} s")
+
+    def timed(repeats, **kwargs):
+        times, report = [], None
+        for _ in range(repeats):
+            began = time.perf_counter()
+            report = compute_mAP.evaluate(predictions, ground_truth, **kwargs)
+            times.append(time.perf_counter() - began)
+        return report, times
+
+    both, first = timed(1, metric="both")
+    print(f"evaluate, full grid, both metrics, first call (TensorFlow kernels start): {first[0]:.2f} s")
+    print(f"end to end (load + evaluate, first call): {load_s + first[0]:.2f} s   target < 5 s")
+    both, times = timed(args.repeats, metric="both")
+    print(f"evaluate, full grid, both metrics: min {min(times):.2f} s, median {np.median(times):.2f} s "
+          f"({args.repeats} runs)")
+    spots = {m: int(np.sum(both["spots"][m])) for m in compute_mAP.METHODS}
+    print(f"candidate spots over the grid: {spots} (total {sum(spots.values())})")
+    paper, times = timed(args.repeats, metric="paper")
+    paper_s, paper_median = min(times), float(np.median(times))
+    print(f"evaluate, full grid, paper metric: min {paper_s:.2f} s, median {paper_median:.2f} s ({args.repeats} runs)")
+    if not args.skip_loop:
+        began = time.perf_counter()
+        loop = compute_mAP.evaluate_loop(predictions, ground_truth)
+        loop_s = time.perf_counter() - began
+        identical = json.dumps(loop, sort_keys=True) == json.dumps(paper, sort_keys=True)
+        same_as_both = json.dumps(loop["paper"], sort_keys=True) == json.dumps(both["paper"], sort_keys=True)
+        print(f"evaluate_loop (paper metric): {loop_s:.1f} s; speed-up {loop_s / paper_s:.0f}x on the min, "
+              f"{loop_s / paper_median:.0f}x on the median (target >= 50x); identical numbers: "
+              f"{identical and same_as_both}")
+
+    for metric in ("paper", "soccernet"):
+        best = both[metric]["best"]
+        print(f"{metric}: best Average-mAP " + ", ".join(
+            f"{m} {100 * best[m]['average_mAP']:.1f}% at {best[m]['threshold']:.2f}" for m in compute_mAP.METHODS))
+
+    out = root.parent / "compute_mAP_cli"
+    began = time.perf_counter()
+    code = compute_mAP.main(["--testing", str(list_path), "--predictions", str(root), "--prefix", PREFIX,
+                             "--output", str(out), "--loglevel", "WARNING"])
+    print(f"command line (main, both metrics, JSON/CSV/plots): {time.perf_counter() - began:.2f} s, exit {code}")
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1433 @@
+"""Spotting evaluation: candidate spots from per-second probabilities, scored by the paper's tolerance mAP
+and by the official SoccerNet metric, over the whole grid of methods, thresholds and tolerances.
+
+    .venv/bin/python compute_mAP.py --testing listgame_Test_100.npy --SoccerNet_path data/SoccerNet \\
+        --predictions predictions --prefix VLAD-Archi5-20sec-Spotting VLAD-Archi1-20sec-Spotting \\
+        --output results/spotting
+
+Reproduces `compute_mAP.py` of Vanderplaetse & Dupont, "Improved Soccer Action Spotting Using Both Audio
+and Video Streams" (CVPRW 2020), which produced the paper's spotting numbers (original_spec.md section 7):
+
+- Candidates, per class column p[0..n-1] of a prediction file and threshold theta, with p[-1] = p[n] = 0:
+  segment starts are the j with p[j-1] < theta <= p[j], segment ends (exclusive) the j with
+  p[j-1] > theta >= p[j], the i-th start paired with the i-th end. "argmax" (segment maximum) spots the
+  first maximum of the segment; "center" spots floor((start + end) / 2) with the probability there;
+  "nms" spots every i with 30 < i < n - 30, p[i] >= max(p[i+1:i+30]), p[i] > max(p[i-30:i]) and
+  p[i] > theta (a fixed 60 s window). One spot per second and class.
+- The paper's metric: per half and class, spots with a score > 0 in descending score; each takes the
+  first not yet matched ground-truth event t in time order with t - delta/2 <= s < t + delta/2.
+  All halves pooled per class, 11-point interpolated AP; mAP = mean over card, subs, goal;
+  Average-mAP = plain mean of the mAP over delta = 60, 55, ..., 5 s.
+- The official metric of the `soccernet` package (`SoccerNet.Evaluation.ActionSpotting.evaluate`,
+  version 1), computed on the same candidate spots: per half, each event in time order takes the
+  unmatched spot of highest score within |s - t| <= delta/2 (at 2 frames per second, frames clipped to
+  the package's 2-hour vectors); precision and recall at 200 confidence thresholds, its 11-point AP;
+  Average-mAP = area under the mAP-delta curve (trapezoids over ascending delta, divided by the number
+  of intervals).
+
+Order among equal scores (both implementations, as the original's stable sorts): within a half, earlier
+second first; pooled over halves, list order of the halves (game by game, half 1 then 2), then second.
+
+Reproduction notes and defined behaviour where the original fails:
+- Threshold comparisons of the segment methods run in the precision of the prediction array, as
+  NumPy's array-versus-scalar comparisons did (a float32 array equal to float32(0.95) reaches 0.95);
+  NMS's `p[i] > theta` compares in float64, as NumPy 1.x (the authors' environment) did for two scalars.
+- A probability exactly equal to the threshold can misalign starts and ends (quirk 6). The pairing
+  is kept; where the original crashes, the result is defined: unpaired starts or ends are ignored, and
+  an argmax pair whose end is not after its start gives no spot (a center pair still gives one).
+- A class without ground-truth events has AP 0 (the original divides by zero when it has spots).
+- The ground truth is per second (int of the event time) and is not clipped to the prediction length;
+  predictions shorter or longer than the half, and empty halves, are valid input. Event times come from
+  `dataset.read_labels` (the annotation's `position` in milliseconds when present, else `gameTime`; the
+  original used `gameTime` only, SoccerNet v1 labels have no `position`).
+- Method "spots" scores arrays that already hold spots (`read_results_spotting`: -1 where none), every
+  second with a score >= threshold; it lets other tools' results_spotting.json files be scored here.
+
+The vectorised implementation (`evaluate`) runs in TensorFlow over the whole grid (methods x thresholds
+x deltas x halves x classes), on a GPU when TensorFlow sees one. `evaluate_loop` is the plain loop version
+of the paper's metric, kept as the reference for the tests; both give identical numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+import dataset
+from dataset import DataError
+
+log = logging.getLogger("compute_mAP")
+
+METHODS = ("argmax", "center", "nms")
+# Extra method for arrays that already hold spots (read from results_spotting.json files): every second
+# with a score >= threshold is a candidate; -1 marks "no spot".
+SPOTS = "spots"
+ALL_METHODS = METHODS + (SPOTS,)
+DEFAULT_THRESHOLDS = tuple(t / 100 for t in range(95, 0, -5))  # 0.95, 0.90, ..., 0.05 (original THRESHOLD_RANGE)
+DEFAULT_DELTAS = tuple(range(60, 0, -5))  # 60, 55, ..., 5 seconds (original DELTA_RANGE)
+CLASSES = ("card", "subs", "goal")  # classes 1..3 of the prediction files (dataset.CLASSES minus background)
+SOCCERNET_LABELS = ("card", "subs", "soccer")  # labels of the soccernet package's version-1 dictionary
+METRICS = ("paper", "soccernet")
+NMS_WINDOW = 60  # seconds, fixed in the original (get_spot_from_NMS)
+RECALL_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+# The soccernet package: 2 frames per second, label vectors of 120 minutes, 200 confidence thresholds.
+SOCCERNET_FRAMERATE = 2
+SOCCERNET_LAST_FRAME = 120 * 60 * SOCCERNET_FRAMERATE - 1
+SOCCERNET_CONFIDENCES = np.linspace(0, 1, 200)
+RESULTS_SPOTTING = "results_spotting.json"
+
+_HALF_WINDOW = NMS_WINDOW // 2
+_SECOND_SPAN = 1 << 24  # seconds per ground-truth row in the composite search keys
+_BIG = 1 << 60
+
+
+# ------------------------------------------------------------------------------------------------
+# Arguments
+
+
+def _methods(methods: Sequence[str]) -> tuple[str, ...]:
+    methods = tuple(methods)
+    if not methods:
+        raise ValueError("no candidate method given")
+    for method in methods:
+        if method not in ALL_METHODS:
+            raise ValueError(f"unknown method '{method}', expected one of {', '.join(ALL_METHODS)}")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"a method is repeated in {methods}")
+    return methods
+
+
+def _thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
+    thresholds = tuple(float(t) for t in thresholds)
+    if not thresholds:
+        raise ValueError("no threshold given")
+    for t in thresholds:
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"threshold {t} is outside [0, 1]")
+    return thresholds
+
+
+def _deltas(deltas: Sequence[int]) -> tuple[int, ...]:
+    out = []
+    for d in deltas:
+        if isinstance(d, (float, np.floating)) and not float(d).is_integer():
+            raise ValueError(f"delta {d} is not a whole number of seconds")
+        d = int(d)
+        if not 1 <= d <= 3600:
+            raise ValueError(f"delta {d} is outside 1..3600 seconds")
+        out.append(d)
+    if not out:
+        raise ValueError("no delta given")
+    return tuple(out)
+
+
+def _metrics(metric: str) -> tuple[str, ...]:
+    if metric == "both":
+        return METRICS
+    if metric in METRICS:
+        return (metric,)
+    raise ValueError(f"unknown metric '{metric}', expected paper, soccernet or both")
+
+
+def _check_predictions(predictions: Sequence[np.ndarray]) -> list[np.ndarray]:
+    arrays = []
+    for i, p in enumerate(predictions):
+        p = np.asarray(p)
+        if p.ndim != 2 or p.shape[1] != len(dataset.CLASSES):
+            raise ValueError(f"prediction {i}: expected shape (seconds, 4), got {p.shape}")
+        if p.dtype.kind not in "fiub":
+            raise ValueError(f"prediction {i}: expected numbers, got {p.dtype}")
+        if p.dtype.kind == "f" and not np.isfinite(p).all():
+            raise ValueError(f"prediction {i}: contains NaN or infinity")
+        arrays.append(p)
+    return arrays
+
+
+def _check_ground_truth(ground_truth, halves: int) -> list[tuple[np.ndarray, ...]]:
+    if len(ground_truth) != halves:
+        raise ValueError(f"{halves} prediction arrays but {len(ground_truth)} ground-truth halves")
+    out = []
+    for i, gt in enumerate(ground_truth):
+        if len(gt) != len(CLASSES):
+            raise ValueError(f"ground truth {i}: expected {len(CLASSES)} arrays of event seconds, got {len(gt)}")
+        arrays = tuple(np.sort(np.asarray(seconds, np.float64).reshape(-1)) for seconds in gt)
+        for seconds in arrays:
+            if not np.isfinite(seconds).all() or (seconds < 0).any():
+                raise ValueError(f"ground truth {i}: event times must be finite and >= 0")
+        out.append(arrays)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Candidate spots (the reference, NumPy)
+
+
+def threshold_in_precision(threshold: float, dtype) -> float:
+    """The threshold as the comparisons of a `dtype` array see it (rounded to that precision)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return float(np.asarray(threshold, dtype=dtype))
+    return float(threshold)
+
+
+def candidates(probabilities_1d: np.ndarray, threshold: float, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate spots of one class column, as the original's `get_spot_from_*` + `format_spot`.
+
+    Args:
+        probabilities_1d: (seconds,) per-second probabilities of one class (any float dtype; the segment
+            comparisons run in its precision, see the module docstring).
+        threshold: theta.
+        method: "argmax" (segment maximum), "center" (segment centre), "nms" (60 s window), or "spots"
+            (the array already holds spots: every second with a value >= threshold, -1 meaning none).
+
+    Returns:
+        (seconds int64, scores float64), one spot per second (a later spot at the same second
+        overwrites an earlier one, as `format_spot`), sorted by second. Scores are not filtered here:
+        the paper's metric drops scores <= 0, the official metric scores < 0.
+    """
+    p = np.asarray(probabilities_1d)
+    if p.ndim != 1:
+        raise ValueError(f"expected a 1-D array, got shape {p.shape}")
+    if p.dtype.kind not in "f":
+        p = p.astype(np.float64)
+    n = len(p)
+    spots: dict[int, float] = {}
+    if method == SPOTS:
+        for i in np.flatnonzero(p >= threshold):
+            spots[int(i)] = float(p[i])
+    elif method == "nms":
+        if n >= 2 * _HALF_WINDOW + 2:
+            from numpy.lib.stride_tricks import sliding_window_view
+
+            before = sliding_window_view(p, _HALF_WINDOW).max(axis=1)  # before[j] = max(p[j:j+30])
+            after = sliding_window_view(p, _HALF_WINDOW - 1).max(axis=1)  # after[j] = max(p[j:j+29])
+            for i in range(_HALF_WINDOW + 1, n - _HALF_WINDOW):  # 30 < i < n - 30
+                if p[i] >= after[i + 1] and p[i] > before[i - _HALF_WINDOW] and float(p[i]) > threshold:
+                    spots[i] = float(p[i])
+    elif method in ("argmax", "center"):
+        theta = np.asarray(threshold, dtype=p.dtype)
+        previous = np.insert(p, 0, 0)  # p[j-1], with p[-1] = 0
+        current = np.append(p, 0)  # p[j], with p[n] = 0
+        starts = np.flatnonzero((previous < theta) & (current >= theta))
+        ends = np.flatnonzero((previous > theta) & (current <= theta))
+        for start, end in zip(starts, ends):  # the i-th start with the i-th end, as the original
+            if method == "argmax":
+                if end <= start:  # the original crashes (argmax of an empty slice)
+                    continue
+                second = int(start + np.argmax(p[start:end]))
+            else:
+                second = int((start + end) // 2)
+                if second >= n:  # only for negative values, which probabilities never are
+                    continue
+            spots[second] = float(p[second])
+    else:
+        raise ValueError(f"unknown method '{method}', expected one of {', '.join(ALL_METHODS)}")
+    seconds = np.array(sorted(spots), np.int64)
+    return seconds, np.array([spots[int(s)] for s in seconds], np.float64)
+
+
+# ------------------------------------------------------------------------------------------------
+# Ground truth and prediction files
+
+
+def ground_truth_of_events(events: Sequence[dataset.Event]) -> dict[int, tuple[np.ndarray, ...]]:
+    """Event seconds per half and class: {1: (card, subs, goal), 2: (...)}, each a sorted float64 array."""
+    out = {}
+    for half in dataset.HALVES:
+        out[half] = tuple(np.sort(np.array([e.seconds for e in events if e.half == half and e.label == c],
+                                           np.float64)) for c in (1, 2, 3))
+    return out
+
+
+def load_ground_truth(list_path: str | os.PathLike, data_root: str | os.PathLike | None = None,
+                      label_file: str = dataset.V1_LABEL_FILE) -> list[tuple[np.ndarray, ...]]:
+    """Ground truth of every half of a game list, in list order (game by game, half 1 then 2).
+
+    Args:
+        list_path: the game list (`listgame_Test_100.npy` or a text list).
+        data_root: folder of the game folders; default the list's folder.
+        label_file: `Labels.json` (v1) or `Labels-v2.json` (v2 labels mapped to the three classes).
+
+    Returns:
+        Per half, a tuple of three sorted float64 arrays (card, subs, goal) of event times in seconds
+        from the half start (`dataset.read_labels`).
+
+    Raises:
+        DataError: a missing list or label file, or bad labels.
+    """
+    root = dataset.data_root_for(list_path, data_root)
+    halves = []
+    for game in dataset.read_game_list(list_path):
+        by_half = ground_truth_of_events(dataset.read_labels(root / game / label_file))
+        halves += [by_half[h] for h in dataset.HALVES]
+    return halves
+
+
+def prediction_file(predictions_dir: str | os.PathLike, game: str, prefix: str, half: int) -> Path:
+    """`<predictions_dir>/<game>/<prefix>_Half_<half>.npy`, as ClassificationSecondBased.py writes them."""
+    return Path(predictions_dir) / game / f"{prefix}_Half_{half}.npy"
+
+
+def read_prediction_file(path: str | os.PathLike) -> np.ndarray:
+    """One per-second prediction array (seconds, 4) of probabilities, checked.
+
+    Raises:
+        DataError: missing file, not a numeric 2-D array with 4 columns, values outside [0, 1] or NaN.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "prediction file not found")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(path, f"not a numeric .npy array ({exc})") from None
+    if array.ndim != 2 or array.shape[1] != len(dataset.CLASSES) or array.dtype.kind not in "fiu":
+        raise DataError(path, f"expected a numeric array (seconds, {len(dataset.CLASSES)}), "
+                              f"got {array.dtype} {array.shape}")
+    if array.size and not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
+        raise DataError(path, "expected probabilities in [0, 1] (found values outside, NaN or infinity)")
+    return array
+
+
+def load_predictions(list_path: str | os.PathLike, predictions_dir: str | os.PathLike, prefix: str) -> list[np.ndarray]:
+    """The prediction arrays of every half of a game list, in the order of `load_ground_truth`.
+
+    Raises:
+        DataError: a missing or bad prediction file (the message names it).
+    """
+    return [read_prediction_file(prediction_file(predictions_dir, game, prefix, half))
+            for game in dataset.read_game_list(list_path) for half in dataset.HALVES]
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop implementation of the paper's metric (reference)
+
+
+def _spotted_loop(predictions, method, threshold):
+    """Per half and class: [(second, score)] with score > 0, in descending score (stable), as `mAP()`;
+    and the number of candidates per class (before the score filter)."""
+    spotted = []
+    counts = [0] * len(CLASSES)
+    for p in predictions:
+        per_class = []
+        for c in range(len(CLASSES)):
+            seconds, scores = candidates(p[:, c + 1], threshold, method)
+            counts[c] += len(seconds)
+            spot_list = [(int(s), float(v)) for s, v in zip(seconds, scores) if v > 0]
+            spot_list.sort(key=lambda x: x[1], reverse=True)  # stable: equal scores keep second order
+            per_class.append(spot_list)
+        spotted.append(per_class)
+    return spotted, counts
+
+
+def _ap_loop(spotted, ground_truth, c: int, delta: int) -> float:
+    """11-point interpolated AP of class c at tolerance delta, as the original's `computeAP`."""
+    positives = 0
+    all_spots = []
+    for half_spots, gt in zip(spotted, ground_truth):
+        events = gt[c]
+        taken = [False] * len(events)
+        positives += len(events)
+        for second, score in half_spots[c]:
+            found = False
+            for j, t in enumerate(events):  # the first free event in time order, not the nearest
+                if not taken[j] and t - delta / 2 <= second < t + delta / 2:
+                    taken[j] = found = True
+                    break
+            all_spots.append((second, score, found))
+    all_spots.sort(key=lambda x: x[1], reverse=True)  # stable: equal scores keep half order
+    precision, recall = [1.0], [0.0]
+    tp = fp = 0
+    for _, _, found in all_spots:
+        tp, fp = tp + found, fp + (not found)
+        precision.append(tp / (tp + fp))
+        recall.append(tp / positives if positives else 0.0)  # no events: recall 0 (AP 0), no crash
+    precision.append(0.0)
+    recall.append(1.0)
+    interpolated = list(precision)
+    for i in range(len(interpolated) - 2, -1, -1):
+        interpolated[i] = max(interpolated[i], interpolated[i + 1])
+    values, i = [], 0
+    for r in RECALL_LEVELS:
+        while not (recall[i] <= r <= recall[i + 1]):
+            i += 1
+        values.append(interpolated[i + 1])
+    return sum(values) / len(RECALL_LEVELS)
+
+
+def evaluate_loop(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequence[str] = METHODS,
+                  thresholds: Sequence[float] = DEFAULT_THRESHOLDS, deltas: Sequence[int] = DEFAULT_DELTAS) -> dict:
+    """The paper's metric by plain loops (reference for the tests); same output as
+    `evaluate(..., metric="paper")`, number for number."""
+    methods, thresholds, deltas = _methods(methods), _thresholds(thresholds), _deltas(deltas)
+    predictions = _check_predictions(predictions)
+    ground_truth = _check_ground_truth(ground_truth, len(predictions))
+    gt_seconds = [tuple(np.floor(s).astype(np.int64).tolist() for s in gt) for gt in ground_truth]
+    ap = np.zeros((len(methods), len(thresholds), len(deltas), len(CLASSES)))
+    counts = np.zeros((len(methods), len(thresholds), len(CLASSES)), np.int64)
+    for mi, method in enumerate(methods):
+        for ti, threshold in enumerate(thresholds):
+            spotted, counts[mi, ti] = _spotted_loop(predictions, method, threshold)
+            for di, delta in enumerate(deltas):
+                for c in range(len(CLASSES)):
+                    ap[mi, ti, di, c] = _ap_loop(spotted, gt_seconds, c, delta)
+    events = {name: int(sum(len(gt[c]) for gt in gt_seconds)) for c, name in enumerate(CLASSES)}
+    return _report(methods, thresholds, deltas, ("paper",), len(predictions), events, None, counts,
+                   {"paper": ap})
+
+
+# ------------------------------------------------------------------------------------------------
+# The vectorised implementation (TensorFlow)
+#
+# Spots are kept as flat tensors in the base order (method, threshold, class, half, second): cfg = method * T
+# + threshold, col = class * H + half. Values below every threshold are dropped first (they can neither
+# be spots nor split or end a segment differently than the column ends do). The hot, purely tensor parts are
+# tf.functions with fixed signatures (traced once per process and precision); the glue stays eager.
+
+
+def _work_dtype(dtype) -> np.dtype:
+    """float32 when the array's values and thresholds (rounded to its precision) are exact in float32."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32) if dtype in (np.dtype(np.float16), np.dtype(np.float32)) else np.dtype(np.float64)
+
+
+class _Layout:
+    """The class columns of a group of halves (one dtype) in one flat vector of the working precision.
+    Local column i is global column `columns[i]` = class * halves + half; local columns are in global order."""
+
+    def __init__(self, predictions: list[np.ndarray], halves: list[int], thresholds: tuple[float, ...]):
+        H = len(predictions)
+        dtype = predictions[halves[0]].dtype
+        self.work = _work_dtype(dtype)
+        sources = [(h, c) for c in range(len(CLASSES)) for h in halves]
+        self.columns = np.array([c * H + h for h, c in sources], np.int64)
+        self.col_len = np.array([len(predictions[h]) for h, _ in sources], np.int64)
+        self.col_off = np.concatenate([[0], np.cumsum(self.col_len)]).astype(np.int64)
+        self.values = np.concatenate([np.asarray(predictions[h][:, c + 1], self.work) for h, c in sources])
+        if len(self.values) >= 1 << 31:
+            raise ValueError("too many seconds for one evaluation (2^31)")
+        # The thresholds as this dtype's comparisons see them (exact in the working precision).
+        self.rounded = np.array([threshold_in_precision(t, dtype) for t in thresholds], np.float64)
+        keep = min(min(thresholds), float(self.rounded.min()))
+        keep_work = self.work.type(keep)
+        if float(keep_work) > keep:
+            keep_work = np.nextafter(keep_work, self.work.type(-np.inf))
+        self.keep = keep_work  # every value that can matter is >= keep (in the working precision)
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+_COMPILED: dict = {}
+
+
+def _compiled(name: str, dtype=None):
+    """The tf.function `name` (for values of `dtype`), built on first use."""
+    key = (name, None if dtype is None else np.dtype(dtype).name)
+    if key not in _COMPILED:
+        tf = _tf()
+        tf_dtype = None if dtype is None else tf.as_dtype(np.dtype(dtype))
+        _COMPILED[key] = _BUILDERS[name](tf, tf_dtype)
+    return _COMPILED[key]
+
+
+def _build_segment_marks(tf, dtype):
+    """(q, thresholds below each value, run starts, run ends, thresholds) -> threshold index, kept index of
+    the first and of the last second of every segment above a threshold, in (threshold, second) order."""
+    spec = tf.TensorSpec
+
+    signature = [spec([None], dtype), spec([None], tf.int32), spec([None], tf.bool), spec([None], tf.bool),
+                 spec([None], dtype)]
+
+    @tf.function(autograph=False, input_signature=signature)
+    def segment_marks(q, below, new_run, run_end, theta):
+        # A value starts a segment at the thresholds in [previous value, value), ends one at those in
+        # [next value, value) (no previous/next value at a run's ends): only values with a threshold in one
+        # of these intervals take part in the (threshold, value) step.
+        zero = tf.zeros([1], tf.int32)
+        below_before = tf.where(new_run, 0, tf.concat([zero, below[:-1]], 0))
+        below_after = tf.where(run_end, 0, tf.concat([below[1:], zero], 0))
+        index = tf.cast(tf.reshape(tf.where((below > below_before) | (below > below_after)), [-1]), tf.int32)
+        lowest = tf.fill([1], tf.constant(-np.inf, dtype))
+        before = tf.where(new_run, lowest, tf.concat([lowest, q[:-1]], 0))
+        after = tf.where(run_end, lowest, tf.concat([q[1:], lowest], 0))
+        q_c = tf.gather(q, index)[None, :]
+        before, after = tf.gather(before, index)[None, :], tf.gather(after, index)[None, :]
+        above = q_c > theta[:, None]
+        is_first = above & (before <= theta[:, None])
+        is_last = above & (after <= theta[:, None])
+        marks = tf.cast(tf.where(is_first | is_last), tf.int32)  # row-major: first, last, first, last...
+        flat = marks[:, 0] * tf.shape(index)[0] + marks[:, 1]
+        first_flag = tf.gather(tf.reshape(is_first, [-1]), flat)
+        last_flag = tf.gather(tf.reshape(is_last, [-1]), flat)
+        th = tf.boolean_mask(marks[:, 0], first_flag)
+        first = tf.gather(index, tf.boolean_mask(marks[:, 1], first_flag))
+        last = tf.gather(index, tf.boolean_mask(marks[:, 1], last_flag))
+        return th, first, last
+
+    return segment_marks
+
+
+def _build_nms(tf, dtype):
+    """(flat values, kept positions, kept values, their seconds, 30 < second < n - 30, thresholds) ->
+    threshold index and kept index of every NMS spot, in (threshold, second) order."""
+    spec = tf.TensorSpec
+
+    signature = [spec([None], dtype), spec([None], tf.int32), spec([None], dtype), spec([None], tf.int32),
+                 spec([None], tf.bool), spec([None], tf.float64)]
+
+    @tf.function(autograph=False, input_signature=signature)
+    def nms(values, kept, q, pos, inside, thresholds):
+        lowest = tf.constant(-np.inf, dtype)
+        lowest_1 = tf.fill([1], lowest)
+        # A peak is at least a local maximum: >= the next second, > the previous one (kept or not).
+        next_to = (kept[1:] - kept[:-1] == 1) & (pos[1:] > 0)
+        following = tf.where(tf.concat([next_to, [False]], 0), tf.concat([q[1:], lowest_1], 0), lowest)
+        preceding = tf.where(tf.concat([[False], next_to], 0), tf.concat([lowest_1, q[:-1]], 0), lowest)
+        candidate = (q >= following) & (q > preceding) & (tf.cast(q, tf.float64) > tf.reduce_min(thresholds))
+        index = tf.cast(tf.reshape(tf.where(candidate), [-1]), tf.int32)
+        index = tf.boolean_mask(index, tf.gather(inside, tf.gather(kept, index)))
+        span = values  # span[j] = max(values[j : j + 2^k]), padded at the end; k = 4: 16-wide windows
+        for k in range(4):
+            width = 1 << k
+            span = tf.maximum(span, tf.concat([span[width:], tf.fill([width], lowest)], 0))
+        m16 = tf.concat([span, tf.fill([16], lowest)], 0)
+        at = tf.gather(kept, index)
+        back = at - _HALF_WINDOW  # max(p[i-30:i]): two 16-wide windows
+        before = tf.maximum(tf.gather(m16, back), tf.gather(m16, back + 14))
+        ahead = at + 1  # max(p[i+1:i+30]), 29 values
+        after = tf.maximum(tf.gather(m16, ahead), tf.gather(m16, ahead + 13))
+        qc = tf.gather(q, index)
+        peaks = tf.boolean_mask(index, (qc >= after) & (qc > before))
+        peak_q = tf.cast(tf.gather(q, peaks), tf.float64)
+        hit = tf.cast(tf.where(peak_q[None, :] > thresholds[:, None]), tf.int32)  # float64, as NumPy 1.x
+        return hit[:, 0], tf.gather(peaks, hit[:, 1])
+
+    return nms
+
+
+def _build_match(tf, _):
+    """The greedy matching steps (see `_match`)."""
+    spec = tf.TensorSpec
+
+    signature = [spec([None], tf.int64), spec([None], tf.int64), spec([None], tf.float64), spec([None], tf.int64),
+                 spec([None], tf.int64), spec([None], tf.int64), spec([None], tf.float64), spec([None], tf.float64),
+                 spec([], tf.bool), spec([], tf.int64)]
+
+    @tf.function(autograph=False, input_signature=signature)
+    def match(lo, hi, events, row_start, rank, group_half, base, half, closed, steps):
+        def step(g, matched):
+            sub = tf.reshape(tf.where((lo <= g) & (hi > g)), [-1])
+            before = tf.gather(matched, sub)
+            event = tf.gather(events, tf.gather(row_start, sub) + g)[:, None]
+            spot = tf.gather(base, sub)[:, None]
+            # paper: t - d/2 <= s < t + d/2; soccernet (closed): t - d <= f <= t + d
+            inside = (event - half[None, :] <= spot) & ((spot < event + half[None, :])
+                                                         | (closed & (spot <= event + half[None, :])))
+            eligible = inside & ~before
+            ranks = tf.where(eligible, tf.gather(rank, sub)[:, None], tf.constant(_BIG, tf.int64))
+            _, ids = tf.unique(tf.gather(group_half, sub), out_idx=tf.int64)
+            best = tf.math.segment_min(ranks, ids)
+            taken = eligible & (ranks == tf.gather(best, ids))
+            return g + 1, tf.tensor_scatter_nd_update(matched, sub[:, None], before | taken)
+
+        matched = tf.zeros([tf.shape(lo)[0], tf.shape(half)[0]], tf.bool)
+        return tf.while_loop(lambda g, _: g < steps, step, (tf.constant(0, tf.int64), matched))[1]
+
+    return match
+
+
+def _build_paper_table(tf, _):
+    """Highest precision of the true positives per (group, delta, recall level slot), see `_paper_ap`."""
+    spec = tf.TensorSpec
+    slots = len(RECALL_LEVELS) + 1
+
+    signature = [spec([None], tf.int64), spec([None, None], tf.bool), spec([None], tf.int64), spec([None], tf.int64),
+                 spec([None], tf.int64), spec([None], tf.int64), spec([], tf.int64)]
+
+    @tf.function(autograph=False, input_signature=signature)
+    def paper_table(relevant, tp, group, rank, group_start, positives, groups):
+        D = tf.shape(tp, out_type=tf.int64)[1]
+        # The relevant spots in pooled order (group, descending score); their rank counts all spots.
+        position = tf.gather(rank, relevant)
+        order = tf.argsort(position, stable=True)
+        tp_b = tf.gather(tp, order)
+        position = tf.gather(position, order)
+        groups_b = tf.gather(group, tf.gather(relevant, order))
+        cumulative = tf.cumsum(tf.cast(tp_b, tf.int64), axis=0)
+        first = tf.searchsorted(groups_b, groups_b, side="left", out_type=tf.int64)
+        before = tf.where((first > 0)[:, None], tf.gather(cumulative, tf.maximum(first - 1, 0)),
+                          tf.zeros([1, 1], tf.int64))
+        c = cumulative - before  # (spots, deltas): true positives so far in the group
+        k = (position - tf.gather(group_start, groups_b) + 1)[:, None]  # detections so far
+        p_class = tf.gather(positives, groups_b % len(CLASSES))[:, None]
+        precision = tf.cast(c, tf.float64) / tf.cast(k, tf.float64)
+        # Recall c/P >= r for the levels r = q/10 exactly when 10 c >= q P (no rounding question).
+        level = tf.where(p_class > 0, tf.minimum(10 * c // tf.maximum(p_class, 1), 10) + 1, tf.ones_like(c))
+        segment = (groups_b[:, None] * D + tf.range(D)[None, :]) * slots + level
+        segment = tf.where(tp_b, segment, groups * D * slots)  # false positives: a discarded slot
+        return tf.math.unsorted_segment_max(tf.reshape(precision, [-1]), tf.reshape(segment, [-1]),
+                                            groups * D * slots + 1)
+
+    return paper_table
+
+
+def _build_soccernet_counts(tf, _):
+    """Detections and true positives per (group, delta, confidence bin), see `_soccernet_ap`."""
+    spec = tf.TensorSpec
+    bins = len(SOCCERNET_CONFIDENCES) + 1
+
+    signature = [spec([None], tf.bool), spec([None], tf.int64), spec([None, None], tf.bool), spec([None], tf.float64),
+                 spec([None], tf.int64), spec([None], tf.float64), spec([], tf.int64)]
+
+    @tf.function(autograph=False, input_signature=signature)
+    def soccernet_counts(chosen, relevant, tp, score, group, confidences, groups):
+        D = tf.shape(tp, out_type=tf.int64)[1]
+        b = tf.searchsorted(confidences, score, side="right", out_type=tf.int64)  # thresholds <= score
+        segment = tf.where(chosen, group * bins + b, groups * bins)
+        count = tf.math.unsorted_segment_sum(tf.ones_like(b), segment, groups * bins + 1)
+        hits = tf.where(tp)
+        entry = tf.gather(relevant, hits[:, 0])
+        segment = (tf.gather(group, entry) * D + hits[:, 1]) * bins + tf.gather(b, entry)
+        true_count = tf.math.unsorted_segment_sum(tf.ones_like(segment), segment, groups * D * bins)
+        return count, true_count
+
+    return soccernet_counts
+
+
+_BUILDERS = {"segment_marks": _build_segment_marks, "nms": _build_nms, "match": _build_match,
+             "paper_table": _build_paper_table, "soccernet_counts": _build_soccernet_counts}
+
+
+def _empty_spots(tf):
+    return (tf.zeros([0], tf.int64), tf.zeros([0], tf.int64), tf.zeros([0], tf.int64), tf.zeros([0], tf.float64))
+
+
+def _extract_spots(tf, predictions, methods, thresholds):
+    """Candidate spots of every (method, threshold, class column), in the base order (method, threshold,
+    class, half, second). Returns tensors cfg (method * T + threshold), col (class * H + half), sec, score."""
+    groups: dict[np.dtype, list[int]] = {}
+    for h, p in enumerate(predictions):
+        groups.setdefault(p.dtype, []).append(h)
+    parts = [_extract_group(tf, predictions, halves, methods, thresholds) for halves in groups.values()]
+    parts = [p for p in parts if int(p[0].shape[0])]
+    if not parts:
+        return _empty_spots(tf)
+    cfg, col, sec, score = (tf.concat([p[i] for p in parts], 0) for i in range(4))
+    if len(parts) > 1 or any(p[4] for p in parts):  # merge groups / reference columns into the base order
+        columns = len(CLASSES) * len(predictions)
+        order = tf.argsort((cfg * columns + col) * _SECOND_SPAN + sec, stable=True)
+        cfg, col, sec, score = (tf.gather(x, order) for x in (cfg, col, sec, score))
+    return cfg, col, sec, score
+
+
+def _extract_group(tf, predictions, halves, methods, thresholds):
+    """`_extract_spots` for halves of one dtype; the fifth item tells whether reference spots were added."""
+    T = len(thresholds)
+    layout = _Layout(predictions, halves, thresholds)
+    values = tf.constant(layout.values)
+    kept = tf.cast(tf.reshape(tf.where(values >= layout.keep), [-1]), tf.int32)  # flat positions, sorted
+    if int(kept.shape[0]) == 0:
+        return _empty_spots(tf) + (False,)
+    q = tf.gather(values, kept)
+    # Per position: global column << 32 | second, one gather for both.
+    second = np.arange(len(layout.values), dtype=np.int64) - np.repeat(layout.col_off[:-1], layout.col_len)
+    packed = tf.constant(np.repeat(layout.columns, layout.col_len) << 32 | second)
+    where_k = tf.gather(packed, kept)
+    pos = tf.cast(where_k & 0xFFFFFFFF, tf.int32)
+    run_end = tf.concat([(kept[1:] - kept[:-1] != 1) | (pos[1:] == 0), [True]], 0)  # last of a run of seconds
+    new_run = tf.concat([[True], run_end[:-1]], 0)
+    pieces, fallback, segments = [], [], None
+    for mi, method in enumerate(methods):
+        if method in ("argmax", "center"):
+            if segments is None:
+                segments = _segments(tf, layout, q, where_k, new_run, run_end, "argmax" in methods)
+            th, first, last, top, bad = segments
+            if method == "center":
+                start = tf.gather(where_k, first)
+                sec = (start + tf.gather(where_k, last) + 1) // 2 & 0xFFFFFFFF  # same column: add the seconds
+                score = tf.gather(values, tf.gather(kept, first) + tf.cast(sec - (start & 0xFFFFFFFF), tf.int32))
+                s_col = tf.bitwise.right_shift(start, 32)
+            else:
+                at = tf.gather(where_k, top)
+                sec, s_col = at & 0xFFFFFFFF, tf.bitwise.right_shift(at, 32)
+                score = tf.gather(q, top)
+            if bad:
+                table = np.zeros((T, len(CLASSES) * len(predictions)), bool)
+                for t_index, c in bad:
+                    table[t_index, c] = True
+                good = ~tf.gather_nd(tf.constant(table), tf.stack([tf.cast(th, tf.int64), s_col], 1))
+                th, s_col, sec, score = (tf.boolean_mask(x, good) for x in (th, s_col, sec, score))
+                for t_index, c in bad:
+                    cls, h = divmod(c, len(predictions))
+                    seconds, scores = candidates(predictions[h][:, cls + 1], thresholds[t_index], method)
+                    fallback.append((np.full(len(seconds), mi * T + t_index, np.int64),
+                                     np.full(len(seconds), c, np.int64), seconds, scores))
+            pieces.append((th, s_col, sec, score, mi))
+        elif method == "nms":
+            inside = np.zeros(len(layout.values), bool)  # 30 < second < n - 30
+            for off, n in zip(layout.col_off[:-1], layout.col_len):
+                if n > 2 * _HALF_WINDOW + 1:
+                    inside[off + _HALF_WINDOW + 1:off + n - _HALF_WINDOW] = True
+            th, index = _compiled("nms", layout.work)(values, kept, q, pos, tf.constant(inside),
+                                                      tf.constant(np.asarray(thresholds, np.float64)))
+            at = tf.gather(where_k, index)
+            pieces.append((th, tf.bitwise.right_shift(at, 32), at & 0xFFFFFFFF, tf.gather(q, index), mi))
+        else:  # SPOTS, compared in the array's precision like the reference
+            hit = tf.cast(tf.where(q[None, :] >= tf.constant(layout.rounded.astype(layout.work))[:, None]), tf.int32)
+            at = tf.gather(where_k, hit[:, 1])
+            pieces.append((hit[:, 0], tf.bitwise.right_shift(at, 32), at & 0xFFFFFFFF, tf.gather(q, hit[:, 1]), mi))
+    out = [(tf.cast(th, tf.int64) + mi * T, c, s, tf.cast(v, tf.float64)) for th, c, s, v, mi in pieces]
+    out += [tuple(tf.constant(x) for x in f) for f in fallback]
+    cfg, out_col, sec, score = (tf.concat([p[i] for p in out], 0) for i in range(4))
+    return cfg, out_col, sec, score, bool(fallback)
+
+
+def _segments(tf, layout, q, where_k, new_run, run_end, with_maximum: bool):
+    """Segments above each threshold among the kept values (a value at or below every threshold ends
+    them, as do the column ends): (threshold index, kept index of the first and last second, kept index
+    of the first maximum), and the (threshold index, global column) pairs holding a value equal to the
+    threshold, where the original's pairing can misalign and the reference takes over."""
+    rounded = layout.rounded
+    distinct = np.unique(rounded)
+    below = tf.searchsorted(tf.constant(distinct.astype(layout.work)), q, side="left")  # thresholds < value
+    # Values equal to a threshold (rare): the smallest threshold >= value is the value.
+    padded = tf.constant(np.append(distinct, np.inf).astype(layout.work))
+    equal = tf.reshape(tf.where(tf.gather(padded, below) == q), [-1])
+    bad = set()
+    if int(equal.shape[0]):
+        for value, at in zip(tf.gather(q, equal).numpy(), tf.gather(where_k, equal).numpy()):
+            bad.update((int(t), int(at >> 32)) for t in np.flatnonzero(rounded == float(value)))
+    # At a threshold <= 0 the virtual p[-1] = 0 is not below it: no start at a column's first second.
+    # Rare enough to leave to the reference, column by column.
+    for t in np.flatnonzero(rounded <= 0):
+        bad.update((int(t), int(c)) for c, n in zip(layout.columns, layout.col_len) if n > 0)
+    th, first, last = _compiled("segment_marks", layout.work)(q, below, new_run, run_end,
+                                                              tf.constant(rounded.astype(layout.work)))
+    top = _first_maximum(tf, q, first, last) if with_maximum else None
+    return th, first, last, top, sorted(bad)
+
+
+def _first_maximum(tf, q, first, last):
+    """Kept index of the first maximum of q over each [first, last]: range maxima of the packed key
+    (value order, -index), so that the larger key is the larger value, then the earlier index; a sparse
+    table (level k holds the maxima over [l, l + 2^k)), each range read at its own level."""
+    n = int(q.shape[0])
+    if int(first.shape[0]) == 0:
+        return tf.zeros([0], tf.int32)
+    if q.dtype == tf.float32:  # order-preserving integer of a float32
+        bits = tf.cast(tf.bitcast(q + 0.0, tf.int32), tf.int64)
+        order = tf.where(bits < 0, -(bits & 0x7FFFFFFF) - 1, bits)
+    else:
+        distinct = tf.unique(tf.sort(q))[0]
+        order = tf.searchsorted(distinct, q, side="left", out_type=tf.int64)
+    key = order * (1 << 32) + ((1 << 32) - 1 - tf.range(n, dtype=tf.int64))
+    # floor(log2(length)) from the float64 exponent (exact for integers below 2^53).
+    level = tf.cast(tf.bitwise.right_shift(tf.bitcast(tf.cast(last - first + 1, tf.float64), tf.int64), 52) - 1023,
+                    tf.int32)
+    top = int(tf.reduce_max(level))
+    levels = [key]
+    floor = tf.reduce_min(key)
+    for k in range(1, top + 1):
+        width = 1 << (k - 1)
+        previous = levels[-1]
+        levels.append(tf.maximum(previous, tf.concat([previous[width:], tf.fill([width], floor)], 0)))
+    # Queries grouped by level (no stacked table).
+    ids = tf.dynamic_partition(tf.range(tf.shape(first)[0]), level, top + 1)
+    starts = tf.dynamic_partition(first, level, top + 1)
+    ends = tf.dynamic_partition(last, level, top + 1)
+    best = [tf.maximum(tf.gather(levels[k], starts[k]), tf.gather(levels[k], ends[k] - (1 << k) + 1))
+            for k in range(top + 1)]
+    best = tf.dynamic_stitch(ids, best)
+    return tf.cast((1 << 32) - 1 - (best & ((1 << 32) - 1)), tf.int32)
+
+
+class _Windows:
+    """A metric's tolerance windows: which events each spot may take, per delta.
+
+    paper: t - d/2 <= s < t + d/2 (seconds; the original's float arithmetic);
+    soccernet: |f_spot - f_event| <= d frames, i.e. |s - t| <= d/2 seconds (2 frames per second)."""
+
+    def __init__(self, metric: str, deltas: tuple[int, ...]):
+        self.closed = metric != "paper"
+        self.half = np.asarray(deltas, np.float64) / (1 if self.closed else 2)
+        self.widest = float(self.half.max())
+        # searchsorted sides of the widest window's lower and upper ends (events t with lo <= t < hi)
+        self.sides = ("left", "right") if self.closed else ("right", "right")
+
+
+def _row_keys(rows: list[np.ndarray]):
+    """The per-row sorted values flattened, composite search keys (row * span + value), each row's start,
+    and the largest row."""
+    counts = np.array([len(r) for r in rows], np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    values = np.concatenate([np.asarray(r, np.float64) for r in rows]) if rows else np.zeros(0)
+    keys = values + np.repeat(np.arange(len(rows), dtype=np.float64), counts) * float(_SECOND_SPAN)
+    return values, keys, starts, int(counts.max(initial=0))
+
+
+def _near_mask(rows: list[np.ndarray], low: np.ndarray, high: np.ndarray, col_off: np.ndarray) -> np.ndarray:
+    """Flat bool mask over every (column, second): True where some event of that column's row has the
+    second in [low, high) (per event, integer bounds, clipped to the column). Spots elsewhere cannot match."""
+    total = int(col_off[-1])
+    diff = np.zeros(total + 1, np.int32)
+    row = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
+    length = np.diff(col_off)[row]
+    lo = np.clip(low, 0, length)
+    hi = np.clip(high, 0, length)
+    keep = hi > lo
+    np.add.at(diff, col_off[row][keep] + lo[keep], 1)
+    np.add.at(diff, col_off[row][keep] + hi[keep], -1)
+    return np.cumsum(diff[:-1]) > 0
+
+
+def _match(tf, windows: _Windows, rows, relevant, rank, group_half, col, base):
+    """Greedy matching of all (configuration, half) at once, for every delta.
+
+    Spots of a (configuration, half) go in ascending `rank` (descending score, then time). The paper's rule
+    (each spot takes the first free event of its window, in time order) and the package's (each event, in
+    time order, takes the free spot of highest score in its window) come to the same sequential rule, run
+    event by event: event g goes to the spot of lowest rank among those that hold g in their window and
+    have no event yet. (For the paper's rule, by induction on g: the first spot in score order that holds g
+    and is still free reaches g with every earlier event of its window taken, so it takes g.)
+
+    Args:
+        windows: the metric's windows.
+        rows: per row (class * halves + half), the sorted event times (seconds or frames).
+        relevant: (spots,) global indices of the spots that can take an event; `base` their time.
+
+    Returns:
+        (relevant spots, deltas) bool: the spot is a true positive at that delta.
+    """
+    values, keys, starts, steps = _row_keys(rows)
+    if int(relevant.shape[0]) == 0 or steps == 0:
+        return tf.zeros([int(relevant.shape[0]), len(windows.half)], tf.bool)
+    r_col = tf.gather(col, relevant)
+    row_start = tf.gather(tf.constant(starts), r_col)
+    key0 = tf.cast(r_col, tf.float64) * float(_SECOND_SPAN) + base
+    keys_t = tf.constant(keys)
+    lo = tf.searchsorted(keys_t, key0 - windows.widest, side=windows.sides[0], out_type=tf.int64) - row_start
+    hi = tf.searchsorted(keys_t, key0 + windows.widest, side=windows.sides[1], out_type=tf.int64) - row_start
+    return _compiled("match")(lo, hi, tf.constant(values), row_start, tf.gather(rank, relevant),
+                              tf.gather(group_half, relevant), base, tf.constant(windows.half),
+                              tf.constant(windows.closed), tf.constant(steps, tf.int64))
+
+
+def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequence[str] = METHODS,
+             thresholds: Sequence[float] = DEFAULT_THRESHOLDS, deltas: Sequence[int] = DEFAULT_DELTAS,
+             metric: str = "both") -> dict:
+    """Candidate spots and their scores over the whole grid, vectorised in TensorFlow.
+
+    Args:
+        predictions: per half, a (seconds, 4) array (background, card, subs, goal), as
+            ClassificationSecondBased.py writes them (or arrays of spots for method "spots").
+        ground_truth: per half (same order), three arrays of event seconds (card, subs, goal), as
+            `load_ground_truth` returns them.
+        methods: candidate methods, from "argmax", "center", "nms" (and "spots").
+        thresholds: candidate thresholds in [0, 1].
+        deltas: tolerances in whole seconds.
+        metric: "paper", "soccernet" or "both".
+
+    Equal scores keep the original's stable order: within a half the earlier second first, pooled over
+    halves the earlier half in list order first. Numbers are identical to `evaluate_loop` (paper) and to
+    the soccernet package's `evaluate(version=1)` on the same spots (soccernet).
+
+    Returns:
+        A JSON-able dict: the grid (`methods`, `thresholds`, `deltas`, `classes`), `halves`, `events`
+        (ground-truth counts per class), `spots` (candidate counts [method][threshold][class]), and per
+        metric (`paper`, `soccernet`): `AP` [method][threshold][delta][class], `mAP`
+        [method][threshold][delta], `average_mAP` [method][threshold], `average_AP`
+        [method][threshold][class], and `best` per method (the threshold of highest Average-mAP, the
+        first one on ties, with its numbers).
+
+    Raises:
+        ValueError: bad arguments or arrays.
+    """
+    methods, thresholds, deltas = _methods(methods), _thresholds(thresholds), _deltas(deltas)
+    metrics = _metrics(metric)
+    predictions = _check_predictions(predictions)
+    ground_truth = _check_ground_truth(ground_truth, len(predictions))
+    tf = _tf()
+    H, T, D, C = len(predictions), len(thresholds), len(deltas), len(CLASSES)
+    G = len(methods) * T * C
+    cfg, col, sec, score = _extract_spots(tf, predictions, methods, thresholds)
+    n = int(score.shape[0])
+    group = cfg * C + col // H  # (method, threshold, class): the pooled AP groups
+    group_half = cfg * (C * H) + col  # (method, threshold, class, half): the matching groups
+    counts = tf.math.unsorted_segment_sum(tf.ones([n], tf.int64), group, G).numpy().reshape(len(methods), T, C)
+    # Pooled order: by group, then descending score, ties in the base order (half, then second). Within a
+    # (group, half) this is also the matching order, so the position in it serves as the rank.
+    order_b = _pooled_order(tf, group, score, all(_work_dtype(p.dtype) == np.float32 for p in predictions))
+    rank = tf.math.invert_permutation(order_b)
+    group_start = np.concatenate([[0], np.cumsum(counts.reshape(-1))[:-1]]).astype(np.int64)
+    lengths = np.array([len(p) for p in predictions], np.int64)
+    col_off = np.concatenate([[0], np.cumsum(np.tile(lengths, C))]).astype(np.int64)
+    flat = tf.gather(tf.constant(col_off), col) + sec  # (column, second) in the flat layout
+    widest = max(deltas)
+    results = {}
+    paper_gt = [np.floor(gt[c]).astype(np.int64) for c in range(C) for gt in ground_truth]  # rows = columns
+    events = {name: int(sum(len(s) for s in paper_gt[c * H:(c + 1) * H])) for c, name in enumerate(CLASSES)}
+    if "paper" in metrics:
+        every = np.concatenate(paper_gt) if paper_gt else np.zeros(0, np.int64)
+        near = _near_mask(paper_gt, every - widest // 2, every + (widest + 1) // 2, col_off)  # t-d/2 <= s < t+d/2
+        relevant = tf.reshape(tf.where((score > 0) & tf.gather(tf.constant(near), flat)), [-1])
+        tp = _match(tf, _Windows("paper", deltas), paper_gt, relevant, rank, group_half, col,
+                    tf.cast(tf.gather(sec, relevant), tf.float64))
+        results["paper"] = _paper_ap(tf, relevant, tp, group, rank, group_start,
+                                     np.array([events[name] for name in CLASSES], np.int64), G, D).reshape(
+            len(methods), T, C, D).transpose(0, 1, 3, 2)
+    events_soccernet = None
+    if "soccernet" in metrics:
+        frames_gt = [np.unique(np.minimum(np.floor(SOCCERNET_FRAMERATE * gt[c]).astype(np.int64),
+                                          SOCCERNET_LAST_FRAME)) for c in range(C) for gt in ground_truth]
+        events_soccernet = {name: int(sum(len(f) for f in frames_gt[c * H:(c + 1) * H]))
+                            for c, name in enumerate(CLASSES)}
+        every = np.concatenate(frames_gt) if frames_gt else np.zeros(0, np.int64)
+        near = _near_mask(frames_gt, -((widest - every) // 2), (every + widest) // 2 + 1, col_off)  # |2s-f| <= d
+        frame = tf.minimum(sec * SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME)
+        # Frames clipped to the last one overwrite each other (the later spot wins, as in the JSON order).
+        clipped = sec * SOCCERNET_FRAMERATE >= SOCCERNET_LAST_FRAME
+        later_clipped = tf.concat([clipped[1:] & (group_half[1:] == group_half[:-1]), [False]], 0)
+        chosen = (score >= 0) & ~(clipped & later_clipped)
+        relevant = tf.reshape(tf.where(chosen & (tf.gather(tf.constant(near), flat) | clipped)), [-1])
+        tp = _match(tf, _Windows("soccernet", deltas), frames_gt, relevant, rank, group_half, col,
+                    tf.cast(tf.gather(frame, relevant), tf.float64))
+        results["soccernet"] = _soccernet_ap(tf, chosen, relevant, tp, score, group,
+                                             np.array([events_soccernet[name] for name in CLASSES]), G, D).reshape(
+            len(methods), T, C, D).transpose(0, 1, 3, 2)
+    return _report(methods, thresholds, deltas, metrics, H, events, events_soccernet, counts, results)
+
+
+def _pooled_order(tf, group, score, float32_scores: bool):
+    """Permutation sorting the spots by (group, descending score), stable. One sort of a packed int64 key
+    when the scores are float32 values; else a stable sort by score, then by (group, score rank)."""
+    n = int(score.shape[0])
+    if n == 0:
+        return tf.zeros([0], tf.int64)
+    if float32_scores:
+        bits = tf.cast(tf.bitcast(tf.cast(score, tf.float32) + 0.0, tf.int32), tf.int64)
+        order = tf.where(bits < 0, -(bits & 0x7FFFFFFF) - 1, bits)  # increasing with the score
+        key = group * (1 << 33) + ((1 << 31) - 1 - order)
+        return tf.cast(tf.argsort(key, stable=True), tf.int64)
+    by_score = tf.cast(tf.argsort(score, direction="DESCENDING", stable=True), tf.int64)
+    rank = tf.math.invert_permutation(by_score)
+    return tf.cast(tf.argsort(group * n + rank, stable=True), tf.int64)
+
+
+def _paper_ap(tf, relevant, tp, group, rank, group_start, positives, G, D):
+    """11-point AP per (group, delta) from the true positives: AP at recall level r is the highest
+    precision among detections with recall >= r (only true positives can hold it: a false positive has
+    the recall and a lower precision than the true positive before it), 0 if none."""
+    slots = len(RECALL_LEVELS) + 1
+    table = np.full((G, D, slots), -np.inf)
+    if int(relevant.shape[0]):
+        best = _compiled("paper_table")(relevant, tp, group, rank, tf.constant(group_start), tf.constant(positives),
+                                        tf.constant(G, tf.int64)).numpy()
+        table = best[:-1].reshape(G, D, slots)
+    reach = np.maximum.accumulate(table[:, :, ::-1], axis=2)[:, :, ::-1]  # best over levels >= index
+    values = np.maximum(reach[:, :, 1:], 0.0)  # level q + 1 and above, for recall level q
+    ap = np.zeros((G, D))
+    for q in range(len(RECALL_LEVELS)):  # summed in order, as the original's sum(AP_r)
+        ap = ap + values[:, :, q]
+    return ap / len(RECALL_LEVELS)
+
+
+def _soccernet_ap(tf, chosen, relevant, tp, score, group, positives, G, D):
+    """The package's AP: precision and recall at 200 confidence thresholds (detections with score >=
+    threshold), then for j = 0, 0.1, ..., 1 the highest precision at recall >= j, summed and / 11."""
+    bins = len(SOCCERNET_CONFIDENCES) + 1
+    count, true_count = _compiled("soccernet_counts")(chosen, relevant, tp, score, group,
+                                                      tf.constant(SOCCERNET_CONFIDENCES), tf.constant(G, tf.int64))
+    count = count.numpy()[:-1].reshape(G, bins)
+    true_count = true_count.numpy().reshape(G, D, bins)
+    # Detections at threshold index i: those with more than i thresholds <= score.
+    detections = np.cumsum(count[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)  # (G, 200)
+    true_pos = np.cumsum(true_count[:, :, ::-1], axis=2)[:, :, ::-1][:, :, 1:].astype(np.float64)
+    n_gt = positives[np.arange(G) % len(CLASSES)].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.nan_to_num(true_pos / detections[:, None, :])
+        recall = np.nan_to_num(true_pos / n_gt[:, None, None])
+    ap = np.zeros((G, D))
+    for j in np.arange(11) / 10:
+        ap = ap + np.where(recall >= j, precision, -np.inf).max(axis=2, initial=-np.inf).clip(min=0.0)
+    return ap / 11
+
+
+# ------------------------------------------------------------------------------------------------
+# Summaries
+
+
+def _average(values: np.ndarray, deltas: tuple[int, ...], metric: str) -> float:
+    """Average-mAP of one curve over delta: the paper's plain mean (in the given order, as the original's
+    `sum(...)/len(...)`), or the package's trapezoid area over ascending delta / (number of intervals)."""
+    values = [float(v) for v in values]
+    if metric == "paper":
+        return sum(values) / len(values)
+    curve = [values[i] for i in np.argsort(np.asarray(deltas), kind="stable")]
+    if len(curve) == 1:
+        return curve[0]
+    integral = 0.0
+    for i in range(len(curve) - 1):
+        integral += (curve[i] + curve[i + 1]) / 2
+    return integral / (len(curve) - 1)
+
+
+def _metric_summary(ap: np.ndarray, methods, thresholds, deltas, metric: str) -> dict:
+    """ap: (methods, thresholds, deltas, classes) -> the JSON block of one metric."""
+    mean_ap = ap.mean(axis=-1)
+    M, T, D, C = ap.shape
+    average = np.array([[_average(mean_ap[m, t], deltas, metric) for t in range(T)] for m in range(M)])
+    average_ap = np.array([[[_average(ap[m, t, :, c], deltas, metric) for c in range(C)] for t in range(T)]
+                           for m in range(M)])
+    block = {
+        "average": ("mean of mAP over delta" if metric == "paper"
+                    else "area under the mAP-delta curve (trapezoids over ascending delta) / number of intervals"),
+        "AP": {m: ap[i].tolist() for i, m in enumerate(methods)},
+        "mAP": {m: mean_ap[i].tolist() for i, m in enumerate(methods)},
+        "average_mAP": {m: average[i].tolist() for i, m in enumerate(methods)},
+        "average_AP": {m: average_ap[i].tolist() for i, m in enumerate(methods)},
+        "best": {},
+    }
+    for i, m in enumerate(methods):
+        t = int(np.argmax(average[i]))  # the first (highest in the default order) on ties
+        block["best"][m] = {
+            "threshold": thresholds[t], "threshold_index": t, "average_mAP": float(average[i, t]),
+            "average_AP": {name: float(average_ap[i, t, c]) for c, name in enumerate(CLASSES)},
+            "mAP": mean_ap[i, t].tolist(),
+            "AP": {name: ap[i, t, :, c].tolist() for c, name in enumerate(CLASSES)},
+        }
+    return block
+
+
+def _report(methods, thresholds, deltas, metrics, halves, events, events_soccernet, counts, aps) -> dict:
+    report = {
+        "methods": list(methods), "thresholds": list(thresholds), "deltas": list(deltas),
+        "classes": list(CLASSES), "metrics": list(metrics), "headline": metrics[0], "halves": halves,
+        "events": events,
+        "spots": {m: np.asarray(counts[i]).tolist() for i, m in enumerate(methods)},
+    }
+    if events_soccernet is not None:
+        report["events_soccernet"] = events_soccernet
+    for metric in metrics:
+        report[metric] = _metric_summary(np.asarray(aps[metric], np.float64), methods, thresholds, deltas, metric)
+    return report
+
+
+# ------------------------------------------------------------------------------------------------
+# SoccerNet results_spotting.json
+
+
+def results_spotting_json(probabilities_by_half: dict[int, np.ndarray], method: str, threshold: float,
+                          game: str) -> dict:
+    """A SoccerNet `results_spotting.json` object of one game's candidate spots.
+
+    Args:
+        probabilities_by_half: {half: (seconds, 4) array}.
+        method, threshold: the candidate method and threshold (`candidates`).
+        game: the game path (`UrlLocal`).
+
+    Returns:
+        {"UrlLocal": game, "predictions": [{"gameTime": "H - MM:SS", "label": "card"|"subs"|"soccer",
+        "position": milliseconds, "half": "H", "confidence": score}, ...]} with every candidate (half by
+        half, class by class, in time order), all values strings as the official tools write them. The
+        confidence is the exact float (repr), so the package reads back the very score.
+    """
+    _methods([method])
+    predictions = []
+    for half in sorted(probabilities_by_half):
+        p = np.asarray(probabilities_by_half[half])
+        for c, label in enumerate(SOCCERNET_LABELS):
+            seconds, scores = candidates(p[:, c + 1], threshold, method)
+            for second, value in zip(seconds.tolist(), scores.tolist()):
+                predictions.append({"gameTime": dataset.seconds_to_game_time(half, second), "label": label,
+                                    "position": str(second * 1000), "half": str(half),
+                                    "confidence": repr(float(value))})
+    return {"UrlLocal": game, "predictions": predictions}
+
+
+def write_results_spotting(path: str | os.PathLike, content: dict) -> None:
+    """Write a results_spotting.json object atomically (temporary file, then rename)."""
+    dataset.write_json_atomic(path, content)
+
+
+_LABEL_CLASS = {label: c + 1 for c, label in enumerate(SOCCERNET_LABELS)}
+
+
+def _label_class(label: str) -> int:
+    if label in _LABEL_CLASS:
+        return _LABEL_CLASS[label]
+    if label in dataset.V2_TO_CLASS:
+        return dataset.V2_TO_CLASS[label]
+    return dataset.v1_class(label)
+
+
+def read_results_spotting(path: str | os.PathLike) -> dict[int, np.ndarray]:
+    """Per-second score arrays of a results_spotting.json file, to score it with this pipeline.
+
+    Returns:
+        {1: array, 2: array}, each (seconds, 4) float64 with the confidence of the spot at that second in
+        columns 1..3 (card, subs, goal) and -1 where there is none (evaluate them with method "spots").
+        A half's array ends at its last spot. Positions are floored to the second; two spots of a class
+        in the same second keep the higher confidence. Labels: card/subs/soccer, v1 names (by the
+        original's substring rule) or v2 names; others are skipped.
+
+    Raises:
+        DataError: a missing or malformed file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "results_spotting file not found")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"invalid JSON ({exc})") from None
+    items = content.get("predictions") if isinstance(content, dict) else None
+    if not isinstance(items, list):
+        raise DataError(path, "no 'predictions' list")
+    spots: dict[int, list[tuple[int, int, float]]] = {h: [] for h in dataset.HALVES}
+    skipped = 0
+    for number, item in enumerate(items, 1):
+        try:
+            label = str(item["label"])
+            confidence = float(item["confidence"])
+            if "position" in item:
+                second = int(float(item["position"])) // 1000
+                half = int(item["half"]) if "half" in item else dataset.parse_game_time(item["gameTime"], path)[0]
+            else:
+                half, minute, sec = dataset.parse_game_time(item["gameTime"], path)
+                second = 60 * minute + sec
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(path, f"prediction {number} is malformed ({exc!r})") from None
+        if half not in dataset.HALVES or second < 0 or not math.isfinite(confidence):
+            raise DataError(path, f"prediction {number}: bad half, position or confidence")
+        cls = _label_class(label)
+        if cls == 0:
+            skipped += 1
+            continue
+        spots[half].append((second, cls, confidence))
+    if skipped:
+        log.warning("%s: %d predictions with labels outside card/subs/goal skipped", path, skipped)
+    out = {}
+    for half, items_half in spots.items():
+        length = max((s for s, _, _ in items_half), default=-1) + 1
+        array = np.full((length, len(dataset.CLASSES)), -1.0)
+        for second, cls, confidence in items_half:
+            array[second, cls] = max(array[second, cls], confidence)
+        out[half] = array
+    return out
+
+
+def load_results_spotting(list_path: str | os.PathLike, folder: str | os.PathLike,
+                          name: str = RESULTS_SPOTTING) -> list[np.ndarray]:
+    """`read_results_spotting` of `<folder>/<game>/<name>` for every game of a list, per half in list order."""
+    arrays = []
+    for game in dataset.read_game_list(list_path):
+        by_half = read_results_spotting(Path(folder) / game / name)
+        arrays += [by_half[h] for h in dataset.HALVES]
+    return arrays
+
+
+# ------------------------------------------------------------------------------------------------
+# Output files
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def grid_csv(results: dict[str, dict]) -> str:
+    """The full grid, one row per (model, metric, method, threshold, delta)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["model", "metric", "method", "threshold", "delta"] + [f"AP_{c}" for c in CLASSES] + ["mAP"])
+    for model, report in results.items():
+        for metric in report["metrics"]:
+            block = report[metric]
+            for m in report["methods"]:
+                for t, threshold in enumerate(report["thresholds"]):
+                    for d, delta in enumerate(report["deltas"]):
+                        writer.writerow([model, metric, m, threshold, delta] + block["AP"][m][t][d]
+                                        + [block["mAP"][m][t][d]])
+    return out.getvalue()
+
+
+def summary_csv(results: dict[str, dict]) -> str:
+    """Average-mAP per (model, metric, method, threshold), with the per-class averages."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["model", "metric", "method", "threshold", "average_mAP"] + [f"average_AP_{c}" for c in CLASSES]
+                    + ["best"])
+    for model, report in results.items():
+        for metric in report["metrics"]:
+            block = report[metric]
+            for m in report["methods"]:
+                for t, threshold in enumerate(report["thresholds"]):
+                    writer.writerow([model, metric, m, threshold, block["average_mAP"][m][t]]
+                                    + block["average_AP"][m][t] + [int(block["best"][m]["threshold_index"] == t)])
+    return out.getvalue()
+
+
+def _save_figure(fig, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(temporary, format="png", dpi=120, bbox_inches="tight")
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def plot_results(results: dict[str, dict], output: Path, metric: str) -> list[Path]:
+    """The paper's Figure 2 (mAP against delta, each method at its best threshold, all models) and the
+    Average-mAP against the threshold, for one metric. Returns the PNG paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    styles = {"argmax": "-", "center": "--", "nms": ":", SPOTS: "-."}
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    written = []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (model, report) in enumerate(results.items()):
+        deltas = np.asarray(report["deltas"])
+        order = np.argsort(deltas)
+        for m in report["methods"]:
+            best = report[metric]["best"][m]
+            values = 100 * np.asarray(best["mAP"])[order]
+            ax.plot(deltas[order], values, styles.get(m, "-"), color=colours[i % len(colours)], marker="o", ms=3,
+                    label=f"{model} {m} (t={best['threshold']:.2f}, Avg {100 * best['average_mAP']:.1f}%)")
+    ax.set_xlabel("tolerance delta (s)")
+    ax.set_ylabel("mAP (%)")
+    ax.set_title(f"mAP against delta ({metric} metric, each method at its best threshold)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    path = output / f"mAP_vs_delta_{metric}.png"
+    _save_figure(fig, path)
+    plt.close(fig)
+    written.append(path)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (model, report) in enumerate(results.items()):
+        thresholds = np.asarray(report["thresholds"])
+        order = np.argsort(thresholds)
+        for m in report["methods"]:
+            values = 100 * np.asarray(report[metric]["average_mAP"][m])[order]
+            ax.plot(thresholds[order], values, styles.get(m, "-"), color=colours[i % len(colours)], marker="o",
+                    ms=3, label=f"{model} {m}")
+    ax.set_xlabel("threshold")
+    ax.set_ylabel("Average-mAP (%)")
+    ax.set_title(f"Average-mAP against the candidate threshold ({metric} metric)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    path = output / f"average_mAP_vs_threshold_{metric}.png"
+    _save_figure(fig, path)
+    plt.close(fig)
+    written.append(path)
+    return written
+
+
+def format_report(model: str, report: dict) -> str:
+    """Text tables of one model: per metric, Average-mAP per method at its best threshold and at 0.5, the
+    per-class APs (averaged over delta) at the best threshold, and the mAP for each delta."""
+    lines = [f"== {model}: {report['halves']} halves; events "
+             + ", ".join(f"{c} {n}" for c, n in report["events"].items()) + " =="]
+    thresholds = report["thresholds"]
+    at_half = thresholds.index(0.5) if 0.5 in thresholds else None
+    deltas = report["deltas"]
+    for metric in report["metrics"]:
+        block = report[metric]
+        headline = " (headline)" if metric == report["headline"] else ""
+        lines.append(f"{metric} metric{headline}; Average-mAP = {block['average']}")
+        lines.append(f"  {'method':<8}{'best t':>8}{'Avg-mAP':>9}{'@0.50':>8}"
+                     + "".join(f"{'AP ' + c:>9}" for c in CLASSES) + "   (%, APs averaged over delta at the best t)")
+        for m in report["methods"]:
+            best = block["best"][m]
+            half_value = f"{100 * block['average_mAP'][m][at_half]:8.1f}" if at_half is not None else f"{'-':>8}"
+            lines.append(f"  {m:<8}{best['threshold']:8.2f}{100 * best['average_mAP']:9.1f}{half_value}"
+                         + "".join(f"{100 * best['average_AP'][c]:9.1f}" for c in CLASSES))
+        lines.append(f"  mAP (%) per delta at the best t: {'delta':<6}" + "".join(f"{d:>6}" for d in deltas))
+        for m in report["methods"]:
+            lines.append(f"  {'':<33}{m:<6}" + "".join(f"{100 * v:6.1f}" for v in block["best"][m]["mAP"]))
+    return "\n".join(lines)
+
+
+def format_comparison(results: dict[str, dict]) -> str:
+    """One table of all models: Average-mAP (%) per method at its best threshold, per metric."""
+    first = next(iter(results.values()))
+    lines = ["== comparison: Average-mAP (%) at each method's best threshold =="]
+    for metric in first["metrics"]:
+        lines.append(f"{metric} metric")
+        lines.append(f"  {'model':<40}" + "".join(f"{m:>10}" for m in first["methods"]))
+        for model, report in results.items():
+            lines.append(f"  {model:<40}" + "".join(f"{100 * report[metric]['best'][m]['average_mAP']:10.1f}"
+                                                   for m in report["methods"]))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line
+
+
+def _threshold_arg(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"threshold {text} is outside [0, 1]")
+    return value
+
+
+def _delta_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"delta {text} is not a whole number of seconds") from None
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"delta {text} is outside 1..3600 seconds")
+    return value
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in the help, except where the help says what None means."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=_HelpFormatter,
+        epilog="Prediction files: <predictions>/<game>/<prefix>_Half_<h>.npy, (seconds, 4) probabilities. "
+               "With --results_spotting NAME: <predictions>/<prefix>/<game>/NAME (or "
+               "<predictions>/results_spotting_<prefix>/<game>/NAME, ClassificationSecondBased.py's layout), "
+               "scored as given (method 'spots', threshold 0 unless --thresholds).")
+    parser.add_argument("--testing", default="listgame_Test_100.npy", help="game list of the evaluated halves")
+    parser.add_argument("--SoccerNet_path", default=None,
+                        help="data root holding <game>/Labels.json (default: the folder of the list file)")
+    parser.add_argument("--label_file", default=dataset.V1_LABEL_FILE, help="label file name in each game folder")
+    parser.add_argument("--predictions", default="predictions", help="folder of the per-game prediction folders")
+    parser.add_argument("--prefix", nargs="+", default=["VLAD-Archi5-20sec-Spotting"],
+                        help="one or more prediction prefixes (models) to evaluate and compare: the --output "
+                             "of ClassificationSecondBased.py (the original's PREDICTIONS_FILENAMES)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                        help="candidate methods: segment maximum, segment centre, NMS (60 s window)")
+    parser.add_argument("--thresholds", nargs="+", type=_threshold_arg, default=None,
+                        help="candidate thresholds in [0, 1] (default 0.95, 0.90, ..., 0.05; 0 with "
+                             "--results_spotting)")
+    parser.add_argument("--deltas", nargs="+", type=_delta_arg, default=list(DEFAULT_DELTAS),
+                        help="tolerances delta in seconds")
+    parser.add_argument("--metric", choices=("paper", "soccernet", "both"), default="both",
+                        help="the paper's metric, the official SoccerNet one, or both (the paper's is the headline)")
+    parser.add_argument("--output", default="ResultSpottingPlotting2",
+                        help="folder for results.json, grid.csv, summary.csv and the plots")
+    parser.add_argument("--results_spotting", default=None, metavar="NAME",
+                        help="score SoccerNet JSON files named NAME (e.g. results_spotting.json) instead of .npy "
+                             "(default: the .npy prediction files)")
+    parser.add_argument("--write_json", action="store_true",
+                        help="write <output>/results_spotting_<prefix>/<game>/results_spotting.json with each "
+                             "model's best method and threshold (headline metric), for the official evaluator")
+    parser.add_argument("--no_plots", action="store_true", help="do not draw the PNG plots")
+    parser.add_argument("--loglevel", default="INFO", help="logging level")
+    return parser
+
+
+def _json_folder(predictions: Path, prefix: str, name: str, list_path: str) -> Path:
+    direct = predictions / prefix
+    if direct.is_dir():
+        return direct
+    fallback = predictions / f"results_spotting_{prefix}"
+    if fallback.is_dir():
+        return fallback
+    game = dataset.read_game_list(list_path)[0]
+    raise DataError(direct / game / name, "results_spotting file not found")
+
+
+def run(args: argparse.Namespace) -> dict[str, dict]:
+    """Evaluate every model of the command line; write the output files; return {model: report}."""
+    output = Path(args.output)
+    metric_names = _metrics(args.metric)
+    start = time.perf_counter()
+    ground_truth = load_ground_truth(args.testing, args.SoccerNet_path, args.label_file)
+    log.info("ground truth: %d halves from %s", len(ground_truth), args.testing)
+    if args.results_spotting:
+        methods, thresholds = (SPOTS,), tuple(args.thresholds or (0.0,))
+    else:
+        methods, thresholds = tuple(dict.fromkeys(args.methods)), tuple(args.thresholds or DEFAULT_THRESHOLDS)
+    results = {}
+    for prefix in args.prefix:
+        if args.results_spotting:
+            folder = _json_folder(Path(args.predictions), prefix, args.results_spotting, args.testing)
+            predictions = load_results_spotting(args.testing, folder, args.results_spotting)
+        else:
+            predictions = load_predictions(args.testing, args.predictions, prefix)
+        began = time.perf_counter()
+        results[prefix] = evaluate(predictions, ground_truth, methods=methods, thresholds=thresholds,
+                                   deltas=args.deltas, metric=args.metric)
+        log.info("%s: %d configurations x %d deltas evaluated in %.2f s", prefix, len(methods) * len(thresholds),
+                 len(args.deltas), time.perf_counter() - began)
+        if args.write_json and not args.results_spotting:
+            _write_best_json(args, prefix, predictions, results[prefix], output)
+    output.mkdir(parents=True, exist_ok=True)
+    settings = {"testing": str(args.testing), "SoccerNet_path": args.SoccerNet_path,
+                "predictions": str(args.predictions), "results_spotting": args.results_spotting,
+                "label_file": args.label_file}
+    dataset.write_json_atomic(output / "results.json", {"settings": settings, "models": results})
+    _write_text_atomic(output / "grid.csv", grid_csv(results))
+    _write_text_atomic(output / "summary.csv", summary_csv(results))
+    if not args.no_plots:
+        for metric in metric_names:
+            plot_results(results, output, metric)
+    for prefix, report in results.items():
+        print(format_report(prefix, report))
+    if len(results) > 1:
+        print(format_comparison(results))
+    print(f"written: {output / 'results.json'}, grid.csv, summary.csv"
+          + ("" if args.no_plots else ", plots") + f" ({time.perf_counter() - start:.1f} s)")
+    return results
+
+
+def _write_best_json(args, prefix: str, predictions: list[np.ndarray], report: dict, output: Path) -> None:
+    block = report[report["headline"]]
+    method = max(report["methods"], key=lambda m: block["best"][m]["average_mAP"])
+    threshold = block["best"][method]["threshold"]
+    folder = output / f"results_spotting_{prefix}"
+    for i, game in enumerate(dataset.read_game_list(args.testing)):
+        target = folder / game / RESULTS_SPOTTING
+        target.parent.mkdir(parents=True, exist_ok=True)
+        by_half = {h: predictions[2 * i + h - 1] for h in dataset.HALVES}
+        write_results_spotting(target, results_spotting_json(by_half, method, threshold, game))
+    log.info("%s: results_spotting.json files (%s, threshold %.2f) under %s", prefix, method, threshold, folder)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, str(args.loglevel).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(message)s")
+    log.info("arguments: %s", vars(args))
+    try:
+        run(args)
+    except (DataError, ValueError) as exc:  # bad input: one line, exit code 2
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

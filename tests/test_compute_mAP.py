@@ -1,0 +1,497 @@
+"""compute_mAP.py: candidate methods, matching windows, 11-point AP, the vectorised grid against the loop
+reference, the official metric against the soccernet package, results_spotting.json and the command line."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import compute_mAP as cm
+import dataset
+
+F32 = np.float32
+
+
+def spots_of(p, threshold, method):
+    seconds, scores = cm.candidates(np.asarray(p), threshold, method)
+    return seconds.tolist(), scores.tolist()
+
+
+def both(predictions, ground_truth, **kwargs):
+    """The vectorised report and the loop report, which must be equal number for number."""
+    fast = cm.evaluate(predictions, ground_truth, metric="paper", **kwargs)
+    slow = cm.evaluate_loop(predictions, ground_truth, **kwargs)
+    assert json.dumps(fast, sort_keys=True) == json.dumps(slow, sort_keys=True)
+    return fast
+
+
+def one_class(n, spots=(), column=1):
+    """A (n, 4) array of spots (method "spots"): -1 everywhere except {second: score} in one column."""
+    p = np.full((n, 4), -1.0)
+    for second, score in dict(spots).items():
+        p[second, column] = score
+    return p
+
+
+def gt(card=(), subs=(), goal=()):
+    return (np.array(card, float), np.array(subs, float), np.array(goal, float))
+
+
+# ------------------------------------------------------------------------------------------------
+# Candidate methods (hand-worked)
+
+
+def test_argmax_and_center_on_peaks_and_plateaus():
+    p = np.array([0, .2, .6, .9, .6, .2, 0, .7, .7, .7, .1, .8], F32)
+    # theta 0.5: segments [2, 5), [7, 10), [11, 12)
+    assert spots_of(p, 0.5, "argmax") == ([3, 7, 11], [float(F32(.9)), float(F32(.7)), float(F32(.8))])
+    # centre floor((start + end) / 2): 3, 8 (a plateau of three: its middle), 11
+    assert spots_of(p, 0.5, "center")[0] == [3, 8, 11]
+    # a plateau: the first maximum
+    assert spots_of(np.array([.6, .8, .8, .6], F32), 0.5, "argmax")[0] == [1]
+    # an even segment [1, 5): centre 3
+    assert spots_of(np.array([0, .6, .6, .6, .6, 0], F32), 0.5, "center")[0] == [3]
+
+
+def test_a_value_equal_to_the_threshold():
+    # p[j-1] < t <= p[j] starts a segment; p[j-1] > t >= p[j] ends one: the first 0.5 is in, the last out.
+    p = np.array([0, .5, .7, .5, 0], F32)
+    assert spots_of(p, 0.5, "argmax")[0] == [2]
+    assert spots_of(p, 0.5, "center")[0] == [2]
+    # A segment touching the threshold from above ends there, and the rise after it starts no new one:
+    # the original pairs start 0 with end 1, and its next end has no start (an IndexError there).
+    p = np.array([.9, .5, .9, 0], F32)
+    assert spots_of(p, 0.5, "argmax")[0] == [0]
+    # Misaligned pairs: start 1 (at the threshold) pairs with the end of the later bump; the centre then
+    # falls between them, with the probability there (the original's quirk, kept).
+    p = np.array([.2, .5, .2, .2, .2, .2, .9, 0], F32)
+    assert spots_of(p, 0.5, "argmax") == ([6], [float(F32(.9))])
+    assert spots_of(p, 0.5, "center") == ([4], [float(F32(.2))])
+    # An inverted pair (start 4 after end 3): no argmax spot (the original crashes), a centre spot at
+    # floor(7 / 2) = 3 with probability 0, which the paper's metric drops (scores <= 0).
+    p = np.array([.9, .5, .9, 0, .9, 0], F32)
+    assert spots_of(p, 0.5, "argmax")[0] == [0]
+    assert spots_of(p, 0.5, "center") == ([0, 3], [float(F32(.9)), 0.0])
+
+
+def test_threshold_comparisons_follow_the_array_precision():
+    # float32(0.95) reaches 0.95 in float32: one segment [1, 2) ending at it; in float64 it is below.
+    values = [0, .97, .95, .97, 0]
+    assert spots_of(np.array(values, F32), 0.95, "argmax")[0] == [1]
+    assert spots_of(np.array(values, F32).astype(np.float64), 0.95, "argmax")[0] == [1, 3]
+    # NMS compares p[i] > theta in float64 (NumPy 1.x scalars): float32(0.05) > 0.05, float32(0.95) < 0.95.
+    p = np.zeros(100, F32)
+    p[50] = F32(0.05)
+    assert spots_of(p, 0.05, "nms")[0] == [50]
+    assert spots_of(p.astype(np.float64).round(2), 0.05, "nms")[0] == []
+    p[50] = F32(0.95)
+    assert spots_of(p, 0.95, "nms")[0] == []
+    p[50] = 0.5
+    assert spots_of(p, 0.5, "nms")[0] == []  # strictly above the threshold
+
+
+def test_nms_edges_window_and_ties():
+    n = 100
+    for i, expected in ((30, []), (31, [31]), (69, [69]), (70, [])):  # 30 < i < n - 30
+        p = np.zeros(n, F32)
+        p[i] = .9
+        assert spots_of(p, 0.5, "nms")[0] == expected, i
+    p = np.zeros(n, F32)
+    p[40:45] = .8  # a plateau: its leftmost second
+    assert spots_of(p, 0.5, "nms")[0] == [40]
+    p = np.zeros(130, F32)
+    p[40], p[69] = .9, .9  # 29 apart: the later one is not above the previous 30
+    assert spots_of(p, 0.5, "nms")[0] == [40]
+    p[40], p[69] = .8, .9  # the earlier one is below the next 29
+    assert spots_of(p, 0.5, "nms")[0] == [69]
+    p[69], p[40], p[70] = 0, .9, .8  # 30 apart: inside p[i-30:i], suppressed
+    assert spots_of(p, 0.5, "nms")[0] == [40]
+    p[70], p[71] = 0, .8  # 31 apart: both
+    assert spots_of(p, 0.5, "nms")[0] == [40, 71]
+    assert spots_of(np.full(61, .9, F32), 0.5, "nms")[0] == []  # too short for any spot
+
+
+def test_vectorised_candidates_equal_the_reference_on_the_hand_cases():
+    cases = [np.array([0, .2, .6, .9, .6, .2, 0, .7, .7, .7, .1, .8], F32), np.array([.9, .5, .9, 0, .9, 0], F32),
+             np.array([.2, .5, .2, .2, .2, .2, .9, 0], F32), np.array([0, .97, .95, .97, 0], F32)]
+    nms = np.zeros(130, F32)
+    nms[[40, 71, 100]] = [.9, .8, .8]
+    nms[41:45] = .9
+    cases.append(nms)
+    thresholds = (0.95, 0.5, 0.2)
+    arrays = [np.stack([np.zeros_like(p), p, p[::-1].copy(), np.roll(p, 3)], 1) for p in cases]
+    tf = cm._tf()
+    cfg, col, sec, score = (x.numpy() for x in cm._extract_spots(tf, arrays, cm.METHODS, thresholds))
+    H = len(arrays)
+    for mi, method in enumerate(cm.METHODS):
+        for ti, threshold in enumerate(thresholds):
+            for c in range(3):
+                for h, array in enumerate(arrays):
+                    mine = (cfg == mi * len(thresholds) + ti) & (col == c * H + h)
+                    seconds, scores = cm.candidates(array[:, c + 1], threshold, method)
+                    assert sec[mine].tolist() == seconds.tolist(), (method, threshold, c, h)
+                    assert score[mine].tolist() == scores.tolist()
+
+
+# ------------------------------------------------------------------------------------------------
+# Matching window and 11-point AP (hand-worked)
+
+
+@pytest.mark.parametrize("delta, inside, outside", [(10, (95, 100, 104), (94, 105)), (5, (98, 102), (97, 103))])
+def test_paper_window_at_its_boundaries(delta, inside, outside):
+    """t - delta/2 <= s < t + delta/2, delta/2 a float: [95, 105) at 10 s, [97.5, 102.5) at 5 s."""
+    for second, hit in [(s, True) for s in inside] + [(s, False) for s in outside]:
+        report = both([one_class(200, {second: .8})], [gt(card=[100])], methods=("spots",), thresholds=(0.0,),
+                      deltas=(delta,))
+        assert report["paper"]["AP"]["spots"][0][0][0] == (1.0 if hit else 0.0), second
+
+
+@pytest.mark.parametrize("delta, inside, outside", [(10, (95, 105), (94, 106)), (5, (98, 102), (97, 103))])
+def test_official_window_at_its_boundaries(delta, inside, outside):
+    """The package: |s - t| <= delta/2, both ends in (one more second than the paper at even delta)."""
+    for second, hit in [(s, True) for s in inside] + [(s, False) for s in outside]:
+        report = cm.evaluate([one_class(200, {second: .8})], [gt(card=[100])], methods=("spots",), thresholds=(0.0,),
+                             deltas=(delta,), metric="soccernet")
+        assert report["soccernet"]["AP"]["spots"][0][0][0] == (1.0 if hit else 0.0), second
+
+
+def test_greedy_matching_takes_the_first_event_in_time_not_the_nearest():
+    # Spot 103 (0.9) takes event 100 (first in time), so 96 (0.8) finds 104 out of reach: 1 TP of 2.
+    # Precision 1 then 0.5 at recall 0.5: levels 0..0.5 give 1, the rest 0 -> 6/11.
+    report = both([one_class(200, {103: .9, 96: .8})], [gt(card=[100, 104])], methods=("spots",),
+                  thresholds=(0.0,), deltas=(10,))
+    assert report["paper"]["AP"]["spots"][0][0][0] == pytest.approx(6 / 11)
+
+
+def test_eleven_point_ap_by_hand():
+    # 4 events; detections in score order: TP, FP, TP -> precision 1, 1/2, 2/3 at recall 1/4, 1/4, 1/2.
+    # Levels 0, .1, .2 -> 1; .3, .4, .5 -> 2/3; .6 .. 1 -> 0: AP = (3 + 2) / 11.
+    report = both([one_class(500, {100: .9, 150: .8, 200: .7})], [gt(card=[100, 200, 300, 400])],
+                  methods=("spots",), thresholds=(0.0,), deltas=(10,))
+    ap = report["paper"]["AP"]["spots"][0][0]
+    assert ap[0] == pytest.approx(5 / 11)
+    assert ap[1] == ap[2] == 0.0  # classes without events: AP 0, no crash
+    assert report["paper"]["mAP"]["spots"][0][0] == pytest.approx(5 / 33)
+
+
+def test_equal_scores_in_a_half_go_in_time_order():
+    # Spots 96 and 104 tie: 96 goes first and takes event 100, then 104 reaches 108: two hits (AP 1).
+    # In the other order 104 would take 100 and 96 miss 108.
+    predictions, ground_truth = [one_class(300, {104: .5, 96: .5})], [gt(card=[100, 108])]
+    report = both(predictions, ground_truth, methods=("spots",), thresholds=(0.0,), deltas=(10,))
+    assert report["paper"]["AP"]["spots"][0][0][0] == 1.0
+    report = cm.evaluate(predictions, ground_truth, methods=("spots",), thresholds=(0.0,), deltas=(10,),
+                         metric="soccernet")
+    assert report["soccernet"]["AP"]["spots"][0][0][0] == 1.0
+
+
+def test_equal_scores_are_pooled_in_half_order():
+    # Equal scores: half 1's false positive counts before half 2's true positive -> precision 0, then 1/2.
+    report = both([one_class(300, {250: .5}), one_class(300, {100: .5})], [gt(), gt(card=[100])],
+                  methods=("spots",), thresholds=(0.0,), deltas=(10,))
+    assert report["paper"]["AP"]["spots"][0][0][0] == pytest.approx(0.5)
+    report = both([one_class(300, {100: .5}), one_class(300, {250: .5})], [gt(card=[100]), gt()],
+                  methods=("spots",), thresholds=(0.0,), deltas=(10,))
+    assert report["paper"]["AP"]["spots"][0][0][0] == 1.0
+
+
+def test_no_events_no_spots_empty_and_short_halves():
+    predictions = [np.zeros((0, 4), F32), np.full((40, 4), .9, F32), np.zeros((500, 4), F32)]
+    predictions[2][200:210, 2] = .8
+    ground_truth = [gt(card=[5]), gt(goal=[1000]), gt(subs=[204])]  # an event beyond its half's predictions
+    report = both(predictions, ground_truth, thresholds=(0.5, 0.95), deltas=(20, 5))
+    for method in cm.METHODS:
+        assert report["spots"][method][1] == [0, 0, 0]
+    assert report["paper"]["best"]["center"]["average_AP"]["subs"] == pytest.approx(0.5)  # 204 hit at 20, not 5
+    # A class with spots but no events (the original divides by zero): AP 0.
+    report = both([np.full((100, 4), .9, F32)], [gt()], thresholds=(0.5,), deltas=(10,))
+    assert report["paper"]["average_mAP"]["argmax"] == [0.0]
+
+
+# ------------------------------------------------------------------------------------------------
+# The vectorised grid against the loop reference
+
+
+def random_case(rng, halves=6, quantise=None, dtypes=(F32,)):
+    """Smooth bumps with jitter, plateaus and ties (quantised values also hit the thresholds exactly),
+    short and empty halves, events beyond the predictions, classes without events."""
+    predictions, ground_truth = [], []
+    for h in range(halves):
+        n = int(rng.choice([0, 20, 70, int(rng.integers(60, 400))]))
+        p = np.zeros((n, 4))
+        t = np.arange(n)
+        for c in (1, 2, 3):
+            x = 0.15 * rng.random(n) ** 3
+            for _ in range(int(rng.integers(0, 6))):
+                centre, width = rng.uniform(0, max(n, 1)), rng.uniform(2, 30)
+                x = np.maximum(x, rng.uniform(0.1, 1) * np.exp(-((t - centre) / width) ** 2))
+            if quantise:
+                x = np.round(x * quantise) / quantise
+            p[:, c] = np.clip(x * np.exp(0.1 * rng.standard_normal(n)) if not quantise else x, 0, 1)
+        predictions.append(p.astype(dtypes[h % len(dtypes)]))
+        ground_truth.append(tuple(np.sort(rng.integers(0, n + 40, int(rng.integers(0, 5)))).astype(float)
+                                  for _ in range(3)))
+    return predictions, ground_truth
+
+
+@pytest.mark.parametrize("seed, quantise, dtypes", [(0, None, (F32,)), (1, 20, (F32,)), (2, 100, (np.float64,)),
+                                                    (3, None, (F32, np.float64, np.float16)), (4, 10, (np.float16,))])
+def test_vectorised_equals_the_loop_on_random_cases(seed, quantise, dtypes):
+    predictions, ground_truth = random_case(np.random.default_rng(seed), quantise=quantise, dtypes=dtypes)
+    both(predictions, ground_truth)
+
+
+def test_vectorised_equals_the_loop_on_other_grids():
+    predictions, ground_truth = random_case(np.random.default_rng(5), halves=4, quantise=20)
+    both(predictions, ground_truth, methods=("nms", "argmax"), thresholds=(1.0, 0.5, 0.0, 0.35), deltas=(7, 3, 30))
+    arrays = [np.where(p > 0.3, p, -1.0) for p in predictions]  # arrays of spots
+    both(arrays, ground_truth, methods=("spots",), thresholds=(0.0, 0.5), deltas=(1, 4, 60))
+
+
+# ------------------------------------------------------------------------------------------------
+# The official metric against the soccernet package
+
+
+def write_labels(root: Path, games, events_of) -> Path:
+    for game in games:
+        folder = root / game
+        folder.mkdir(parents=True)
+        (folder / "Labels.json").write_text(json.dumps({"annotations": events_of(game)}))
+    list_path = root / "list.npy"
+    np.save(list_path, np.array(games))
+    return list_path
+
+
+NAMES = ("y-card", "substitution-in", "soccer-ball", "r-card", "soccer-ball-own", "yr-card")
+
+
+def random_labels(rng, lengths):
+    """Events of a game; some carry a millisecond position (half-second frames for the package)."""
+    annotations = []
+    for half, n in zip((1, 2), lengths):
+        for _ in range(int(rng.integers(2, 8))):
+            t = int(rng.integers(0, n + 20))
+            item = {"gameTime": dataset.seconds_to_game_time(half, t), "label": str(rng.choice(NAMES))}
+            if rng.random() < 0.3:
+                item["position"] = str(t * 1000 + int(rng.choice([0, 500, 999])))
+            annotations.append(item)
+    return annotations
+
+
+def package_score(labels_root: Path, predictions_root: Path) -> dict:
+    from SoccerNet.Evaluation.ActionSpotting import evaluate
+    from SoccerNet.Evaluation.utils import EVENT_DICTIONARY_V1
+
+    return evaluate(SoccerNet_path=str(labels_root), Predictions_path=str(predictions_root),
+                    prediction_file="results_spotting.json", split="test", version=1, label_files="Labels.json",
+                    dataset=None, EVENT_DICTIONARY=EVENT_DICTIONARY_V1)
+
+
+def write_json_files(root: Path, games, predictions, method, threshold) -> Path:
+    for i, game in enumerate(games):
+        target = root / game / "results_spotting.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cm.write_results_spotting(target, cm.results_spotting_json(
+            {1: predictions[2 * i], 2: predictions[2 * i + 1]}, method, threshold, game))
+    return root
+
+
+def noisy_predictions(rng, ground_truth, lengths):
+    """Bumps a few seconds off the events, false bumps, background noise."""
+    predictions = []
+    for events, n in zip(ground_truth, lengths):
+        p = np.zeros((n, 4))
+        t = np.arange(n)
+        for c in range(3):
+            x = 0.3 * rng.random(n) ** 4
+            for e in events[c]:
+                x = np.maximum(x, rng.uniform(0.3, 1) * np.exp(-((t - e - rng.normal(0, 5)) / 8) ** 2))
+            for _ in range(3):
+                x = np.maximum(x, rng.uniform(0.2, 0.8) * np.exp(-((t - rng.uniform(0, n)) / 6) ** 2))
+            p[:, c + 1] = x
+        predictions.append(p.astype(F32))
+    return predictions
+
+
+def test_official_metric_equals_the_soccernet_package(tmp_path):
+    rng = np.random.default_rng(7)
+    games = [f"league/2016-2017/game {i}" for i in range(4)]
+    lengths = {g: tuple(int(x) for x in rng.integers(300, 700, 2)) for g in games}
+    list_path = write_labels(tmp_path / "labels", games, lambda g: random_labels(rng, lengths[g]))
+    ground_truth = cm.load_ground_truth(list_path)
+    predictions = noisy_predictions(rng, ground_truth, [n for g in games for n in lengths[g]])
+    thresholds = (0.6, 0.3)
+    report = cm.evaluate(predictions, ground_truth, thresholds=thresholds, metric="both")
+    for method in cm.METHODS:
+        for ti, threshold in enumerate(thresholds):
+            folder = write_json_files(tmp_path / f"{method}_{threshold}", games, predictions, method, threshold)
+            official = package_score(tmp_path / "labels", folder)
+            assert report["soccernet"]["average_mAP"][method][ti] == pytest.approx(official["a_mAP"], abs=1e-6)
+            assert report["soccernet"]["average_AP"][method][ti] == pytest.approx(official["a_mAP_per_class"], abs=1e-6)
+
+
+def perfect_labels(rng, games, length, gap=40):
+    """Events away from the edges and at least `gap` s apart (so NMS can spot them all)."""
+    events = {}
+    for game in games:
+        annotations = []
+        for half in (1, 2):
+            times = np.arange(40, length - 60, gap)[rng.permutation(len(np.arange(40, length - 60, gap)))[:6]]
+            for t in times:
+                annotations.append({"gameTime": dataset.seconds_to_game_time(half, int(t)),
+                                    "label": str(rng.choice(NAMES[:3]))})
+        events[game] = annotations
+    return events
+
+
+@pytest.mark.parametrize("late, paper, official", [(0, 1.0, 1.0), (4, 11 / 12, 10.5 / 11), (12, 8 / 12, 7.5 / 11)])
+def test_perfect_and_late_predictions(tmp_path, late, paper, official):
+    """Perfect predictions score 1 on both metrics; spots 4 s late miss only delta = 5 (paper: 11/12 over
+    the mean; package 0.9545 over the curve), 12 s late miss delta <= 20 (8/12; 0.682)."""
+    rng = np.random.default_rng(late)
+    games = ["league/season/game a", "league/season/game b"]
+    events = perfect_labels(rng, games, 600)
+    list_path = write_labels(tmp_path / "labels", games, events.get)
+    ground_truth = cm.load_ground_truth(list_path)
+    predictions = []
+    for half in ground_truth:
+        p = np.zeros((600, 4), F32)
+        for c in range(3):
+            p[(half[c] + late).astype(int), c + 1] = 1.0
+        predictions.append(p)
+    report = cm.evaluate(predictions, ground_truth, thresholds=(0.5,))
+    for method in cm.METHODS:
+        assert report["paper"]["average_mAP"][method][0] == pytest.approx(paper)
+        assert report["soccernet"]["average_mAP"][method][0] == pytest.approx(official)
+    if late != 4:
+        return
+    folder = write_json_files(tmp_path / "json", games, predictions, "nms", 0.5)
+    assert package_score(tmp_path / "labels", folder)["a_mAP"] == pytest.approx(official, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# results_spotting.json
+
+
+def test_results_spotting_round_trip(tmp_path):
+    rng = np.random.default_rng(11)
+    ground_truth = [tuple(np.sort(rng.integers(0, 300, 4)).astype(float) for _ in range(3)) for _ in range(2)]
+    predictions = noisy_predictions(rng, ground_truth, [300, 350])
+    content = cm.results_spotting_json({1: predictions[0], 2: predictions[1]}, "center", 0.3, "a/b/c")
+    assert content["UrlLocal"] == "a/b/c"
+    first = content["predictions"][0]
+    assert set(first) == {"gameTime", "label", "position", "half", "confidence"}
+    assert first["label"] in ("card", "subs", "soccer") and all(isinstance(v, str) for v in first.values())
+    path = tmp_path / "results_spotting.json"
+    cm.write_results_spotting(path, content)
+    arrays = cm.read_results_spotting(path)
+    assert sorted(arrays) == [1, 2]
+    back = [arrays[1], arrays[2]]
+    original = cm.evaluate(predictions, ground_truth, methods=("center",), thresholds=(0.3,))
+    again = cm.evaluate(back, ground_truth, methods=("spots",), thresholds=(0.0,))
+    for metric in ("paper", "soccernet"):
+        assert again[metric]["AP"]["spots"] == original[metric]["AP"]["center"]
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left
+
+
+def test_read_results_spotting_rejects_bad_files(tmp_path):
+    with pytest.raises(dataset.DataError, match="not found"):
+        cm.read_results_spotting(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(dataset.DataError, match="invalid JSON"):
+        cm.read_results_spotting(bad)
+    bad.write_text(json.dumps({"predictions": [{"label": "card", "half": "1"}]}))
+    with pytest.raises(dataset.DataError, match="malformed"):
+        cm.read_results_spotting(bad)
+
+
+# ------------------------------------------------------------------------------------------------
+# Files and command line
+
+
+@pytest.fixture()
+def small_tree(tmp_path):
+    rng = np.random.default_rng(3)
+    games = ["league/2015-2016/one", "league/2015-2016/two"]
+    lengths = {g: (400, 420) for g in games}
+    list_path = write_labels(tmp_path / "data", games, lambda g: random_labels(rng, lengths[g]))
+    ground_truth = cm.load_ground_truth(list_path)
+    for prefix in ("modelA", "modelB"):
+        predictions = noisy_predictions(rng, ground_truth, [400, 420, 400, 420])
+        for i, game in enumerate(games):
+            for half in (1, 2):
+                path = cm.prediction_file(tmp_path / "pred", game, prefix, half)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(path, predictions[2 * i + half - 1])
+    return tmp_path, list_path, games
+
+
+def test_load_ground_truth_and_predictions(small_tree):
+    root, list_path, games = small_tree
+    ground_truth = cm.load_ground_truth(list_path)
+    assert len(ground_truth) == 4 and all(len(h) == 3 for h in ground_truth)
+    events = dataset.read_labels(root / "data" / games[1] / "Labels.json")
+    assert sorted(ground_truth[3][1].tolist()) == sorted(e.seconds for e in events if e.half == 2 and e.label == 2)
+    predictions = cm.load_predictions(list_path, root / "pred", "modelA")
+    assert [p.shape for p in predictions] == [(400, 4), (420, 4), (400, 4), (420, 4)]
+    with pytest.raises(dataset.DataError, match="modelC_Half_1.npy: prediction file not found"):
+        cm.load_predictions(list_path, root / "pred", "modelC")
+
+
+def test_command_line(small_tree, capsys):
+    root, list_path, games = small_tree
+    out = root / "out"
+    argv = ["--testing", str(list_path), "--predictions", str(root / "pred"), "--prefix", "modelA", "modelB",
+            "--thresholds", "0.7", "0.5", "0.3", "--output", str(out), "--write_json", "--loglevel", "WARNING"]
+    assert cm.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "modelA" in printed and "comparison" in printed and "soccernet metric" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["models"]) == {"modelA", "modelB"}
+    report = results["models"]["modelA"]
+    assert report["paper"]["best"]["center"]["threshold"] in (0.7, 0.5, 0.3)
+    assert len((out / "grid.csv").read_text().splitlines()) == 1 + 2 * 2 * 3 * 3 * 12
+    assert len((out / "summary.csv").read_text().splitlines()) == 1 + 2 * 2 * 3 * 3
+    for name in ("mAP_vs_delta_paper.png", "average_mAP_vs_threshold_soccernet.png"):
+        assert (out / name).stat().st_size > 1000
+    assert not list(out.glob(".*tmp"))
+    # The JSON files written for the best configuration score the same through --results_spotting.
+    json_out = root / "out_json"
+    assert cm.main(["--testing", str(list_path), "--predictions", str(out), "--prefix", "modelA",
+                    "--results_spotting", "results_spotting.json", "--output", str(json_out), "--no_plots",
+                    "--loglevel", "WARNING"]) == 0
+    spots = json.loads((json_out / "results.json").read_text())["models"]["modelA"]
+    block = report["paper"]
+    method = max(report["methods"], key=lambda m: block["best"][m]["average_mAP"])
+    assert spots["paper"]["average_mAP"]["spots"][0] == block["best"][method]["average_mAP"]
+    assert spots["soccernet"]["average_mAP"]["spots"][0] == pytest.approx(
+        report["soccernet"]["average_mAP"][method][block["best"][method]["threshold_index"]])
+
+
+def test_command_line_errors(small_tree, capsys):
+    root, list_path, games = small_tree
+    assert cm.main(["--testing", str(list_path), "--predictions", str(root / "pred"), "--prefix", "nothing",
+                    "--output", str(root / "o"), "--no_plots"]) == 2
+    assert "error: " in capsys.readouterr().err
+    assert cm.main(["--testing", str(root / "missing.npy"), "--output", str(root / "o")]) == 2
+    np.save(cm.prediction_file(root / "pred", games[0], "modelA", 1), np.full((400, 4), 2.0, F32))
+    assert cm.main(["--testing", str(list_path), "--predictions", str(root / "pred"), "--prefix", "modelA",
+                    "--output", str(root / "o"), "--no_plots"]) == 2
+    assert "expected probabilities in [0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cm.build_parser().parse_args(["--thresholds", "1.5"])
+
+
+def test_bad_arguments_raise_value_errors():
+    with pytest.raises(ValueError, match="unknown method"):
+        cm.evaluate([np.zeros((10, 4))], [gt()], methods=("peak",))
+    with pytest.raises(ValueError, match="ground-truth halves"):
+        cm.evaluate([np.zeros((10, 4))], [])
+    with pytest.raises(ValueError, match="whole number"):
+        cm.evaluate([np.zeros((10, 4))], [gt()], deltas=(2.5,))
+    with pytest.raises(ValueError, match="shape"):
+        cm.evaluate([np.zeros((10, 3))], [gt()])
