@@ -43,3 +43,27 @@ def write_game(root: Path, game: str, frames=(120, 120), video_dim=512, audio_di
 def write_list(path: Path, games) -> Path:
     np.save(path, np.array(list(games)))
     return path
+
+
+def training_argv(root: Path, tflog: Path, *extra) -> list[str]:
+    """ClassificationMinuteBased.py arguments for a quick run on the tiny set (T = 20 s, k = 4)."""
+    return ["--training", str(root / "listgame_Train_3.npy"), "--validation", str(root / "listgame_Valid_2.npy"),
+            "--testing", str(root / "listgame_Test_2.npy"), "--PCA", "--WindowSize", "20", "--VLAD_k", "4",
+            "--batch_size", "2", "--micro_batch", "32", "--tflog", str(tflog), "--no_progress",
+            "--loglevel", "WARNING", *extra]
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tiny_root, tmp_path_factory) -> dict[str, Path]:
+    """Run folders of one-epoch trainings on the tiny set: video, audio, method 4, and video with
+    moving batch-norm statistics."""
+    import ClassificationMinuteBased
+
+    runs = {}
+    for key, extra in (("video", ["--architecture", "VideoNetwork"]), ("audio", ["--architecture", "AudioNetwork"]),
+                       ("fusion", ["--architecture", "AudioVideoArchi5"]),
+                       ("video_moving", ["--architecture", "VideoNetwork", "--bn_mode", "moving"])):
+        tflog = tmp_path_factory.mktemp(f"run_{key}")
+        assert ClassificationMinuteBased.main(training_argv(tiny_root, tflog, *extra, "--max_epoch", "1")) == 0
+        (runs[key],) = tflog.iterdir()
+    return runs

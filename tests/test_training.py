@@ -1,0 +1,226 @@
+"""ClassificationMinuteBased.py and fusion.py: metric, schedule, accumulation, end-to-end runs, resume."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import ClassificationMinuteBased as cmb
+import fusion
+from conftest import training_argv
+
+
+# ------------------------------------------------------------------------------------------------
+# The PR-AUC of TF1's tf.metrics.auc (spec 8.1), hand-worked
+
+
+def test_pr_auc_hand_worked():
+    # Perfect ranking: recall drops from 1 to ~0 where precision is 1 on both sides.
+    assert cmb.pr_auc([1, 0], [0.8, 0.3]) == pytest.approx(1.0, abs=1e-5)
+    # Inverted: the only drop in recall (1 -> 0) is between precision 0.5 and ~0: area 0.25.
+    assert cmb.pr_auc([1, 0], [0.3, 0.8]) == pytest.approx(0.25, abs=1e-5)
+    # labels 1, 1, 0 with scores .9, .5, .7: (R, P) = (1, 2/3) below .5, (.5, .5) to .7, (.5, 1) to .9,
+    # (0, 1) above: 0.5 * (2/3 + 1/2) / 2 + 0.5 * (1 + 1) / 2 = 0.791667.
+    assert cmb.pr_auc([1, 1, 0], [0.9, 0.5, 0.7]) == pytest.approx(0.791667, abs=1e-5)
+    # No positive at all: recall (TP + 1e-6) / (0 + 1e-6) stays 1: the area is 0.
+    assert cmb.pr_auc([0, 0, 0], [0.2, 0.5, 0.9]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_pr_auc_differs_from_keras_interpolation_but_tracks_ranking():
+    rng = np.random.default_rng(0)
+    labels = rng.random(500) < 0.2
+    good = np.where(labels, rng.uniform(0.4, 1, 500), rng.uniform(0, 0.6, 500))
+    assert cmb.pr_auc(labels, good) > cmb.pr_auc(labels, rng.random(500)) + 0.3
+
+
+def test_report_and_confusion_matrix_rows_are_ground_truth():
+    labels = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]], np.float32)
+    scores = np.array([[.9, .1, .1, .1], [.2, .1, .8, .1], [.1, .9, .2, .1], [.1, .1, .1, .7]])
+    report = cmb.classification_report(labels, scores)
+    # Row = argmax of the labels (the card-and-subs chunk counts as card), column = argmax of the scores.
+    assert report["confusion_matrix"] == [[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
+    assert report["accuracy"]["card"] == 0.5
+    assert report["mAP"] == pytest.approx(np.mean([report["AP"][c] for c in ("card", "subs", "goal")]))
+    assert "rows: ground truth" in cmb.format_report(report)
+
+
+# ------------------------------------------------------------------------------------------------
+# The schedule (spec 3.5) on a scripted sequence of validation scores
+
+
+def test_schedule_decays_restores_and_stops():
+    schedule = cmb.Schedule()
+    actions = [schedule.update(0.5)]
+    actions += [schedule.update(0.4) for _ in range(11)]  # the 11th bad epoch: counter 11 > 10
+    assert actions[0] == ["save"] and actions[1:11] == [[]] * 10 and actions[11] == ["decay"]
+    assert schedule.lr == pytest.approx(1e-3) and schedule.counter == 0
+    assert schedule.update(0.5) == []  # equal is not better
+    assert schedule.update(0.6) == ["save"] and schedule.best_epoch == 13
+    actions = [schedule.update(0.1) for _ in range(11)]
+    assert actions[-1] == ["decay"] and schedule.lr == 1e-4  # 0.01 / 10 / 10 equals 1e-4 exactly
+    actions = [schedule.update(0.1) for _ in range(31)]  # no third decay: stop after more than 30
+    assert actions[:30] == [[]] * 30 and actions[30] == ["stop"]
+
+
+def test_schedule_state_round_trips():
+    schedule = cmb.Schedule(lr=0.05, lr_patience=2)
+    for score in (0.3, 0.2, 0.2, 0.2):
+        schedule.update(score)
+    again = cmb.Schedule(**json.loads(json.dumps(schedule.to_json())))
+    assert again == schedule and again.lr == pytest.approx(0.005)
+
+
+# ------------------------------------------------------------------------------------------------
+# Gradient accumulation
+
+
+def test_micro_batches_make_the_same_step_as_one_batch():
+    import keras
+
+    def model():
+        keras.utils.set_random_seed(0)
+        inputs = {"video": keras.Input((6, 5), name="video")}
+        x = keras.layers.Flatten()(inputs["video"])
+        return keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Dense(7, activation="tanh")(x)))
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((10, 6, 5)).astype(np.float32)
+    y = (rng.random((10, 4)) < 0.3).astype(np.float32)
+    results = []
+    for pieces in ([slice(0, 10)], [slice(0, 3), slice(3, 7), slice(7, 10)]):
+        trainer = cmb.Trainer(model(), 0.01)
+        for piece in pieces:
+            trainer._accumulate({"video": x[piece]}, y[piece], np.float32(1 / 10))
+        trainer._apply()
+        results.append([v.numpy() for v in trainer.model.trainable_variables])
+    for whole, split in zip(*results):
+        np.testing.assert_allclose(whole, split, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# Late fusion
+
+
+def test_late_fusion_on_known_logits():
+    video = np.array([[0.0, 2.0, -1.0, 0.0]])
+    audio = np.array([[0.0, -2.0, 1.0, 4.0]])
+    p1, argmax1 = fusion.fuse_logits(video, audio, 1)
+    p2, argmax2 = fusion.fuse_logits(video, audio, 2)
+    s = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    np.testing.assert_allclose(p1, [[0.25, s(2) * s(-2), s(-1) * s(1), 0.5 * s(4)]])
+    np.testing.assert_allclose(p2, [[0.5, 0.5, 0.5, s(2)]])
+    np.testing.assert_allclose(argmax1, [[0, 0, 0, 2]])
+    np.testing.assert_array_equal(argmax1, argmax2)
+    np.testing.assert_allclose(fusion.fuse_probabilities(s(video), s(audio)[:, :], 2), p2, rtol=1e-6)
+    np.testing.assert_allclose(fusion.fuse_probabilities(s(video), s(audio), 1), p1, rtol=1e-6)
+    assert fusion.fuse_probabilities(np.zeros((5, 4)), np.zeros((4, 4)), 1).shape == (4, 4)
+
+
+def test_fusion_lists_the_seven_methods(capsys):
+    assert fusion.main(["--list"]) == 0
+    text = capsys.readouterr().out
+    for number, (name, _, _) in fusion.METHODS.items():
+        assert f"{number}. {name}" in text
+
+
+# ------------------------------------------------------------------------------------------------
+# End to end through main() on the tiny synthetic set
+
+
+def _argv(root, tflog, *extra):
+    return training_argv(root, tflog, *extra)
+
+
+@pytest.mark.parametrize("architecture", ["VideoNetwork", "AudioNetwork", "AudioVideoArchi4", "AudioVideoArchi5",
+                                          "AudioVideoArchi6", "AudioVideoArchi7", "AudioVideoArchi8"])
+def test_every_architecture_trains_and_tests(tiny_root, tmp_path, architecture):
+    assert cmb.main(_argv(tiny_root, tmp_path, "--architecture", architecture, "--max_epoch", "2")) == 0
+    (run,) = tmp_path.iterdir()
+    names = {p.name for p in run.iterdir()}
+    assert {"args.json", "best_model.keras", "metrics.csv", "train.log", "test_report.json",
+            "predictions_listgame_Test_2.npz", "training", "validation", "testing", "checkpoint"} <= names
+    report = json.loads((run / "test_report.json").read_text())
+    assert 0 <= report["mAP"] <= 1 and len(report["confusion_matrix"]) == 4
+    assert sum(map(sum, report["confusion_matrix"])) == report["chunks"]
+    assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 2
+    args = json.loads((run / "args.json").read_text())
+    assert args["args"]["architecture"] == architecture and args["versions"]["tensorflow"]
+
+
+def test_predict_mode_reproduces_the_test_logits(tiny_root, tiny_runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_runs["video"], run)
+    saved = dict(np.load(run / "predictions_listgame_Test_2.npz"))
+    (run / "predictions_listgame_Test_2.npz").unlink()
+    assert cmb.main(_argv(tiny_root, tmp_path, "--mode", "predict", "--model", str(run))) == 0
+    again = np.load(run / "predictions_listgame_Test_2.npz")
+    np.testing.assert_allclose(again["logits"], saved["logits"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(again["labels"], saved["labels"])
+
+
+def test_late_fusion_of_two_runs(tiny_runs, tmp_path, capsys):
+    video, audio = tiny_runs["video"], tiny_runs["audio"]
+    for method in (1, 2):
+        out = tmp_path / f"m{method}.json"
+        assert fusion.main(["--method", str(method), "--video_run", str(video), "--audio_run", str(audio),
+                            "--output", str(out)]) == 0
+        report = json.loads(out.read_text())
+        v, a = (np.load(r / "predictions_listgame_Test_2.npz") for r in (video, audio))
+        probabilities, _ = fusion.fuse_logits(v["logits"], a["logits"], method)
+        assert report["AP"]["goal"] == pytest.approx(cmb.pr_auc(v["labels"][:, 3], probabilities[:, 3]))
+    assert "method 2 (Archi3Prediction)" in capsys.readouterr().out
+    # Runs that scored other chunks are refused.
+    other = tmp_path / "other"
+    shutil.copytree(audio, other)
+    data = dict(np.load(other / "predictions_listgame_Test_2.npz"))
+    data["start"] = data["start"] + 1
+    np.savez(other / "predictions_listgame_Test_2.npz", **data)
+    assert fusion.main(["--method", "1", "--video_run", str(video), "--audio_run", str(other)]) == 2
+    assert "does not score the same chunks" in capsys.readouterr().err
+
+
+def test_resume_ends_with_the_same_model(tiny_root, tmp_path, monkeypatch):
+    argv = ["--architecture", "AudioVideoArchi5", "--max_epoch", "4", "--lr_patience", "0", "--deterministic"]
+    assert cmb.main(_argv(tiny_root, tmp_path / "whole", *argv)) == 0
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_second_epoch(epoch):
+        if epoch == 1:
+            raise Killed
+
+    monkeypatch.setattr(cmb, "_after_epoch", kill_after_second_epoch)
+    with pytest.raises(Killed):
+        cmb.main(_argv(tiny_root, tmp_path / "cut", *argv))
+    monkeypatch.setattr(cmb, "_after_epoch", lambda epoch: None)
+    (run,) = (tmp_path / "cut").iterdir()
+    assert not (run / "test_report.json").exists()
+    assert cmb.main(["--resume", str(run), "--no_progress"]) == 0
+    (whole,) = (tmp_path / "whole").iterdir()
+    for name in ("checkpoint/best_state.npz", "predictions_listgame_Test_2.npz"):
+        a, b = np.load(whole / name), np.load(run / name)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}:{key}")
+    strip = lambda path: [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]  # noqa: E731
+    assert strip(whole / "metrics.csv") == strip(run / "metrics.csv")  # all but the seconds column
+    assert "decay" in (run / "metrics.csv").read_text()  # the restore-best path was exercised
+
+
+def test_bad_input_exits_2_with_one_line(tiny_root, tmp_path, capsys):
+    bad = tmp_path / "list.txt"
+    bad.write_text("no/such/game\n")
+    argv = _argv(tiny_root, tmp_path / "runs", "--architecture", "VideoNetwork", "--max_epoch", "1")
+    argv[argv.index("--validation") + 1] = str(bad)
+    assert cmb.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "game folder not found" in err and "\n" not in err
+    with pytest.raises(SystemExit):
+        cmb.main(["--architecture", "AudioVideoArchi99"])
+    assert "valid: VideoNetwork" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cmb.main(["--architecture", "Archi9Prediction"])
+    assert "fusion.py" in capsys.readouterr().err
+    assert cmb.architecture_name("method 4") == "AudioVideoArchi5"
