@@ -1,0 +1,327 @@
+"""Sliding-window spotting: per-second class probabilities over every half of the listed games.
+
+    .venv/bin/python ClassificationSecondBased.py --model Model/vlad-archi5-20sec_<date> \\
+        --testing listgame_Test_100.npy --output VLAD-Archi5-20sec-Spotting --output_dir predictions
+
+As the authors' `ClassificationSecondBased.py` (and SoccerNet's): each half is padded with copies of its
+first and last frame, and a window of the model's length T slides over it with a stride of one second,
+so window i covers seconds [i - T/2, i + T/2); the model's sigmoid outputs give, per half, an array of
+shape (floor(frames / 2), 4) (background, card, subs, goal), saved as
+`<output_dir>/<game>/<output>_Half_<h>.npy`, which compute_mAP.py reads.
+
+The model is a run folder of ClassificationMinuteBased.py (its `best_model.keras` and `args.json`), not
+a hard-coded checkpoint: window size, features and architecture come from the run. The original flags
+are still accepted; one that contradicts the run is an error. In the original's batch-norm mode
+(`batch`, statistics of the evaluated batch) each half is cut into four consecutive parts, as the
+authors' script did; in `moving` mode the batch size does not change the result (`--batch_size`).
+
+Also: `--combine 1|2` fuses the per-second outputs of a video run and an audio run (late fusion
+methods 1 and 2, fusion.py) into a new output; a SoccerNet `results_spotting.json` per game (from a
+candidate method and threshold), which the official evaluator reads; a timeline plot for the first
+`--plot_games` games. Games whose outputs exist are skipped unless `--redo`; files are written
+atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+import dataset
+import fusion
+
+log = logging.getLogger("ClassificationSecondBased")
+TOP = Path(__file__).resolve().parent
+# Flags of the original that describe the model; given, each must agree with the trained run.
+MODEL_FLAGS = ("architecture", "network", "VLAD_k", "WindowSize", "featuresVideo", "featuresAudio", "PCA",
+               "featurePerSec")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    original = parser.add_argument_group("flags of the original script (model flags default to the run's)")
+    original.add_argument("--testing", default=str(TOP / "listgame_Test_100.npy"), help="game list to spot")
+    original.add_argument("--featuresVideo", default=None, help="video features (default: the run's)")
+    original.add_argument("--featuresAudio", default=None, help="audio features (default: the run's)")
+    original.add_argument("--architecture", default=None, help="must match the run's architecture")
+    original.add_argument("--network", default=None, help="must match the run's pooling")
+    original.add_argument("--VLAD_k", type=int, default=None, help="must match the run's clusters")
+    original.add_argument("--WindowSize", type=float, default=None, help="must match the run's window (seconds)")
+    original.add_argument("--featurePerSec", type=int, default=None, help="must match the run's features per second")
+    original.add_argument("--PCA", action="store_true", default=None, help="must match the run's --PCA")
+    original.add_argument("--output", default=None,
+                          help="prefix of the prediction files <output>_Half_<h>.npy (default: the run's name)")
+    original.add_argument("--GPU", type=int, default=-1, help="GPU to use (sets CUDA_VISIBLE_DEVICES); -1: default")
+    original.add_argument("--tflog", default=None, help="accepted for compatibility (unused)")
+    original.add_argument("--loglevel", default="INFO", help="logging level")
+    new = parser.add_argument_group("flags of this implementation")
+    new.add_argument("--model", default=None, help="run folder of ClassificationMinuteBased.py (or its .keras file)")
+    new.add_argument("--SoccerNet_path", default=None, help="data root (default: the folder of the list file)")
+    new.add_argument("--output_dir", default="predictions", help="folder of the per-game prediction folders")
+    new.add_argument("--batch_size", type=int, default=256, help="windows per batch in moving batch-norm mode")
+    new.add_argument("--redo", action="store_true", help="spot games whose outputs already exist")
+    new.add_argument("--combine", type=int, choices=fusion.LATE_FUSION, default=None,
+                     help="instead of a model: fuse --video_output and --audio_output by late fusion method 1 or 2")
+    new.add_argument("--video_output", default=None, help="--combine: prefix of a video run's outputs")
+    new.add_argument("--audio_output", default=None, help="--combine: prefix of an audio run's outputs")
+    new.add_argument("--json_method", default="center", choices=["argmax", "center", "nms"],
+                     help="candidate method of the results_spotting.json files")
+    new.add_argument("--json_threshold", type=float, default=0.5, help="threshold of the results_spotting.json files")
+    new.add_argument("--no_json", action="store_true", help="do not write results_spotting.json files")
+    new.add_argument("--plot_games", type=int, default=1, help="timeline plots for the first N games")
+    new.add_argument("--no_progress", action="store_true", help="no progress bar")
+    return parser
+
+
+# ------------------------------------------------------------------------------------------------
+# The model and its recorded arguments
+
+
+def load_run(model_path: str | Path) -> tuple[Path, dict]:
+    """The .keras file of a run and the arguments it was trained with (empty when no args.json)."""
+    path = Path(model_path)
+    model_file = path / "best_model.keras" if path.is_dir() else path
+    if not model_file.is_file():
+        raise dataset.DataError(model_file, "model file not found")
+    recorded = {}
+    args_file = model_file.parent / "args.json"
+    if args_file.is_file():
+        try:
+            recorded = json.loads(args_file.read_text())["args"]
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise dataset.DataError(args_file, f"unreadable run arguments ({exc})") from None
+    return model_file, recorded
+
+
+def resolve_settings(args, recorded: dict, model_file: Path) -> dict:
+    """The model flags: the run's, checked against those given on the command line."""
+    from ClassificationMinuteBased import architecture_name, pooling_name
+
+    normalise = {"architecture": architecture_name, "network": pooling_name, "WindowSize": float,
+                 "VLAD_k": int, "featurePerSec": int, "PCA": bool}
+    defaults = {"featuresVideo": "ResNET", "featuresAudio": "VGGish", "PCA": True, "featurePerSec": 2}
+    settings = {}
+    for flag in MODEL_FLAGS:
+        given, saved = getattr(args, flag), recorded.get(flag)
+        convert = normalise.get(flag, str)
+        if given is not None and saved is not None:
+            try:
+                same = convert(given) == convert(saved)
+            except argparse.ArgumentTypeError:
+                same = False
+            if not same:
+                raise dataset.DataError(model_file, f"was trained with --{flag} {saved}, not {given}; "
+                                                    f"leave --{flag} out to use the run's")
+        value = saved if saved is not None else given
+        settings[flag] = convert(value) if value is not None else defaults.get(flag)
+    return settings
+
+
+def windows_of_half(n_windows: int, bn_mode: str, batch_size: int) -> list[np.ndarray]:
+    """Batches of the windows of one half: the original's four consecutive parts in `batch` mode
+    ([0, n//4), [n//4, 2n//4), [2n//4, 3n//4), [3n//4, n)), else batches of batch_size."""
+    if bn_mode == "batch":
+        bounds = [0, n_windows // 4, 2 * n_windows // 4, 3 * n_windows // 4, n_windows]
+        return [np.arange(bounds[i], bounds[i + 1]) for i in range(4) if bounds[i + 1] > bounds[i]]
+    return [np.arange(b, min(b + batch_size, n_windows)) for b in range(0, n_windows, batch_size)]
+
+
+def model_bn_mode(model, recorded: dict) -> str:
+    if "bn_mode" in recorded:
+        return recorded["bn_mode"]
+    import networks
+
+    return networks.model_build_config(model).get("bn_mode", "batch")
+
+
+# ------------------------------------------------------------------------------------------------
+# Outputs
+
+
+def output_file(output_dir: Path, game: str, prefix: str, half: int) -> Path:
+    return output_dir / game / f"{prefix}_Half_{half}.npy"
+
+
+def json_dir(output_dir: Path, prefix: str) -> Path:
+    """Folder of the SoccerNet JSON files of one output: <output_dir>/results_spotting_<prefix>."""
+    return output_dir / f"results_spotting_{prefix}"
+
+
+def write_game_outputs(args, game: str, prefix: str, probabilities: dict[int, np.ndarray]) -> None:
+    """The per-half arrays, then the game's results_spotting.json (written last: marks the game done)."""
+    import compute_mAP
+
+    output_dir = Path(args.output_dir)
+    for half, array in probabilities.items():
+        path = output_file(output_dir, game, prefix, half)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dataset.write_npy_atomic(path, array.astype(np.float32))
+    if not args.no_json:
+        target = json_dir(output_dir, prefix) / game / "results_spotting.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        compute_mAP.write_results_spotting(target, compute_mAP.results_spotting_json(
+            probabilities, args.json_method, args.json_threshold, game))
+
+
+def game_done(args, game: str, prefix: str) -> bool:
+    output_dir = Path(args.output_dir)
+    done = all(output_file(output_dir, game, prefix, h).is_file() for h in dataset.HALVES)
+    if not args.no_json:
+        done = done and (json_dir(output_dir, prefix) / game / "results_spotting.json").is_file()
+    return done
+
+
+def plot_game(path: Path, game: str, probabilities: dict[int, np.ndarray], events: list[dataset.Event],
+              title: str) -> None:
+    """Per-second probability of each class over both halves, true events marked; written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {1: "tab:orange", 2: "tab:green", 3: "tab:red"}
+    figure, axes = plt.subplots(2, 1, figsize=(12, 5.5), sharey=True)
+    for axis, half in zip(axes, dataset.HALVES):
+        p = probabilities[half]
+        minutes = np.arange(len(p)) / 60.0
+        for c in (1, 2, 3):
+            axis.plot(minutes, p[:, c], color=colours[c], lw=0.9, label=dataset.CLASSES[c])
+        for event in events:
+            if event.half == half:
+                axis.axvline(event.seconds / 60.0, color=colours[event.label], ls="--", lw=1.2, alpha=0.8)
+        axis.set_ylim(0, 1.02)
+        axis.set_ylabel(f"half {half}: probability")
+        axis.grid(alpha=0.3)
+    axes[-1].set_xlabel("minutes from the start of the half (dashed: annotated events)")
+    axes[0].legend(loc="upper right", ncol=3, fontsize=8)
+    figure.suptitle(f"{title}\n{game}", fontsize=9)
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.name}.tmp")
+    figure.savefig(temporary, format="png", dpi=110)
+    plt.close(figure)
+    os.replace(temporary, path)
+
+
+def game_events(root: Path, game: str) -> list[dataset.Event]:
+    labels = root / game / dataset.V1_LABEL_FILE
+    return dataset.read_labels(labels) if labels.is_file() else []
+
+
+# ------------------------------------------------------------------------------------------------
+# The two modes
+
+
+def spot(args) -> int:
+    import keras
+
+    import networks  # noqa: F401  (registers the custom layers before loading)
+    from tqdm import tqdm
+
+    model_file, recorded = load_run(args.model)
+    settings = resolve_settings(args, recorded, model_file)
+    prefix = args.output or model_file.parent.name
+    games = dataset.read_game_list(args.testing)
+    pending = [g for g in games if args.redo or not game_done(args, g, prefix)]
+    log.info("%s: %d games, %d to spot (%d done)", args.testing, len(games), len(pending), len(games) - len(pending))
+    root = dataset.data_root_for(args.testing, args.SoccerNet_path)
+    if pending:
+        model = keras.models.load_model(model_file)
+        streams = tuple(model.input.keys()) if isinstance(model.input, dict) else ("video",)
+        frames = int(next(iter(model.input.values())).shape[1]) if isinstance(model.input, dict) \
+            else int(model.input.shape[1])
+        window_sec = frames / settings["featurePerSec"]
+        if settings["WindowSize"] is not None and window_sec != settings["WindowSize"]:
+            raise dataset.DataError(model_file, f"takes {frames} frames, not a {settings['WindowSize']} s window")
+        bn_mode = model_bn_mode(model, recorded)
+        log.info("model %s: %s, T = %g s, batch norm %s, streams %s", model_file, settings["architecture"],
+                 window_sec, bn_mode, "+".join(streams))
+        features = {"video": settings["featuresVideo"], "audio": settings["featuresAudio"]}
+        split = dataset.Split(args.testing, data_root=args.SoccerNet_path,
+                              video_features=features["video"] if features["video"] not in (None, "none") else None,
+                              audio_features=features["audio"] if features["audio"] not in (None, "none") else None,
+                              pca=settings["PCA"], labels=None, games=pending, fps=settings["featurePerSec"])
+
+        import tensorflow as tf
+
+        predict = tf.function(lambda inputs: tf.math.sigmoid(tf.cast(model(inputs, training=False), tf.float32)),
+                              reduce_retracing=True)
+        started = time.perf_counter()
+        windows = 0
+        for number, game in enumerate(tqdm(pending, desc="spotting", unit="game", disable=args.no_progress)):
+            half_ids = [i for i, h in enumerate(split.halves) if h.game == game]
+            probabilities = {}
+            for half_id in half_ids:
+                index = split.spotting_index(window_sec, [half_id])
+                batches = windows_of_half(len(index), bn_mode, args.batch_size)
+                outputs = [predict(inputs).numpy()
+                           for inputs in dataset.make_dataset(split, index, batches, streams=streams)]
+                probabilities[split.halves[half_id].half] = np.concatenate(outputs)
+                windows += len(index)
+            write_game_outputs(args, game, prefix, probabilities)
+            if games.index(game) < args.plot_games:
+                plot_game(Path(args.output_dir) / game / f"{prefix}_timeline.png", game, probabilities,
+                          game_events(root, game), f"{prefix} ({settings['architecture']}, T = {window_sec:g} s)")
+        elapsed = time.perf_counter() - started
+        log.info("spotted %d windows in %.1f s (%.0f windows/s)", windows, elapsed, windows / max(elapsed, 1e-9))
+    print(f"{prefix}: per-second probabilities of {len(games)} games in {args.output_dir}"
+          + ("" if args.no_json else f"; SoccerNet JSON in {json_dir(Path(args.output_dir), prefix)}"))
+    return 0
+
+
+def combine(args) -> int:
+    from tqdm import tqdm
+
+    if not (args.video_output and args.audio_output and args.output):
+        raise dataset.DataError("--combine", "needs --video_output, --audio_output and --output prefixes")
+    output_dir = Path(args.output_dir)
+    games = dataset.read_game_list(args.testing)
+    root = dataset.data_root_for(args.testing, args.SoccerNet_path)
+    for game in tqdm(games, desc=f"late fusion {args.combine}", unit="game", disable=args.no_progress):
+        if not args.redo and game_done(args, game, args.output):
+            continue
+        fused = {}
+        for half in dataset.HALVES:
+            parts = []
+            for prefix in (args.video_output, args.audio_output):
+                path = output_file(output_dir, game, prefix, half)
+                if not path.is_file():
+                    raise dataset.DataError(path, "prediction file not found (spot that run first)")
+                parts.append(np.load(path, allow_pickle=False))
+            fused[half] = fusion.fuse_probabilities(parts[0], parts[1], args.combine)
+        write_game_outputs(args, game, args.output, fused)
+        if games.index(game) < args.plot_games:
+            plot_game(output_dir / game / f"{args.output}_timeline.png", game, fused, game_events(root, game),
+                      f"{args.output} (late fusion method {args.combine})")
+    print(f"{args.output}: method {args.combine} of {args.video_output} and {args.audio_output} for "
+          f"{len(games)} games in {output_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.combine is None and not args.model:
+        parser.error("--model is needed (or --combine with --video_output and --audio_output)")
+    if args.GPU >= 0:
+        os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(args.GPU)
+    logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S")
+    dataset.tune_allocator()
+    try:
+        return combine(args) if args.combine is not None else spot(args)
+    except dataset.DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""ClassificationSecondBased.py: windows, shapes, batching, model flags, JSON output, reruns, fusion."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import ClassificationSecondBased as csb
+import dataset
+from conftest import write_game, write_list
+
+GAME = "league/2015-2016/2016-01-01 - 20-00 Home 1 - 0 Away"
+
+
+def _spot(run, list_path, out, *extra):
+    return csb.main(["--model", str(run), "--testing", str(list_path), "--output_dir", str(out), "--no_progress",
+                     "--loglevel", "WARNING", *extra])
+
+
+def test_windows_of_half_follow_the_original_quarters():
+    parts = csb.windows_of_half(10, "batch", 256)
+    assert [p.tolist() for p in parts] == [[0, 1], [2, 3, 4], [5, 6], [7, 8, 9]]
+    assert [len(p) for p in csb.windows_of_half(10, "moving", 4)] == [4, 4, 2]
+    assert [len(p) for p in csb.windows_of_half(3, "batch", 256)] == [1, 1, 1]
+
+
+def test_output_shapes_for_odd_and_even_frame_counts(tiny_runs, tmp_path):
+    write_game(tmp_path, GAME, frames=(121, 80))
+    list_path = write_list(tmp_path / "l.npy", [GAME])
+    assert _spot(tiny_runs["video"], list_path, tmp_path / "out", "--output", "v") == 0
+    first = np.load(tmp_path / "out" / GAME / "v_Half_1.npy")
+    second = np.load(tmp_path / "out" / GAME / "v_Half_2.npy")
+    assert first.shape == (60, 4) and second.shape == (40, 4) and first.dtype == np.float32
+    assert 0 <= first.min() and first.max() <= 1
+
+
+def test_moving_mode_does_not_depend_on_the_batch_size(tiny_root, tiny_runs, tmp_path):
+    list_path = tiny_root / "listgame_Test_2.npy"
+    outputs = []
+    for batch in (7, 1000):
+        out = tmp_path / f"b{batch}"
+        assert _spot(tiny_runs["video_moving"], list_path, out, "--batch_size", str(batch), "--output", "m",
+                     "--no_json") == 0
+        game = dataset.read_game_list(list_path)[0]
+        outputs.append(np.load(out / game / "m_Half_2.npy"))
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
+
+
+def test_batch_mode_follows_the_quarters(tiny_root, tiny_runs, tmp_path):
+    """In the original's batch mode the statistics are those of each quarter: the batch size flag is
+    ignored and a window's output depends on its quarter's other windows."""
+    list_path = tiny_root / "listgame_Test_2.npy"
+    game = dataset.read_game_list(list_path)[0]
+    results = []
+    for batch in (7, 1000):
+        out = tmp_path / f"b{batch}"
+        assert _spot(tiny_runs["video"], list_path, out, "--batch_size", str(batch), "--output", "b", "--no_json") == 0
+        results.append(np.load(out / game / "b_Half_1.npy"))
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_a_contradicting_flag_is_refused(tiny_root, tiny_runs, tmp_path, capsys):
+    list_path = tiny_root / "listgame_Test_2.npy"
+    assert _spot(tiny_runs["video"], list_path, tmp_path, "--WindowSize", "60") == 2
+    err = capsys.readouterr().err
+    assert "was trained with --WindowSize 20" in err and "not 60" in err
+    assert _spot(tiny_runs["video"], list_path, tmp_path, "--architecture", "AudioVideoArchi5") == 2
+    assert _spot(tiny_runs["video"], list_path, tmp_path, "--WindowSize", "20", "--architecture", "VideoNetwork",
+                 "--network", "rvlad", "--VLAD_k", "4", "--PCA", "--no_json") == 0  # agreeing flags are fine
+
+
+def test_rerun_skips_finished_games(tiny_root, tiny_runs, tmp_path, capsys):
+    list_path = tiny_root / "listgame_Test_2.npy"
+    games = dataset.read_game_list(list_path)
+    assert _spot(tiny_runs["audio"], list_path, tmp_path, "--output", "a") == 0
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("a_Half_*.npy")}
+    assert len(stamps) == 2 * len(games)
+    assert (tmp_path / games[0] / "a_timeline.png").is_file()  # --plot_games 1
+    assert not (tmp_path / games[1] / "a_timeline.png").exists()
+    json_file = tmp_path / "results_spotting_a" / games[1] / "results_spotting.json"
+    assert json.loads(json_file.read_text())["UrlLocal"] == games[1]
+    (tmp_path / games[1] / "a_Half_2.npy").unlink()  # an unfinished game is redone
+    assert _spot(tiny_runs["audio"], list_path, tmp_path, "--output", "a") == 0
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items() if games[0] in str(p))
+    assert (tmp_path / games[1] / "a_Half_2.npy").is_file()
+    assert _spot(tiny_runs["audio"], list_path, tmp_path, "--output", "a", "--redo") == 0
+    assert all(p.stat().st_mtime_ns != t for p, t in stamps.items() if games[0] in str(p))
+
+
+def test_fusion_run_and_late_fusion_of_spotting_outputs(tiny_root, tiny_runs, tmp_path):
+    list_path = tiny_root / "listgame_Test_2.npy"
+    game = dataset.read_game_list(list_path)[0]
+    for key in ("video", "audio", "fusion"):
+        assert _spot(tiny_runs[key], list_path, tmp_path, "--output", key, "--plot_games", "0") == 0
+    assert csb.main(["--combine", "2", "--video_output", "video", "--audio_output", "audio", "--output", "late2",
+                     "--testing", str(list_path), "--output_dir", str(tmp_path), "--no_progress"]) == 0
+    v, a, f = (np.load(tmp_path / game / f"{k}_Half_1.npy") for k in ("video", "audio", "late2"))
+    logit = lambda p: np.log(p) - np.log1p(-p)  # noqa: E731
+    np.testing.assert_allclose(f, 1 / (1 + np.exp(-(logit(v) + logit(a)) / 2)), rtol=1e-4, atol=1e-6)
+    assert np.load(tmp_path / game / "fusion_Half_1.npy").shape == v.shape
+
+
+def test_perfect_probabilities_score_1_with_the_official_evaluator(tiny_root, tmp_path):
+    """Per-second probabilities equal to the labels, through --combine, give JSON files that the
+    soccernet package's evaluator scores 1.0."""
+    from SoccerNet.Evaluation.ActionSpotting import evaluate
+    from SoccerNet.Evaluation.utils import EVENT_DICTIONARY_V1
+
+    list_path = tiny_root / "listgame_Test_2.npy"
+    split = dataset.Split(list_path)
+    for half in split.halves:
+        perfect = np.zeros((half.n_frames // 2, 4), np.float32)
+        for event in half.events:
+            perfect[min(int(event.seconds), len(perfect) - 1), event.label] = 1.0
+        for prefix in ("pv", "pa"):
+            path = tmp_path / "pred" / half.game / f"{prefix}_Half_{half.half}.npy"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, perfect)
+    assert csb.main(["--combine", "1", "--video_output", "pv", "--audio_output", "pa", "--output", "perfect",
+                     "--testing", str(list_path), "--output_dir", str(tmp_path / "pred"), "--no_progress",
+                     "--json_method", "center", "--json_threshold", "0.5"]) == 0
+    labels = tmp_path / "labels"
+    for game in split.games:
+        (labels / game).mkdir(parents=True)
+        shutil.copy(tiny_root / game / "Labels.json", labels / game / "Labels.json")
+    results = evaluate(SoccerNet_path=str(labels), Predictions_path=str(tmp_path / "pred" / "results_spotting_perfect"),
+                       prediction_file="results_spotting.json", split="test", version=1, label_files="Labels.json",
+                       dataset=None, EVENT_DICTIONARY=EVENT_DICTIONARY_V1)
+    assert results["a_mAP"] == pytest.approx(1.0)
+
+
+def test_missing_model_and_missing_outputs(tmp_path, tiny_root, capsys):
+    assert csb.main(["--model", str(tmp_path / "nothing"), "--testing", str(tiny_root / "listgame_Test_2.npy")]) == 2
+    assert "model file not found" in capsys.readouterr().err
+    assert csb.main(["--combine", "1", "--video_output", "x", "--audio_output", "y", "--output", "z",
+                     "--testing", str(tiny_root / "listgame_Test_2.npy"), "--output_dir", str(tmp_path)]) == 2
+    assert "x_Half_1.npy: prediction file not found" in capsys.readouterr().err
