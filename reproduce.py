@@ -1,0 +1,415 @@
+"""Reproduce the paper's tables: train, spot, evaluate, and print each table beside the paper's numbers.
+
+    .venv/bin/python reproduce.py --table 5 --dry-run                 # the commands for Table 5
+    .venv/bin/python reproduce.py --table all                         # everything, on the synthetic set
+    .venv/bin/python reproduce.py --table 1 --SoccerNet_path /data/SoccerNet \\
+        --training listgame_Train_300.npy --validation listgame_Valid_100.npy --testing listgame_Test_100.npy
+
+Tables (Vanderplaetse & Dupont 2020): 1, classification mAP of video, audio and fusion methods 1-7 with
+NetRVLAD k=64 at T = 60 and 30 s; 2/3, per-class AP of video, audio and method 4 and the confusion
+matrices of method 4 (the same runs); 4, NetVLAD k=512 at T = 60 and 20 s; 5, spotting Average-mAP of
+video, audio and method 4 for NetRVLAD 60 s, NetVLAD 60 s and NetVLAD 20 s by candidate method.
+
+Every step is a plain command of the project's scripts (`--dry-run` prints them; a user can type them).
+They run in this process, one after the other. A training run whose run folder holds a test report
+is skipped, one interrupted is resumed (`--resume`), spotting skips finished games, so an interrupted
+grid resumes where it stopped. Results: `<results>/table_<n>.txt` and `.json`.
+
+By default the data is the synthetic SoccerNet (`data/synthetic`, generated if missing); on real data
+give the lists and `--SoccerNet_path`. Training uses the paper's settings unless `--max_epoch` etc.
+say otherwise (the demo uses shorter schedules). NetVLAD k=512 needs a GPU to be practical.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import dataset
+
+TOP = Path(__file__).resolve().parent
+
+# The paper's numbers (paper.md).
+PAPER_TABLE1 = {  # model -> {T: mAP %}
+    "video": {60: 66.0, 30: 58.7}, "audio": {60: 50.6, 30: 43.7}, "method 1": {60: 68.4, 30: 63.7},
+    "method 2": {60: 72.6, 30: 67.3}, "method 3": {60: 73.4, 30: 69.3}, "method 4": {60: 73.7, 30: 68.8},
+    "method 5": {60: 72.8, 30: 68.7}, "method 6": {60: 64.1, 30: 59.6}, "method 7": {60: 64.2, 30: 58.1}}
+PAPER_TABLE2 = {  # class -> (video, audio, method 4) AP %
+    "background": (97.6, 96.7, 98.0), "card": (60.5, 19.2, 63.9), "subs": (69.8, 55.1, 72.6),
+    "goal": (67.7, 77.3, 84.5)}
+PAPER_TABLE3 = {60: [[7673, 95, 80, 42], [178, 243, 13, 3], [175, 9, 310, 11], [91, 1, 2, 215]],
+                30: [[16768, 97, 116, 43], [224, 212, 5, 0], [217, 11, 305, 4], [114, 0, 0, 209]]}
+PAPER_TABLE4 = {"video": {60: 67.5, 20: 56.6}, "audio": {60: 46.8, 20: 35.9}, "method 4": {60: 75.2, 20: 75.0}}
+PAPER_TABLE5 = {  # (pooling, T) -> stream -> (seg. max, seg. centre, NMS) Average-mAP %
+    ("RVLAD", 60): {"video": (30.8, 41.9, 30.2), "audio": (21.8, 30.3, 22.1), "method 4": (34.0, 47.6, 33.4)},
+    ("VLAD", 60): {"video": (29.6, 43.4, 29.0), "audio": (19.9, 27.1, 19.5), "method 4": (32.3, 48.7, 31.8)},
+    ("VLAD", 20): {"video": (49.2, 50.2, 49.4), "audio": (30.0, 31.0, 30.0), "method 4": (54.0, 56.0, 53.6)}}
+STREAM_ARCHITECTURES = {"video": "VideoNetwork", "audio": "AudioNetwork", "method 3": "AudioVideoArchi4",
+                        "method 4": "AudioVideoArchi5", "method 5": "AudioVideoArchi6",
+                        "method 6": "AudioVideoArchi7", "method 7": "AudioVideoArchi8"}
+SPOT_METHODS = ("argmax", "center", "nms")
+
+
+@dataclass(frozen=True)
+class Training:
+    """One training run of ClassificationMinuteBased.py."""
+
+    architecture: str
+    pooling: str
+    k: int
+    window: int
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.pooling.lower()}{self.k}-{self.window}s-{self.architecture}"
+
+
+@dataclass
+class Plan:
+    """What a table needs: training runs, late fusions, spotting outputs."""
+
+    trainings: list[Training] = field(default_factory=list)
+    late_fusions: list[tuple[Training, Training, int]] = field(default_factory=list)
+    spottings: list[Training] = field(default_factory=list)
+
+    def add(self, other: "Plan") -> None:
+        for name in ("trainings", "late_fusions", "spottings"):
+            for item in getattr(other, name):
+                if item not in getattr(self, name):
+                    getattr(self, name).append(item)
+
+
+def classification_plan(pooling: str, k: int, windows: Sequence[int], models: Sequence[str]) -> Plan:
+    plan = Plan()
+    for window in windows:
+        runs = {m: Training(STREAM_ARCHITECTURES[m], pooling, k, window) for m in models if m in STREAM_ARCHITECTURES}
+        plan.trainings += list(runs.values())
+        for method in (1, 2):
+            if f"method {method}" in models:
+                plan.late_fusions.append((runs["video"], runs["audio"], method))
+    return plan
+
+
+def table_plan(table: str) -> Plan:
+    if table == "1":
+        return classification_plan("RVLAD", 64, (60, 30), list(PAPER_TABLE1))
+    if table == "2/3":
+        return classification_plan("RVLAD", 64, (60, 30), ("video", "audio", "method 4"))
+    if table == "4":
+        return classification_plan("VLAD", 512, (60, 20), ("video", "audio", "method 4"))
+    if table == "5":
+        plan = Plan()
+        for (pooling, window) in PAPER_TABLE5:
+            k = 64 if pooling == "RVLAD" else 512
+            part = classification_plan(pooling, k, (window,), ("video", "audio", "method 4"))
+            part.spottings = list(part.trainings)
+            plan.add(part)
+        return plan
+    raise ValueError(f"unknown table {table}")
+
+
+TABLES = ("1", "2/3", "4", "5")
+
+
+# ------------------------------------------------------------------------------------------------
+# Commands
+
+
+@dataclass
+class Settings:
+    training: str
+    validation: str
+    testing: str
+    data_root: str | None
+    runs: Path
+    predictions: Path
+    results: Path
+    pca: bool = True
+    train_extra: tuple[str, ...] = ()
+    spot_extra: tuple[str, ...] = ()
+    no_progress: bool = False
+
+
+def training_command(run: Training, s: Settings, resume: Path | None = None) -> list[str]:
+    if resume is not None:
+        return ["ClassificationMinuteBased.py", "--resume", str(resume)] + (["--no_progress"] if s.no_progress else [])
+    argv = ["ClassificationMinuteBased.py", "--architecture", run.architecture, "--training", s.training,
+            "--validation", s.validation, "--testing", s.testing, "--featuresVideo", "ResNET",
+            "--featuresAudio", "VGGish"] + (["--PCA"] if s.pca else []) + [
+            "--network", run.pooling, "--VLAD_k", str(run.k), "--WindowSize", str(run.window),
+            "--tflog", str(s.runs), "--outputPrefix", run.prefix]
+    if s.data_root:
+        argv += ["--SoccerNet_path", s.data_root]
+    return argv + list(s.train_extra) + (["--no_progress"] if s.no_progress else [])
+
+
+def find_run(runs: Path, prefix: str) -> tuple[Path | None, bool]:
+    """The newest run folder of a prefix, and whether it finished (holds test_report.json)."""
+    candidates = sorted(p for p in runs.glob(f"{prefix}_*") if (p / "args.json").is_file())
+    for run in reversed(candidates):
+        if (run / "test_report.json").is_file():
+            return run, True
+    for run in reversed(candidates):
+        if (run / "checkpoint" / "state.json").is_file():
+            return run, False
+    return None, False
+
+
+def spotting_command(run: Training, s: Settings, run_dir: Path | str) -> list[str]:
+    argv = ["ClassificationSecondBased.py", "--model", str(run_dir), "--testing", s.testing,
+            "--output", run.prefix, "--output_dir", str(s.predictions)]
+    if s.data_root:
+        argv += ["--SoccerNet_path", s.data_root]
+    return argv + list(s.spot_extra) + (["--no_progress"] if s.no_progress else [])
+
+
+def fusion_command(video: Path | str, audio: Path | str, method: int, output: Path) -> list[str]:
+    return ["fusion.py", "--method", str(method), "--video_run", str(video), "--audio_run", str(audio),
+            "--output", str(output)]
+
+
+def evaluation_command(prefixes: Sequence[str], s: Settings, output: Path) -> list[str]:
+    argv = ["compute_mAP.py", "--testing", s.testing, "--predictions", str(s.predictions), "--prefix", *prefixes,
+            "--output", str(output)]
+    if s.data_root:
+        argv += ["--SoccerNet_path", s.data_root]
+    return argv
+
+
+def show(argv: Sequence[str]) -> str:
+    return " ".join(shlex.quote(a) for a in [".venv/bin/python"] + list(argv))
+
+
+def run_command(argv: Sequence[str]) -> None:
+    """Run one script command in this process (its main(), with these arguments)."""
+    import importlib
+
+    module = importlib.import_module(Path(argv[0]).stem)
+    print(f"\n$ {show(argv)}", flush=True)
+    code = module.main(list(argv[1:]))
+    if code:
+        raise SystemExit(f"error: the command above failed with exit code {code}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Executing a plan
+
+
+def execute(plan: Plan, s: Settings, dry_run: bool, runner: Callable[[Sequence[str]], None] = run_command) -> dict:
+    """Train, fuse, spot. Returns {training prefix: run folder} (placeholders in a dry run)."""
+    folders: dict[str, Path] = {}
+    for run in plan.trainings:
+        folder, finished = find_run(s.runs, run.prefix)
+        if dry_run:
+            folders[run.prefix] = folder or Path(s.runs) / f"{run.prefix}_<date>_<time>"
+            print(show(training_command(run, s)) + ("   # done" if finished else ""))
+            continue
+        if not finished:
+            runner(training_command(run, s, resume=folder))
+            folder, finished = find_run(s.runs, run.prefix)
+            if not finished:
+                raise SystemExit(f"error: {run.prefix}: the training did not finish")
+        else:
+            print(f"(done) {run.prefix}: {folder}")
+        folders[run.prefix] = folder
+    for video, audio, method in plan.late_fusions:
+        output = s.results / f"late_fusion_{method}_{video.prefix}.json"
+        argv = fusion_command(folders[video.prefix], folders[audio.prefix], method, output)
+        if dry_run:
+            print(show(argv))
+        elif not output.is_file():
+            runner(argv)
+    for run in plan.spottings:
+        argv = spotting_command(run, s, folders[run.prefix])
+        if dry_run:
+            print(show(argv))
+        else:
+            runner(argv)
+    return folders
+
+
+def evaluate_spotting(plan: Plan, s: Settings, dry_run: bool, runner=run_command) -> dict:
+    """compute_mAP.py once per (pooling, T) group: video, audio and method 4 in one table."""
+    results = {}
+    groups: dict[tuple[str, int], list[Training]] = {}
+    for run in plan.spottings:
+        groups.setdefault((run.pooling, run.window), []).append(run)
+    for (pooling, window), runs in groups.items():
+        output = s.results / f"spotting_{pooling.lower()}_{window}s"
+        argv = evaluation_command([r.prefix for r in runs], s, output)
+        if dry_run:
+            print(show(argv))
+            continue
+        runner(argv)
+        results[(pooling, window)] = (runs, json.loads((output / "results.json").read_text()))
+    return results
+
+
+# ------------------------------------------------------------------------------------------------
+# Tables
+
+
+def test_report(folders: dict, run: Training) -> dict:
+    return json.loads((folders[run.prefix] / "test_report.json").read_text())
+
+
+def pct(value: float | None) -> str:
+    return "  -  " if value is None else f"{100 * value:5.1f}"
+
+
+def table1(folders: dict, s: Settings, windows=(60, 30), pooling="RVLAD", k=64, paper=PAPER_TABLE1,
+           title="Table 1: classification mAP (%), NetRVLAD k = 64") -> tuple[str, dict]:
+    rows, data = [title, f"{'model':<10}" + "".join(f"{f'T={w}s ours':>12}{'paper':>8}" for w in windows)], {}
+    for model in paper:
+        line = f"{model:<10}"
+        for window in windows:
+            value = None
+            if model in STREAM_ARCHITECTURES:
+                value = test_report(folders, Training(STREAM_ARCHITECTURES[model], pooling, k, window))["mAP"]
+            else:
+                method = int(model.split()[1])
+                video = Training("VideoNetwork", pooling, k, window)
+                path = s.results / f"late_fusion_{method}_{video.prefix}.json"
+                value = json.loads(path.read_text())["mAP"] if path.is_file() else None
+            data[f"{model} T={window}"] = value
+            line += f"{pct(value):>12}{paper[model].get(window, float('nan')):>8.1f}"
+        rows.append(line)
+    return "\n".join(rows), data
+
+
+def table2(folders: dict, s: Settings) -> tuple[str, dict]:
+    runs = {m: Training(STREAM_ARCHITECTURES[m], "RVLAD", 64, 60) for m in ("video", "audio", "method 4")}
+    reports = {m: test_report(folders, r) for m, r in runs.items()}
+    rows = ["Table 2: per-class AP (%), NetRVLAD k = 64, T = 60 s (ours / paper)",
+            f"{'class':<11}" + "".join(f"{m:>16}" for m in runs)]
+    data = {}
+    for c, name in enumerate(("background", "card", "subs", "goal")):
+        line = f"{name:<11}"
+        for i, model in enumerate(runs):
+            value = reports[model]["AP"][name]
+            data[f"{model} {name}"] = value
+            line += f"{pct(value):>9} / {PAPER_TABLE2[name][i]:4.1f}"
+        rows.append(line)
+    for window in (60, 30):
+        report = test_report(folders, Training("AudioVideoArchi5", "RVLAD", 64, window))
+        rows += ["", f"Table 3: confusion matrix of method 4, T = {window} s (rows: ground truth; ours | paper)"]
+        for name, ours, theirs in zip(("background", "cards", "subs", "goals"), report["confusion_matrix"],
+                                      PAPER_TABLE3[window]):
+            rows.append(f"{name:<11}" + "".join(f"{v:>7}" for v in ours) + "  |" + "".join(f"{v:>7}" for v in theirs))
+        data[f"confusion T={window}"] = report["confusion_matrix"]
+    return "\n".join(rows), data
+
+
+def table4(folders: dict, s: Settings) -> tuple[str, dict]:
+    return table1(folders, s, windows=(60, 20), pooling="VLAD", k=512, paper=PAPER_TABLE4,
+                  title="Table 4: classification mAP (%), NetVLAD k = 512")
+
+
+def table5(spotting: dict) -> tuple[str, dict]:
+    rows = ["Table 5: spotting Average-mAP (%) by candidate method, paper's metric at each method's best "
+            "threshold (ours / paper)",
+            f"{'model':<16}{'stream':<10}" + "".join(f"{m:>16}" for m in ("seg. max", "seg. centre", "NMS"))]
+    data = {}
+    for (pooling, window), (runs, results) in spotting.items():
+        for run, stream in zip(runs, ("video", "audio", "method 4")):
+            summary = results["models"][run.prefix]["paper"]["best"]
+            values = [summary[m]["average_mAP"] for m in SPOT_METHODS]
+            paper = PAPER_TABLE5.get((pooling, window), {}).get(stream, (float("nan"),) * 3)
+            data[f"{pooling}{window} {stream}"] = dict(zip(SPOT_METHODS, values))
+            rows.append(f"{f'Net{pooling} {window} s':<16}{stream:<10}"
+                        + "".join(f"{pct(v):>9} / {p:4.1f}" for v, p in zip(values, paper)))
+    return "\n".join(rows), data
+
+
+def write_table(s: Settings, name: str, text: str, data: dict, header: str) -> None:
+    s.results.mkdir(parents=True, exist_ok=True)
+    full = f"{header}\n\n{text}\n"
+    target = s.results / f"table_{name.replace('/', '_')}.txt"
+    target.with_name(f".{target.name}.tmp").write_text(full)
+    target.with_name(f".{target.name}.tmp").replace(target)
+    dataset.write_json_atomic(s.results / f"table_{name.replace('/', '_')}.json", data)
+    print("\n" + full)
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--table", choices=TABLES + ("2", "3", "all"), default="all", help="which table")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    parser.add_argument("--SoccerNet_path", default=None, help="root of real SoccerNet data (default: synthetic)")
+    parser.add_argument("--training", default=None, help="training list (default: the synthetic set's)")
+    parser.add_argument("--validation", default=None, help="validation list")
+    parser.add_argument("--testing", default=None, help="test list")
+    parser.add_argument("--synthetic", default=str(TOP / "data" / "synthetic"),
+                        help="root of the synthetic set used when no real data is given")
+    parser.add_argument("--runs", default=str(TOP / "runs" / "reproduce"), help="folder of the training runs")
+    parser.add_argument("--predictions", default=str(TOP / "runs" / "reproduce" / "predictions"),
+                        help="folder of the spotting outputs")
+    parser.add_argument("--results", default=str(TOP / "results" / "reproduce"), help="folder of the tables")
+    parser.add_argument("--train_args", default="", help="extra ClassificationMinuteBased.py flags, e.g. '--max_epoch 20'")
+    parser.add_argument("--spot_args", default="", help="extra ClassificationSecondBased.py flags")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def settings_from_args(args) -> Settings:
+    if args.SoccerNet_path or args.training:
+        lists = [args.training or str(TOP / "listgame_Train_300.npy"),
+                 args.validation or str(TOP / "listgame_Valid_100.npy"),
+                 args.testing or str(TOP / "listgame_Test_100.npy")]
+        root = args.SoccerNet_path
+    else:
+        import synthetic
+
+        config = synthetic.SyntheticConfig()
+        names = synthetic.list_names(config)
+        lists = [str(Path(args.synthetic) / names[k]) for k in ("Train", "Valid", "Test")]
+        root = None
+    return Settings(lists[0], lists[1], lists[2], root, Path(args.runs), Path(args.predictions), Path(args.results),
+                    train_extra=tuple(shlex.split(args.train_args)), spot_extra=tuple(shlex.split(args.spot_args)),
+                    no_progress=args.no_progress)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    tables = list(TABLES) if args.table == "all" else ["2/3" if args.table in ("2", "3") else args.table]
+    s = settings_from_args(args)
+    if not args.dry_run and not (args.SoccerNet_path or args.training):
+        import synthetic
+
+        synthetic.ensure(args.synthetic, synthetic.SyntheticConfig(), progress=not args.no_progress)
+    plan = Plan()
+    for table in tables:
+        plan.add(table_plan(table))
+    data = "real SoccerNet data" if s.data_root or args.training else "SYNTHETIC data (not SoccerNet)"
+    header = f"Reproduction of Vanderplaetse & Dupont 2020 on {data}; lists {s.training}, {s.validation}, {s.testing}"
+    print(header)
+    started = time.perf_counter()
+    try:
+        folders = execute(plan, s, args.dry_run)
+        spotting = evaluate_spotting(plan, s, args.dry_run)
+    except dataset.DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        return 0
+    builders = {"1": lambda: table1(folders, s), "2/3": lambda: table2(folders, s), "4": lambda: table4(folders, s),
+                "5": lambda: table5(spotting)}
+    for table in tables:
+        text, values = builders[table]()
+        write_table(s, table, text, values, header)
+    print(f"done in {(time.perf_counter() - started) / 60:.1f} min; tables in {s.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
