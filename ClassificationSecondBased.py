@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--SoccerNet_path", default=None, help="data root (default: the folder of the list file)")
     new.add_argument("--output_dir", default="predictions", help="folder of the per-game prediction folders")
     new.add_argument("--batch_size", type=int, default=256, help="windows per batch in moving batch-norm mode")
+    new.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                     help="bfloat16: run the model under Keras's mixed_bfloat16 policy (faster only where the "
+                          "processor has bfloat16 instructions: avx512_bf16, amx_bf16, or a GPU)")
     new.add_argument("--redo", action="store_true", help="spot games whose outputs already exist")
     new.add_argument("--combine", type=int, choices=fusion.LATE_FUSION, default=None,
                      help="instead of a model: fuse --video_output and --audio_output by late fusion method 1 or 2")
@@ -140,6 +143,38 @@ def model_bn_mode(model, recorded: dict) -> str:
     import networks
 
     return networks.model_build_config(model).get("bn_mode", "batch")
+
+
+def bfloat16_copy(model):
+    """The same model rebuilt under the mixed_bfloat16 policy (bfloat16 products, float32 weights and
+    logits), with the trained weights."""
+    import keras
+
+    import networks
+
+    config = networks.model_build_config(model)
+    if not config:
+        raise dataset.DataError("--precision", "bfloat16 needs a model built by this project's networks/")
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        copy = networks.build_model(**config)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    copy.set_weights(model.get_weights())
+    import tensorflow as tf
+
+    flags = _cpu_flags()
+    if not tf.config.list_physical_devices("GPU") and "avx512_bf16" not in flags and "amx_bf16" not in flags:
+        log.warning("--precision bfloat16: this processor has no bfloat16 instructions; expect no speed-up")
+    return copy
+
+
+def _cpu_flags() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -241,6 +276,8 @@ def spot(args) -> int:
         if settings["WindowSize"] is not None and window_sec != settings["WindowSize"]:
             raise dataset.DataError(model_file, f"takes {frames} frames, not a {settings['WindowSize']} s window")
         bn_mode = model_bn_mode(model, recorded)
+        if args.precision == "bfloat16":
+            model = bfloat16_copy(model)
         log.info("model %s: %s, T = %g s, batch norm %s, streams %s", model_file, settings["architecture"],
                  window_sec, bn_mode, "+".join(streams))
         features = {"video": settings["featuresVideo"], "audio": settings["featuresAudio"]}

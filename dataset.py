@@ -562,12 +562,19 @@ def tune_allocator() -> bool:
     of windows (and every large TensorFlow temporary) pays for zero-filled page faults on first
     touch. With no mmap for large blocks and no trimming, freed blocks are reused: the input pipeline
     ran 5-8x faster on the development machine (bench/bench_pipeline.py). Resident memory then stays
-    at its high-water mark. Call it early in a script's main(); a no-op where glibc is absent.
+    at its high-water mark. Call it early in a script's main(), before TensorFlow is imported; a no-op
+    where glibc is absent.
+
+    It also asks TensorFlow for its best-fit-with-coalescing CPU allocator (`TF_CPU_ALLOCATOR_USE_BFC`,
+    unless the environment already says otherwise): training steps of the big poolings ran about 1.6x
+    faster with it on the development machine (bench/bench_networks.py). It acts only if TensorFlow
+    is not imported yet.
 
     Returns:
         True when the allocator was tuned.
     """
     import ctypes
+    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
     import ctypes.util
 
     name = ctypes.util.find_library("c")

@@ -157,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(format_report(report, f"method {args.method} ({METHODS[args.method][0]})"))
     if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         dataset.write_json_atomic(args.output, report)
     return 0
 

@@ -52,6 +52,7 @@ PAPER_TABLE5 = {  # (pooling, T) -> stream -> (seg. max, seg. centre, NMS) Avera
 STREAM_ARCHITECTURES = {"video": "VideoNetwork", "audio": "AudioNetwork", "method 3": "AudioVideoArchi4",
                         "method 4": "AudioVideoArchi5", "method 5": "AudioVideoArchi6",
                         "method 6": "AudioVideoArchi7", "method 7": "AudioVideoArchi8"}
+STREAM_OF_ARCHITECTURE = {architecture: model for model, architecture in STREAM_ARCHITECTURES.items()}
 SPOT_METHODS = ("argmax", "center", "nms")
 
 
@@ -263,9 +264,9 @@ def pct(value: float | None) -> str:
 
 
 def table1(folders: dict, s: Settings, windows=(60, 30), pooling="RVLAD", k=64, paper=PAPER_TABLE1,
-           title="Table 1: classification mAP (%), NetRVLAD k = 64") -> tuple[str, dict]:
+           title="Table 1: classification mAP (%), NetRVLAD k = 64", models=None) -> tuple[str, dict]:
     rows, data = [title, f"{'model':<10}" + "".join(f"{f'T={w}s ours':>12}{'paper':>8}" for w in windows)], {}
-    for model in paper:
+    for model in models or paper:
         line = f"{model:<10}"
         for window in windows:
             value = None
@@ -277,15 +278,16 @@ def table1(folders: dict, s: Settings, windows=(60, 30), pooling="RVLAD", k=64, 
                 path = s.results / f"late_fusion_{method}_{video.prefix}.json"
                 value = json.loads(path.read_text())["mAP"] if path.is_file() else None
             data[f"{model} T={window}"] = value
-            line += f"{pct(value):>12}{paper[model].get(window, float('nan')):>8.1f}"
+            theirs = paper[model].get(window)
+            line += f"{pct(value):>12}" + (f"{'-':>8}" if theirs is None else f"{theirs:>8.1f}")
         rows.append(line)
     return "\n".join(rows), data
 
 
-def table2(folders: dict, s: Settings) -> tuple[str, dict]:
-    runs = {m: Training(STREAM_ARCHITECTURES[m], "RVLAD", 64, 60) for m in ("video", "audio", "method 4")}
+def table2(folders: dict, s: Settings, confusion_windows=(60, 30), window=60) -> tuple[str, dict]:
+    runs = {m: Training(STREAM_ARCHITECTURES[m], "RVLAD", 64, window) for m in ("video", "audio", "method 4")}
     reports = {m: test_report(folders, r) for m, r in runs.items()}
-    rows = ["Table 2: per-class AP (%), NetRVLAD k = 64, T = 60 s (ours / paper)",
+    rows = [f"Table 2: per-class AP (%), NetRVLAD k = 64, T = {window} s (ours / paper at T = 60 s)",
             f"{'class':<11}" + "".join(f"{m:>16}" for m in runs)]
     data = {}
     for c, name in enumerate(("background", "card", "subs", "goal")):
@@ -295,11 +297,12 @@ def table2(folders: dict, s: Settings) -> tuple[str, dict]:
             data[f"{model} {name}"] = value
             line += f"{pct(value):>9} / {PAPER_TABLE2[name][i]:4.1f}"
         rows.append(line)
-    for window in (60, 30):
+    for window in confusion_windows:
         report = test_report(folders, Training("AudioVideoArchi5", "RVLAD", 64, window))
-        rows += ["", f"Table 3: confusion matrix of method 4, T = {window} s (rows: ground truth; ours | paper)"]
+        rows += ["", f"Table 3: confusion matrix of method 4, T = {window} s (rows: ground truth; ours | paper"
+                     f"{'' if window in PAPER_TABLE3 else ' at T = 60 s'})"]
         for name, ours, theirs in zip(("background", "cards", "subs", "goals"), report["confusion_matrix"],
-                                      PAPER_TABLE3[window]):
+                                      PAPER_TABLE3.get(window, PAPER_TABLE3[60])):
             rows.append(f"{name:<11}" + "".join(f"{v:>7}" for v in ours) + "  |" + "".join(f"{v:>7}" for v in theirs))
         data[f"confusion T={window}"] = report["confusion_matrix"]
     return "\n".join(rows), data
@@ -314,16 +317,95 @@ def table5(spotting: dict) -> tuple[str, dict]:
     rows = ["Table 5: spotting Average-mAP (%) by candidate method, paper's metric at each method's best "
             "threshold (ours / paper)",
             f"{'model':<16}{'stream':<10}" + "".join(f"{m:>16}" for m in ("seg. max", "seg. centre", "NMS"))]
-    data = {}
+    data, missing = {}, []
     for (pooling, window), (runs, results) in spotting.items():
-        for run, stream in zip(runs, ("video", "audio", "method 4")):
+        if (pooling, window) not in PAPER_TABLE5:
+            missing.append(f"Net{pooling} {window} s")
+        for run in runs:
+            stream = STREAM_OF_ARCHITECTURE[run.architecture]
             summary = results["models"][run.prefix]["paper"]["best"]
             values = [summary[m]["average_mAP"] for m in SPOT_METHODS]
-            paper = PAPER_TABLE5.get((pooling, window), {}).get(stream, (float("nan"),) * 3)
+            paper = PAPER_TABLE5.get((pooling, window), {}).get(stream, (None,) * 3)
             data[f"{pooling}{window} {stream}"] = dict(zip(SPOT_METHODS, values))
             rows.append(f"{f'Net{pooling} {window} s':<16}{stream:<10}"
-                        + "".join(f"{pct(v):>9} / {p:4.1f}" for v, p in zip(values, paper)))
+                        + "".join(f"{pct(v):>9} / " + ("  - " if p is None else f"{p:4.1f}")
+                                  for v, p in zip(values, paper)))
+    if missing:
+        rows.append(f"(the paper has no row for {', '.join(missing)}; its T = 20 s rows are NetVLAD k = 512: "
+                    + ", ".join(f"{stream} {max(v):.1f}" for stream, v in PAPER_TABLE5[("VLAD", 20)].items())
+                    + " at the best method)")
     return "\n".join(rows), data
+
+
+# ------------------------------------------------------------------------------------------------
+# Plots
+
+
+def _save(figure, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    figure.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    temporary.replace(path)
+    return path
+
+
+def plot_training_curves(runs: dict[str, Path], path: Path, title: str) -> Path:
+    """The paper's Figure 3: train and validation mAP per epoch of each run, learning-rate steps marked
+    (from the runs' metrics.csv)."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.6), sharey=True, squeeze=False)
+    for axis, (label, run) in zip(axes[0], runs.items()):
+        with open(run / "metrics.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        epochs = [int(r["epoch"]) for r in rows]
+        axis.plot(epochs, [100 * float(r["train_mAP"]) for r in rows], label="train (dropout on)")
+        axis.plot(epochs, [100 * float(r["valid_mAP"]) for r in rows], label="validation")
+        for r in rows:
+            if "decay" in r["action"]:
+                axis.axvline(int(r["epoch"]) + 0.5, color="grey", ls="--", lw=1)
+        best = max(rows, key=lambda r: float(r["valid_mAP"]))
+        axis.plot([int(best["epoch"])], [100 * float(best["valid_mAP"])], "k*", ms=9, label="best (tested)")
+        axis.set_title(label, fontsize=9)
+        axis.set_xlabel("epoch (dashed: learning rate / 10)")
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("mAP (%)")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    figure.suptitle(title, fontsize=10)
+    return _save(figure, path)
+
+
+def plot_confusion(report: dict, path: Path, title: str) -> Path:
+    """A test report's confusion matrix (rows ground truth), counts and row percentages."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    matrix = np.asarray(report["confusion_matrix"], float)
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    names = ("background", "cards", "subs", "goals")
+    figure, axis = plt.subplots(figsize=(5, 4.3))
+    axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(4):
+        for j in range(4):
+            axis.text(j, i, f"{int(matrix[i, j])}\n{100 * share[i, j]:.0f}%", ha="center", va="center",
+                      fontsize=8, color="white" if share[i, j] > 0.6 else "black")
+    axis.set_xticks(range(4), names)
+    axis.set_yticks(range(4), names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("ground truth")
+    axis.set_title(title, fontsize=9)
+    return _save(figure, path)
 
 
 def write_table(s: Settings, name: str, text: str, data: dict, header: str) -> None:

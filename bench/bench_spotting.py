@@ -1,0 +1,138 @@
+"""Benchmark of sliding-window spotting: one 45-minute half, NetVLAD k=512, T = 20 s.
+
+    .venv/bin/python bench/bench_spotting.py [--minutes 45] [--window 20] [--repeats 2] [--bf16 auto|on|off]
+
+Spots one half of 5,400 frames (2,700 windows of 40 frames, one per second, replicate-padded) exactly as
+ClassificationSecondBased.py does (the same index windows, tf.data pipeline, batches and compiled
+prediction function; the original's `batch` batch-norm mode, so four batches of 675 windows), for
+video-only (VideoNetwork) and method 4 (AudioVideoArchi5), with untrained NetVLAD k=512 weights (the
+time does not depend on their values). It prints the time per half, windows per second, the achieved
+rate of the matrix products (the forward FLOPs of the model's products, about 0.31 GFLOP per window and
+stream, almost all of it the (262144 x 512) hidden projection) and that rate as a fraction of a large
+float32 matrix product's rate measured in the same run. Target: at least 0.8 in float32.
+
+With `--bf16 on` (or `auto` where the processor has bfloat16 instructions) the same under the
+`mixed_bfloat16` policy (ClassificationSecondBased.py `--precision bfloat16`), with the largest
+deviation of the probabilities from float32.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TOP))
+sys.path.insert(0, str(TOP / "bench"))
+
+import numpy as np  # noqa: E402
+
+import dataset  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=45.0, help="length of the half")
+    parser.add_argument("--window", type=float, default=20.0, help="window T in seconds")
+    parser.add_argument("--pooling", default="VLAD", help="pooling")
+    parser.add_argument("--k", type=int, default=512, help="clusters")
+    parser.add_argument("--repeats", type=int, default=2, help="timed repeats (best is reported)")
+    parser.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                        help="also time mixed_bfloat16 (auto: where the processor has bfloat16 instructions)")
+    return parser
+
+
+def write_half(root: Path, frames: int) -> Path:
+    """One game folder with one half of random features (both streams) and a one-game list."""
+    rng = np.random.default_rng(0)
+    game = root / "bench" / "2000-2001" / "game"
+    game.mkdir(parents=True)
+    for half in dataset.HALVES:
+        np.save(game / f"{half}_ResNET_PCA512.npy", rng.standard_normal((frames, 512), np.float32))
+        np.save(game / f"{half}_VGGish.npy", rng.random((frames, 512), np.float32))
+    (game / "Labels.json").write_text('{"annotations": []}')
+    np.save(root / "list.npy", np.array(["bench/2000-2001/game"]))
+    return root / "list.npy"
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    dataset.tune_allocator()  # also selects TensorFlow's BFC CPU allocator, as the scripts do
+    import keras
+    import tensorflow as tf
+
+    import ClassificationSecondBased as second
+    import networks
+    from bench_networks import cpu_has_bf16, matmul_rate, step_flops
+
+    frames = int(round(args.minutes * 60 * dataset.FRAMES_PER_SECOND))
+    window_frames = int(args.window * dataset.FRAMES_PER_SECOND)
+    bf16 = args.bf16 == "on" or (args.bf16 == "auto" and cpu_has_bf16())
+    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, bfloat16 instructions: {cpu_has_bf16()}")
+    reference = matmul_rate(tf, 3)
+    print(f"float32 4096^3 matrix product: {reference:.1f} GFLOP/s")
+
+    with tempfile.TemporaryDirectory() as folder:
+        list_path = write_half(Path(folder), frames)
+        split = dataset.Split(list_path, pca=True, labels=None)
+        index = split.spotting_index(args.window, [0])
+        batches = second.windows_of_half(len(index), "batch", 256)
+        print(f"one half: {frames} frames -> {len(index)} windows of {window_frames} frames, "
+              f"{len(batches)} batches of {len(batches[0])} (batch-norm mode 'batch', as the original)\n")
+        header = f"{'model':<34}{'precision':<11}{'s/half':>8}{'windows/s':>11}{'GFLOP/win':>10}" \
+                 f"{'GFLOP/s':>9}{'of matmul':>10}"
+        print(header)
+        print("-" * len(header))
+        for architecture in ("VideoNetwork", "AudioVideoArchi5"):
+            keras.backend.clear_session()
+            keras.utils.set_random_seed(1)
+            config = dict(architecture=architecture, num_frames=window_frames, pooling=args.pooling,
+                          vlad_k=args.k, honour_pooling=True)
+            model = networks.build_model(**config)
+            streams = networks.streams_of(architecture)
+            flops = step_flops(model, 1)["forward"]
+            reference_output = None
+            for precision in ("float32", "bfloat16") if bf16 else ("float32",):
+                if precision == "bfloat16":
+                    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+                    low = networks.build_model(**config)
+                    keras.mixed_precision.set_global_policy("float32")
+                    low.set_weights(model.get_weights())
+                    use = low
+                else:
+                    use = model
+                predict = tf.function(lambda inputs, m=use: tf.math.sigmoid(tf.cast(m(inputs, training=False),
+                                                                                    tf.float32)),
+                                      reduce_retracing=True)
+
+                def spot_half():
+                    return np.concatenate([predict(inputs).numpy()
+                                           for inputs in dataset.make_dataset(split, index, batches, streams=streams)])
+
+                output = spot_half()  # warm-up: tracing, first allocations
+                best = float("inf")
+                for _ in range(args.repeats):
+                    began = time.perf_counter()
+                    output = spot_half()
+                    best = min(best, time.perf_counter() - began)
+                rate = flops * len(index) / best / 1e9
+                note = ""
+                if precision == "float32":
+                    reference_output = output
+                else:
+                    note = f"  max |p - p_float32| = {np.max(np.abs(output - reference_output)):.4f}"
+                print(f"{architecture + ' ' + args.pooling + ' k=' + str(args.k):<34}{precision:<11}{best:>8.2f}"
+                      f"{len(index) / best:>11.0f}{flops / 1e9:>10.3f}{rate:>9.1f}{rate / reference:>10.2f}{note}")
+    if not bf16:
+        print("\nmixed_bfloat16: skipped (" + ("--bf16 off" if args.bf16 == "off" else
+                                               "no avx512_bf16 / amx_bf16 on this processor; --bf16 on forces it")
+              + ")")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""The demo end to end on a tiny synthetic set, and the reproduction harness's plans and dry run."""
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+
+import reproduce
+
+TINY_DEMO = ["--games", "3", "2", "2", "--half_minutes", "4", "--event_rate", "10", "--windows", "20", "10",
+             "--max_epochs", "1", "1", "--train_args", "--batch_size 2 --VLAD_k 4 --micro_batch 64", "--no_progress"]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    import demo
+
+    folder = tmp_path_factory.mktemp("demo")
+    argv = TINY_DEMO + ["--data", str(folder / "data"), "--runs", str(folder / "runs"),
+                        "--results", str(folder / "results")]
+    assert demo.main(argv) == 0
+    return folder, argv
+
+
+def test_demo_writes_tables_findings_and_plots(demo_run):
+    folder, _ = demo_run
+    results = folder / "results"
+    for name in ("table_1.txt", "table_2_3.txt", "table_5.txt", "findings.txt", "figure3_training_curves.png",
+                 "confusion_method4.png", "timeline_method4.png", "figure2/mAP_vs_delta_paper.png"):
+        assert (results / name).is_file(), name
+    table5 = json.loads((results / "table_5.json").read_text())
+    # method 4 at the first T; video, audio and method 4 at the last; the three candidate methods each
+    assert sorted(table5) == sorted(["RVLAD20 method 4"] + [f"RVLAD10 {m}" for m in ("video", "audio", "method 4")])
+    assert all(0.0 <= v <= 1.0 for row in table5.values() for v in row.values())
+    table1 = json.loads((results / "table_1.json").read_text())
+    assert set(table1) == {f"{m} T=20" for m in ("video", "audio", "method 1", "method 2", "method 4")}
+    assert "SYNTHETIC" in (results / "table_1.txt").read_text()
+    text = (results / "table_2_3.txt").read_text()
+    assert "SYNTHETIC" in text and "84.5" in text  # labelled, and the paper's method 4 goal AP beside ours
+    findings = (results / "findings.txt").read_text().splitlines()
+    assert len(findings) == 4 and all(line.strip().startswith("[") for line in findings)
+
+
+def test_demo_rerun_reuses_finished_runs(demo_run, capsys):
+    import demo
+
+    folder, argv = demo_run
+    runs_before = sorted(p.name for p in (folder / "runs").iterdir())
+    assert demo.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("(done)") == 6  # six trainings, none repeated
+    assert "$ .venv/bin/python ClassificationMinuteBased.py" not in out
+    assert sorted(p.name for p in (folder / "runs").iterdir()) == runs_before
+
+
+def test_reproduce_dry_run_table5_prints_the_paper_commands(capsys, tmp_path):
+    assert reproduce.main(["--table", "5", "--dry-run", "--runs", str(tmp_path / "runs")]) == 0
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith(".venv/bin/python")]
+    trainings = [shlex.split(l) for l in lines if "ClassificationMinuteBased.py" in l]
+    spottings = [l for l in lines if "ClassificationSecondBased.py" in l]
+    evaluations = [l for l in lines if "compute_mAP.py" in l]
+    # NetRVLAD k=64 at 60 s, NetVLAD k=512 at 60 s and 20 s; video, audio and method 4 each
+    assert len(trainings) == 9 and len(spottings) == 9 and len(evaluations) == 3
+    settings = {(a[a.index("--architecture") + 1], a[a.index("--network") + 1], a[a.index("--VLAD_k") + 1],
+                 a[a.index("--WindowSize") + 1]) for a in trainings}
+    expected = {(arch, net, k, w) for net, k, w in (("RVLAD", "64", "60"), ("VLAD", "512", "60"), ("VLAD", "512", "20"))
+                for arch in ("VideoNetwork", "AudioNetwork", "AudioVideoArchi5")}
+    assert settings == expected
+    assert all("--PCA" in a and a[a.index("--featuresVideo") + 1] == "ResNET" for a in trainings)
+    # the paper's schedule: no shortened flags unless asked
+    assert not any("--max_epoch" in a for a in trainings)
+
+
+def test_reproduce_table_plans():
+    one = reproduce.table_plan("1")
+    assert len(one.trainings) == 2 * 7 and len(one.late_fusions) == 4 and not one.spottings
+    assert {t.window for t in one.trainings} == {60, 30}
+    four = reproduce.table_plan("4")
+    assert {(t.pooling, t.k) for t in four.trainings} == {("VLAD", 512)}
