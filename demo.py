@@ -15,10 +15,11 @@
 
 Every step is a plain command of the project's scripts, printed before it runs. The training schedule is
 the paper's recipe shortened for a 2-core machine: `--batch_size 6` (60 training halves in 10 optimizer
-steps per epoch, as the paper's 600 halves in steps of 60), at most 8 epochs at T = 60 s and 6 at
-T = 20 s, learning rate divided by 10 after more than 2 epochs without improvement, stop after more than 4. Finished runs are reused on a
-rerun (`--fresh` starts over). The numbers are from synthetic data, not SoccerNet: they show that the
-pipeline reproduces the paper's qualitative findings, not its figures.
+steps per epoch, as the paper's 600 halves in steps of 60), at most 7 epochs at T = 60 s and 5 at
+T = 20 s, learning rate divided by 10 after more than 2 epochs without improvement, stop after more
+than 4. Finished runs are reused on a rerun (`--fresh` starts over). The numbers are from synthetic
+data, not SoccerNet: they show that the pipeline reproduces the paper's qualitative findings, not its
+figures.
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train_args", default=DEMO_TRAIN_ARGS, help="ClassificationMinuteBased.py flags")
     parser.add_argument("--windows", type=int, nargs="+", default=[60, 20],
                         help="chunk lengths T (s) to train and spot; the first is the classification one")
-    parser.add_argument("--max_epochs", type=int, nargs="+", default=[8, 6],
+    parser.add_argument("--max_epochs", type=int, nargs="+", default=[7, 5],
                         help="--max_epoch of the trainings at each T of --windows")
     parser.add_argument("--fresh", action="store_true", help="delete the demo's runs and results first")
     parser.add_argument("--summary_only", action="store_true", help="generate the data, print its summary, stop")

@@ -137,3 +137,21 @@ def test_missing_model_and_missing_outputs(tmp_path, tiny_root, capsys):
     assert csb.main(["--combine", "1", "--video_output", "x", "--audio_output", "y", "--output", "z",
                      "--testing", str(tiny_root / "listgame_Test_2.npy"), "--output_dir", str(tmp_path)]) == 2
     assert "x_Half_1.npy: prediction file not found" in capsys.readouterr().err
+
+
+def test_bfloat16_precision_stays_close_to_float32(tiny_root, tiny_runs, tmp_path):
+    """--precision bfloat16 rebuilds the model under mixed_bfloat16 with the trained weights: same shapes,
+    probabilities within bfloat16's rounding of the float32 ones."""
+    import keras
+
+    list_path = tiny_root / "listgame_Test_2.npy"
+    game = dataset.read_game_list(list_path)[0]
+    results = {}
+    for precision in ("float32", "bfloat16"):
+        out = tmp_path / precision
+        assert _spot(tiny_runs["fusion"], list_path, out, "--output", "p", "--no_json", "--precision", precision) == 0
+        results[precision] = np.load(out / game / "p_Half_1.npy")
+    assert keras.mixed_precision.global_policy().name == "float32"  # the global policy is restored
+    assert results["bfloat16"].dtype == np.float32 and results["bfloat16"].shape == results["float32"].shape
+    deviation = np.abs(results["bfloat16"] - results["float32"])
+    assert deviation.max() < 0.05 and 0 < deviation.mean()  # rounded, not the same computation
