@@ -1088,15 +1088,7 @@ def read_results_spotting(path: str | os.PathLike) -> dict[int, np.ndarray]:
         DataError: a missing or malformed file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "results_spotting file not found")
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"invalid JSON ({exc})") from None
-    items = content.get("predictions") if isinstance(content, dict) else None
-    if not isinstance(items, list):
-        raise DataError(path, "no 'predictions' list")
+    items = dataset.read_json_list(path, "predictions", "results_spotting file")
     spots: dict[int, list[tuple[int, int, float]]] = {h: [] for h in dataset.HALVES}
     skipped = 0
     for number, item in enumerate(items, 1):

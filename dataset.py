@@ -238,15 +238,7 @@ def read_labels(path: str | os.PathLike, version: int | None = None) -> list[Eve
     path = Path(path)
     if version is None:
         version = 2 if path.name == V2_LABEL_FILE else 1
-    if not path.is_file():
-        raise DataError(path, "label file not found")
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"invalid JSON ({exc})") from None
-    annotations = content.get("annotations") if isinstance(content, dict) else None
-    if not isinstance(annotations, list):
-        raise DataError(path, "no 'annotations' list")
+    annotations = read_json_list(path, "annotations", "label file")
     events = []
     for number, annotation in enumerate(annotations, 1):
         if not isinstance(annotation, dict) or "gameTime" not in annotation or "label" not in annotation:
@@ -715,6 +707,21 @@ def write_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> None:
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def read_json_list(path: str | os.PathLike, key: str, kind: str) -> list:
+    """The list under `key` of a JSON object file; DataError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, f"{kind} not found")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"invalid JSON ({exc})") from None
+    items = content.get(key) if isinstance(content, dict) else None
+    if not isinstance(items, list):
+        raise DataError(path, f"no '{key}' list")
+    return items
 
 
 def write_json_atomic(path: str | os.PathLike, content) -> None:
