@@ -18,7 +18,7 @@ authors' script did; in `moving` mode the batch size does not change the result 
 Also: `--combine 1|2` fuses the per-second outputs of a video run and an audio run (late fusion
 methods 1 and 2, fusion.py) into a new output; a SoccerNet `results_spotting.json` per game (from a
 candidate method and threshold), which the official evaluator reads; a timeline plot for the first
-`--plot_games` games. Games whose outputs exist are skipped unless `--redo`; files are written
+`--plot_games` games (or the games it names). Games whose outputs exist are skipped unless `--redo`; files are written
 atomically.
 """
 from __future__ import annotations
@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="candidate method of the results_spotting.json files")
     new.add_argument("--json_threshold", type=float, default=0.5, help="threshold of the results_spotting.json files")
     new.add_argument("--no_json", action="store_true", help="do not write results_spotting.json files")
-    new.add_argument("--plot_games", type=int, default=1, help="timeline plots for the first N games")
+    new.add_argument("--plot_games", nargs="+", default=["1"], metavar="N_OR_GAME",
+                     help="timeline plots: a number N (the first N games of the list) or game names "
+                          "(league/season/game) from the list")
     new.add_argument("--no_progress", action="store_true", help="no progress bar")
     return parser
 
@@ -245,6 +247,16 @@ def plot_game(path: Path, game: str, probabilities: dict[int, np.ndarray], event
     os.replace(temporary, path)
 
 
+def games_to_plot(choice: Sequence[str], games: list[str], list_path) -> set[str]:
+    """`--plot_games`: one number N (the first N games) or names of games of the list."""
+    if len(choice) == 1 and choice[0].isdigit():
+        return set(games[:int(choice[0])])
+    unknown = [g for g in choice if g not in games]
+    if unknown:
+        raise dataset.DataError(list_path, f"--plot_games: '{unknown[0]}' is not a game of this list")
+    return set(choice)
+
+
 def game_events(root: Path, game: str) -> list[dataset.Event]:
     labels = root / game / dataset.V1_LABEL_FILE
     return dataset.read_labels(labels) if labels.is_file() else []
@@ -265,6 +277,7 @@ def spot(args) -> int:
     prefix = args.output or model_file.parent.name
     games = dataset.read_game_list(args.testing)
     pending = [g for g in games if args.redo or not game_done(args, g, prefix)]
+    plotted = games_to_plot(args.plot_games, games, args.testing)
     log.info("%s: %d games, %d to spot (%d done)", args.testing, len(games), len(pending), len(games) - len(pending))
     root = dataset.data_root_for(args.testing, args.SoccerNet_path)
     if pending:
@@ -303,7 +316,7 @@ def spot(args) -> int:
                 probabilities[split.halves[half_id].half] = np.concatenate(outputs)
                 windows += len(index)
             write_game_outputs(args, game, prefix, probabilities)
-            if games.index(game) < args.plot_games:
+            if game in plotted:
                 plot_game(Path(args.output_dir) / game / f"{prefix}_timeline.png", game, probabilities,
                           game_events(root, game), f"{prefix} ({settings['architecture']}, T = {window_sec:g} s)")
         elapsed = time.perf_counter() - started
@@ -321,6 +334,7 @@ def combine(args) -> int:
     output_dir = Path(args.output_dir)
     games = dataset.read_game_list(args.testing)
     root = dataset.data_root_for(args.testing, args.SoccerNet_path)
+    plotted = games_to_plot(args.plot_games, games, args.testing)
     for game in tqdm(games, desc=f"late fusion {args.combine}", unit="game", disable=args.no_progress):
         if not args.redo and game_done(args, game, args.output):
             continue
@@ -334,7 +348,7 @@ def combine(args) -> int:
                 parts.append(np.load(path, allow_pickle=False))
             fused[half] = fusion.fuse_probabilities(parts[0], parts[1], args.combine)
         write_game_outputs(args, game, args.output, fused)
-        if games.index(game) < args.plot_games:
+        if game in plotted:
             plot_game(output_dir / game / f"{args.output}_timeline.png", game, fused, game_events(root, game),
                       f"{args.output} (late fusion method {args.combine})")
     print(f"{args.output}: method {args.combine} of {args.video_output} and {args.audio_output} for "

@@ -155,3 +155,16 @@ def test_bfloat16_precision_stays_close_to_float32(tiny_root, tiny_runs, tmp_pat
     assert results["bfloat16"].dtype == np.float32 and results["bfloat16"].shape == results["float32"].shape
     deviation = np.abs(results["bfloat16"] - results["float32"])
     assert deviation.max() < 0.05 and 0 < deviation.mean()  # rounded, not the same computation
+
+
+def test_plot_games_by_name_and_unknown_name(tiny_root, tiny_runs, tmp_path, capsys):
+    list_path = tiny_root / "listgame_Test_2.npy"
+    games = dataset.read_game_list(list_path)
+    assert _spot(tiny_runs["audio"], list_path, tmp_path / "named", "--output", "a", "--no_json",
+                 "--plot_games", games[1]) == 0
+    assert (tmp_path / "named" / games[1] / "a_timeline.png").is_file()
+    assert not (tmp_path / "named" / games[0] / "a_timeline.png").exists()
+    assert _spot(tiny_runs["audio"], list_path, tmp_path / "bad", "--output", "a", "--plot_games",
+                 "nowhere/2000-2001/game") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere/2000-2001/game" in err[0] and "listgame_Test_2.npy" in err[0]
