@@ -177,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       title=f"Table 1 layout: classification mAP (%), NetRVLAD k = 64")),
               ("2/3", *reproduce.table2(folders, s, confusion_windows=(first,), window=first)),
               ("5", *reproduce.table5(spotting))]
+    print(f"\n{header}")
     for name, text, values in tables:
         reproduce.write_table(s, name, text, values, header)
     checks = findings(folders, s, spotting, args.windows)

@@ -409,13 +409,13 @@ def plot_confusion(report: dict, path: Path, title: str) -> Path:
 
 
 def write_table(s: Settings, name: str, text: str, data: dict, header: str) -> None:
+    """Save a table (text with the header, and its values as JSON) and print it without the header."""
     s.results.mkdir(parents=True, exist_ok=True)
-    full = f"{header}\n\n{text}\n"
     target = s.results / f"table_{name.replace('/', '_')}.txt"
-    target.with_name(f".{target.name}.tmp").write_text(full)
+    target.with_name(f".{target.name}.tmp").write_text(f"{header}\n\n{text}\n")
     target.with_name(f".{target.name}.tmp").replace(target)
     dataset.write_json_atomic(s.results / f"table_{name.replace('/', '_')}.json", data)
-    print("\n" + full)
+    print(f"\n{text}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -486,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     builders = {"1": lambda: table1(folders, s), "2/3": lambda: table2(folders, s), "4": lambda: table4(folders, s),
                 "5": lambda: table5(spotting)}
+    print(f"\n{header}")
     for table in tables:
         text, values = builders[table]()
         write_table(s, table, text, values, header)
