@@ -26,6 +26,15 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # ru_maxrss is in KiB on Linux
 
 
+def resident_split() -> str:
+    """Current anonymous and file-backed resident memory (Linux /proc/self/status), for the record."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+        return ", ".join(f"{k} {int(fields[k].split()[0]) / 1e6:.2f} GB" for k in ("RssAnon", "RssFile"))
+    except (OSError, KeyError, ValueError):
+        return "n/a"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(TOP / "bench" / "out" / "pipeline_data"))
@@ -77,7 +86,7 @@ def main() -> int:
     elapsed = time.perf_counter() - start
     assert total + first == args.epochs * len(index)
     print(f"{name}: {args.epochs} epochs, {total} windows in {elapsed:.2f} s = {total / elapsed:,.0f} windows/s;"
-          f" peak RSS {peak_rss_gb():.2f} GB (targets: well over 10,000 windows/s, under 1.5 GB)")
+          f" peak RSS {peak_rss_gb():.2f} GB (targets: well over 10,000 windows/s, under 1.5 GB); now {resident_split()}")
     return 0
 
 
