@@ -29,13 +29,12 @@ import csv
 import datetime
 import json
 import logging
-import math
 import os
 import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 

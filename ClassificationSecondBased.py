@@ -166,17 +166,18 @@ def bfloat16_copy(model):
     copy.set_weights(model.get_weights())
     import tensorflow as tf
 
-    flags = _cpu_flags()
-    if not tf.config.list_physical_devices("GPU") and "avx512_bf16" not in flags and "amx_bf16" not in flags:
+    if not tf.config.list_physical_devices("GPU") and not cpu_has_bf16():
         log.warning("--precision bfloat16: this processor has no bfloat16 instructions; expect no speed-up")
     return copy
 
 
-def _cpu_flags() -> str:
+def cpu_has_bf16() -> bool:
+    """Whether the processor has bfloat16 instructions (avx512_bf16 or amx_bf16; Linux /proc/cpuinfo)."""
     try:
-        return Path("/proc/cpuinfo").read_text()
+        flags = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return ""
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 # ------------------------------------------------------------------------------------------------

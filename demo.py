@@ -95,7 +95,7 @@ def demo_plans(windows: Sequence[int]) -> list[reproduce.Plan]:
     return plans
 
 
-def findings(folders: dict, s: reproduce.Settings, spotting: dict, windows: Sequence[int]) -> list[str]:
+def findings(folders: dict, spotting: dict, windows: Sequence[int]) -> list[str]:
     """The paper's qualitative findings, checked on the demo's numbers."""
     first = windows[0]
     runs = {m: reproduce.Training(reproduce.STREAM_ARCHITECTURES[m], "RVLAD", 64, first) for m in MODELS}
@@ -126,7 +126,10 @@ def findings(folders: dict, s: reproduce.Settings, spotting: dict, windows: Sequ
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if len(args.max_epochs) != len(args.windows):
+        parser.error("--max_epochs needs one value per --windows value")
     config = synthetic.SyntheticConfig(games=tuple(args.games), seed=args.seed, half_minutes=args.half_minutes,
                                        event_rate=args.event_rate)
     if args.half_minutes < 45:
@@ -150,9 +153,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = reproduce.Settings(str(root / names["Train"]), str(root / names["Valid"]), str(root / names["Test"]),
                            None, runs, runs / "predictions", results, train_extra=tuple(shlex.split(args.train_args)),
                            no_progress=args.no_progress)
-    if len(args.max_epochs) != len(args.windows):
-        print("error: --max_epochs needs one value per --windows value", file=sys.stderr)
-        return 2
     plans = demo_plans(args.windows)
     plan, folders = reproduce.Plan(), {}
     for part in plans:
@@ -174,13 +174,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = args.windows[0]
     tables = [("1", *reproduce.table1(folders, s, windows=(first,),
                                       models=("video", "audio", "method 1", "method 2", "method 4"),
-                                      title=f"Table 1 layout: classification mAP (%), NetRVLAD k = 64")),
+                                      title="Table 1 layout: classification mAP (%), NetRVLAD k = 64")),
               ("2/3", *reproduce.table2(folders, s, confusion_windows=(first,), window=first)),
               ("5", *reproduce.table5(spotting))]
     print(f"\n{header}")
     for name, text, values in tables:
         reproduce.write_table(s, name, text, values, header)
-    checks = findings(folders, s, spotting, args.windows)
+    checks = findings(folders, spotting, args.windows)
     print("The paper's qualitative findings on this synthetic data:\n" + "\n".join(checks))
     (results / "findings.txt").write_text("\n".join(checks) + "\n")
 

@@ -40,6 +40,8 @@ from pathlib import Path
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
+from ClassificationSecondBased import cpu_has_bf16  # noqa: E402  (imports no TensorFlow)
+
 CONFIGS = (  # (label, architecture, pooling, K)
     ("NetVLAD k=512, 1 stream", "VideoNetwork", "VLAD", 512),
     ("NetVLAD k=512, 2 streams", "AudioVideoArchi5", "VLAD", 512),
@@ -76,13 +78,6 @@ def set_up_allocator(choice: str) -> str:
         return f"dataset.tune_allocator() -> {dataset.tune_allocator()}"
     return "default"
 
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def best_and_median(fn, repeats: int) -> tuple[float, float]:

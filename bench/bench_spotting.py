@@ -67,12 +67,12 @@ def main(argv=None) -> int:
 
     import ClassificationSecondBased as second
     import networks
-    from bench_networks import cpu_has_bf16, matmul_rate, step_flops
+    from bench_networks import matmul_rate, step_flops
 
     frames = int(round(args.minutes * 60 * dataset.FRAMES_PER_SECOND))
     window_frames = int(args.window * dataset.FRAMES_PER_SECOND)
-    bf16 = args.bf16 == "on" or (args.bf16 == "auto" and cpu_has_bf16())
-    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, bfloat16 instructions: {cpu_has_bf16()}")
+    bf16 = args.bf16 == "on" or (args.bf16 == "auto" and second.cpu_has_bf16())
+    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, bfloat16 instructions: {second.cpu_has_bf16()}")
     reference = matmul_rate(tf, 3)
     print(f"float32 4096^3 matrix product: {reference:.1f} GFLOP/s")
 
@@ -97,14 +97,7 @@ def main(argv=None) -> int:
             flops = step_flops(model, 1)["forward"]
             reference_output = None
             for precision in ("float32", "bfloat16") if bf16 else ("float32",):
-                if precision == "bfloat16":
-                    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-                    low = networks.build_model(**config)
-                    keras.mixed_precision.set_global_policy("float32")
-                    low.set_weights(model.get_weights())
-                    use = low
-                else:
-                    use = model
+                use = second.bfloat16_copy(model) if precision == "bfloat16" else model  # as --precision does
                 predict = tf.function(lambda inputs, m=use: tf.math.sigmoid(tf.cast(m(inputs, training=False),
                                                                                     tf.float32)),
                                       reduce_retracing=True)

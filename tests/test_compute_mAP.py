@@ -3,7 +3,6 @@ reference, the official metric against the soccernet package, results_spotting.j
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
