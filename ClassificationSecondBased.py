@@ -24,9 +24,7 @@ atomically.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,8 +32,11 @@ from typing import Sequence
 
 import numpy as np
 
+import compute_mAP as outputs
 import dataset
 import fusion
+import networks
+import runs
 
 log = logging.getLogger("ClassificationSecondBased")
 TOP = Path(__file__).resolve().parent
@@ -59,9 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     original.add_argument("--PCA", action="store_true", default=None, help="must match the run's --PCA")
     original.add_argument("--output", default=None,
                           help="prefix of the prediction files <output>_Half_<h>.npy (default: the run's name)")
-    original.add_argument("--GPU", type=int, default=-1, help="GPU to use (sets CUDA_VISIBLE_DEVICES); -1: default")
     original.add_argument("--tflog", default=None, help="accepted for compatibility (unused)")
-    original.add_argument("--loglevel", default="INFO", help="logging level")
+    runs.add_process_arguments(original)
     new = parser.add_argument_group("flags of this implementation")
     new.add_argument("--model", default=None, help="run folder of ClassificationMinuteBased.py (or its .keras file)")
     new.add_argument("--SoccerNet_path", default=None, help="data root (default: the folder of the list file)")
@@ -71,11 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="bfloat16: run the model under Keras's mixed_bfloat16 policy (faster only where the "
                           "processor has bfloat16 instructions: avx512_bf16, amx_bf16, or a GPU)")
     new.add_argument("--redo", action="store_true", help="spot games whose outputs already exist")
-    new.add_argument("--combine", type=int, choices=fusion.LATE_FUSION, default=None,
+    new.add_argument("--combine", type=int, choices=networks.LATE_FUSION, default=None,
                      help="instead of a model: fuse --video_output and --audio_output by late fusion method 1 or 2")
     new.add_argument("--video_output", default=None, help="--combine: prefix of a video run's outputs")
     new.add_argument("--audio_output", default=None, help="--combine: prefix of an audio run's outputs")
-    new.add_argument("--json_method", default="center", choices=["argmax", "center", "nms"],
+    new.add_argument("--json_method", default="center", choices=outputs.CANDIDATE_METHODS,
                      help="candidate method of the results_spotting.json files")
     new.add_argument("--json_threshold", type=float, default=0.5, help="threshold of the results_spotting.json files")
     new.add_argument("--no_json", action="store_true", help="do not write results_spotting.json files")
@@ -90,28 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
 # The model and its recorded arguments
 
 
-def load_run(model_path: str | Path) -> tuple[Path, dict]:
-    """The .keras file of a run and the arguments it was trained with (empty when no args.json)."""
-    path = Path(model_path)
-    model_file = path / "best_model.keras" if path.is_dir() else path
-    if not model_file.is_file():
-        raise dataset.DataError(model_file, "model file not found")
-    recorded = {}
-    args_file = model_file.parent / "args.json"
-    if args_file.is_file():
-        try:
-            recorded = json.loads(args_file.read_text())["args"]
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise dataset.DataError(args_file, f"unreadable run arguments ({exc})") from None
-    return model_file, recorded
-
-
 def resolve_settings(args, recorded: dict, model_file: Path) -> dict:
     """The model flags: the run's, checked against those given on the command line."""
-    from ClassificationMinuteBased import architecture_name, pooling_name
-
-    normalise = {"architecture": architecture_name, "network": pooling_name, "WindowSize": float,
-                 "VLAD_k": int, "featurePerSec": int, "PCA": bool}
+    normalise = {"architecture": networks.resolve_architecture, "network": networks.resolve_pooling,
+                 "WindowSize": float, "VLAD_k": int, "featurePerSec": int, "PCA": bool}
     defaults = {"featuresVideo": "ResNET", "featuresAudio": "VGGish", "PCA": True, "featurePerSec": 2}
     settings = {}
     for flag in MODEL_FLAGS:
@@ -120,14 +102,35 @@ def resolve_settings(args, recorded: dict, model_file: Path) -> dict:
         if given is not None and saved is not None:
             try:
                 same = convert(given) == convert(saved)
-            except argparse.ArgumentTypeError:
+            except ValueError:
                 same = False
             if not same:
                 raise dataset.DataError(model_file, f"was trained with --{flag} {saved}, not {given}; "
                                                     f"leave --{flag} out to use the run's")
         value = saved if saved is not None else given
-        settings[flag] = convert(value) if value is not None else defaults.get(flag)
+        try:
+            settings[flag] = convert(value) if value is not None else defaults.get(flag)
+        except ValueError as exc:
+            raise dataset.DataError(model_file, f"--{flag}: {exc}") from None
     return settings
+
+
+def build_config_of(model, model_file: Path) -> dict:
+    """The model's own build arguments (window in frames, architecture, batch-norm mode, ...)."""
+    config = networks.model_build_config(model)
+    if not config:
+        raise dataset.DataError(model_file, "is not a model built by this project's networks/")
+    return config
+
+
+def window_of_model(config: dict, settings: dict, model_file: Path) -> int:
+    """The window N in frames, from the model's build config; `--WindowSize` (given or the run's) must
+    agree with it."""
+    frames = config["num_frames"]
+    if settings["WindowSize"] is not None and settings["WindowSize"] * settings["featurePerSec"] != frames:
+        raise dataset.DataError(model_file, f"takes {frames} frames, not a {settings['WindowSize']:g} s window at "
+                                            f"{settings['featurePerSec']} features per second")
+    return frames
 
 
 def windows_of_half(n_windows: int, bn_mode: str, batch_size: int) -> list[np.ndarray]:
@@ -139,82 +142,39 @@ def windows_of_half(n_windows: int, bn_mode: str, batch_size: int) -> list[np.nd
     return [np.arange(b, min(b + batch_size, n_windows)) for b in range(0, n_windows, batch_size)]
 
 
-def model_bn_mode(model, recorded: dict) -> str:
-    if "bn_mode" in recorded:
-        return recorded["bn_mode"]
-    import networks
-
-    return networks.model_build_config(model).get("bn_mode", "batch")
-
-
 def bfloat16_copy(model):
-    """The same model rebuilt under the mixed_bfloat16 policy (bfloat16 products, float32 weights and
-    logits), with the trained weights."""
-    import keras
-
-    import networks
-
-    config = networks.model_build_config(model)
-    if not config:
-        raise dataset.DataError("--precision", "bfloat16 needs a model built by this project's networks/")
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        copy = networks.build_model(**config)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-    copy.set_weights(model.get_weights())
+    """The same model under the mixed_bfloat16 policy (bfloat16 products, float32 weights and logits)."""
     import tensorflow as tf
 
-    if not tf.config.list_physical_devices("GPU") and not cpu_has_bf16():
+    try:
+        copy = networks.with_policy(model, "mixed_bfloat16")
+    except ValueError as exc:
+        raise dataset.DataError("--precision", str(exc)) from None
+    if not tf.config.list_physical_devices("GPU") and not runs.cpu_has_bf16():
         log.warning("--precision bfloat16: this processor has no bfloat16 instructions; expect no speed-up")
     return copy
-
-
-def cpu_has_bf16() -> bool:
-    """Whether the processor has bfloat16 instructions (avx512_bf16 or amx_bf16; Linux /proc/cpuinfo)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 # ------------------------------------------------------------------------------------------------
 # Outputs
 
 
-def output_file(output_dir: Path, game: str, prefix: str, half: int) -> Path:
-    return output_dir / game / f"{prefix}_Half_{half}.npy"
-
-
-def json_dir(output_dir: Path, prefix: str) -> Path:
-    """Folder of the SoccerNet JSON files of one output: <output_dir>/results_spotting_<prefix>."""
-    return output_dir / f"results_spotting_{prefix}"
-
-
 def write_game_outputs(args, game: str, prefix: str, probabilities: dict[int, np.ndarray]) -> None:
-    """The per-half arrays, then the game's results_spotting.json (written last: marks the game done)."""
-    import compute_mAP
-
-    output_dir = Path(args.output_dir)
+    """The per-half arrays, then the game's results_spotting.json (written last: marks the game done),
+    where compute_mAP.py reads them."""
     for half, array in probabilities.items():
-        path = output_file(output_dir, game, prefix, half)
+        path = outputs.prediction_file(args.output_dir, game, prefix, half)
         path.parent.mkdir(parents=True, exist_ok=True)
         dataset.write_npy_atomic(path, array.astype(np.float32))
     if not args.no_json:
-        target = json_dir(output_dir, prefix) / game / "results_spotting.json"
+        target = outputs.results_spotting_file(args.output_dir, prefix, game)
         target.parent.mkdir(parents=True, exist_ok=True)
-        compute_mAP.write_results_spotting(target, compute_mAP.results_spotting_json(
+        outputs.write_results_spotting(target, outputs.results_spotting_json(
             probabilities, args.json_method, args.json_threshold, game))
 
 
 def game_done(args, game: str, prefix: str) -> bool:
-    output_dir = Path(args.output_dir)
-    done = all(output_file(output_dir, game, prefix, h).is_file() for h in dataset.HALVES)
-    if not args.no_json:
-        done = done and (json_dir(output_dir, prefix) / game / "results_spotting.json").is_file()
-    return done
+    return outputs.game_outputs_done(args.output_dir, game, prefix, with_json=not args.no_json)
 
 
 def plot_game(path: Path, game: str, probabilities: dict[int, np.ndarray], events: list[dataset.Event],
@@ -242,10 +202,10 @@ def plot_game(path: Path, game: str, probabilities: dict[int, np.ndarray], event
     axes[0].legend(loc="upper right", ncol=3, fontsize=8)
     figure.suptitle(f"{title}\n{game}", fontsize=9)
     figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.tmp")
-    figure.savefig(temporary, format="png", dpi=110)
-    plt.close(figure)
-    os.replace(temporary, path)
+    try:
+        dataset.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
+    finally:
+        plt.close(figure)
 
 
 def games_to_plot(choice: Sequence[str], games: list[str], list_path) -> set[str]:
@@ -268,12 +228,10 @@ def game_events(root: Path, game: str) -> list[dataset.Event]:
 
 
 def spot(args) -> int:
-    import keras
-
-    import networks  # noqa: F401  (registers the custom layers before loading)
     from tqdm import tqdm
 
-    model_file, recorded = load_run(args.model)
+    model_file = runs.model_file(args.model)
+    recorded = runs.read_args(model_file.parent, required=False)
     settings = resolve_settings(args, recorded, model_file)
     prefix = args.output or model_file.parent.name
     games = dataset.read_game_list(args.testing)
@@ -282,14 +240,12 @@ def spot(args) -> int:
     log.info("%s: %d games, %d to spot (%d done)", args.testing, len(games), len(pending), len(games) - len(pending))
     root = dataset.data_root_for(args.testing, args.SoccerNet_path)
     if pending:
-        model = keras.models.load_model(model_file)
-        streams = tuple(model.input.keys()) if isinstance(model.input, dict) else ("video",)
-        frames = int(next(iter(model.input.values())).shape[1]) if isinstance(model.input, dict) \
-            else int(model.input.shape[1])
+        model = networks.load_model(model_file)
+        config = build_config_of(model, model_file)
+        frames = window_of_model(config, settings, model_file)
         window_sec = frames / settings["featurePerSec"]
-        if settings["WindowSize"] is not None and window_sec != settings["WindowSize"]:
-            raise dataset.DataError(model_file, f"takes {frames} frames, not a {settings['WindowSize']} s window")
-        bn_mode = model_bn_mode(model, recorded)
+        streams = networks.streams_of(config["architecture"])
+        bn_mode = config["bn_mode"]
         if args.precision == "bfloat16":
             model = bfloat16_copy(model)
         log.info("model %s: %s, T = %g s, batch norm %s, streams %s", model_file, settings["architecture"],
@@ -298,32 +254,31 @@ def spot(args) -> int:
         split = dataset.Split(args.testing, data_root=args.SoccerNet_path,
                               video_features=features["video"] if features["video"] not in (None, "none") else None,
                               audio_features=features["audio"] if features["audio"] not in (None, "none") else None,
-                              pca=settings["PCA"], labels=None, games=pending, fps=settings["featurePerSec"])
+                              pca=settings["PCA"], label_file=None, games=pending, fps=settings["featurePerSec"])
 
         import tensorflow as tf
 
-        predict = tf.function(lambda inputs: tf.math.sigmoid(tf.cast(model(inputs, training=False), tf.float32)),
-                              reduce_retracing=True)
+        logits = networks.logits_function(model)
         started = time.perf_counter()
         windows = 0
-        for number, game in enumerate(tqdm(pending, desc="spotting", unit="game", disable=args.no_progress)):
+        for game in tqdm(pending, desc="spotting", unit="game", disable=args.no_progress):
             half_ids = [i for i, h in enumerate(split.halves) if h.game == game]
             probabilities = {}
             for half_id in half_ids:
-                index = split.spotting_index(window_sec, [half_id])
+                index = split.spotting_index(frames, [half_id])
                 batches = windows_of_half(len(index), bn_mode, args.batch_size)
-                outputs = [predict(inputs).numpy()
-                           for inputs in dataset.make_dataset(split, index, batches, streams=streams)]
-                probabilities[split.halves[half_id].half] = np.concatenate(outputs)
+                parts = [tf.math.sigmoid(logits(inputs)).numpy()
+                         for inputs in dataset.make_dataset(split, index, batches, streams=streams)]
+                probabilities[split.halves[half_id].half] = np.concatenate(parts)
                 windows += len(index)
             write_game_outputs(args, game, prefix, probabilities)
             if game in plotted:
-                plot_game(Path(args.output_dir) / game / f"{prefix}_timeline.png", game, probabilities,
+                plot_game(outputs.timeline_file(args.output_dir, game, prefix), game, probabilities,
                           game_events(root, game), f"{prefix} ({settings['architecture']}, T = {window_sec:g} s)")
         elapsed = time.perf_counter() - started
         log.info("spotted %d windows in %.1f s (%.0f windows/s)", windows, elapsed, windows / max(elapsed, 1e-9))
     print(f"{prefix}: per-second probabilities of {len(games)} games in {args.output_dir}"
-          + ("" if args.no_json else f"; SoccerNet JSON in {json_dir(Path(args.output_dir), prefix)}"))
+          + ("" if args.no_json else f"; SoccerNet JSON in {outputs.results_spotting_dir(args.output_dir, prefix)}"))
     return 0
 
 
@@ -332,7 +287,6 @@ def combine(args) -> int:
 
     if not (args.video_output and args.audio_output and args.output):
         raise dataset.DataError("--combine", "needs --video_output, --audio_output and --output prefixes")
-    output_dir = Path(args.output_dir)
     games = dataset.read_game_list(args.testing)
     root = dataset.data_root_for(args.testing, args.SoccerNet_path)
     plotted = games_to_plot(args.plot_games, games, args.testing)
@@ -341,19 +295,15 @@ def combine(args) -> int:
             continue
         fused = {}
         for half in dataset.HALVES:
-            parts = []
-            for prefix in (args.video_output, args.audio_output):
-                path = output_file(output_dir, game, prefix, half)
-                if not path.is_file():
-                    raise dataset.DataError(path, "prediction file not found (spot that run first)")
-                parts.append(np.load(path, allow_pickle=False))
-            fused[half] = fusion.fuse_probabilities(parts[0], parts[1], args.combine)
+            video, audio = (outputs.read_prediction_file(outputs.prediction_file(args.output_dir, game, prefix, half))
+                            for prefix in (args.video_output, args.audio_output))
+            fused[half] = fusion.fuse_probabilities(video, audio, args.combine)
         write_game_outputs(args, game, args.output, fused)
         if game in plotted:
-            plot_game(output_dir / game / f"{args.output}_timeline.png", game, fused, game_events(root, game),
+            plot_game(outputs.timeline_file(args.output_dir, game, args.output), game, fused, game_events(root, game),
                       f"{args.output} (late fusion method {args.combine})")
     print(f"{args.output}: method {args.combine} of {args.video_output} and {args.audio_output} for "
-          f"{len(games)} games in {output_dir}")
+          f"{len(games)} games in {args.output_dir}")
     return 0
 
 
@@ -362,12 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.combine is None and not args.model:
         parser.error("--model is needed (or --combine with --video_output and --audio_output)")
-    if args.GPU >= 0:
-        os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(args.GPU)
-    logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
-    dataset.tune_allocator()
+    runs.setup_process(args)
     try:
         return combine(args) if args.combine is not None else spot(args)
     except dataset.DataError as exc:

@@ -6,7 +6,8 @@ and by the official SoccerNet metric, over the whole grid of methods, thresholds
         --output results/spotting
 
 Reproduces `compute_mAP.py` of Vanderplaetse & Dupont, "Improved Soccer Action Spotting Using Both Audio
-and Video Streams" (CVPRW 2020), which produced the paper's spotting numbers (original_spec.md section 7):
+and Video Streams" (CVPRW 2020), which produced the paper's spotting numbers (its functions
+`get_spot_from_argmax`, `get_spot_from_Center`, `get_spot_from_NMS`, `mAP`, `computeAP`):
 
 - Candidates, per class column p[0..n-1] of a prediction file and threshold theta, with p[-1] = p[n] = 0:
   segment starts are the j with p[j-1] < theta <= p[j], segment ends (exclusive) the j with
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import logging
 import math
@@ -63,18 +65,19 @@ from typing import Sequence
 import numpy as np
 
 import dataset
-from dataset import DataError
+import runs
+from dataset import EVENT_CLASSES, DataError
 
 log = logging.getLogger("compute_mAP")
 
-METHODS = ("argmax", "center", "nms")
+# The candidate-spot methods (segment maximum, segment centre, NMS), named as the authors' functions.
+CANDIDATE_METHODS = ("argmax", "center", "nms")
 # Extra method for arrays that already hold spots (read from results_spotting.json files): every second
 # with a score >= threshold is a candidate; -1 marks "no spot".
 SPOTS = "spots"
-ALL_METHODS = METHODS + (SPOTS,)
+ALL_METHODS = CANDIDATE_METHODS + (SPOTS,)
 DEFAULT_THRESHOLDS = tuple(t / 100 for t in range(95, 0, -5))  # 0.95, 0.90, ..., 0.05 (original THRESHOLD_RANGE)
 DEFAULT_DELTAS = tuple(range(60, 0, -5))  # 60, 55, ..., 5 seconds (original DELTA_RANGE)
-CLASSES = ("card", "subs", "goal")  # classes 1..3 of the prediction files (dataset.CLASSES minus background)
 SOCCERNET_LABELS = ("card", "subs", "soccer")  # labels of the soccernet package's version-1 dictionary
 METRICS = ("paper", "soccernet")
 NMS_WINDOW = 60  # seconds, fixed in the original (get_spot_from_NMS)
@@ -91,7 +94,96 @@ _BIG = 1 << 60
 
 
 # ------------------------------------------------------------------------------------------------
-# Arguments
+# Chunk classification (the training script's validation and test metrics, and late fusion's)
+
+# TF1's tf.metrics.auc default, used by the authors' trainer for every AP of the classification task.
+PR_AUC_THRESHOLDS = 200
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) in float64."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+def pr_auc(labels: np.ndarray, scores: np.ndarray, num_thresholds: int = PR_AUC_THRESHOLDS) -> float:
+    """Area under the precision-recall curve exactly as TF1's `tf.metrics.auc(curve='PR')`, which the
+    authors' `trainer.py` (`validate`, `test`) streams over all chunks of a split.
+
+    Thresholds -1e-7, j/(n-1) for j = 1..n-2, 1 + 1e-7; counts TP, FP, FN of `score > threshold` in
+    float32; recall (TP + 1e-6) / (TP + FN + 1e-6), precision (TP + 1e-6) / (TP + FP + 1e-6); the
+    trapezoid sum over consecutive thresholds. (Keras's `AUC(curve="PR")` interpolates differently.)
+
+    Args:
+        labels: (n,) 0/1 ground truth.
+        scores: (n,) probabilities.
+    """
+    labels = np.asarray(labels).astype(bool).ravel()
+    scores = np.asarray(scores, np.float32).ravel()
+    epsilon = 1e-7
+    thresholds = np.array([-epsilon] + [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+                          + [1.0 + epsilon], np.float32)
+    positives = np.sort(scores[labels])
+    negatives = np.sort(scores[~labels])
+    tp = (len(positives) - np.searchsorted(positives, thresholds, side="right")).astype(np.float32)
+    fp = (len(negatives) - np.searchsorted(negatives, thresholds, side="right")).astype(np.float32)
+    fn = np.float32(len(positives)) - tp
+    small = np.float32(1e-6)
+    recall = (tp + small) / (tp + fn + small)
+    precision = (tp + small) / (tp + fp + small)
+    return float(np.sum((recall[:-1] - recall[1:]) * (precision[:-1] + precision[1:]) / np.float32(2)))
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Counts of (ground truth, predicted) class pairs, rows ground truth as the paper's Table 3.
+
+    Both sides are argmax over the 4 columns (the first maximum), as the original's
+    `confusion_matrix(argmax(logits), argmax(labels))` (which put predictions in rows).
+    """
+    truth = np.argmax(labels, axis=1)
+    guess = np.argmax(predicted, axis=1)
+    matrix = np.zeros((dataset.NUM_CLASSES, dataset.NUM_CLASSES), np.int64)
+    np.add.at(matrix, (truth, guess), 1)
+    return matrix
+
+
+def classification_report(labels: np.ndarray, probabilities: np.ndarray,
+                          argmax_scores: np.ndarray | None = None, loss: float | None = None) -> dict:
+    """AP (PR-AUC) per class including background, mAP over card/subs/goal, confusion, accuracies.
+
+    Args:
+        labels: (n, 4) multi-label targets.
+        probabilities: (n, 4) sigmoid outputs.
+        argmax_scores: what the confusion matrix takes the argmax of (default `probabilities`).
+        loss: recorded as is.
+    """
+    ap = [pr_auc(labels[:, c], probabilities[:, c]) for c in range(dataset.NUM_CLASSES)]
+    matrix = confusion_matrix(labels, probabilities if argmax_scores is None else argmax_scores)
+    rows = matrix.sum(axis=1)
+    accuracy = [float(matrix[c, c] / rows[c]) if rows[c] else 0.0 for c in range(dataset.NUM_CLASSES)]
+    report = {"AP": dict(zip(dataset.CLASSES, ap)), "mAP": float(np.mean(ap[1:])),
+              "accuracy": dict(zip(dataset.CLASSES, accuracy)), "accuracy_average": float(np.mean(accuracy)),
+              "confusion_matrix": matrix.tolist(), "chunks": int(len(labels)),
+              "events": {name: int(labels[:, c].sum()) for c, name in enumerate(dataset.CLASSES)}}
+    if loss is not None:
+        report["loss"] = float(loss)
+    return report
+
+
+def format_classification_report(report: dict, title: str = "test") -> str:
+    """The report as text: AP per class, mAP, and the confusion matrix laid out as the paper's Table 3."""
+    titles = dataset.CLASS_TITLES
+    lines = [f"{title}: mAP {100 * report['mAP']:.1f} % over {report['chunks']} chunks "
+             f"(AP: " + ", ".join(f"{n} {100 * report['AP'][c]:.1f}" for n, c in zip(titles, dataset.CLASSES))
+             + ")",
+             "confusion matrix (rows: ground truth, columns: predicted)",
+             f"{'':<12}" + "".join(f"{n:>12}" for n in titles)]
+    for name, row in zip(titles, report["confusion_matrix"]):
+        lines.append(f"{name:<12}" + "".join(f"{v:>12}" for v in row))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# Arguments of the spotting evaluation
 
 
 def _methods(methods: Sequence[str]) -> tuple[str, ...]:
@@ -107,7 +199,10 @@ def _methods(methods: Sequence[str]) -> tuple[str, ...]:
 
 
 def _thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
-    thresholds = tuple(float(t) for t in thresholds)
+    try:
+        thresholds = tuple(float(t) for t in thresholds)
+    except (TypeError, ValueError):
+        raise ValueError(f"thresholds {list(thresholds)} are not numbers") from None
     if not thresholds:
         raise ValueError("no threshold given")
     for t in thresholds:
@@ -157,8 +252,8 @@ def _check_ground_truth(ground_truth, halves: int) -> list[tuple[np.ndarray, ...
         raise ValueError(f"{halves} prediction arrays but {len(ground_truth)} ground-truth halves")
     out = []
     for i, gt in enumerate(ground_truth):
-        if len(gt) != len(CLASSES):
-            raise ValueError(f"ground truth {i}: expected {len(CLASSES)} arrays of event seconds, got {len(gt)}")
+        if len(gt) != len(EVENT_CLASSES):
+            raise ValueError(f"ground truth {i}: expected {len(EVENT_CLASSES)} arrays of event seconds, got {len(gt)}")
         arrays = tuple(np.sort(np.asarray(seconds, np.float64).reshape(-1)) for seconds in gt)
         for seconds in arrays:
             if not np.isfinite(seconds).all() or (seconds < 0).any():
@@ -272,9 +367,36 @@ def load_ground_truth(list_path: str | os.PathLike, data_root: str | os.PathLike
     return halves
 
 
+# The spotting-output layout, written by ClassificationSecondBased.py and read here:
+#   <dir>/<game>/<prefix>_Half_<h>.npy                          per-second probabilities (seconds, 4)
+#   <dir>/<game>/<prefix>_timeline.png                          the timeline plot of a game
+#   <dir>/results_spotting_<prefix>/<game>/results_spotting.json  the SoccerNet JSON of a game
+
+
 def prediction_file(predictions_dir: str | os.PathLike, game: str, prefix: str, half: int) -> Path:
-    """`<predictions_dir>/<game>/<prefix>_Half_<half>.npy`, as ClassificationSecondBased.py writes them."""
+    """`<predictions_dir>/<game>/<prefix>_Half_<half>.npy`: one half's per-second probabilities."""
     return Path(predictions_dir) / game / f"{prefix}_Half_{half}.npy"
+
+
+def timeline_file(predictions_dir: str | os.PathLike, game: str, prefix: str) -> Path:
+    """`<predictions_dir>/<game>/<prefix>_timeline.png`: a game's timeline plot."""
+    return Path(predictions_dir) / game / f"{prefix}_timeline.png"
+
+
+def results_spotting_dir(predictions_dir: str | os.PathLike, prefix: str) -> Path:
+    """`<predictions_dir>/results_spotting_<prefix>`: the folder of one model's SoccerNet JSON files, laid
+    out `<game>/results_spotting.json` as the official evaluator reads them."""
+    return Path(predictions_dir) / f"results_spotting_{prefix}"
+
+
+def results_spotting_file(predictions_dir: str | os.PathLike, prefix: str, game: str) -> Path:
+    return results_spotting_dir(predictions_dir, prefix) / game / RESULTS_SPOTTING
+
+
+def game_outputs_done(predictions_dir: str | os.PathLike, game: str, prefix: str, with_json: bool = True) -> bool:
+    """Whether a game's spotting outputs are all there (the JSON file is written last)."""
+    done = all(prediction_file(predictions_dir, game, prefix, h).is_file() for h in dataset.HALVES)
+    return done and (not with_json or results_spotting_file(predictions_dir, prefix, game).is_file())
 
 
 def read_prediction_file(path: str | os.PathLike) -> np.ndarray:
@@ -316,10 +438,10 @@ def _spotted_loop(predictions, method, threshold):
     """Per half and class: [(second, score)] with score > 0, in descending score (stable), as `mAP()`;
     and the number of candidates per class (before the score filter)."""
     spotted = []
-    counts = [0] * len(CLASSES)
+    counts = [0] * len(EVENT_CLASSES)
     for p in predictions:
         per_class = []
-        for c in range(len(CLASSES)):
+        for c in range(len(EVENT_CLASSES)):
             seconds, scores = candidates(p[:, c + 1], threshold, method)
             counts[c] += len(seconds)
             spot_list = [(int(s), float(v)) for s, v in zip(seconds, scores) if v > 0]
@@ -364,7 +486,7 @@ def _ap_loop(spotted, ground_truth, c: int, delta: int) -> float:
     return sum(values) / len(RECALL_LEVELS)
 
 
-def evaluate_loop(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequence[str] = METHODS,
+def evaluate_loop(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequence[str] = CANDIDATE_METHODS,
                   thresholds: Sequence[float] = DEFAULT_THRESHOLDS, deltas: Sequence[int] = DEFAULT_DELTAS) -> dict:
     """The paper's metric by plain loops (reference for the tests); same output as
     `evaluate(..., metric="paper")`, number for number."""
@@ -372,15 +494,15 @@ def evaluate_loop(predictions: Sequence[np.ndarray], ground_truth, *, methods: S
     predictions = _check_predictions(predictions)
     ground_truth = _check_ground_truth(ground_truth, len(predictions))
     gt_seconds = [tuple(np.floor(s).astype(np.int64).tolist() for s in gt) for gt in ground_truth]
-    ap = np.zeros((len(methods), len(thresholds), len(deltas), len(CLASSES)))
-    counts = np.zeros((len(methods), len(thresholds), len(CLASSES)), np.int64)
+    ap = np.zeros((len(methods), len(thresholds), len(deltas), len(EVENT_CLASSES)))
+    counts = np.zeros((len(methods), len(thresholds), len(EVENT_CLASSES)), np.int64)
     for mi, method in enumerate(methods):
         for ti, threshold in enumerate(thresholds):
             spotted, counts[mi, ti] = _spotted_loop(predictions, method, threshold)
             for di, delta in enumerate(deltas):
-                for c in range(len(CLASSES)):
+                for c in range(len(EVENT_CLASSES)):
                     ap[mi, ti, di, c] = _ap_loop(spotted, gt_seconds, c, delta)
-    events = {name: int(sum(len(gt[c]) for gt in gt_seconds)) for c, name in enumerate(CLASSES)}
+    events = {name: int(sum(len(gt[c]) for gt in gt_seconds)) for c, name in enumerate(EVENT_CLASSES)}
     return _report(methods, thresholds, deltas, ("paper",), len(predictions), events, None, counts,
                    {"paper": ap})
 
@@ -408,7 +530,7 @@ class _Layout:
         H = len(predictions)
         dtype = predictions[halves[0]].dtype
         self.work = _work_dtype(dtype)
-        sources = [(h, c) for c in range(len(CLASSES)) for h in halves]
+        sources = [(h, c) for c in range(len(EVENT_CLASSES)) for h in halves]
         self.columns = np.array([c * H + h for h, c in sources], np.int64)
         self.col_len = np.array([len(predictions[h]) for h, _ in sources], np.int64)
         self.col_off = np.concatenate([[0], np.cumsum(self.col_len)]).astype(np.int64)
@@ -430,23 +552,15 @@ def _tf():
     return tf
 
 
-_COMPILED: dict = {}
+# The compiled pieces of the grid: each builder makes its tf.function once per process (and value dtype).
 
 
-def _compiled(name: str, dtype=None):
-    """The tf.function `name` (for values of `dtype`), built on first use."""
-    key = (name, None if dtype is None else np.dtype(dtype).name)
-    if key not in _COMPILED:
-        tf = _tf()
-        tf_dtype = None if dtype is None else tf.as_dtype(np.dtype(dtype))
-        _COMPILED[key] = _BUILDERS[name](tf, tf_dtype)
-    return _COMPILED[key]
-
-
-def _build_segment_marks(tf, dtype):
+@functools.cache
+def _segment_marks_fn(dtype_name: str):
     """(q, thresholds below each value, run starts, run ends, thresholds) -> threshold index, kept index of
     the first and of the last second of every segment above a threshold, in (threshold, second) order."""
-    spec = tf.TensorSpec
+    tf = _tf()
+    dtype, spec = tf.as_dtype(dtype_name), tf.TensorSpec
 
     signature = [spec([None], dtype), spec([None], tf.int32), spec([None], tf.bool), spec([None], tf.bool),
                  spec([None], dtype)]
@@ -480,10 +594,12 @@ def _build_segment_marks(tf, dtype):
     return segment_marks
 
 
-def _build_nms(tf, dtype):
+@functools.cache
+def _nms_fn(dtype_name: str):
     """(flat values, kept positions, kept values, their seconds, 30 < second < n - 30, thresholds) ->
     threshold index and kept index of every NMS spot, in (threshold, second) order."""
-    spec = tf.TensorSpec
+    tf = _tf()
+    dtype, spec = tf.as_dtype(dtype_name), tf.TensorSpec
 
     signature = [spec([None], dtype), spec([None], tf.int32), spec([None], dtype), spec([None], tf.int32),
                  spec([None], tf.bool), spec([None], tf.float64)]
@@ -518,8 +634,10 @@ def _build_nms(tf, dtype):
     return nms
 
 
-def _build_match(tf, _):
+@functools.cache
+def _match_fn():
     """The greedy matching steps (see `_match`)."""
+    tf = _tf()
     spec = tf.TensorSpec
 
     signature = [spec([None], tf.int64), spec([None], tf.int64), spec([None], tf.float64), spec([None], tf.int64),
@@ -549,8 +667,10 @@ def _build_match(tf, _):
     return match
 
 
-def _build_paper_table(tf, _):
+@functools.cache
+def _paper_table_fn():
     """Highest precision of the true positives per (group, delta, recall level slot), see `_paper_ap`."""
+    tf = _tf()
     spec = tf.TensorSpec
     slots = len(RECALL_LEVELS) + 1
 
@@ -572,7 +692,7 @@ def _build_paper_table(tf, _):
                           tf.zeros([1, 1], tf.int64))
         c = cumulative - before  # (spots, deltas): true positives so far in the group
         k = (position - tf.gather(group_start, groups_b) + 1)[:, None]  # detections so far
-        p_class = tf.gather(positives, groups_b % len(CLASSES))[:, None]
+        p_class = tf.gather(positives, groups_b % len(EVENT_CLASSES))[:, None]
         precision = tf.cast(c, tf.float64) / tf.cast(k, tf.float64)
         # Recall c/P >= r for the levels r = q/10 exactly when 10 c >= q P (no rounding question).
         level = tf.where(p_class > 0, tf.minimum(10 * c // tf.maximum(p_class, 1), 10) + 1, tf.ones_like(c))
@@ -584,8 +704,10 @@ def _build_paper_table(tf, _):
     return paper_table
 
 
-def _build_soccernet_counts(tf, _):
+@functools.cache
+def _soccernet_counts_fn():
     """Detections and true positives per (group, delta, confidence bin), see `_soccernet_ap`."""
+    tf = _tf()
     spec = tf.TensorSpec
     bins = len(SOCCERNET_CONFIDENCES) + 1
 
@@ -607,10 +729,6 @@ def _build_soccernet_counts(tf, _):
     return soccernet_counts
 
 
-_BUILDERS = {"segment_marks": _build_segment_marks, "nms": _build_nms, "match": _build_match,
-             "paper_table": _build_paper_table, "soccernet_counts": _build_soccernet_counts}
-
-
 def _empty_spots(tf):
     return (tf.zeros([0], tf.int64), tf.zeros([0], tf.int64), tf.zeros([0], tf.int64), tf.zeros([0], tf.float64))
 
@@ -627,7 +745,7 @@ def _extract_spots(tf, predictions, methods, thresholds):
         return _empty_spots(tf)
     cfg, col, sec, score = (tf.concat([p[i] for p in parts], 0) for i in range(4))
     if len(parts) > 1 or any(p[4] for p in parts):  # merge groups / reference columns into the base order
-        columns = len(CLASSES) * len(predictions)
+        columns = len(EVENT_CLASSES) * len(predictions)
         order = tf.argsort((cfg * columns + col) * _SECOND_SPAN + sec, stable=True)
         cfg, col, sec, score = (tf.gather(x, order) for x in (cfg, col, sec, score))
     return cfg, col, sec, score
@@ -665,7 +783,7 @@ def _extract_group(tf, predictions, halves, methods, thresholds):
                 sec, s_col = at & 0xFFFFFFFF, tf.bitwise.right_shift(at, 32)
                 score = tf.gather(q, top)
             if bad:
-                table = np.zeros((T, len(CLASSES) * len(predictions)), bool)
+                table = np.zeros((T, len(EVENT_CLASSES) * len(predictions)), bool)
                 for t_index, c in bad:
                     table[t_index, c] = True
                 good = ~tf.gather_nd(tf.constant(table), tf.stack([tf.cast(th, tf.int64), s_col], 1))
@@ -681,7 +799,7 @@ def _extract_group(tf, predictions, halves, methods, thresholds):
             for off, n in zip(layout.col_off[:-1], layout.col_len):
                 if n > 2 * _HALF_WINDOW + 1:
                     inside[off + _HALF_WINDOW + 1:off + n - _HALF_WINDOW] = True
-            th, index = _compiled("nms", layout.work)(values, kept, q, pos, tf.constant(inside),
+            th, index = _nms_fn(np.dtype(layout.work).name)(values, kept, q, pos, tf.constant(inside),
                                                       tf.constant(np.asarray(thresholds, np.float64)))
             at = tf.gather(where_k, index)
             pieces.append((th, tf.bitwise.right_shift(at, 32), at & 0xFFFFFFFF, tf.gather(q, index), mi))
@@ -714,7 +832,7 @@ def _segments(tf, layout, q, where_k, new_run, run_end, with_maximum: bool):
     # Rare enough to leave to the reference, column by column.
     for t in np.flatnonzero(rounded <= 0):
         bad.update((int(t), int(c)) for c, n in zip(layout.columns, layout.col_len) if n > 0)
-    th, first, last = _compiled("segment_marks", layout.work)(q, below, new_run, run_end,
+    th, first, last = _segment_marks_fn(np.dtype(layout.work).name)(q, below, new_run, run_end,
                                                               tf.constant(rounded.astype(layout.work)))
     top = _first_maximum(tf, q, first, last) if with_maximum else None
     return th, first, last, top, sorted(bad)
@@ -820,12 +938,12 @@ def _match(tf, windows: _Windows, rows, relevant, rank, group_half, col, base):
     keys_t = tf.constant(keys)
     lo = tf.searchsorted(keys_t, key0 - windows.widest, side=windows.sides[0], out_type=tf.int64) - row_start
     hi = tf.searchsorted(keys_t, key0 + windows.widest, side=windows.sides[1], out_type=tf.int64) - row_start
-    return _compiled("match")(lo, hi, tf.constant(values), row_start, tf.gather(rank, relevant),
+    return _match_fn()(lo, hi, tf.constant(values), row_start, tf.gather(rank, relevant),
                               tf.gather(group_half, relevant), base, tf.constant(windows.half),
                               tf.constant(windows.closed), tf.constant(steps, tf.int64))
 
 
-def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequence[str] = METHODS,
+def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequence[str] = CANDIDATE_METHODS,
              thresholds: Sequence[float] = DEFAULT_THRESHOLDS, deltas: Sequence[int] = DEFAULT_DELTAS,
              metric: str = "both") -> dict:
     """Candidate spots and their scores over the whole grid, vectorised in TensorFlow.
@@ -860,7 +978,7 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
     predictions = _check_predictions(predictions)
     ground_truth = _check_ground_truth(ground_truth, len(predictions))
     tf = _tf()
-    H, T, D, C = len(predictions), len(thresholds), len(deltas), len(CLASSES)
+    H, T, D, C = len(predictions), len(thresholds), len(deltas), len(EVENT_CLASSES)
     G = len(methods) * T * C
     cfg, col, sec, score = _extract_spots(tf, predictions, methods, thresholds)
     n = int(score.shape[0])
@@ -878,7 +996,7 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
     widest = max(deltas)
     results = {}
     paper_gt = [np.floor(gt[c]).astype(np.int64) for c in range(C) for gt in ground_truth]  # rows = columns
-    events = {name: int(sum(len(s) for s in paper_gt[c * H:(c + 1) * H])) for c, name in enumerate(CLASSES)}
+    events = {name: int(sum(len(s) for s in paper_gt[c * H:(c + 1) * H])) for c, name in enumerate(EVENT_CLASSES)}
     if "paper" in metrics:
         every = np.concatenate(paper_gt) if paper_gt else np.zeros(0, np.int64)
         near = _near_mask(paper_gt, every - widest // 2, every + (widest + 1) // 2, col_off)  # t-d/2 <= s < t+d/2
@@ -886,14 +1004,14 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
         tp = _match(tf, _Windows("paper", deltas), paper_gt, relevant, rank, group_half, col,
                     tf.cast(tf.gather(sec, relevant), tf.float64))
         results["paper"] = _paper_ap(tf, relevant, tp, group, rank, group_start,
-                                     np.array([events[name] for name in CLASSES], np.int64), G, D).reshape(
+                                     np.array([events[name] for name in EVENT_CLASSES], np.int64), G, D).reshape(
             len(methods), T, C, D).transpose(0, 1, 3, 2)
     events_soccernet = None
     if "soccernet" in metrics:
         frames_gt = [np.unique(np.minimum(np.floor(SOCCERNET_FRAMERATE * gt[c]).astype(np.int64),
                                           SOCCERNET_LAST_FRAME)) for c in range(C) for gt in ground_truth]
         events_soccernet = {name: int(sum(len(f) for f in frames_gt[c * H:(c + 1) * H]))
-                            for c, name in enumerate(CLASSES)}
+                            for c, name in enumerate(EVENT_CLASSES)}
         every = np.concatenate(frames_gt) if frames_gt else np.zeros(0, np.int64)
         near = _near_mask(frames_gt, -((widest - every) // 2), (every + widest) // 2 + 1, col_off)  # |2s-f| <= d
         frame = tf.minimum(sec * SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME)
@@ -905,7 +1023,7 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
         tp = _match(tf, _Windows("soccernet", deltas), frames_gt, relevant, rank, group_half, col,
                     tf.cast(tf.gather(frame, relevant), tf.float64))
         results["soccernet"] = _soccernet_ap(tf, chosen, relevant, tp, score, group,
-                                             np.array([events_soccernet[name] for name in CLASSES]), G, D).reshape(
+                                             np.array([events_soccernet[name] for name in EVENT_CLASSES]), G, D).reshape(
             len(methods), T, C, D).transpose(0, 1, 3, 2)
     return _report(methods, thresholds, deltas, metrics, H, events, events_soccernet, counts, results)
 
@@ -933,7 +1051,7 @@ def _paper_ap(tf, relevant, tp, group, rank, group_start, positives, G, D):
     slots = len(RECALL_LEVELS) + 1
     table = np.full((G, D, slots), -np.inf)
     if int(relevant.shape[0]):
-        best = _compiled("paper_table")(relevant, tp, group, rank, tf.constant(group_start), tf.constant(positives),
+        best = _paper_table_fn()(relevant, tp, group, rank, tf.constant(group_start), tf.constant(positives),
                                         tf.constant(G, tf.int64)).numpy()
         table = best[:-1].reshape(G, D, slots)
     reach = np.maximum.accumulate(table[:, :, ::-1], axis=2)[:, :, ::-1]  # best over levels >= index
@@ -948,14 +1066,14 @@ def _soccernet_ap(tf, chosen, relevant, tp, score, group, positives, G, D):
     """The package's AP: precision and recall at 200 confidence thresholds (detections with score >=
     threshold), then for j = 0, 0.1, ..., 1 the highest precision at recall >= j, summed and / 11."""
     bins = len(SOCCERNET_CONFIDENCES) + 1
-    count, true_count = _compiled("soccernet_counts")(chosen, relevant, tp, score, group,
+    count, true_count = _soccernet_counts_fn()(chosen, relevant, tp, score, group,
                                                       tf.constant(SOCCERNET_CONFIDENCES), tf.constant(G, tf.int64))
     count = count.numpy()[:-1].reshape(G, bins)
     true_count = true_count.numpy().reshape(G, D, bins)
     # Detections at threshold index i: those with more than i thresholds <= score.
     detections = np.cumsum(count[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)  # (G, 200)
     true_pos = np.cumsum(true_count[:, :, ::-1], axis=2)[:, :, ::-1][:, :, 1:].astype(np.float64)
-    n_gt = positives[np.arange(G) % len(CLASSES)].astype(np.float64)
+    n_gt = positives[np.arange(G) % len(EVENT_CLASSES)].astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.nan_to_num(true_pos / detections[:, None, :])
         recall = np.nan_to_num(true_pos / n_gt[:, None, None])
@@ -1004,9 +1122,9 @@ def _metric_summary(ap: np.ndarray, methods, thresholds, deltas, metric: str) ->
         t = int(np.argmax(average[i]))  # the first (highest in the default order) on ties
         block["best"][m] = {
             "threshold": thresholds[t], "threshold_index": t, "average_mAP": float(average[i, t]),
-            "average_AP": {name: float(average_ap[i, t, c]) for c, name in enumerate(CLASSES)},
+            "average_AP": {name: float(average_ap[i, t, c]) for c, name in enumerate(EVENT_CLASSES)},
             "mAP": mean_ap[i, t].tolist(),
-            "AP": {name: ap[i, t, :, c].tolist() for c, name in enumerate(CLASSES)},
+            "AP": {name: ap[i, t, :, c].tolist() for c, name in enumerate(EVENT_CLASSES)},
         }
     return block
 
@@ -1014,7 +1132,7 @@ def _metric_summary(ap: np.ndarray, methods, thresholds, deltas, metric: str) ->
 def _report(methods, thresholds, deltas, metrics, halves, events, events_soccernet, counts, aps) -> dict:
     report = {
         "methods": list(methods), "thresholds": list(thresholds), "deltas": list(deltas),
-        "classes": list(CLASSES), "metrics": list(metrics), "headline": metrics[0], "halves": halves,
+        "classes": list(EVENT_CLASSES), "metrics": list(metrics), "headline": metrics[0], "halves": halves,
         "events": events,
         "spots": {m: np.asarray(counts[i]).tolist() for i, m in enumerate(methods)},
     }
@@ -1135,21 +1253,11 @@ def load_results_spotting(list_path: str | os.PathLike, folder: str | os.PathLik
 # Output files
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-
-
 def grid_csv(results: dict[str, dict]) -> str:
     """The full grid, one row per (model, metric, method, threshold, delta)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model", "metric", "method", "threshold", "delta"] + [f"AP_{c}" for c in CLASSES] + ["mAP"])
+    writer.writerow(["model", "metric", "method", "threshold", "delta"] + [f"AP_{c}" for c in EVENT_CLASSES] + ["mAP"])
     for model, report in results.items():
         for metric in report["metrics"]:
             block = report[metric]
@@ -1165,7 +1273,7 @@ def summary_csv(results: dict[str, dict]) -> str:
     """Average-mAP per (model, metric, method, threshold), with the per-class averages."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model", "metric", "method", "threshold", "average_mAP"] + [f"average_AP_{c}" for c in CLASSES]
+    writer.writerow(["model", "metric", "method", "threshold", "average_mAP"] + [f"average_AP_{c}" for c in EVENT_CLASSES]
                     + ["best"])
     for model, report in results.items():
         for metric in report["metrics"]:
@@ -1177,14 +1285,28 @@ def summary_csv(results: dict[str, dict]) -> str:
     return out.getvalue()
 
 
-def _save_figure(fig, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _line_figure(path: Path, curves: list[tuple[np.ndarray, np.ndarray, str, str, str]], xlabel: str, ylabel: str,
+                 title: str) -> Path:
+    """One PNG of lines (x, y, line style, colour, label), legend on the right; written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for x, y, style, colour, label in curves:
+        ax.plot(x, y, style, color=colour, marker="o", ms=3, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
     try:
-        fig.savefig(temporary, format="png", dpi=120, bbox_inches="tight")
-        os.replace(temporary, path)
+        dataset.write_atomic(path, lambda temporary: fig.savefig(temporary, format="png", dpi=120,
+                                                                 bbox_inches="tight"))
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        plt.close(fig)
+    return path
 
 
 def plot_results(results: dict[str, dict], output: Path, metric: str) -> list[Path]:
@@ -1197,43 +1319,21 @@ def plot_results(results: dict[str, dict], output: Path, metric: str) -> list[Pa
 
     styles = {"argmax": "-", "center": "--", "nms": ":", SPOTS: "-."}
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    written = []
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    by_delta, by_threshold = [], []
     for i, (model, report) in enumerate(results.items()):
-        deltas = np.asarray(report["deltas"])
-        order = np.argsort(deltas)
+        colour = colours[i % len(colours)]
+        deltas, thresholds = np.asarray(report["deltas"]), np.asarray(report["thresholds"])
+        d_order, t_order = np.argsort(deltas), np.argsort(thresholds)
         for m in report["methods"]:
             best = report[metric]["best"][m]
-            values = 100 * np.asarray(best["mAP"])[order]
-            ax.plot(deltas[order], values, styles.get(m, "-"), color=colours[i % len(colours)], marker="o", ms=3,
-                    label=f"{model} {m} (t={best['threshold']:.2f}, Avg {100 * best['average_mAP']:.1f}%)")
-    ax.set_xlabel("tolerance delta (s)")
-    ax.set_ylabel("mAP (%)")
-    ax.set_title(f"mAP against delta ({metric} metric, each method at its best threshold)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
-    path = output / f"mAP_vs_delta_{metric}.png"
-    _save_figure(fig, path)
-    plt.close(fig)
-    written.append(path)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, (model, report) in enumerate(results.items()):
-        thresholds = np.asarray(report["thresholds"])
-        order = np.argsort(thresholds)
-        for m in report["methods"]:
-            values = 100 * np.asarray(report[metric]["average_mAP"][m])[order]
-            ax.plot(thresholds[order], values, styles.get(m, "-"), color=colours[i % len(colours)], marker="o",
-                    ms=3, label=f"{model} {m}")
-    ax.set_xlabel("threshold")
-    ax.set_ylabel("Average-mAP (%)")
-    ax.set_title(f"Average-mAP against the candidate threshold ({metric} metric)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
-    path = output / f"average_mAP_vs_threshold_{metric}.png"
-    _save_figure(fig, path)
-    plt.close(fig)
-    written.append(path)
-    return written
+            by_delta.append((deltas[d_order], 100 * np.asarray(best["mAP"])[d_order], styles.get(m, "-"), colour,
+                             f"{model} {m} (t={best['threshold']:.2f}, Avg {100 * best['average_mAP']:.1f}%)"))
+            by_threshold.append((thresholds[t_order], 100 * np.asarray(report[metric]["average_mAP"][m])[t_order],
+                                 styles.get(m, "-"), colour, f"{model} {m}"))
+    return [_line_figure(output / f"mAP_vs_delta_{metric}.png", by_delta, "tolerance delta (s)", "mAP (%)",
+                         f"mAP against delta ({metric} metric, each method at its best threshold)"),
+            _line_figure(output / f"average_mAP_vs_threshold_{metric}.png", by_threshold, "threshold",
+                         "Average-mAP (%)", f"Average-mAP against the candidate threshold ({metric} metric)")]
 
 
 def format_report(model: str, report: dict) -> str:
@@ -1249,12 +1349,12 @@ def format_report(model: str, report: dict) -> str:
         headline = " (headline)" if metric == report["headline"] else ""
         lines.append(f"{metric} metric{headline}; Average-mAP = {block['average']}")
         lines.append(f"  {'method':<8}{'best t':>8}{'Avg-mAP':>9}{'@0.50':>8}"
-                     + "".join(f"{'AP ' + c:>9}" for c in CLASSES) + "   (%, APs averaged over delta at the best t)")
+                     + "".join(f"{'AP ' + c:>9}" for c in EVENT_CLASSES) + "   (%, APs averaged over delta at the best t)")
         for m in report["methods"]:
             best = block["best"][m]
             half_value = f"{100 * block['average_mAP'][m][at_half]:8.1f}" if at_half is not None else f"{'-':>8}"
             lines.append(f"  {m:<8}{best['threshold']:8.2f}{100 * best['average_mAP']:9.1f}{half_value}"
-                         + "".join(f"{100 * best['average_AP'][c]:9.1f}" for c in CLASSES))
+                         + "".join(f"{100 * best['average_AP'][c]:9.1f}" for c in EVENT_CLASSES))
         lines.append(f"  mAP (%) per delta at the best t: {'delta':<6}" + "".join(f"{d:>6}" for d in deltas))
         for m in report["methods"]:
             lines.append(f"  {'':<33}{m:<6}" + "".join(f"{100 * v:6.1f}" for v in block["best"][m]["mAP"]))
@@ -1278,21 +1378,16 @@ def format_comparison(results: dict[str, dict]) -> str:
 # Command line
 
 
-def _threshold_arg(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"threshold {text} is outside [0, 1]")
-    return value
-
-
-def _delta_arg(text: str) -> int:
+def _one_delta(text: str) -> int:
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"delta {text} is not a whole number of seconds") from None
-    if not 1 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"delta {text} is outside 1..3600 seconds")
-    return value
+        raise ValueError(f"delta {text} is not a whole number of seconds") from None
+    return _deltas([value])[0]
+
+
+_threshold_arg = runs.argument_type(lambda text: _thresholds([text])[0], "threshold")
+_delta_arg = runs.argument_type(_one_delta, "delta")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -1317,7 +1412,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prefix", nargs="+", default=["VLAD-Archi5-20sec-Spotting"],
                         help="one or more prediction prefixes (models) to evaluate and compare: the --output "
                              "of ClassificationSecondBased.py (the original's PREDICTIONS_FILENAMES)")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+    parser.add_argument("--methods", nargs="+", choices=CANDIDATE_METHODS, default=list(CANDIDATE_METHODS),
                         help="candidate methods: segment maximum, segment centre, NMS (60 s window)")
     parser.add_argument("--thresholds", nargs="+", type=_threshold_arg, default=None,
                         help="candidate thresholds in [0, 1] (default 0.95, 0.90, ..., 0.05; 0 with "
@@ -1335,7 +1430,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write <output>/results_spotting_<prefix>/<game>/results_spotting.json with each "
                              "model's best method and threshold (headline metric), for the official evaluator")
     parser.add_argument("--no_plots", action="store_true", help="do not draw the PNG plots")
-    parser.add_argument("--loglevel", default="INFO", help="logging level")
+    runs.add_process_arguments(parser, gpu=False)
     return parser
 
 
@@ -1343,7 +1438,7 @@ def _json_folder(predictions: Path, prefix: str, name: str, list_path: str) -> P
     direct = predictions / prefix
     if direct.is_dir():
         return direct
-    fallback = predictions / f"results_spotting_{prefix}"
+    fallback = results_spotting_dir(predictions, prefix)
     if fallback.is_dir():
         return fallback
     game = dataset.read_game_list(list_path)[0]
@@ -1380,8 +1475,8 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
                 "predictions": str(args.predictions), "results_spotting": args.results_spotting,
                 "label_file": args.label_file}
     dataset.write_json_atomic(output / "results.json", {"settings": settings, "models": results})
-    _write_text_atomic(output / "grid.csv", grid_csv(results))
-    _write_text_atomic(output / "summary.csv", summary_csv(results))
+    dataset.write_text_atomic(output / "grid.csv", grid_csv(results))
+    dataset.write_text_atomic(output / "summary.csv", summary_csv(results))
     if not args.no_plots:
         for metric in metric_names:
             plot_results(results, output, metric)
@@ -1398,9 +1493,9 @@ def _write_best_json(args, prefix: str, predictions: list[np.ndarray], report: d
     block = report[report["headline"]]
     method = max(report["methods"], key=lambda m: block["best"][m]["average_mAP"])
     threshold = block["best"][method]["threshold"]
-    folder = output / f"results_spotting_{prefix}"
+    folder = results_spotting_dir(output, prefix)
     for i, game in enumerate(dataset.read_game_list(args.testing)):
-        target = folder / game / RESULTS_SPOTTING
+        target = results_spotting_file(output, prefix, game)
         target.parent.mkdir(parents=True, exist_ok=True)
         by_half = {h: predictions[2 * i + h - 1] for h in dataset.HALVES}
         write_results_spotting(target, results_spotting_json(by_half, method, threshold, game))
@@ -1409,8 +1504,7 @@ def _write_best_json(args, prefix: str, predictions: list[np.ndarray], report: d
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, str(args.loglevel).upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(message)s")
+    runs.setup_logging(args.loglevel)
     log.info("arguments: %s", vars(args))
     try:
         run(args)

@@ -17,28 +17,31 @@ import math
 import mmap
 import os
 import re
-import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
+# The classes: column c of every label and prediction array. Background is class 0.
 CLASSES = ("background", "card", "subs", "goal")
 NUM_CLASSES = len(CLASSES)
+EVENT_CLASSES = CLASSES[1:]  # the three spotted classes (columns 1..3)
+# How the paper's tables and the original's TensorBoard tags name them ("AP/1_cards").
+CLASS_TITLES = ("background", "cards", "subs", "goals")
 FRAMES_PER_SECOND = 2
 HALVES = (1, 2)
 PCA_DIM = 512
-STREAMS = ("video", "audio")
-VIDEO_FEATURES = ("ResNET", "C3D", "I3D")
-AUDIO_FEATURES = ("VGGish",)
 # Feature dimension of the known raw files; PCA files are always PCA_DIM. C3D and I3D are left out:
 # their dimension is only checked for consistency across files.
 KNOWN_DIMS = {"ResNET": 2048, "VGGish": 512}
+# The label files, by name: the name says the version everywhere (Split, read_labels, compute_mAP.py).
 V1_LABEL_FILE = "Labels.json"
 V2_LABEL_FILE = "Labels-v2.json"
+LABEL_FILES = (V1_LABEL_FILE, V2_LABEL_FILE)
 # SoccerNet v2 labels that carry over to the three v1 classes; other v2 labels are ignored.
 V2_TO_CLASS = {"Goal": 3, "Yellow card": 1, "Red card": 1, "Yellow->red card": 1, "Substitution": 2}
 # Audio and video of a half are cut to their common length; a larger difference is reported.
@@ -208,6 +211,12 @@ def parse_game_time(game_time: str, path: str | os.PathLike = "<labels>") -> tup
     return half, minute, second
 
 
+def seconds_to_game_time(half: int, seconds: float) -> str:
+    """`"H - MM:SS"` for a time in seconds from the start of the half (the inverse of `parse_game_time`)."""
+    whole = int(math.floor(seconds))
+    return f"{half} - {whole // 60:02d}:{whole % 60:02d}"
+
+
 def v1_class(label: str) -> int:
     """Class of a SoccerNet v1 label by the original's substring tests, 0 when none matches."""
     if "card" in label:
@@ -219,7 +228,7 @@ def v1_class(label: str) -> int:
     return 0
 
 
-def read_labels(path: str | os.PathLike, version: int | None = None) -> list[Event]:
+def read_labels(path: str | os.PathLike) -> list[Event]:
     """Read the events of a game from `Labels.json` (v1) or `Labels-v2.json` (v2).
 
     v1 labels are matched as the original: "card" -> card, "subs" -> subs, "soccer" -> goal; an
@@ -229,15 +238,13 @@ def read_labels(path: str | os.PathLike, version: int | None = None) -> list[Eve
     `gameTime` does (to the second).
 
     Args:
-        path: the label file.
-        version: 1 or 2; by default 2 for a file named `Labels-v2.json`, else 1.
+        path: the label file; read as v2 when it is named `Labels-v2.json`, else as v1.
 
     Raises:
         DataError: missing file, invalid JSON, no `annotations` list, a bad `gameTime` or `position`.
     """
     path = Path(path)
-    if version is None:
-        version = 2 if path.name == V2_LABEL_FILE else 1
+    version = 2 if path.name == V2_LABEL_FILE else 1
     annotations = read_json_list(path, "annotations", "label file")
     events = []
     for number, annotation in enumerate(annotations, 1):
@@ -268,7 +275,8 @@ def read_labels(path: str | os.PathLike, version: int | None = None) -> list[Eve
 
 
 def chunk_labels(events: Iterable[Event], n_chunks: int, window_sec: float) -> np.ndarray:
-    """Multi-label targets of the non-overlapping chunks of one half (spec 3.1).
+    """Multi-label targets of the non-overlapping chunks of one half (the original's `ftpdataset.py`,
+    `prepareTrainingDataset`).
 
     Chunk j covers seconds [j*window_sec, (j+1)*window_sec). An event at t seconds lands in chunk
     t // window_sec, clamped into the last chunk. This is the original's index for every window that
@@ -338,7 +346,7 @@ class Split:
         data_root: folder the list's game paths are relative to; default the list file's folder.
         video_features / audio_features: feature names (`ResNET`, `VGGish`, ...); None to skip a stream.
         pca: read the video stream from `{half}_{video}_PCA512.npy`.
-        labels: "v1" (`Labels.json`), "v2" (`Labels-v2.json`), or None (no labels: spotting of games
+        label_file: `Labels.json` (v1), `Labels-v2.json` (v2), or None (no labels: spotting of games
             without annotations).
         check_finite: scan each feature file once for NaN or infinity.
         games: use these games instead of reading the list (still validated).
@@ -350,7 +358,7 @@ class Split:
 
     def __init__(self, list_path: str | os.PathLike, *, data_root: str | os.PathLike | None = None,
                  video_features: str | None = "ResNET", audio_features: str | None = "VGGish",
-                 pca: bool = True, labels: str | None = "v1", check_finite: bool = True,
+                 pca: bool = True, label_file: str | None = V1_LABEL_FILE, check_finite: bool = True,
                  games: Sequence[str] | None = None, fps: int = FRAMES_PER_SECOND,
                  release_bytes: int = 128 << 20):
         self.list_path = Path(list_path)
@@ -369,7 +377,9 @@ class Split:
             self.features["audio"] = (audio_features, False)
         if not self.features:
             raise ValueError("at least one of video_features and audio_features is needed")
-        self.labels = labels
+        if label_file is not None and label_file not in LABEL_FILES:
+            raise ValueError(f"unknown label file {label_file!r}; valid: {', '.join(LABEL_FILES)} or None")
+        self.label_file = label_file
         self.check_finite = check_finite
         self.release_bytes = release_bytes
         self._touched = 0
@@ -392,10 +402,7 @@ class Split:
         return self.halves[0].streams[stream].shape[1]
 
     def _read_events(self, game_dir: Path) -> list[Event]:
-        if self.labels is None:
-            return []
-        name = V2_LABEL_FILE if self.labels == "v2" else V1_LABEL_FILE
-        return read_labels(game_dir / name, version=2 if self.labels == "v2" else 1)
+        return [] if self.label_file is None else read_labels(game_dir / self.label_file)
 
     def _open_half(self, game: str, game_dir: Path, half: int, events: list[Event],
                    dims: dict[str, tuple[int, Path]]) -> Half:
@@ -420,7 +427,8 @@ class Split:
     # Windows
 
     def chunk_index(self, window_sec: float) -> WindowIndex:
-        """Non-overlapping chunks of N = window_sec * fps frames per half, the tail dropped (spec 2.6)."""
+        """Non-overlapping chunks of N = window_sec * fps frames per half, the tail dropped (the original's
+        `ftpdataset.py`, `prepare*Dataset`)."""
         frames = window_frames(window_sec, self.fps)
         half_ids, starts, labels = [], [], []
         for half_id, half in enumerate(self.halves):
@@ -431,14 +439,14 @@ class Split:
         return WindowIndex(np.concatenate(half_ids), np.concatenate(starts), frames,
                            np.concatenate(labels))
 
-    def spotting_index(self, window_sec: float, half_ids: Sequence[int] | None = None) -> WindowIndex:
-        """One window per second of each half, replicate-padded at both ends (spec 6)."""
-        frames = window_frames(window_sec, self.fps)
+    def spotting_index(self, frames: int, half_ids: Sequence[int] | None = None) -> WindowIndex:
+        """One window of `frames` frames per second of each half, replicate-padded at both ends (the
+        original's `ClassificationSecondBased.py` and `ftpdataset.py`, `loadSpottingTestingDataset`)."""
         if half_ids is None:
             half_ids = range(len(self.halves))
         ids, starts = [], []
         for half_id in half_ids:
-            start = spotting_starts(self.halves[half_id].n_frames, window_sec, self.fps)
+            start = spotting_starts(self.halves[half_id].n_frames, frames, self.fps)
             ids.append(np.full(len(start), half_id, np.int32))
             starts.append(start)
         return WindowIndex(np.concatenate(ids), np.concatenate(starts), frames)
@@ -450,9 +458,8 @@ class Split:
         A run of adjacent chunks of one half (the original's batches hold whole halves) is copied as
         one block, any other window as one slice; only windows that reach past either end of the
         half (spotting padding) go through clipped frame numbers. Every window is copied once,
-        straight into the batch. Row-by-row fancy indexing was 2-3x slower, grouping windows into
-        fancy indexes of whole windows 1.5x slower, and `np.take` on a strided window view 50x
-        slower on the development machine (bench/bench_pipeline.py).
+        straight into the batch; the alternatives measured slower (row-by-row fancy indexing, fancy
+        indexes of whole windows, `np.take` on a strided window view: the README's benchmark section).
 
         Args:
             index: chunks or spotting windows.
@@ -532,52 +539,19 @@ def window_frames(window_sec: float, fps: int = FRAMES_PER_SECOND) -> int:
     return int(frames)
 
 
-def spotting_starts(n_frames: int, window_sec: float, fps: int = FRAMES_PER_SECOND) -> np.ndarray:
-    """First frame of each spotting window of a half (spec 6).
+def spotting_starts(n_frames: int, frames: int, fps: int = FRAMES_PER_SECOND) -> np.ndarray:
+    """First frame of each spotting window of N = `frames` frames of a half (the original's
+    `ClassificationSecondBased.py`).
 
-    The original pads the half with window_sec * fps / 2 copies of its first and last frame and takes
-    floor(frames / fps) windows of N = window_sec * fps frames with a stride of one second, so window i
-    covers seconds [i - window_sec/2, i + window_sec/2). Here the padding is implicit: the start is
-    fps*i - N/2 in the unpadded half, and the gather clips frame numbers into the half.
+    The original pads the half with N / 2 copies of its first and last frame and takes
+    floor(n_frames / fps) windows of N frames with a stride of one second, so window i covers seconds
+    [i - T/2, i + T/2) for T = N / fps. Here the padding is implicit: the start is fps*i - N/2 in the
+    unpadded half, and the gather clips frame numbers into the half.
 
     Returns:
         (floor(n_frames / fps),) int64 start frames, negative for the first windows.
     """
-    frames = window_frames(window_sec, fps)
     return np.arange(n_frames // fps, dtype=np.int64) * fps - frames // 2
-
-
-def tune_allocator() -> bool:
-    """Keep freed memory for reuse instead of returning it to the system (glibc only).
-
-    glibc serves blocks over 32 MB with fresh memory maps and unmaps them when freed, so every batch
-    of windows (and every large TensorFlow temporary) pays for zero-filled page faults on first
-    touch. With no mmap for large blocks and no trimming, freed blocks are reused: the input pipeline
-    ran 5-8x faster on the development machine (bench/bench_pipeline.py). Resident memory then stays
-    at its high-water mark. Call it early in a script's main(), before TensorFlow is imported; a no-op
-    where glibc is absent.
-
-    It also asks TensorFlow for its best-fit-with-coalescing CPU allocator (`TF_CPU_ALLOCATOR_USE_BFC`,
-    unless the environment already says otherwise): training steps of the big poolings ran about 1.6x
-    faster with it on the development machine (bench/bench_networks.py). It acts only if TensorFlow
-    is not imported yet.
-
-    Returns:
-        True when the allocator was tuned.
-    """
-    import ctypes
-    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name or not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        m_trim_threshold, m_mmap_max = -1, -4  # glibc malloc.h
-        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))
-    except (OSError, AttributeError):
-        return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -586,7 +560,8 @@ def tune_allocator() -> bool:
 
 def half_batches(index: WindowIndex, halves_per_batch: int, rng: np.random.Generator | None = None,
                  half_order: Sequence[int] | None = None) -> list[np.ndarray]:
-    """The original's training batches: all chunks of `halves_per_batch` halves at a time (spec 3.3).
+    """The original's training batches: all chunks of `halves_per_batch` halves at a time (the original's
+    `ftpdataset.py`, `prepareNewEpoch` / `getTrainingBatch`).
 
     Args:
         index: chunk index of the training split.
@@ -622,8 +597,8 @@ def make_dataset(split: Split, index: WindowIndex, batches: Sequence[np.ndarray]
                  streams: Sequence[str] | None = None, prefetch: int = 2, parallel: int = 2):
     """A tf.data pipeline over precomputed batches of window positions.
 
-    Each element is gathered from the memory-mapped halves after batching (one vectorised copy per
-    half in the batch), so no chunk or window is materialised before it is needed. Elements are
+    Each element is gathered from the memory-mapped halves after batching (`Split.gather`: one copy per
+    run of adjacent windows), so no chunk or window is materialised before it is needed. Elements are
     `(inputs, labels)` with `inputs = {"video": (b, N, dim), "audio": (b, N, dim)}` (`streams`, by
     default all the split has) and labels (b, 4), or `inputs` alone when the index has no labels.
     Order is kept.
@@ -653,6 +628,64 @@ def make_dataset(split: Split, index: WindowIndex, batches: Sequence[np.ndarray]
     dataset = tf.data.Dataset.range(len(batches))
     dataset = dataset.map(tf_gather, num_parallel_calls=parallel, deterministic=True)
     return dataset.prefetch(prefetch)
+
+
+# --------------------------------------------------------------------------------------------
+# File I/O: atomic writes and JSON reading (the one owner of the write-then-rename contract)
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Write a file so that it is either absent, as before, or complete: never half-written.
+
+    `write(temporary)` writes the content to a temporary path in the same folder (a unique name, with
+    `path`'s suffix so that writers that choose the format by suffix, as Keras and numpy do, behave as
+    for `path`); it is then renamed onto `path` (atomic on POSIX). Whatever happens, the temporary file
+    is gone afterwards.
+
+    Returns:
+        `path`.
+    """
+    path = Path(path)
+    # Unique per process and call; created by `write` itself, so with the usual permissions.
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def write_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """`np.save` of a plain array (never pickled), atomically."""
+    return write_atomic(path, lambda temporary: np.save(temporary, array, allow_pickle=False))
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """A UTF-8 text file, atomically."""
+    return write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, content) -> Path:
+    """JSON (indented, one trailing newline), atomically. The content is serialised before anything is
+    written, so content that is not JSON leaves no file."""
+    text = json.dumps(content, indent=2) + "\n"
+    return write_text_atomic(path, text)
+
+
+def read_json_list(path: str | os.PathLike, key: str, kind: str) -> list:
+    """The list under `key` of a JSON object file; DataError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, f"{kind} not found")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"invalid JSON ({exc})") from None
+    items = content.get(key) if isinstance(content, dict) else None
+    if not isinstance(items, list):
+        raise DataError(path, f"no '{key}' list")
+    return items
 
 
 # --------------------------------------------------------------------------------------------
@@ -696,46 +729,6 @@ def fit_pca(split: Split, stream: str = "video", n_components: int = PCA_DIM, ba
     return pca
 
 
-def write_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write `array` to `path` through a temporary file and a rename, so no half-written file remains."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-
-
-def read_json_list(path: str | os.PathLike, key: str, kind: str) -> list:
-    """The list under `key` of a JSON object file; DataError naming the file otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, f"{kind} not found")
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"invalid JSON ({exc})") from None
-    items = content.get(key) if isinstance(content, dict) else None
-    if not isinstance(items, list):
-        raise DataError(path, f"no '{key}' list")
-    return items
-
-
-def write_json_atomic(path: str | os.PathLike, content) -> None:
-    """Write JSON to `path` through a temporary file and a rename."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-
-
 def apply_pca(pca, split: Split, stream: str = "video", overwrite: bool = False, progress: bool = True,
               batch_frames: int = 8192) -> list[Path]:
     """Write `{half}_{features}_PCA{k}.npy` (float32) beside the raw features of every half of a split."""
@@ -756,8 +749,3 @@ def apply_pca(pca, split: Split, stream: str = "video", overwrite: bool = False,
         written.append(target)
     return written
 
-
-def seconds_to_game_time(half: int, seconds: float) -> str:
-    """`"H - MM:SS"` for a time in seconds from the start of the half."""
-    whole = int(math.floor(seconds))
-    return f"{half} - {whole // 60:02d}:{whole % 60:02d}"

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shlex
 import shutil
 import sys
@@ -33,8 +32,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import compute_mAP
 import dataset
 import reproduce
+import runs
 import synthetic
 
 TOP = Path(__file__).resolve().parent
@@ -98,8 +99,8 @@ def demo_plans(windows: Sequence[int]) -> list[reproduce.Plan]:
 def findings(folders: dict, spotting: dict, windows: Sequence[int]) -> list[str]:
     """The paper's qualitative findings, checked on the demo's numbers."""
     first = windows[0]
-    runs = {m: reproduce.Training(reproduce.STREAM_ARCHITECTURES[m], "RVLAD", 64, first) for m in MODELS}
-    reports = {m: reproduce.test_report(folders, r) for m, r in runs.items()}
+    trained = {m: reproduce.Training(reproduce.STREAM_ARCHITECTURES[m], "RVLAD", 64, first) for m in MODELS}
+    reports = {m: reproduce.test_report(folders, r) for m, r in trained.items()}
     mAP = {m: r["mAP"] for m, r in reports.items()}
     goal = {m: r["AP"]["goal"] for m, r in reports.items()}
     lines = [("fusion (method 4) above video above audio in classification mAP, T = %d s" % first,
@@ -107,17 +108,17 @@ def findings(folders: dict, spotting: dict, windows: Sequence[int]) -> list[str]
               f"{100 * mAP['method 4']:.1f} > {100 * mAP['video']:.1f} > {100 * mAP['audio']:.1f}"),
              ("audio above video on goals",
               goal["audio"] > goal["video"], f"{100 * goal['audio']:.1f} > {100 * goal['video']:.1f}")]
-    classes = ("card", "subs", "goal")
-    above = [c for c in classes if reports["method 4"]["AP"][c] >= max(reports["video"]["AP"][c],
-                                                                      reports["audio"]["AP"][c])]
-    lines.append(("fusion at least as good as either stream on every class", len(above) == 3,
-                  "on " + (", ".join(above) or "none")))
+    below = [c for c in dataset.EVENT_CLASSES
+             if reports["method 4"]["AP"][c] < max(reports["video"]["AP"][c], reports["audio"]["AP"][c])]
+    lines.append(("fusion at least as good as either stream on every class", not below,
+                  ("below the better stream on " + ", ".join(below)) if below else
+                  "on " + ", ".join(dataset.EVENT_CLASSES)))
     best = {}
     for (pooling, window), (group, results) in spotting.items():
         for run in group:
             if run.architecture == "AudioVideoArchi5":
                 summary = results["models"][run.prefix]["paper"]["best"]
-                best[window] = max(summary[m]["average_mAP"] for m in reproduce.SPOT_METHODS)
+                best[window] = max(summary[m]["average_mAP"] for m in compute_mAP.CANDIDATE_METHODS)
     if len(best) > 1:
         short, long_ = min(best), max(best)
         lines.append((f"T = {short} s spotting better than T = {long_} s (method 4, best candidate method)",
@@ -145,13 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.summary_only:
         return 0
-    runs, results = Path(args.runs), Path(args.results)
+    run_root, results = Path(args.runs), Path(args.results)
     if args.fresh:
-        shutil.rmtree(runs, ignore_errors=True)
+        shutil.rmtree(run_root, ignore_errors=True)
         shutil.rmtree(results, ignore_errors=True)
     names = synthetic.list_names(config)
     s = reproduce.Settings(str(root / names["Train"]), str(root / names["Valid"]), str(root / names["Test"]),
-                           None, runs, runs / "predictions", results, train_extra=tuple(shlex.split(args.train_args)),
+                           None, run_root, run_root / "predictions", results, train_extra=tuple(shlex.split(args.train_args)),
                            no_progress=args.no_progress)
     plans = demo_plans(args.windows)
     plan, folders = reproduce.Plan(), {}
@@ -182,23 +183,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         reproduce.write_table(s, name, text, values, header)
     checks = findings(folders, spotting, args.windows)
     print("The paper's qualitative findings on this synthetic data:\n" + "\n".join(checks))
-    (results / "findings.txt").write_text("\n".join(checks) + "\n")
+    dataset.write_text_atomic(results / "findings.txt", "\n".join(checks) + "\n")
 
     by_model = {m: folders[reproduce.Training(reproduce.STREAM_ARCHITECTURES[m], "RVLAD", 64, first).prefix]
                 for m in MODELS}
     plots = [reproduce.plot_training_curves({f"{m}, T = {first} s": run for m, run in by_model.items()},
                                             results / "figure3_training_curves.png",
                                             "Train and validation mAP per epoch (synthetic data)"),
-             reproduce.plot_confusion(json.loads((by_model["method 4"] / "test_report.json").read_text()),
+             reproduce.plot_confusion(runs.read_test_report(by_model["method 4"]),
                                       results / "confusion_method4.png",
                                       f"Method 4, T = {first} s: test confusion matrix (synthetic data)")]
     game = dataset.read_game_list(s.testing)[0]
-    timeline = s.predictions / game / f"{fusion_prefixes[-1]}_timeline.png"
+    timeline = compute_mAP.timeline_file(s.predictions, game, fusion_prefixes[-1])
     if timeline.is_file():
         plots.append(Path(shutil.copyfile(timeline, results / "timeline_method4.png")))
     plots += sorted((results / "figure2").glob("mAP_vs_delta_*.png"))
     print("Plots:\n" + "\n".join(f"  {p}" for p in plots))
-    print(f"Tables: {results}/table_*.txt; runs: {runs}; demo done in {(time.perf_counter() - started) / 60:.1f} min")
+    print(f"Tables: {results}/table_*.txt; runs: {run_root}; demo done in {(time.perf_counter() - started) / 60:.1f} min")
     return 0
 
 

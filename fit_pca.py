@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 import dataset
+import runs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,31 +39,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--subsample", type=int, default=1, help="fit on every n-th frame (1: all frames)")
     parser.add_argument("--save", default=None, help="save the fitted PCA to this .npz file")
     parser.add_argument("--overwrite", action="store_true", help="rewrite PCA files that exist")
-    parser.add_argument("--loglevel", default="INFO", help="logging level")
+    runs.add_process_arguments(parser, gpu=False)
     return parser
 
 
 def save_pca(path: str | Path, pca) -> None:
     """Save the PCA as plain arrays (no pickle): components (k, d), mean (d,), explained variance (k,)."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as handle:
-        np.savez(handle, components=pca.components_, mean=pca.mean_,
-                 explained_variance=pca.explained_variance_,
-                 explained_variance_ratio=pca.explained_variance_ratio_)
-    temporary.replace(path)
+    arrays = dict(components=pca.components_, mean=pca.mean_, explained_variance=pca.explained_variance_,
+                  explained_variance_ratio=pca.explained_variance_ratio_)
+    dataset.write_atomic(path, lambda temporary: np.savez(temporary, **arrays))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.loglevel.upper(), format="%(levelname)s %(message)s")
+    runs.setup_logging(args.loglevel)
     if args.subsample < 1 or args.components < 1:
         print("error: --subsample and --components must be positive", file=sys.stderr)
         return 2
     try:
         def open_split(list_path):
             return dataset.Split(list_path, data_root=args.SoccerNet_path, video_features=args.features,
-                                 audio_features=None, pca=False, labels=None)
+                                 audio_features=None, pca=False, label_file=None)
 
         training = open_split(args.training)
         pca = dataset.fit_pca(training, n_components=args.components, batch_frames=args.batch_frames,

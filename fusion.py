@@ -16,37 +16,16 @@ per-second outputs of a video and an audio run (used by ClassificationSecondBase
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+import compute_mAP as metrics
 import dataset
-
-# method number -> (original class, where the streams meet, how it is obtained)
-METHODS = {
-    1: ("Archi9Prediction", "after the sigmoids: product of the probabilities of a video model and an "
-                            "audio model trained apart", "fusion.py --method 1"),
-    2: ("Archi3Prediction", "at the logits: mean of the logits of a video model and an audio model trained "
-                            "apart, then sigmoid", "fusion.py --method 2"),
-    3: ("AudioVideoArchi4", "at the logits, trained together: each stream pooling -> dropout -> FC, mean of "
-                            "the two logits", "ClassificationMinuteBased.py --architecture 3"),
-    4: ("AudioVideoArchi5", "after each stream's dropout: concatenate, one FC (the paper's best)",
-        "ClassificationMinuteBased.py --architecture 4"),
-    5: ("AudioVideoArchi6", "after the pooling: concatenate the pooled vectors, one dropout, one FC",
-        "ClassificationMinuteBased.py --architecture 5"),
-    6: ("AudioVideoArchi7", "on the input features: one pooling with a 1,024-d output",
-        "ClassificationMinuteBased.py --architecture 6"),
-    7: ("AudioVideoArchi8", "on the input features: one pooling with a 512-d output",
-        "ClassificationMinuteBased.py --architecture 7"),
-}
-LATE_FUSION = (1, 2)
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+import networks
+import runs
 
 
 def logit(p: np.ndarray, eps: float = 1e-7) -> np.ndarray:
@@ -62,12 +41,12 @@ def fuse_logits(video_logits: np.ndarray, audio_logits: np.ndarray, method: int)
         sigmoid((z_v + z_a) / 2). Both take the confusion matrix's argmax from (z_v + z_a) / 2, as the
         original's Archi9Prediction and Archi3Prediction did.
     """
-    if method not in LATE_FUSION:
+    if method not in networks.LATE_FUSION:
         raise ValueError(f"late fusion is method 1 or 2, not {method}")
     mean = 0.5 * np.asarray(video_logits, np.float64) + 0.5 * np.asarray(audio_logits, np.float64)
     if method == 1:
-        return sigmoid(video_logits) * sigmoid(audio_logits), mean
-    return sigmoid(mean), mean
+        return metrics.sigmoid(video_logits) * metrics.sigmoid(audio_logits), mean
+    return metrics.sigmoid(mean), mean
 
 
 def fuse_probabilities(video: np.ndarray, audio: np.ndarray, method: int) -> np.ndarray:
@@ -81,7 +60,7 @@ def fuse_probabilities(video: np.ndarray, audio: np.ndarray, method: int) -> np.
     if method == 1:
         return (video * audio).astype(np.float32)
     if method == 2:
-        return sigmoid(0.5 * logit(video) + 0.5 * logit(audio)).astype(np.float32)
+        return metrics.sigmoid(0.5 * logit(video) + 0.5 * logit(audio)).astype(np.float32)
     raise ValueError(f"late fusion is method 1 or 2, not {method}")
 
 
@@ -89,14 +68,13 @@ def load_predictions(run: str | Path, list_name: str | None = None) -> tuple[dic
     """The saved test logits of a run folder (`predictions_<list>.npz`), as plain arrays."""
     run = Path(run)
     if list_name is None:
-        try:
-            list_name = Path(json.loads((run / "args.json").read_text())["args"]["testing"]).stem
-        except (OSError, KeyError, json.JSONDecodeError):
-            found = sorted(run.glob("predictions_*.npz"))
+        list_name = runs.read_args(run, required=False).get("testing")
+        if list_name is None:
+            found = sorted(run.glob(runs.predictions_file(run, "*").name))
             if len(found) != 1:
                 raise dataset.DataError(run, "cannot tell which predictions_<list>.npz to use; give --testing")
             list_name = found[0].stem[len("predictions_"):]
-    path = run / f"predictions_{Path(list_name).stem}.npz"
+    path = runs.predictions_file(run, list_name)
     if not path.is_file():
         raise dataset.DataError(path, "no saved predictions (train the run to the end, or run "
                                       "ClassificationMinuteBased.py --mode predict --model RUN)")
@@ -106,15 +84,13 @@ def load_predictions(run: str | Path, list_name: str | None = None) -> tuple[dic
 
 def late_fusion(video_run: str | Path, audio_run: str | Path, method: int, list_name: str | None = None) -> dict:
     """Combine the saved test logits of a video run and an audio run; return the report."""
-    from ClassificationMinuteBased import classification_report
-
     video, video_path = load_predictions(video_run, list_name)
     audio, audio_path = load_predictions(audio_run, list_name)
     for key in ("games", "halves", "half_id", "start", "labels"):
         if video[key].shape != audio[key].shape or not np.array_equal(video[key], audio[key]):
             raise dataset.DataError(audio_path, f"does not score the same chunks as {video_path} ('{key}' differs)")
     probabilities, argmax_scores = fuse_logits(video["logits"], audio["logits"], method)
-    report = classification_report(video["labels"], probabilities, argmax_scores)
+    report = metrics.classification_report(video["labels"], probabilities, argmax_scores)
     report["method"] = method
     report["runs"] = {"video": str(video_run), "audio": str(audio_run)}
     return report
@@ -122,8 +98,8 @@ def late_fusion(video_run: str | Path, audio_run: str | Path, method: int, list_
 
 def describe_methods() -> str:
     lines = ["The paper's seven audio-video fusion methods:"]
-    for number, (name, where, how) in METHODS.items():
-        lines.append(f"  {number}. {name:<17} {where}\n     {'':<17} run: {how}")
+    for method in networks.METHODS.values():
+        lines.append(f"  {method.number}. {method.name:<17} {method.where}\n     {'':<17} run: {method.command}")
     return "\n".join(lines)
 
 
@@ -131,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--list", action="store_true", help="list the seven methods and exit")
-    parser.add_argument("--method", type=int, choices=LATE_FUSION, help="1: product of probabilities; 2: mean of logits")
+    parser.add_argument("--method", type=int, choices=networks.LATE_FUSION, help="1: product of probabilities; 2: mean of logits")
     parser.add_argument("--video_run", help="run folder of a trained VideoNetwork")
     parser.add_argument("--audio_run", help="run folder of a trained AudioNetwork")
     parser.add_argument("--testing", default=None,
@@ -148,14 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.method is None or not args.video_run or not args.audio_run:
         parser.error("--method, --video_run and --audio_run are needed (or --list)")
-    from ClassificationMinuteBased import format_report
-
     try:
         report = late_fusion(args.video_run, args.audio_run, args.method, args.testing)
     except dataset.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_report(report, f"method {args.method} ({METHODS[args.method][0]})"))
+    print(metrics.format_classification_report(report, f"method {args.method} ({networks.METHODS[args.method].name})"))
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         dataset.write_json_atomic(args.output, report)

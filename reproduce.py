@@ -30,11 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import compute_mAP
 import dataset
+import networks
+import runs
 
 TOP = Path(__file__).resolve().parent
 
-# The paper's numbers (paper.md).
+# The paper's numbers (Vanderplaetse & Dupont 2020, Tables 1 to 5).
 PAPER_TABLE1 = {  # model -> {T: mAP %}
     "video": {60: 66.0, 30: 58.7}, "audio": {60: 50.6, 30: 43.7}, "method 1": {60: 68.4, 30: 63.7},
     "method 2": {60: 72.6, 30: 67.3}, "method 3": {60: 73.4, 30: 69.3}, "method 4": {60: 73.7, 30: 68.8},
@@ -49,11 +52,10 @@ PAPER_TABLE5 = {  # (pooling, T) -> stream -> (seg. max, seg. centre, NMS) Avera
     ("RVLAD", 60): {"video": (30.8, 41.9, 30.2), "audio": (21.8, 30.3, 22.1), "method 4": (34.0, 47.6, 33.4)},
     ("VLAD", 60): {"video": (29.6, 43.4, 29.0), "audio": (19.9, 27.1, 19.5), "method 4": (32.3, 48.7, 31.8)},
     ("VLAD", 20): {"video": (49.2, 50.2, 49.4), "audio": (30.0, 31.0, 30.0), "method 4": (54.0, 56.0, 53.6)}}
-STREAM_ARCHITECTURES = {"video": "VideoNetwork", "audio": "AudioNetwork", "method 3": "AudioVideoArchi4",
-                        "method 4": "AudioVideoArchi5", "method 5": "AudioVideoArchi6",
-                        "method 6": "AudioVideoArchi7", "method 7": "AudioVideoArchi8"}
+# Table row ("video", "audio", "method 3".."method 7") -> architecture, and back.
+STREAM_ARCHITECTURES = networks.TRAINED_MODELS
 STREAM_OF_ARCHITECTURE = {architecture: model for model, architecture in STREAM_ARCHITECTURES.items()}
-SPOT_METHODS = ("argmax", "center", "nms")
+SPOT_METHODS = compute_mAP.CANDIDATE_METHODS
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,11 @@ class Plan:
 def classification_plan(pooling: str, k: int, windows: Sequence[int], models: Sequence[str]) -> Plan:
     plan = Plan()
     for window in windows:
-        runs = {m: Training(STREAM_ARCHITECTURES[m], pooling, k, window) for m in models if m in STREAM_ARCHITECTURES}
-        plan.trainings += list(runs.values())
-        for method in (1, 2):
+        trained = {m: Training(STREAM_ARCHITECTURES[m], pooling, k, window) for m in models if m in STREAM_ARCHITECTURES}
+        plan.trainings += list(trained.values())
+        for method in networks.LATE_FUSION:
             if f"method {method}" in models:
-                plan.late_fusions.append((runs["video"], runs["audio"], method))
+                plan.late_fusions.append((trained["video"], trained["audio"], method))
     return plan
 
 
@@ -149,18 +151,6 @@ def training_command(run: Training, s: Settings, resume: Path | None = None) -> 
     return argv + list(s.train_extra) + (["--no_progress"] if s.no_progress else [])
 
 
-def find_run(runs: Path, prefix: str) -> tuple[Path | None, bool]:
-    """The newest run folder of a prefix, and whether it finished (holds test_report.json)."""
-    candidates = sorted(p for p in runs.glob(f"{prefix}_*") if (p / "args.json").is_file())
-    for run in reversed(candidates):
-        if (run / "test_report.json").is_file():
-            return run, True
-    for run in reversed(candidates):
-        if (run / "checkpoint" / "state.json").is_file():
-            return run, False
-    return None, False
-
-
 def spotting_command(run: Training, s: Settings, run_dir: Path | str) -> list[str]:
     argv = ["ClassificationSecondBased.py", "--model", str(run_dir), "--testing", s.testing,
             "--output", run.prefix, "--output_dir", str(s.predictions)]
@@ -205,14 +195,14 @@ def execute(plan: Plan, s: Settings, dry_run: bool, runner: Callable[[Sequence[s
     """Train, fuse, spot. Returns {training prefix: run folder} (placeholders in a dry run)."""
     folders: dict[str, Path] = {}
     for run in plan.trainings:
-        folder, finished = find_run(s.runs, run.prefix)
+        folder, finished = runs.find_run(s.runs, run.prefix)
         if dry_run:
             folders[run.prefix] = folder or Path(s.runs) / f"{run.prefix}_<date>_<time>"
             print(show(training_command(run, s)) + ("   # done" if finished else ""))
             continue
         if not finished:
             runner(training_command(run, s, resume=folder))
-            folder, finished = find_run(s.runs, run.prefix)
+            folder, finished = runs.find_run(s.runs, run.prefix)
             if not finished:
                 raise SystemExit(f"error: {run.prefix}: the training did not finish")
         else:
@@ -240,14 +230,14 @@ def evaluate_spotting(plan: Plan, s: Settings, dry_run: bool, runner=run_command
     groups: dict[tuple[str, int], list[Training]] = {}
     for run in plan.spottings:
         groups.setdefault((run.pooling, run.window), []).append(run)
-    for (pooling, window), runs in groups.items():
+    for (pooling, window), group in groups.items():
         output = s.results / f"spotting_{pooling.lower()}_{window}s"
-        argv = evaluation_command([r.prefix for r in runs], s, output)
+        argv = evaluation_command([r.prefix for r in group], s, output)
         if dry_run:
             print(show(argv))
             continue
         runner(argv)
-        results[(pooling, window)] = (runs, json.loads((output / "results.json").read_text()))
+        results[(pooling, window)] = (group, json.loads((output / "results.json").read_text()))
     return results
 
 
@@ -256,7 +246,7 @@ def evaluate_spotting(plan: Plan, s: Settings, dry_run: bool, runner=run_command
 
 
 def test_report(folders: dict, run: Training) -> dict:
-    return json.loads((folders[run.prefix] / "test_report.json").read_text())
+    return runs.read_test_report(folders[run.prefix])
 
 
 def pct(value: float | None) -> str:
@@ -285,14 +275,14 @@ def table1(folders: dict, s: Settings, windows=(60, 30), pooling="RVLAD", k=64, 
 
 
 def table2(folders: dict, s: Settings, confusion_windows=(60, 30), window=60) -> tuple[str, dict]:
-    runs = {m: Training(STREAM_ARCHITECTURES[m], "RVLAD", 64, window) for m in ("video", "audio", "method 4")}
-    reports = {m: test_report(folders, r) for m, r in runs.items()}
+    trained = {m: Training(STREAM_ARCHITECTURES[m], "RVLAD", 64, window) for m in ("video", "audio", "method 4")}
+    reports = {m: test_report(folders, r) for m, r in trained.items()}
     rows = [f"Table 2: per-class AP (%), NetRVLAD k = 64, T = {window} s (ours / paper at T = 60 s)",
-            f"{'class':<11}" + "".join(f"{m:>16}" for m in runs)]
+            f"{'class':<11}" + "".join(f"{m:>16}" for m in trained)]
     data = {}
-    for c, name in enumerate(("background", "card", "subs", "goal")):
+    for name in dataset.CLASSES:
         line = f"{name:<11}"
-        for i, model in enumerate(runs):
+        for i, model in enumerate(trained):
             value = reports[model]["AP"][name]
             data[f"{model} {name}"] = value
             line += f"{pct(value):>9} / {PAPER_TABLE2[name][i]:4.1f}"
@@ -301,7 +291,7 @@ def table2(folders: dict, s: Settings, confusion_windows=(60, 30), window=60) ->
         report = test_report(folders, Training("AudioVideoArchi5", "RVLAD", 64, window))
         rows += ["", f"Table 3: confusion matrix of method 4, T = {window} s (rows: ground truth; ours | paper"
                      f"{'' if window in PAPER_TABLE3 else ' at T = 60 s'})"]
-        for name, ours, theirs in zip(("background", "cards", "subs", "goals"), report["confusion_matrix"],
+        for name, ours, theirs in zip(dataset.CLASS_TITLES, report["confusion_matrix"],
                                       PAPER_TABLE3.get(window, PAPER_TABLE3[60])):
             rows.append(f"{name:<11}" + "".join(f"{v:>7}" for v in ours) + "  |" + "".join(f"{v:>7}" for v in theirs))
         data[f"confusion T={window}"] = report["confusion_matrix"]
@@ -318,10 +308,10 @@ def table5(spotting: dict) -> tuple[str, dict]:
             "threshold (ours / paper)",
             f"{'model':<16}{'stream':<10}" + "".join(f"{m:>16}" for m in ("seg. max", "seg. centre", "NMS"))]
     data, missing = {}, []
-    for (pooling, window), (runs, results) in spotting.items():
+    for (pooling, window), (group, results) in spotting.items():
         if (pooling, window) not in PAPER_TABLE5:
             missing.append(f"Net{pooling} {window} s")
-        for run in runs:
+        for run in group:
             stream = STREAM_OF_ARCHITECTURE[run.architecture]
             summary = results["models"][run.prefix]["paper"]["best"]
             values = [summary[m]["average_mAP"] for m in SPOT_METHODS]
@@ -345,14 +335,14 @@ def _save(figure, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    figure.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    temporary.replace(path)
-    return path
+    try:
+        return dataset.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110,
+                                                                           bbox_inches="tight"))
+    finally:
+        plt.close(figure)
 
 
-def plot_training_curves(runs: dict[str, Path], path: Path, title: str) -> Path:
+def plot_training_curves(curves: dict[str, Path], path: Path, title: str) -> Path:
     """The paper's Figure 3: train and validation mAP per epoch of each run, learning-rate steps marked
     (from the runs' metrics.csv)."""
     import csv
@@ -362,9 +352,9 @@ def plot_training_curves(runs: dict[str, Path], path: Path, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.6), sharey=True, squeeze=False)
-    for axis, (label, run) in zip(axes[0], runs.items()):
-        with open(run / "metrics.csv", newline="", encoding="utf-8") as handle:
+    figure, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.6), sharey=True, squeeze=False)
+    for axis, (label, run) in zip(axes[0], curves.items()):
+        with open(run / runs.METRICS_CSV, newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
         epochs = [int(r["epoch"]) for r in rows]
         axis.plot(epochs, [100 * float(r["train_mAP"]) for r in rows], label="train (dropout on)")
@@ -393,7 +383,7 @@ def plot_confusion(report: dict, path: Path, title: str) -> Path:
 
     matrix = np.asarray(report["confusion_matrix"], float)
     share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    names = ("background", "cards", "subs", "goals")
+    names = dataset.CLASS_TITLES
     figure, axis = plt.subplots(figsize=(5, 4.3))
     axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(4):
@@ -411,9 +401,7 @@ def plot_confusion(report: dict, path: Path, title: str) -> Path:
 def write_table(s: Settings, name: str, text: str, data: dict, header: str) -> None:
     """Save a table (text with the header, and its values as JSON) and print it without the header."""
     s.results.mkdir(parents=True, exist_ok=True)
-    target = s.results / f"table_{name.replace('/', '_')}.txt"
-    target.with_name(f".{target.name}.tmp").write_text(f"{header}\n\n{text}\n")
-    target.with_name(f".{target.name}.tmp").replace(target)
+    dataset.write_text_atomic(s.results / f"table_{name.replace('/', '_')}.txt", f"{header}\n\n{text}\n")
     dataset.write_json_atomic(s.results / f"table_{name.replace('/', '_')}.json", data)
     print(f"\n{text}")
 

@@ -46,6 +46,7 @@ import numpy as np
 
 from dataset import FRAMES_PER_SECOND, DataError, read_game_list, seconds_to_game_time, write_json_atomic, \
     write_npy_atomic
+import runs
 
 log = logging.getLogger(__name__)
 
@@ -476,7 +477,7 @@ def config_from_args(args: argparse.Namespace) -> SyntheticConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    runs.setup_logging("INFO")
     config = config_from_args(args)
     if min(config.games) < 1 or config.half_minutes <= 0:
         print("error: --games must be at least 1 per split and --half_minutes positive", file=sys.stderr)

@@ -133,7 +133,7 @@ def main() -> int:
     both, times = timed(args.repeats, metric="both")
     print(f"evaluate, full grid, both metrics: min {min(times):.2f} s, median {np.median(times):.2f} s "
           f"({args.repeats} runs)")
-    spots = {m: int(np.sum(both["spots"][m])) for m in compute_mAP.METHODS}
+    spots = {m: int(np.sum(both["spots"][m])) for m in compute_mAP.CANDIDATE_METHODS}
     print(f"candidate spots over the grid: {spots} (total {sum(spots.values())})")
     paper, times = timed(args.repeats, metric="paper")
     paper_s, paper_median = min(times), float(np.median(times))
@@ -151,7 +151,7 @@ def main() -> int:
     for metric in ("paper", "soccernet"):
         best = both[metric]["best"]
         print(f"{metric}: best Average-mAP " + ", ".join(
-            f"{m} {100 * best[m]['average_mAP']:.1f}% at {best[m]['threshold']:.2f}" for m in compute_mAP.METHODS))
+            f"{m} {100 * best[m]['average_mAP']:.1f}% at {best[m]['threshold']:.2f}" for m in compute_mAP.CANDIDATE_METHODS))
 
     out = root.parent / "compute_mAP_cli"
     began = time.perf_counter()

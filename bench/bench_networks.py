@@ -19,13 +19,11 @@ Memory allocator: TensorFlow's default CPU allocator returns every large freed b
 each large temporary of a step (the (256, 262144) descriptors, the 537 MB gradient of the projection, ...)
 is page-faulted in again on every step. `--allocator bfc` (the default here) sets
 TF_CPU_ALLOCATOR_USE_BFC=true before TensorFlow loads, which keeps them pooled; `mallopt` calls
-`dataset.tune_allocator()`, what the scripts do: glibc settings (alone they helped little: a fresh 268 MB
+`runs.tune_allocator()`, what the scripts do: glibc settings (alone they helped little: a fresh 268 MB
 TensorFlow temporary still took 65,537 page faults, probably because TensorFlow's threads allocate from
 glibc's per-thread arenas, which fall back to mmap for large blocks) and, since it was found to matter,
-the same BFC setting; `--compare_allocators` times NetVLAD k=512 under each, each in its own process.
-Measured on the development machine (2 cores, AVX2): default 7.0 s per step (0.39 of the matmul rate),
-mallopt (= the scripts' set-up) 2.8 s (1.00), BFC alone 2.9 s (0.95). Before tune_allocator selected BFC,
-glibc settings alone gave 4.3 s (0.63).
+the same BFC setting; `--compare_allocators` times NetVLAD k=512 under each, each in its own process
+(the README's benchmark section has the figures).
 """
 from __future__ import annotations
 
@@ -40,7 +38,7 @@ from pathlib import Path
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
-from ClassificationSecondBased import cpu_has_bf16  # noqa: E402  (imports no TensorFlow)
+from runs import cpu_has_bf16  # noqa: E402  (imports no TensorFlow)
 
 CONFIGS = (  # (label, architecture, pooling, K)
     ("NetVLAD k=512, 1 stream", "VideoNetwork", "VLAD", 512),
@@ -73,9 +71,9 @@ def set_up_allocator(choice: str) -> str:
         os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"
         return "TensorFlow BFC allocator (TF_CPU_ALLOCATOR_USE_BFC=true)"
     if choice == "mallopt":
-        import dataset
+        import runs
 
-        return f"dataset.tune_allocator() -> {dataset.tune_allocator()}"
+        return f"runs.tune_allocator() -> {runs.tune_allocator()}"
     return "default"
 
 

@@ -56,8 +56,9 @@ def main() -> int:
     import numpy as np
 
     import dataset
+    import runs
 
-    print(f"allocator tuned: {dataset.tune_allocator()}")
+    print(f"allocator tuned: {runs.tune_allocator()}")
     start = time.perf_counter()
     split = dataset.Split(Path(args.data) / f"listgame_Train_{args.games}.npy")
     index = split.chunk_index(args.window)

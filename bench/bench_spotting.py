@@ -31,6 +31,7 @@ sys.path.insert(0, str(TOP / "bench"))
 import numpy as np  # noqa: E402
 
 import dataset  # noqa: E402
+import runs  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +62,7 @@ def write_half(root: Path, frames: int) -> Path:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    dataset.tune_allocator()  # also selects TensorFlow's BFC CPU allocator, as the scripts do
+    runs.tune_allocator()  # also selects TensorFlow's BFC CPU allocator, as the scripts do
     import keras
     import tensorflow as tf
 
@@ -71,15 +72,15 @@ def main(argv=None) -> int:
 
     frames = int(round(args.minutes * 60 * dataset.FRAMES_PER_SECOND))
     window_frames = int(args.window * dataset.FRAMES_PER_SECOND)
-    bf16 = args.bf16 == "on" or (args.bf16 == "auto" and second.cpu_has_bf16())
-    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, bfloat16 instructions: {second.cpu_has_bf16()}")
+    bf16 = args.bf16 == "on" or (args.bf16 == "auto" and runs.cpu_has_bf16())
+    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, bfloat16 instructions: {runs.cpu_has_bf16()}")
     reference = matmul_rate(tf, 3)
     print(f"float32 4096^3 matrix product: {reference:.1f} GFLOP/s")
 
     with tempfile.TemporaryDirectory() as folder:
         list_path = write_half(Path(folder), frames)
-        split = dataset.Split(list_path, pca=True, labels=None)
-        index = split.spotting_index(args.window, [0])
+        split = dataset.Split(list_path, pca=True, label_file=None)
+        index = split.spotting_index(window_frames, [0])
         batches = second.windows_of_half(len(index), "batch", 256)
         print(f"one half: {frames} frames -> {len(index)} windows of {window_frames} frames, "
               f"{len(batches)} batches of {len(batches[0])} (batch-norm mode 'batch', as the original)\n")
@@ -98,12 +99,10 @@ def main(argv=None) -> int:
             reference_output = None
             for precision in ("float32", "bfloat16") if bf16 else ("float32",):
                 use = second.bfloat16_copy(model) if precision == "bfloat16" else model  # as --precision does
-                predict = tf.function(lambda inputs, m=use: tf.math.sigmoid(tf.cast(m(inputs, training=False),
-                                                                                    tf.float32)),
-                                      reduce_retracing=True)
+                logits = networks.logits_function(use)  # as the script's spotting loop
 
                 def spot_half():
-                    return np.concatenate([predict(inputs).numpy()
+                    return np.concatenate([tf.math.sigmoid(logits(inputs)).numpy()
                                            for inputs in dataset.make_dataset(split, index, batches, streams=streams)])
 
                 output = spot_half()  # warm-up: tracing, first allocations

@@ -17,77 +17,36 @@ builds the requested one, with the requested K), and methods 6/7 join the stream
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import keras
 
 from . import pooling as P
-
-PACKAGE = P.PACKAGE
-
-POOLINGS = ("CNN", "FC", "MAX", "AVERAGE", "RVLAD", "VLAD", "SOFTDBOW", "NETFV")
-BN_MODES = P.BN_MODES
-ARCHITECTURE_NAMES = ("VideoNetwork", "AudioNetwork", "AudioVideoArchi4", "AudioVideoArchi5",
-                      "AudioVideoArchi6", "AudioVideoArchi7", "AudioVideoArchi8")
-# Paper method number -> original class name (methods 3..7 have a graph of their own).
-METHODS = {3: "AudioVideoArchi4", 4: "AudioVideoArchi5", 5: "AudioVideoArchi6", 6: "AudioVideoArchi7",
-           7: "AudioVideoArchi8"}
-# Methods 1 and 2: late fusion of two trained single-stream models (fusion.py).
-LATE_FUSION = {1: "Archi9Prediction", 2: "Archi3Prediction"}
-STREAMS = {"VideoNetwork": ("video",), "AudioNetwork": ("audio",)}
-STREAMS.update({name: ("video", "audio") for name in ARCHITECTURE_NAMES[2:]})
-# The fusion classes of VD networks.py that build NetRVLAD whatever --network says.
-ALWAYS_RVLAD = ("AudioVideoArchi4", "AudioVideoArchi6", "AudioVideoArchi7", "AudioVideoArchi8")
-
-
-def resolve_architecture(name: str) -> str:
-    """The original class name for a class name or a paper method number.
-
-    Args:
-        name: `"AudioVideoArchi5"`, or a method number 3..7 as `"4"`, `"method4"`, `"method 4"`,
-            `"method_4"`.
-    Returns:
-        The class name, a key of `ARCHITECTURES`.
-    Raises:
-        ValueError: for methods 1 and 2 (late fusion, see fusion.py) and for unknown names; the message
-            lists the valid names.
-    """
-    text = str(name).strip()
-    if text in ARCHITECTURE_NAMES:
-        return text
-    number = text.lower()
-    if number.startswith("method"):
-        number = number[len("method"):].strip(" _-")
-    if number.isdigit() and int(number) in METHODS:
-        return METHODS[int(number)]
-    if text in LATE_FUSION.values() or (number.isdigit() and int(number) in LATE_FUSION):
-        raise ValueError(f"{name!r} is a late-fusion method (1 = Archi9Prediction, 2 = Archi3Prediction) that "
-                         "combines two trained single-stream models (VideoNetwork and AudioNetwork); it has "
-                         "no graph of its own and is handled by fusion.py")
-    raise ValueError(f"unknown architecture {name!r}; valid: {', '.join(ARCHITECTURE_NAMES)}, or a paper "
-                     f"method number 3..7 ({', '.join(f'{k} = {v}' for k, v in METHODS.items())})")
-
-
-def resolve_pooling(name: str) -> str:
-    """The `--network` name in the original's upper-case spelling.
-
-    Raises:
-        ValueError: for an unknown name, listing the valid ones.
-    """
-    text = str(name).strip().upper()
-    if text not in POOLINGS:
-        raise ValueError(f"unknown pooling {name!r}; valid: {', '.join(POOLINGS)}")
-    return text
-
-
-def streams_of(architecture: str) -> tuple[str, ...]:
-    """The input streams an architecture reads: ("video",), ("audio",) or ("video", "audio")."""
-    return STREAMS[resolve_architecture(architecture)]
+from .names import ALWAYS_RVLAD, BN_MODES, SINGLE_STREAM, resolve_architecture, resolve_pooling, streams_of
 
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """Everything `build_model` needs; stored in the model's config (and so in the `.keras` file)."""
+    """Everything that defines a model; stored in the model's config (and so in the `.keras` file).
+
+    Attributes:
+        architecture: an original class name or a paper method number 3..7 (`names.resolve_architecture`).
+        num_frames: frames per window N (window seconds x 2).
+        video_dim, audio_dim: feature sizes of the streams.
+        pooling: `--network` name (`names.POOLINGS`); Archi4/6/7/8 ignore it unless `honour_pooling`.
+        vlad_k: K of the LOUPE poolings.
+        output_dim: O of the LOUPE poolings (Archi7 uses 2*O).
+        num_classes: logits (4: background, card, subs, goal).
+        keep_prob: dropout keep probability in training (rate 1 - keep_prob).
+        bn_mode: "batch" (the original: batch statistics always, moving averages never updated) or
+            "moving" (standard Keras batch norm).
+        honour_pooling: let Archi4/6/7/8 build `pooling` instead of the original's NetRVLAD.
+        framewise_fusion: methods 6/7 join aligned frames [v_t, a_t] instead of the original's time-axis
+            concatenation.
+        bn_momentum: moving-average momentum of "moving" mode (slim's decay 0.999).
+        pool_size: MAX/AVERAGE window (SoccerNet's classification code: 120).
+    """
 
     architecture: str
     num_frames: int
@@ -122,9 +81,10 @@ class BuildConfig:
         for field in ("honour_pooling", "framewise_fusion"):
             set_(self, field, bool(getattr(self, field)))
 
-    def pooling_for(self, architecture: str) -> str:
+    @property
+    def built_pooling(self) -> str:
         """The pooling the architecture really builds (NetRVLAD for Archi4/6/7/8 unless honoured)."""
-        return "RVLAD" if architecture in ALWAYS_RVLAD and not self.honour_pooling else self.pooling
+        return "RVLAD" if self.architecture in ALWAYS_RVLAD and not self.honour_pooling else self.pooling
 
 
 # ------------------------------------------------------------------------------------------------
@@ -134,7 +94,7 @@ class BuildConfig:
 def make_pooling(pooling: str, *, vlad_k: int, output_dim: int, bn_mode: str = "batch",
                  bn_momentum: float = P.BN_MOMENTUM, pool_size: int = P.SOCCERNET_POOL_SIZE,
                  name: str | None = None) -> keras.layers.Layer:
-    """A pooling layer for a `--network` name (see `POOLINGS`).
+    """A pooling layer for a `--network` name (see `names.POOLINGS`).
 
     Args:
         pooling: "CNN", "FC", "MAX", "AVERAGE", "RVLAD", "VLAD", "SOFTDBOW" or "NETFV" (any case).
@@ -178,50 +138,49 @@ def _logits(x, c: BuildConfig, name: str = "logits"):
 # The graphs: each takes the dict of input tensors and the build config, and returns the logits.
 
 
-def _single_stream(stream: str):
-    def graph(inputs: dict, c: BuildConfig, architecture: str):
-        x = _pooled(inputs[stream], stream, c.pooling_for(architecture), c)
-        return _logits(_dropout(x, c, "dropout"), c)
-    return graph
+def _single_stream(inputs: dict, c: BuildConfig):
+    (stream,) = SINGLE_STREAM[c.architecture]
+    x = _pooled(inputs[stream], stream, c.built_pooling, c)
+    return _logits(_dropout(x, c, "dropout"), c)
 
 
-def _archi4(inputs: dict, c: BuildConfig, architecture: str):
+def _archi4(inputs: dict, c: BuildConfig):
     # Method 3, VD AudioVideoArchi4: a full single-stream network per stream, logits averaged
     # (z = z_v/2 + z_a/2), one loss on the average.
     per_stream = []
     for stream in ("video", "audio"):
-        x = _pooled(inputs[stream], stream, c.pooling_for(architecture), c)
+        x = _pooled(inputs[stream], stream, c.built_pooling, c)
         per_stream.append(_logits(_dropout(x, c, f"{stream}_dropout"), c, name=f"{stream}_logits"))
     return keras.layers.Average(name="logits", dtype="float32")(per_stream)
 
 
-def _archi5(inputs: dict, c: BuildConfig, architecture: str):
+def _archi5(inputs: dict, c: BuildConfig):
     # Method 4, VD AudioVideoArchi5: dropout on each pooled stream, then concatenation and one Dense.
-    dropped = [_dropout(_pooled(inputs[s], s, c.pooling_for(architecture), c), c, f"{s}_dropout")
+    dropped = [_dropout(_pooled(inputs[s], s, c.built_pooling, c), c, f"{s}_dropout")
                for s in ("video", "audio")]
     return _logits(keras.layers.Concatenate(name="concatenate")(dropped), c)
 
 
-def _archi6(inputs: dict, c: BuildConfig, architecture: str):
+def _archi6(inputs: dict, c: BuildConfig):
     # Method 5, VD AudioVideoArchi6: concatenation of the pooled streams, then one dropout and one Dense.
-    pooled = [_pooled(inputs[s], s, c.pooling_for(architecture), c) for s in ("video", "audio")]
+    pooled = [_pooled(inputs[s], s, c.built_pooling, c) for s in ("video", "audio")]
     joined = keras.layers.Concatenate(name="concatenate")(pooled)
     return _logits(_dropout(joined, c, "dropout"), c)
 
 
 def _early_fusion(width: Callable[[BuildConfig], int]):
     # Methods 6 and 7, VD AudioVideoArchi7 / AudioVideoArchi8: one pooling of the joined windows.
-    def graph(inputs: dict, c: BuildConfig, architecture: str):
+    def graph(inputs: dict, c: BuildConfig):
         joined = P.EarlyFusion(framewise=c.framewise_fusion, name="early_fusion")([inputs["video"],
                                                                                    inputs["audio"]])
-        x = _pooled(joined, "fused", c.pooling_for(architecture), c, output_dim=width(c))
+        x = _pooled(joined, "fused", c.built_pooling, c, output_dim=width(c))
         return _logits(_dropout(x, c, "dropout"), c)
     return graph
 
 
 _GRAPHS = {
-    "VideoNetwork": _single_stream("video"),
-    "AudioNetwork": _single_stream("audio"),
+    "VideoNetwork": _single_stream,
+    "AudioNetwork": _single_stream,
     "AudioVideoArchi4": _archi4,
     "AudioVideoArchi5": _archi5,
     "AudioVideoArchi6": _archi6,
@@ -231,7 +190,7 @@ _GRAPHS = {
 }
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@keras.saving.register_keras_serializable(package=P.PACKAGE)
 class SpottingModel(keras.Model):
     """A functional model of one architecture, rebuilt from its build arguments when loaded.
 
@@ -246,8 +205,8 @@ class SpottingModel(keras.Model):
     def __init__(self, architecture: str, num_frames: int, name: str | None = None, **kwargs):
         config = BuildConfig(architecture=architecture, num_frames=num_frames, **kwargs)
         dims = {"video": config.video_dim, "audio": config.audio_dim}
-        inputs = {s: keras.Input((config.num_frames, dims[s]), name=s) for s in STREAMS[config.architecture]}
-        logits = _GRAPHS[config.architecture](inputs, config, config.architecture)
+        inputs = {s: keras.Input((config.num_frames, dims[s]), name=s) for s in streams_of(config.architecture)}
+        logits = _GRAPHS[config.architecture](inputs, config)
         super().__init__(inputs=inputs, outputs=logits, name=name or config.architecture)
         self._build_config = config
 
@@ -267,55 +226,63 @@ class SpottingModel(keras.Model):
         return cls(**config)
 
 
-def build_model(architecture: str, *, num_frames: int, video_dim: int = 512, audio_dim: int = 512,
-                pooling: str = "RVLAD", vlad_k: int = 64, output_dim: int = 512, num_classes: int = 4,
-                keep_prob: float = 0.6, bn_mode: str = "batch", honour_pooling: bool = False,
-                framewise_fusion: bool = False, name: str | None = None, bn_momentum: float = P.BN_MOMENTUM,
-                pool_size: int = P.SOCCERNET_POOL_SIZE) -> keras.Model:
+def build_model(architecture: str, *, num_frames: int, name: str | None = None, **options) -> keras.Model:
     """An uncompiled model of one architecture.
 
     Args:
-        architecture: an original class name or a paper method number 3..7 (see `resolve_architecture`).
-        num_frames: frames per window N (window seconds x 2).
-        video_dim, audio_dim: feature sizes of the streams.
-        pooling: `--network` name (see `POOLINGS`); Archi4/6/7/8 ignore it unless `honour_pooling`.
-        vlad_k: K of the LOUPE poolings.
-        output_dim: O of the LOUPE poolings (Archi7 uses 2*O).
-        num_classes: logits (4: background, card, subs, goal).
-        keep_prob: dropout keep probability in training (rate 1 - keep_prob).
-        bn_mode: "batch" (the original: batch statistics always, moving averages never updated) or
-            "moving" (standard Keras batch norm).
-        honour_pooling: let Archi4/6/7/8 build `pooling` instead of the original's NetRVLAD.
-        framewise_fusion: methods 6/7 join aligned frames [v_t, a_t] instead of the original's time-axis
-            concatenation.
+        architecture, num_frames, **options: the fields of `BuildConfig` (which documents them and their
+            defaults).
         name: model name (default: the architecture's class name).
-        bn_momentum: moving-average momentum of "moving" mode (slim's decay 0.999).
-        pool_size: MAX/AVERAGE window (SoccerNet's classification code: 120).
     Returns:
         A `SpottingModel` taking {"video": (N, video_dim)} and/or {"audio": (N, audio_dim)} and returning
         float32 logits (batch_size, num_classes). Dropout is active only with `training=True`.
     Raises:
-        ValueError: unknown architecture, pooling or bn_mode (the message lists the valid names).
+        ValueError: unknown architecture, pooling, bn_mode or option (the message lists the valid names).
     """
-    return SpottingModel(architecture, num_frames, name=name, video_dim=video_dim, audio_dim=audio_dim,
-                         pooling=pooling, vlad_k=vlad_k, output_dim=output_dim, num_classes=num_classes,
-                         keep_prob=keep_prob, bn_mode=bn_mode, honour_pooling=honour_pooling,
-                         framewise_fusion=framewise_fusion, bn_momentum=bn_momentum, pool_size=pool_size)
-
-
-def _builder(architecture: str):
-    def build(*, num_frames: int, **kwargs) -> keras.Model:
-        return build_model(architecture, num_frames=num_frames, **kwargs)
-    snake = "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in architecture).lstrip("_")
-    build.__name__ = build.__qualname__ = f"build_{snake.replace('archi', '_archi').replace('__', '_')}"
-    build.__doc__ = f"`build_model({architecture!r}, ...)`: see `build_model` for the arguments."
-    return build
-
-
-# Original class name -> builder taking the keyword arguments of `build_model` (without `architecture`).
-ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {name: _builder(name) for name in ARCHITECTURE_NAMES}
+    return SpottingModel(architecture, num_frames, name=name, **options)
 
 
 def model_build_config(model: keras.Model) -> dict:
     """The `build_model` arguments of a model built (or loaded) by this package; {} for other models."""
     return dict(model.build_config) if isinstance(model, SpottingModel) else {}
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """A `.keras` model file saved by this project, with the project's layers named explicitly (no import
+    for a side effect) and without its training configuration."""
+    from . import CUSTOM_OBJECTS
+
+    return keras.models.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False)
+
+
+def with_policy(model: keras.Model, policy: str) -> keras.Model:
+    """The same model rebuilt under a Keras dtype policy (e.g. "mixed_bfloat16": bfloat16 products,
+    float32 weights and logits), holding the trained weights. The global policy is left as it was.
+
+    Raises:
+        ValueError: the model was not built by this package.
+    """
+    config = model_build_config(model)
+    if not config:
+        raise ValueError("only models built by this project's networks/ can change precision")
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        copy = build_model(**config)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def logits_function(model: keras.Model) -> Callable:
+    """A compiled inference function: {stream: (b, N, dim)} -> float32 logits (b, num_classes), batch norm
+    and dropout in inference mode (batch norm still uses batch statistics in the original's "batch" mode).
+    No optimizer or gradient state is built."""
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def logits(inputs):
+        return tf.cast(model(inputs, training=False), tf.float32)
+
+    return logits

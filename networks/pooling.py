@@ -23,9 +23,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-PACKAGE = "soccernet"
+from .names import BN_MODES
 
-BN_MODES = ("batch", "moving")
+PACKAGE = "soccernet"
 # slim.batch_norm defaults used by LOUPE: decay 0.999 (Keras calls it momentum), epsilon 1e-3.
 BN_MOMENTUM = 0.999
 BN_EPSILON = 1e-3
@@ -289,10 +289,9 @@ def _projection(pooled, weights):
     """pooled (batch_size, P) x weights (P, O), with the input gradient computed as (weights dy')'.
 
     The gradient is the usual one; only its evaluation order differs. For NetVLAD k=512 the input gradient
-    is a (256, 512) x (512, 262144) product. On the development machine's CPU (oneDNN, AVX2) TensorFlow's
-    default form, dy weights' with the long dimension last, took 1.4-2.6 s, the transposed product
-    weights dy' plus a transpose of its result 0.5-1.0 s; a whole NetVLAD k=512 training step went from
-    3.1 s to 2.4 s (forward and backward, batch 256).
+    is a (256, 512) x (512, 262144) product; with oneDNN on a CPU, TensorFlow's default form (dy weights',
+    the long dimension last) was measured 2-3x slower than the transposed product weights dy' plus a
+    transpose of its result (the README's benchmark section has the figures).
     """
 
     def gradient(upstream):

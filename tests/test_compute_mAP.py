@@ -123,9 +123,9 @@ def test_vectorised_candidates_equal_the_reference_on_the_hand_cases():
     thresholds = (0.95, 0.5, 0.2)
     arrays = [np.stack([np.zeros_like(p), p, p[::-1].copy(), np.roll(p, 3)], 1) for p in cases]
     tf = cm._tf()
-    cfg, col, sec, score = (x.numpy() for x in cm._extract_spots(tf, arrays, cm.METHODS, thresholds))
+    cfg, col, sec, score = (x.numpy() for x in cm._extract_spots(tf, arrays, cm.CANDIDATE_METHODS, thresholds))
     H = len(arrays)
-    for mi, method in enumerate(cm.METHODS):
+    for mi, method in enumerate(cm.CANDIDATE_METHODS):
         for ti, threshold in enumerate(thresholds):
             for c in range(3):
                 for h, array in enumerate(arrays):
@@ -202,7 +202,7 @@ def test_no_events_no_spots_empty_and_short_halves():
     predictions[2][200:210, 2] = .8
     ground_truth = [gt(card=[5]), gt(goal=[1000]), gt(subs=[204])]  # an event beyond its half's predictions
     report = both(predictions, ground_truth, thresholds=(0.5, 0.95), deltas=(20, 5))
-    for method in cm.METHODS:
+    for method in cm.CANDIDATE_METHODS:
         assert report["spots"][method][1] == [0, 0, 0]
     assert report["paper"]["best"]["center"]["average_AP"]["subs"] == pytest.approx(0.5)  # 204 hit at 20, not 5
     # A class with spots but no events (the original divides by zero): AP 0.
@@ -324,7 +324,7 @@ def test_official_metric_equals_the_soccernet_package(tmp_path):
     predictions = noisy_predictions(rng, ground_truth, [n for g in games for n in lengths[g]])
     thresholds = (0.6, 0.3)
     report = cm.evaluate(predictions, ground_truth, thresholds=thresholds, metric="both")
-    for method in cm.METHODS:
+    for method in cm.CANDIDATE_METHODS:
         for ti, threshold in enumerate(thresholds):
             folder = write_json_files(tmp_path / f"{method}_{threshold}", games, predictions, method, threshold)
             official = package_score(tmp_path / "labels", folder)
@@ -362,7 +362,7 @@ def test_perfect_and_late_predictions(tmp_path, late, paper, official):
             p[(half[c] + late).astype(int), c + 1] = 1.0
         predictions.append(p)
     report = cm.evaluate(predictions, ground_truth, thresholds=(0.5,))
-    for method in cm.METHODS:
+    for method in cm.CANDIDATE_METHODS:
         assert report["paper"]["average_mAP"][method][0] == pytest.approx(paper)
         assert report["soccernet"]["average_mAP"][method][0] == pytest.approx(official)
     if late != 4:

@@ -148,8 +148,10 @@ def test_chunk_index_equals_the_original_formula_when_window_divides_60():
             original = int((60 / window) * minute + int(second / window))
             labels = dataset.chunk_labels([dataset.Event(1, seconds, 1)], 10 ** 4, window)
             assert np.flatnonzero(labels[:, 1]).tolist() == [original]
-    # For a window that does not divide 60 they can differ (documented in the README).
-    assert int((60 / 45) * 1 + int(40 / 45)) == 1 and int(100 // 45) == 2
+    # For a window that does not divide 60 they can differ (documented in the README): at T = 45 s, an
+    # event at 1:40 is in chunk 2 (seconds 90-135), where the original's formula gives chunk 1.
+    labels = dataset.chunk_labels([dataset.Event(1, 100, 1)], 10, 45)
+    assert np.flatnonzero(labels[:, 1]).tolist() == [2] != [int((60 / 45) * 1 + int(40 / 45))]
 
 
 def test_chunks_drop_the_tail(tmp_path):
@@ -166,7 +168,7 @@ def test_chunks_drop_the_tail(tmp_path):
 
 
 def test_half_of_5401_frames_gives_2700_windows():
-    starts = dataset.spotting_starts(5401, 20)
+    starts = dataset.spotting_starts(5401, dataset.window_frames(20))
     assert len(starts) == 2700
     assert starts[0] == -20 and starts[1] == -18 and starts[-1] == 2 * 2699 - 20
 
@@ -178,7 +180,7 @@ def test_spotting_windows_cover_i_minus_and_plus_half_window(tmp_path):
     write_game(tmp_path, GAME, frames=frames, video=video)
     split = dataset.Split(write_list(tmp_path / "l.npy", [GAME]))
     window = 6  # seconds: 12 frames, window i covers seconds [i - 3, i + 3)
-    index = split.spotting_index(window)
+    index = split.spotting_index(dataset.window_frames(window))
     assert len(index) == 20 + 20
     windows = split.gather(index, np.arange(len(index)))["video"][:, :, 0]
     for position, (half, i) in enumerate([(0, i) for i in range(20)] + [(1, i) for i in range(20)]):
@@ -252,7 +254,9 @@ def test_missing_and_malformed_labels_in_a_split(tmp_path):
     folder = write_game(tmp_path, GAME, label_file=None)
     with pytest.raises(dataset.DataError, match=r"Labels\.json: label file not found"):
         _split(tmp_path)
-    assert len(_split(tmp_path, labels=None).halves) == 2  # spotting needs no labels
+    assert len(_split(tmp_path, label_file=None).halves) == 2  # spotting needs no labels
+    with pytest.raises(ValueError, match="unknown label file 'v2'"):
+        _split(tmp_path, label_file="v2")
     (folder / "Labels.json").write_text(json.dumps({"annotations": [{"gameTime": "x", "label": "y-card"}]}))
     with pytest.raises(dataset.DataError, match=r"Labels\.json: bad gameTime 'x'"):
         _split(tmp_path)
@@ -286,7 +290,7 @@ def test_gather_matches_a_naive_reference(tiny_root):
     split = dataset.Split(tiny_root / "listgame_Train_3.npy")
     rng = np.random.default_rng(1)
     chunks = split.chunk_index(20)
-    spots = split.spotting_index(20)
+    spots = split.spotting_index(dataset.window_frames(20))
     cases = [(chunks, rng.permutation(len(chunks))[:50]),  # scattered
              (chunks, np.arange(len(chunks))),  # whole halves: runs
              (chunks, np.array([3, 4, 5, 9, 8, 0])),  # runs broken by order
@@ -324,7 +328,7 @@ def test_tf_dataset_yields_the_gathered_batches_in_order(tiny_root):
         reference = split.gather(index, positions)
         np.testing.assert_array_equal(inputs["audio"].numpy(), reference["audio"])
         np.testing.assert_array_equal(labels.numpy(), index.labels[positions])
-    spots = split.spotting_index(30, [0])
+    spots = split.spotting_index(dataset.window_frames(30), [0])
     (only,) = list(dataset.make_dataset(split, spots, [np.arange(len(spots))]))
     assert isinstance(only, dict) and only["video"].shape == (len(spots), 60, 512)
 
@@ -352,4 +356,17 @@ def test_atomic_writes_leave_no_temporary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.npy"]
     with pytest.raises(TypeError):
         dataset.write_json_atomic(tmp_path / "b.json", {"x": object()})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.npy"]
+
+    seen = []
+
+    def fails_midway(temporary):
+        seen.append(temporary)
+        temporary.write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        dataset.write_atomic(tmp_path / "a.json", fails_midway)
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}  # the previous file is intact
+    assert seen[0].parent == tmp_path and seen[0].name.endswith(".json")  # same folder, same suffix
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.npy"]

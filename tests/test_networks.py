@@ -1,5 +1,6 @@
 """Tests of networks/: the poolings against a NumPy reference, their properties, the architectures'
-exact parameter counts (spec sections 4.4 and 5.1), batch-norm modes, and `.keras` round trips."""
+exact parameter counts (LOUPE's formulas and the counts of the authors' networks), batch-norm modes, and
+`.keras` round trips."""
 from __future__ import annotations
 
 import json
@@ -68,14 +69,32 @@ def randomise_bn(layer, seed=1):
 # Registry and names
 
 
-def test_registry_names():
-    assert networks.POOLINGS == ("CNN", "FC", "MAX", "AVERAGE", "RVLAD", "VLAD", "SOFTDBOW", "NETFV")
-    assert networks.BN_MODES == ("batch", "moving")
-    assert list(networks.ARCHITECTURES) == ["VideoNetwork", "AudioNetwork", "AudioVideoArchi4", "AudioVideoArchi5",
-                                            "AudioVideoArchi6", "AudioVideoArchi7", "AudioVideoArchi8"]
-    assert networks.METHODS == {3: "AudioVideoArchi4", 4: "AudioVideoArchi5", 5: "AudioVideoArchi6",
-                                6: "AudioVideoArchi7", 7: "AudioVideoArchi8"}
-    assert all(callable(builder) for builder in networks.ARCHITECTURES.values())
+def test_vocabulary_follows_the_authors_numbering():
+    """AudioVideoArchiN implements method N - 1 (the authors' networks.py against the paper's Figure 1);
+    methods 1 and 2 have no graph; every name resolves to itself and builds; the vocabulary loads
+    without TensorFlow (so that the scripts can check their flags before --GPU acts)."""
+    for number, method in networks.METHODS.items():
+        if method.trained:
+            assert int(method.name.removeprefix("AudioVideoArchi")) - 1 == number
+            assert networks.resolve_architecture(str(number)) == method.name
+            assert networks.streams_of(method.name) == ("video", "audio")
+        else:
+            assert number in networks.LATE_FUSION and method.name in ("Archi9Prediction", "Archi3Prediction")
+            with pytest.raises(ValueError, match="fusion.py"):
+                networks.resolve_architecture(method.name)
+    assert networks.LATE_FUSION == (1, 2)
+    for name in networks.ARCHITECTURE_NAMES:
+        assert networks.resolve_architecture(name) == name
+        with keras.StatelessScope(initialize_variables=False):
+            assert networks.build_model(name, **TINY).name == name
+    for pooling in networks.POOLINGS:
+        assert networks.resolve_pooling(pooling.lower()) == pooling
+    code = "import sys, networks; networks.resolve_architecture('4'); print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=TOP, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_custom_objects_are_registered():
     assert set(networks.CUSTOM_OBJECTS) >= {"NetVLAD", "NetRVLAD", "SoftDBoW", "NetFV", "ContextGating", "BatchNorm",
                                             "TemporalPooling", "ConvPooling", "FCPooling", "EarlyFusion",
                                             "SpottingModel"}
@@ -124,7 +143,8 @@ def test_streams_of():
 
 
 # ------------------------------------------------------------------------------------------------
-# Parameter counts (spec 4.4 and 5.1), counted from the variables' shapes without allocating them
+# Parameter counts (LOUPE's formulas; the authors' models), counted from the variables' shapes without
+# allocating them
 
 
 def count_built(architecture, frames=40, **kwargs) -> tuple[int, int]:
@@ -170,7 +190,7 @@ SPEC_COUNTS = [  # (architecture, pooling, K, frames, extra arguments, trainable
     ("AudioVideoArchi6", "VLAD", 512, 40, {}, 269_492_228),
     ("AudioVideoArchi7", "VLAD", 512, 40, {}, 538_450_948),
     ("AudioVideoArchi8", "VLAD", 512, 40, {}, 269_225_988),
-    # ... and the hypothetical NetVLAD variants of spec 5.1 (honour_pooling).
+    # ... and the hypothetical NetVLAD variants (honour_pooling).
     ("AudioVideoArchi4", "VLAD", 512, 40, {"honour_pooling": True}, 270_016_520),
     ("AudioVideoArchi6", "VLAD", 512, 40, {"honour_pooling": True}, 270_016_516),
     ("AudioVideoArchi7", "VLAD", 512, 40, {"honour_pooling": True}, 538_975_236),
@@ -186,7 +206,8 @@ def test_spec_parameter_counts(architecture, pooling, k, frames, extra, expected
 
 
 def test_spec_breakdown_and_moving_statistics(clean_session_after):
-    """Spec 5.1's breakdown of NetVLAD k=512 and the non-trainable BN statistics (2K + 2O per pooling)."""
+    """The variables of NetVLAD k=512 (LOUPE's names) and the non-trainable BN statistics (2K + 2O per
+    pooling)."""
     with keras.StatelessScope(initialize_variables=False):
         model = networks.build_model("VideoNetwork", num_frames=40, pooling="VLAD", vlad_k=512)
     sizes = {v.path: int(np.prod(v.shape)) for v in model.trainable_weights}
@@ -202,7 +223,7 @@ def test_spec_breakdown_and_moving_statistics(clean_session_after):
 
 
 def pooling_params(pooling: str, d: int, k: int, o: int, n: int) -> tuple[int, int]:
-    """(trainable parameters, width) of a pooling by the formulas of spec 4.4."""
+    """(trainable parameters, width) of a pooling by LOUPE's formulas (loupe.py) and SoccerNet's Network.py."""
     loupe = {"VLAD": d * k + 2 * k + d * k + k * d * o, "RVLAD": d * k + 2 * k + k * d * o,
              "SOFTDBOW": d * k + 2 * k + k * o, "NETFV": 3 * d * k + 2 * k + 2 * k * d * o}
     if pooling in loupe:
@@ -216,7 +237,7 @@ def pooling_params(pooling: str, d: int, k: int, o: int, n: int) -> tuple[int, i
 
 def expected_params(architecture: str, pooling: str, d: int, k: int, o: int, n: int, c: int = 4,
                     honour: bool = False) -> int:
-    """Trainable parameters of an architecture by the formulas of spec 4.4 / 5."""
+    """Trainable parameters of an architecture by those formulas and the graphs of the authors' networks.py."""
     if architecture in networks.ALWAYS_RVLAD and not honour:
         pooling = "RVLAD"
     head = lambda width: width * c + c  # noqa: E731
@@ -239,16 +260,16 @@ TINY = dict(num_frames=N, video_dim=D, audio_dim=D, vlad_k=K, output_dim=O)
 
 def test_registry_is_complete_and_counts_match_formulas(clean_session_after):
     """Every architecture with every pooling (faithful and honoured) has the parameter count of the formulas."""
-    checked = set()
-    for architecture in networks.ARCHITECTURES:
+    for architecture in networks.ARCHITECTURE_NAMES:
         for pooling in networks.POOLINGS:
             for honour in (False, True):
                 with keras.StatelessScope(initialize_variables=False):
                     model = networks.build_model(architecture, pooling=pooling, honour_pooling=honour, **TINY)
                 assert trainable_count(model) == expected_params(architecture, pooling, D, K, O, N, honour=honour), \
                     (architecture, pooling, honour)
-                checked.add(architecture)
-    assert checked == set(networks.ARCHITECTURES)
+    # The independent table of full-size counts covers every architecture and every pooling.
+    assert {a for a, *_ in SPEC_COUNTS} == set(networks.ARCHITECTURE_NAMES)
+    assert {p for _, p, *_ in SPEC_COUNTS} == set(networks.POOLINGS)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -379,7 +400,8 @@ def test_loupe_layers_take_any_frame_count_and_feature_size():
 
 
 def test_early_fusion_regroups_the_time_axis():
-    """Methods 6/7: descriptor j < N/2 is [v_2j, v_2j+1], j >= N/2 is [a_2j-N, a_2j-N+1] (spec 5)."""
+    """Methods 6/7: descriptor j < N/2 is [v_2j, v_2j+1], j >= N/2 is [a_2j-N, a_2j-N+1] (the authors'
+    AudioVideoArchi7/8 concatenate along time, then reshape)."""
     n, d = 6, 2
     video = np.arange(n * d, dtype=np.float32).reshape(1, n, d)  # v_t = [2t, 2t+1]
     audio = 100 + video
@@ -436,8 +458,8 @@ def batch_and_moving():
 
 
 def test_model_inputs_outputs_and_names():
-    for architecture in networks.ARCHITECTURES:
-        model = networks.ARCHITECTURES[architecture](**TINY)
+    for architecture in networks.ARCHITECTURE_NAMES:
+        model = networks.build_model(architecture, **TINY)
         streams = networks.streams_of(architecture)
         assert sorted(model.input) == sorted(streams)
         assert model.name == architecture
@@ -554,13 +576,12 @@ RELOAD_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     import numpy as np
     sys.path.insert(0, sys.argv[1])
-    import keras
     import networks
     folder = Path(sys.argv[2])
     data = np.load(folder / "inputs.npz")
     out = {}
     for path in sorted(folder.glob("*.keras")):
-        model = keras.models.load_model(path)
+        model = networks.load_model(path)  # the layers given explicitly, no import for a side effect
         inputs = {s: data[s] for s in model.input}
         out[path.stem] = model.predict(inputs, verbose=0)
         out[path.stem + "_config"] = np.array(json.dumps(networks.model_build_config(model)))
@@ -581,7 +602,7 @@ def test_keras_files_reload_in_a_fresh_process(tmp_path):
                          networks.model_build_config(model))
         model.save(tmp_path / f"{key}.keras")
     # Also the in-process round trip.
-    loaded = keras.models.load_model(tmp_path / "00_VideoNetwork.keras")
+    loaded = networks.load_model(tmp_path / "00_VideoNetwork.keras")
     np.testing.assert_array_equal(loaded.predict({"video": inputs["video"]}, verbose=0), expected["00_VideoNetwork"][0])
     subprocess.run([sys.executable, "-c", RELOAD_SCRIPT, str(TOP), str(tmp_path)], check=True, timeout=300)
     reloaded = np.load(tmp_path / "reloaded.npz")

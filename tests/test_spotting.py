@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import ClassificationSecondBased as csb
+import compute_mAP as cm
 import dataset
 from conftest import write_game, write_list
 
@@ -49,8 +50,12 @@ def test_moving_mode_does_not_depend_on_the_batch_size(tiny_root, tiny_runs, tmp
 
 
 def test_batch_mode_follows_the_quarters(tiny_root, tiny_runs, tmp_path):
-    """In the original's batch mode the statistics are those of each quarter: the batch size flag is
-    ignored and a window's output depends on its quarter's other windows."""
+    """In the original's batch mode the statistics are those of each quarter: the outputs are the model
+    run on exactly each quarter of the half's windows, whatever --batch_size says, and differ from the
+    model run on the whole half at once."""
+    import networks
+    import tensorflow as tf
+
     list_path = tiny_root / "listgame_Test_2.npy"
     game = dataset.read_game_list(list_path)[0]
     results = []
@@ -59,6 +64,18 @@ def test_batch_mode_follows_the_quarters(tiny_root, tiny_runs, tmp_path):
         assert _spot(tiny_runs["video"], list_path, out, "--batch_size", str(batch), "--output", "b", "--no_json") == 0
         results.append(np.load(out / game / "b_Half_1.npy"))
     np.testing.assert_array_equal(results[0], results[1])
+    model = networks.load_model(tiny_runs["video"] / "best_model.keras")
+    split = dataset.Split(list_path, label_file=None, games=[game])
+    index = split.spotting_index(networks.model_build_config(model)["num_frames"], [0])
+    n = len(index)
+
+    def run_on(parts):
+        return np.concatenate([tf.math.sigmoid(model({"video": split.gather(index, part, ["video"])["video"]},
+                                                     training=False)).numpy() for part in parts])
+
+    quarters = [np.arange(n * q // 4, n * (q + 1) // 4) for q in range(4)]
+    np.testing.assert_allclose(results[0], run_on(quarters), rtol=1e-5, atol=1e-6)
+    assert np.abs(results[0] - run_on([np.arange(n)])).max() > 1e-4  # the batch matters in this mode
 
 
 def test_a_contradicting_flag_is_refused(tiny_root, tiny_runs, tmp_path, capsys):
@@ -87,6 +104,28 @@ def test_rerun_skips_finished_games(tiny_root, tiny_runs, tmp_path, capsys):
     assert (tmp_path / games[1] / "a_Half_2.npy").is_file()
     assert _spot(tiny_runs["audio"], list_path, tmp_path, "--output", "a", "--redo") == 0
     assert all(p.stat().st_mtime_ns != t for p, t in stamps.items() if games[0] in str(p))
+
+
+def test_spotting_writes_exactly_where_the_evaluator_reads(tiny_root, tiny_runs, tmp_path):
+    """Every file the spotting script writes is one of compute_mAP.py's layout, and the evaluator reads
+    the arrays and the JSON back as they were written."""
+    list_path = tiny_root / "listgame_Test_2.npy"
+    games = dataset.read_game_list(list_path)
+    out = tmp_path / "out"
+    assert _spot(tiny_runs["audio"], list_path, out, "--output", "c", "--plot_games", "1") == 0
+    expected = {cm.prediction_file(out, g, "c", h) for g in games for h in dataset.HALVES}
+    expected |= {cm.results_spotting_file(out, "c", g) for g in games} | {cm.timeline_file(out, games[0], "c")}
+    assert {p for p in out.rglob("*") if p.is_file()} == expected
+    arrays = cm.load_predictions(list_path, out, "c")
+    assert [a.shape[1] for a in arrays] == [4] * 2 * len(games)
+    from_json = cm.load_results_spotting(list_path, cm.results_spotting_dir(out, "c"))
+    assert len(from_json) == len(arrays)
+    assert all(cm.game_outputs_done(out, g, "c") for g in games)
+    assert cm.main(["--testing", str(list_path), "--predictions", str(out), "--prefix", "c", "--output",
+                    str(tmp_path / "eval"), "--no_plots", "--loglevel", "WARNING"]) == 0
+    assert cm.main(["--testing", str(list_path), "--predictions", str(out), "--prefix", "c", "--output",
+                    str(tmp_path / "eval_json"), "--results_spotting", "results_spotting.json", "--no_plots",
+                    "--loglevel", "WARNING"]) == 0
 
 
 def test_fusion_run_and_late_fusion_of_spotting_outputs(tiny_root, tiny_runs, tmp_path):

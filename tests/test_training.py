@@ -8,46 +8,72 @@ import numpy as np
 import pytest
 
 import ClassificationMinuteBased as cmb
+import compute_mAP as cm
 import fusion
+import networks
 from conftest import training_argv
 
 
 # ------------------------------------------------------------------------------------------------
-# The PR-AUC of TF1's tf.metrics.auc (spec 8.1), hand-worked
+# The PR-AUC of TF1's tf.metrics.auc (the authors' trainer.py), hand-worked
 
 
 def test_pr_auc_hand_worked():
     # Perfect ranking: recall drops from 1 to ~0 where precision is 1 on both sides.
-    assert cmb.pr_auc([1, 0], [0.8, 0.3]) == pytest.approx(1.0, abs=1e-5)
+    assert cm.pr_auc([1, 0], [0.8, 0.3]) == pytest.approx(1.0, abs=1e-5)
     # Inverted: the only drop in recall (1 -> 0) is between precision 0.5 and ~0: area 0.25.
-    assert cmb.pr_auc([1, 0], [0.3, 0.8]) == pytest.approx(0.25, abs=1e-5)
+    assert cm.pr_auc([1, 0], [0.3, 0.8]) == pytest.approx(0.25, abs=1e-5)
     # labels 1, 1, 0 with scores .9, .5, .7: (R, P) = (1, 2/3) below .5, (.5, .5) to .7, (.5, 1) to .9,
     # (0, 1) above: 0.5 * (2/3 + 1/2) / 2 + 0.5 * (1 + 1) / 2 = 0.791667.
-    assert cmb.pr_auc([1, 1, 0], [0.9, 0.5, 0.7]) == pytest.approx(0.791667, abs=1e-5)
+    assert cm.pr_auc([1, 1, 0], [0.9, 0.5, 0.7]) == pytest.approx(0.791667, abs=1e-5)
     # No positive at all: recall (TP + 1e-6) / (0 + 1e-6) stays 1: the area is 0.
-    assert cmb.pr_auc([0, 0, 0], [0.2, 0.5, 0.9]) == pytest.approx(0.0, abs=1e-6)
+    assert cm.pr_auc([0, 0, 0], [0.2, 0.5, 0.9]) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_pr_auc_differs_from_keras_interpolation_but_tracks_ranking():
+def tf1_pr_auc_loop(labels, scores, n=200):
+    """TF1's tf.metrics.auc(curve="PR", summation_method="trapezoidal") written out plainly, one threshold
+    at a time: the independent reference of the vectorised `pr_auc`."""
+    thresholds = [-1e-7] + [(i + 1) / (n - 1) for i in range(n - 2)] + [1 + 1e-7]
+    recall, precision = [], []
+    for t in np.float32(thresholds):
+        tp = sum(1 for y, s in zip(labels, scores) if y and np.float32(s) > t)
+        fp = sum(1 for y, s in zip(labels, scores) if not y and np.float32(s) > t)
+        fn = sum(1 for y, s in zip(labels, scores) if y and not np.float32(s) > t)
+        recall.append((tp + 1e-6) / (tp + fn + 1e-6))
+        precision.append((tp + 1e-6) / (tp + fp + 1e-6))
+    return sum((recall[i] - recall[i + 1]) * (precision[i] + precision[i + 1]) / 2 for i in range(n - 1))
+
+
+def test_pr_auc_equals_the_tf1_formula_and_differs_from_keras_auc():
+    import keras
+
     rng = np.random.default_rng(0)
-    labels = rng.random(500) < 0.2
-    good = np.where(labels, rng.uniform(0.4, 1, 500), rng.uniform(0, 0.6, 500))
-    assert cmb.pr_auc(labels, good) > cmb.pr_auc(labels, rng.random(500)) + 0.3
+    labels = rng.random(300) < 0.2
+    scores = np.where(labels, rng.uniform(0.3, 1, 300), rng.uniform(0, 0.7, 300)).astype(np.float32)
+    ours = cm.pr_auc(labels, scores)
+    assert ours == pytest.approx(tf1_pr_auc_loop(labels, scores), abs=1e-5)
+    # Keras's AUC(curve="PR") sums by interpolation: another number on the same 200 thresholds (0.307
+    # here, where TF1's trapezoids give the hand-worked 0.25).
+    auc = keras.metrics.AUC(num_thresholds=200, curve="PR")
+    auc.update_state(np.array([1, 0], np.float32), np.array([0.3, 0.8], np.float32))
+    assert cm.pr_auc([1, 0], [0.3, 0.8]) == pytest.approx(0.25, abs=1e-5)
+    assert float(auc.result()) > 0.25 + 0.05
+    assert ours > cm.pr_auc(labels, rng.random(300)) + 0.3  # and it tracks the ranking
 
 
 def test_report_and_confusion_matrix_rows_are_ground_truth():
     labels = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]], np.float32)
     scores = np.array([[.9, .1, .1, .1], [.2, .1, .8, .1], [.1, .9, .2, .1], [.1, .1, .1, .7]])
-    report = cmb.classification_report(labels, scores)
+    report = cm.classification_report(labels, scores)
     # Row = argmax of the labels (the card-and-subs chunk counts as card), column = argmax of the scores.
     assert report["confusion_matrix"] == [[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
     assert report["accuracy"]["card"] == 0.5
     assert report["mAP"] == pytest.approx(np.mean([report["AP"][c] for c in ("card", "subs", "goal")]))
-    assert "rows: ground truth" in cmb.format_report(report)
+    assert "rows: ground truth" in cm.format_classification_report(report)
 
 
 # ------------------------------------------------------------------------------------------------
-# The schedule (spec 3.5) on a scripted sequence of validation scores
+# The schedule (the authors' trainer.py) on a scripted sequence of validation scores
 
 
 def test_schedule_decays_restores_and_stops():
@@ -121,8 +147,9 @@ def test_late_fusion_on_known_logits():
 def test_fusion_lists_the_seven_methods(capsys):
     assert fusion.main(["--list"]) == 0
     text = capsys.readouterr().out
-    for number, (name, _, _) in fusion.METHODS.items():
-        assert f"{number}. {name}" in text
+    for number, method in networks.METHODS.items():
+        assert f"{number}. {method.name}" in text
+    assert "run: fusion.py --method 2" in text and "run: ClassificationMinuteBased.py --architecture 4" in text
 
 
 # ------------------------------------------------------------------------------------------------
@@ -149,7 +176,13 @@ def test_every_architecture_trains_and_tests(tiny_root, tmp_path, architecture):
     assert args["args"]["architecture"] == architecture and args["versions"]["tensorflow"]
 
 
-def test_predict_mode_reproduces_the_test_logits(tiny_root, tiny_runs, tmp_path):
+def test_predict_mode_reproduces_the_test_logits(tiny_root, tiny_runs, tmp_path, monkeypatch):
+    import keras
+
+    def no_optimizer(*args, **kwargs):
+        raise AssertionError("--mode predict built an optimizer")
+
+    monkeypatch.setattr(keras.optimizers, "Adam", no_optimizer)  # prediction needs no optimizer state
     run = tmp_path / "run"
     shutil.copytree(tiny_runs["video"], run)
     saved = dict(np.load(run / "predictions_listgame_Test_2.npz"))
@@ -169,7 +202,7 @@ def test_late_fusion_of_two_runs(tiny_runs, tmp_path, capsys):
         report = json.loads(out.read_text())
         v, a = (np.load(r / "predictions_listgame_Test_2.npz") for r in (video, audio))
         probabilities, _ = fusion.fuse_logits(v["logits"], a["logits"], method)
-        assert report["AP"]["goal"] == pytest.approx(cmb.pr_auc(v["labels"][:, 3], probabilities[:, 3]))
+        assert report["AP"]["goal"] == pytest.approx(cm.pr_auc(v["labels"][:, 3], probabilities[:, 3]))
     assert "method 2 (Archi3Prediction)" in capsys.readouterr().out
     # Runs that scored other chunks are refused.
     other = tmp_path / "other"
@@ -197,10 +230,8 @@ def test_resume_ends_with_the_same_model(tiny_root, tmp_path, monkeypatch):
         if epoch == 1:
             raise Killed
 
-    monkeypatch.setattr(cmb, "_after_epoch", kill_after_second_epoch)
     with pytest.raises(Killed):
-        cmb.main(_argv(tiny_root, tmp_path / "cut", *argv))
-    monkeypatch.setattr(cmb, "_after_epoch", lambda epoch: None)
+        cmb.main(_argv(tiny_root, tmp_path / "cut", *argv), after_epoch=kill_after_second_epoch)
     (run,) = (tmp_path / "cut").iterdir()
     assert not (run / "test_report.json").exists()
     assert cmb.main(["--resume", str(run), "--no_progress"]) == 0
@@ -228,4 +259,8 @@ def test_bad_input_exits_2_with_one_line(tiny_root, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cmb.main(["--architecture", "Archi9Prediction"])
     assert "fusion.py" in capsys.readouterr().err
-    assert cmb.architecture_name("method 4") == "AudioVideoArchi5"
+    for spelling in ("method 4", "method-4", "4", "AudioVideoArchi5"):
+        assert cmb.build_parser().parse_args(["--architecture", spelling]).architecture == "AudioVideoArchi5"
+    with pytest.raises(SystemExit):
+        cmb.main(["--architecture", "4", "--loglevel", "LOUD"])
+    assert "unknown log level 'LOUD'" in capsys.readouterr().err

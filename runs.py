@@ -1,0 +1,284 @@
+"""The run folder and the process set-up that every command-line script shares (no TensorFlow here).
+
+A run folder is what `ClassificationMinuteBased.py` writes, `<tflog>/<outputPrefix>_<date>_<time>/`:
+
+    args.json                      the arguments, versions and command of the run (`read_args`)
+    best_model.keras               the model of the best validation epoch (`model_file`)
+    test_report.json               the test of the best model on the run's --testing list; a run
+                                   that holds it is finished (`find_run`)
+    predictions_<list>.npz         test logits per chunk, for late fusion (`predictions_file`)
+    metrics.csv, train.log         one row, and log lines, per epoch
+    training/ validation/ testing/ TensorBoard scalars
+    checkpoint/state.json          where a killed run resumes from (`read_state`), pointing at
+    checkpoint/last_state_<e>.npz  the state after epoch e, and
+    checkpoint/best_state.npz      the state of the best epoch
+
+This module owns those names. It also owns the process set-up of the scripts (`setup_process`: `--GPU`,
+the allocator settings, one logging format with a progress-bar-friendly handler), which must run before
+TensorFlow is imported, and the processor probe for bfloat16.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import dataset
+
+TOP = Path(__file__).resolve().parent
+
+ARGS_FILE = "args.json"
+BEST_MODEL = "best_model.keras"
+TEST_REPORT = "test_report.json"
+METRICS_CSV = "metrics.csv"
+TRAIN_LOG = "train.log"
+CHECKPOINT_DIR = "checkpoint"
+STATE_FILE = "state.json"
+BEST_STATE = "best_state.npz"
+LAST_STATES = "last_state_*.npz"  # the glob of `last_state_file`
+TENSORBOARD_SPLITS = ("training", "validation", "testing")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+# ------------------------------------------------------------------------------------------------
+# The run folder
+
+
+def predictions_file(run: str | os.PathLike, list_path: str | os.PathLike) -> Path:
+    """`<run>/predictions_<list stem>.npz`: the logits of every chunk of a list."""
+    return Path(run) / f"predictions_{Path(list_path).stem}.npz"
+
+
+def last_state_file(epoch: int) -> str:
+    """Name of the state after `epoch` (1-based) in the checkpoint folder."""
+    return f"last_state_{epoch:03d}.npz"
+
+
+def model_file(path: str | os.PathLike) -> Path:
+    """The `.keras` file of "a run folder or a .keras file".
+
+    Raises:
+        dataset.DataError: there is no such file.
+    """
+    path = Path(path)
+    found = path / BEST_MODEL if path.is_dir() else path
+    if not found.is_file():
+        raise dataset.DataError(found, "model file not found")
+    return found
+
+
+def read_args(run: str | os.PathLike, required: bool = True) -> dict:
+    """The arguments a run was started with (`args.json`'s "args"); {} when it has none and not `required`.
+
+    Raises:
+        dataset.DataError: the file is missing (when required) or unreadable.
+    """
+    path = Path(run) / ARGS_FILE
+    if not path.is_file():
+        if required:
+            raise dataset.DataError(path, "not found: not a run folder of ClassificationMinuteBased.py")
+        return {}
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))["args"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise dataset.DataError(path, f"unreadable run arguments ({exc!r})") from None
+    if not isinstance(recorded, dict):
+        raise dataset.DataError(path, "unreadable run arguments ('args' is not an object)")
+    return recorded
+
+
+def read_state(run: str | os.PathLike) -> dict:
+    """The resume state of a run (`checkpoint/state.json`).
+
+    Raises:
+        dataset.DataError: missing or unreadable (the run cannot be resumed).
+    """
+    path = Path(run) / CHECKPOINT_DIR / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise dataset.DataError(Path(run), f"not a resumable run folder ({exc})") from None
+    if not isinstance(state, dict) or "state_file" not in state or "epoch" not in state:
+        raise dataset.DataError(path, "not a resume state (no 'epoch' or 'state_file')")
+    return state
+
+
+def is_finished(run: str | os.PathLike) -> bool:
+    """A run is finished when its best model has been tested."""
+    return (Path(run) / TEST_REPORT).is_file()
+
+
+def read_test_report(run: str | os.PathLike) -> dict:
+    return json.loads((Path(run) / TEST_REPORT).read_text(encoding="utf-8"))
+
+
+def find_run(runs: str | os.PathLike, prefix: str) -> tuple[Path | None, bool]:
+    """The newest finished run folder of `<runs>/<prefix>_*`, else the newest resumable one.
+
+    Returns:
+        (folder or None, whether it is finished).
+    """
+    candidates = sorted(p for p in Path(runs).glob(f"{prefix}_*") if (p / ARGS_FILE).is_file())
+    for run in reversed(candidates):
+        if is_finished(run):
+            return run, True
+    for run in reversed(candidates):
+        if (run / CHECKPOINT_DIR / STATE_FILE).is_file():
+            return run, False
+    return None, False
+
+
+def new_run_dir(tflog: str | os.PathLike, prefix: str) -> Path:
+    """A new run folder `<tflog>/<prefix>_<YYYY-MM-DD>_<HH-MM-SS>` (the original's name; `_2`, `_3`, ...
+    when it exists)."""
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    base = Path(tflog) / (f"{prefix}_{stamp}" if prefix else stamp)
+    run, number = base, 1
+    while run.exists():
+        number += 1
+        run = base.with_name(f"{base.name}_{number}")
+    run.mkdir(parents=True)
+    return run
+
+
+def versions() -> dict:
+    """Python, TensorFlow, Keras and numpy versions and the git commit, for `args.json`."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    commit = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=TOP, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "git_commit": commit}
+
+
+# ------------------------------------------------------------------------------------------------
+# Command-line helpers
+
+
+def argument_type(convert: Callable, name: str | None = None) -> Callable:
+    """An argparse `type` from a function that raises ValueError with a readable message."""
+    def parse(text: str):
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = name or getattr(convert, "__name__", "value")
+    return parse
+
+
+def _log_level(text: str) -> str:
+    level = str(text).strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"unknown log level {text!r}; valid: {', '.join(LOG_LEVELS)}")
+    return level
+
+
+log_level = argument_type(_log_level, "log level")
+
+
+def add_process_arguments(parser: argparse.ArgumentParser, gpu: bool = True) -> None:
+    """`--loglevel` (and `--GPU`), the same in every script."""
+    if gpu:
+        parser.add_argument("--GPU", type=int, default=-1,
+                            help="GPU to use (sets CUDA_VISIBLE_DEVICES before TensorFlow starts); -1: default")
+    parser.add_argument("--loglevel", type=log_level, default="INFO", help=f"logging level ({', '.join(LOG_LEVELS)})")
+
+
+# ------------------------------------------------------------------------------------------------
+# Process set-up (before TensorFlow is imported)
+
+
+def tune_allocator() -> bool:
+    """Keep freed memory for reuse instead of returning it to the system (glibc only).
+
+    glibc serves blocks over 32 MB with fresh memory maps and unmaps them when freed, so every batch
+    of windows (and every large TensorFlow temporary) pays for zero-filled page faults on first
+    touch. With no mmap for large blocks and no trimming, freed blocks are reused (the README's
+    benchmark section has the figures, `bench/bench_pipeline.py`). Resident memory then stays at its
+    high-water mark. Call it early in a script's main(), before TensorFlow is imported; a no-op where
+    glibc is absent.
+
+    It also asks TensorFlow for its best-fit-with-coalescing CPU allocator (`TF_CPU_ALLOCATOR_USE_BFC`,
+    unless the environment already says otherwise), which made the big poolings' training steps faster
+    (`bench/bench_networks.py --compare_allocators`). It acts only if TensorFlow is not imported yet.
+
+    Returns:
+        True when the allocator was tuned.
+    """
+    import ctypes
+    import ctypes.util
+
+    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        m_trim_threshold, m_mmap_max = -1, -4  # glibc malloc.h
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))
+    except (OSError, AttributeError):
+        return False
+
+
+class TqdmHandler(logging.StreamHandler):
+    """Log lines on stderr that do not break the progress bars."""
+
+    def emit(self, record):
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # pragma: no cover - logging must not raise
+            self.handleError(record)
+
+
+def setup_logging(level: str = "INFO", log_file: str | os.PathLike | None = None) -> None:
+    """One logging format for every script: stderr through `TqdmHandler`, and `log_file` when given.
+    Calling it again replaces the handlers it installed before."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_soccernet", False):
+            root.removeHandler(handler)
+            handler.close()
+    handlers = [TqdmHandler()]
+    if log_file is not None:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    for handler in handlers:
+        handler._soccernet = True
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, "%H:%M:%S"))
+        root.addHandler(handler)
+    root.setLevel(_log_level(level))
+
+
+def setup_process(args: argparse.Namespace) -> None:
+    """What every script does first, before TensorFlow is imported: the GPU choice (`args.GPU`, when the
+    script has it), the allocator settings, and the logging set-up (`args.loglevel`)."""
+    gpu = getattr(args, "GPU", -1)
+    if gpu is not None and gpu >= 0:
+        os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    tune_allocator()
+    setup_logging(getattr(args, "loglevel", "INFO"))
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the processor has bfloat16 instructions (avx512_bf16 or amx_bf16; Linux /proc/cpuinfo)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
