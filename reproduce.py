@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import runpy
 import shlex
 import sys
 import time
@@ -177,12 +178,18 @@ def show(argv: Sequence[str]) -> str:
 
 
 def run_command(argv: Sequence[str]) -> None:
-    """Run one script command in this process (its main(), with these arguments)."""
-    import importlib
-
-    module = importlib.import_module(Path(argv[0]).stem)
+    """Run one script command in this process, as `python SCRIPT ARGS...` would (the script runs as
+    `__main__`; it is not imported as a module, and TensorFlow is started only once)."""
+    script = TOP / argv[0]
     print(f"\n$ {show(argv)}", flush=True)
-    code = module.main(list(argv[1:]))
+    saved, sys.argv = sys.argv, [str(script), *argv[1:]]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    finally:
+        sys.argv = saved
     if code:
         raise SystemExit(f"error: the command above failed with exit code {code}")
 

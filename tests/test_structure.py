@@ -1,0 +1,58 @@
+"""The layout rules of the README: the two Classification scripts are leaves, and the vocabulary and the
+run-folder helpers load without TensorFlow."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parent.parent
+LEAVES = {"ClassificationMinuteBased", "ClassificationSecondBased"}
+# A benchmark of a script's own code path may import that script.
+ALLOWED = {("bench/bench_spotting.py", "ClassificationSecondBased")}
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module" and node.args \
+                and isinstance(node.args[0], ast.Constant):  # importlib.import_module("name")
+            names.add(str(node.args[0].value))
+    return names
+
+
+def test_no_module_imports_a_classification_script():
+    sources = [p for p in TOP.rglob("*.py") if ".venv" not in p.parts and "tests" not in p.parts
+               and "data" not in p.parts]
+    assert len(sources) > 15
+    offenders = []
+    for path in sources:
+        relative = path.relative_to(TOP).as_posix()
+        for leaf in LEAVES & imported_modules(path):
+            if path.stem != leaf and (relative, leaf) not in ALLOWED:
+                offenders.append(f"{relative} imports {leaf}")
+    assert offenders == []
+
+
+def test_libraries_load_without_tensorflow():
+    code = ("import sys; import runs, dataset, compute_mAP, fusion, networks, reproduce, demo, "
+            "ClassificationMinuteBased, ClassificationSecondBased; "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=TOP, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_no_wheel_or_archive_is_tracked():
+    listed = subprocess.run(["git", "ls-files"], cwd=TOP, capture_output=True, text=True, timeout=30)
+    if listed.returncode != 0:  # not a git checkout (an exported tree): nothing to check
+        return
+    tracked = listed.stdout.split()
+    assert not [f for f in tracked if f.endswith((".whl", ".zip", ".tar.gz", ".keras", ".npz"))]
+    assert sorted(f for f in tracked if f.endswith(".npy")) == [
+        "listgame_Test_100.npy", "listgame_Train_300.npy", "listgame_Valid_100.npy"]
