@@ -30,9 +30,15 @@ Order among equal scores (both implementations, as the original's stable sorts):
 second first; pooled over halves, list order of the halves (game by game, half 1 then 2), then second.
 
 Reproduction notes and defined behaviour where the original fails:
-- Threshold comparisons of the segment methods run in the precision of the prediction array, as
-  NumPy's array-versus-scalar comparisons did (a float32 array equal to float32(0.95) reaches 0.95);
-  NMS's `p[i] > theta` compares in float64, as NumPy 1.x (the authors' environment) did for two scalars.
+- The segment methods compare in two precisions, as the original's `get_spot_from_argmax` and
+  `get_spot_from_Center` did: their `np.insert(p, 0, 0)` keeps the array's dtype, so the tests on p[j-1]
+  (`< theta`, `> theta`) see theta rounded to the array's precision, while `np.append(p, 0)` adds an
+  int64 zero and is float64, so the tests on p[j] (`>= theta`, `<= theta`) see theta exactly. For a
+  float32 array this matters only where a probability equals float32(theta) for a theta that float32
+  cannot represent (all default thresholds but 0.25, 0.5 and 0.75): at 0.2 (float32 rounds it up) such a
+  value neither ends a segment nor starts one; at 0.95 (rounded down) it neither starts one nor, after
+  a value above, lets a new one start. For a float64 array both sides compare exactly. NMS's
+  `p[i] > theta` compares in float64, as NumPy 1.x (the authors' environment) did for two scalars.
 - A probability exactly equal to the threshold can misalign starts and ends (quirk 6). The pairing
   is kept; where the original crashes, the result is defined: unpaired starts or ends are ignored, and
   an argmax pair whose end is not after its start gives no spot (a center pair still gives one).
@@ -267,7 +273,8 @@ def _check_ground_truth(ground_truth, halves: int) -> list[tuple[np.ndarray, ...
 
 
 def threshold_in_precision(threshold: float, dtype) -> float:
-    """The threshold as the comparisons of a `dtype` array see it (rounded to that precision)."""
+    """The threshold rounded to a `dtype` array's precision: what the original's tests on p[j-1] (and the
+    "spots" method) compare with."""
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
         return float(np.asarray(threshold, dtype=dtype))
@@ -309,11 +316,15 @@ def candidates(probabilities_1d: np.ndarray, threshold: float, method: str) -> t
                 if p[i] >= after[i + 1] and p[i] > before[i - _HALF_WINDOW] and float(p[i]) > threshold:
                     spots[i] = float(p[i])
     elif method in ("argmax", "center"):
-        theta = np.asarray(threshold, dtype=p.dtype)
+        # The original's two shifted copies compare in two precisions: `np.insert(p, 0, 0)` keeps p's
+        # dtype, so the tests on p[j-1] see the threshold rounded to it; `np.append(p, 0)` concatenates an
+        # int64 zero and becomes float64, so the tests on p[j] see the exact threshold.
+        theta_previous = np.asarray(threshold, dtype=p.dtype)
         previous = np.insert(p, 0, 0)  # p[j-1], with p[-1] = 0
-        current = np.append(p, 0)  # p[j], with p[n] = 0
-        starts = np.flatnonzero((previous < theta) & (current >= theta))
-        ends = np.flatnonzero((previous > theta) & (current <= theta))
+        current = np.append(p, 0).astype(np.float64)  # p[j], with p[n] = 0
+        theta_current = float(threshold)
+        starts = np.flatnonzero((previous < theta_previous) & (current >= theta_current))
+        ends = np.flatnonzero((previous > theta_previous) & (current <= theta_current))
         for start, end in zip(starts, ends):  # the i-th start with the i-th end, as the original
             if method == "argmax":
                 if end <= start:  # the original crashes (argmax of an empty slice)

@@ -77,7 +77,9 @@ def test_a_value_equal_to_the_threshold():
 
 
 def test_threshold_comparisons_follow_the_array_precision():
-    # float32(0.95) reaches 0.95 in float32: one segment [1, 2) ending at it; in float64 it is below.
+    # float32(0.95) is below 0.95. In a float32 array it ends the segment [1, 2) (p[j] <= 0.95 exactly),
+    # and the rise after it starts none (p[j-1] = float32(0.95) is not below the rounded 0.95): one spot.
+    # In a float64 array it is below 0.95 on both sides: a second segment starts at 3.
     values = [0, .97, .95, .97, 0]
     assert spots_of(np.array(values, F32), 0.95, "argmax")[0] == [1]
     assert spots_of(np.array(values, F32).astype(np.float64), 0.95, "argmax")[0] == [1, 3]
@@ -90,6 +92,44 @@ def test_threshold_comparisons_follow_the_array_precision():
     assert spots_of(p, 0.95, "nms")[0] == []
     p[50] = 0.5
     assert spots_of(p, 0.5, "nms")[0] == []  # strictly above the threshold
+
+
+TIE_AT_02 = [0.4, F32(0.2), 0.25, 0.75, 0.3]  # seconds 16..20 of a 22-second column, zeros elsewhere
+
+
+def _column(values, at=16, n=22, dtype=F32):
+    p = np.zeros(n, dtype)
+    p[at:at + len(values)] = values
+    return p
+
+
+@pytest.mark.parametrize("method, expected", [("argmax", ([19], [float(F32(0.75))])),
+                                              ("center", ([18], [float(F32(0.25))]))])
+def test_a_tie_at_a_threshold_float32_rounds_up(method, expected):
+    """t = 0.2, p[16..20] = [0.4, float32(0.2), 0.25, 0.75, 0.3], float32. float32(0.2) > 0.2: at j = 17
+    p[j] <= 0.2 fails (float64, exact 0.2), at j = 18 p[j-1] > float32(0.2) fails (float32): the segment
+    goes on to the end at 21, [16, 21): its maximum is at 19, its centre floor(37 / 2) = 18. (Comparing
+    both sides in float32 would end it at 17 and spot 16.)"""
+    assert spots_of(_column(TIE_AT_02), 0.2, method) == expected
+    # The same values in float64: float32(0.2) is still above 0.2 on both sides, the same spot.
+    assert spots_of(_column(TIE_AT_02, dtype=np.float64), 0.2, method)[0] == expected[0]
+    # A float64 array holding 0.2 exactly: both sides exact, the segment ends at 17: [16, 17), spot 16.
+    exact = _column([0.4, 0.2, 0.25, 0.75, 0.3], dtype=np.float64)
+    assert spots_of(exact, 0.2, method) == ([16], [0.4])
+
+
+@pytest.mark.parametrize("method", ["argmax", "center"])
+def test_a_tie_at_a_threshold_float32_rounds_down(method):
+    """t = 0.95, p = [0, float32(0.95), 0.97, 0]. float32(0.95) < 0.95. Float32: at j = 1 p[j] >= 0.95
+    fails (float64), at j = 2 p[j-1] < float32(0.95) fails (float32): no start at all, only the end at 3,
+    so no spot (the original's zip of no starts with one end). Float64: p[1] is below 0.95 on both sides,
+    the segment [2, 3) starts after it: maximum and centre 2."""
+    p = np.array([0, F32(0.95), 0.97, 0], F32)
+    assert spots_of(p, 0.95, method) == ([], [])
+    assert spots_of(p.astype(np.float64), 0.95, method) == ([2], [float(F32(0.97))])
+    # At 0.5 (exact in float32) the value 0.5 starts the segment in either dtype.
+    half = np.array([0, 0.5, 0.97, 0], F32)
+    assert spots_of(half, 0.5, method)[0] == spots_of(half.astype(np.float64), 0.5, method)[0] == [2]
 
 
 def test_nms_edges_window_and_ties():
@@ -115,7 +155,9 @@ def test_nms_edges_window_and_ties():
 
 def test_vectorised_candidates_equal_the_reference_on_the_hand_cases():
     cases = [np.array([0, .2, .6, .9, .6, .2, 0, .7, .7, .7, .1, .8], F32), np.array([.9, .5, .9, 0, .9, 0], F32),
-             np.array([.2, .5, .2, .2, .2, .2, .9, 0], F32), np.array([0, .97, .95, .97, 0], F32)]
+             np.array([.2, .5, .2, .2, .2, .2, .9, 0], F32), np.array([0, .97, .95, .97, 0], F32),
+             _column(TIE_AT_02), np.array([0, F32(0.95), 0.97, 0, 0, F32(0.95), 0.97, F32(0.95), 0], F32),
+             _column([0.4, 0.2, 0.25, 0.75, 0.3], dtype=np.float64), np.array([0, F32(0.95), 0.97, 0], np.float64)]
     nms = np.zeros(130, F32)
     nms[[40, 71, 100]] = [.9, .8, .8]
     nms[41:45] = .9
