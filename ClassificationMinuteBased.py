@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -99,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--stop_patience", type=int, default=30, help="bad epochs (more than) before stopping")
     new.add_argument("--min_LR", type=float, default=1e-4, help="the LR is divided only while above this")
     new.add_argument("--deterministic", action="store_true", help="TensorFlow deterministic ops (slower)")
+    new.add_argument("--keep_checkpoint", action="store_true",
+                     help="keep checkpoint/ (the resume states, 6x the weights with Adam's moments) when the run "
+                          "finishes; by default a finished run keeps only its best model, reports and logits")
     new.add_argument("--no_progress", action="store_true", help="no progress bars")
     return parser
 
@@ -155,27 +159,51 @@ class Schedule:
 # State files of the run folder
 
 
+def state_variables(model, optimizer) -> dict:
+    """Every variable of the model and the optimizer (weights, batch-norm statistics, dropout generator
+    states, Adam moments, step and learning rate) by a stable name: "model/<path>", "optimizer/<path>"
+    (the layers are named and the session cleared before each build, so the paths are the same in every
+    build of the same run)."""
+    named = {f"model/{v.path}": v for v in model.variables}
+    named.update({f"optimizer/{v.path}": v for v in optimizer.variables})
+    if len(named) != len(model.variables) + len(optimizer.variables):
+        raise ValueError("two variables share a path: the state could not be matched by name")
+    return named
+
+
 def save_state(path: Path, model, optimizer) -> None:
-    """All model and optimizer variables (weights, batch-norm statistics, dropout generator states,
-    Adam moments and step) as one .npz of plain arrays, written atomically."""
-    arrays = {f"model/{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(model.variables)}
-    arrays.update({f"optimizer/{i:04d}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
-    arrays["names"] = np.array([v.path for v in model.variables] + [v.path for v in optimizer.variables])
-    arrays["shapes"] = np.array([str(tuple(v.shape)) for v in model.variables + optimizer.variables])
+    """All model and optimizer variables as one .npz of plain arrays keyed by name, written atomically."""
+    arrays = {name: np.asarray(v.numpy()) for name, v in state_variables(model, optimizer).items()}
     dataset.write_atomic(path, lambda temporary: np.savez(temporary, **arrays))
 
 
 def load_state(path: Path, model, optimizer) -> None:
-    """Assign the variables saved by `save_state` (the optimizer's learning rate is restored too:
-    set the schedule's afterwards)."""
-    with np.load(path, allow_pickle=False) as saved:
-        shapes = [str(tuple(v.shape)) for v in model.variables + optimizer.variables]
-        if saved["shapes"].tolist() != shapes:  # names can differ between builds; shapes cannot
-            raise dataset.DataError(path, "saved state does not match this model's variables")
-        for i, variable in enumerate(model.variables):
-            variable.assign(saved[f"model/{i:04d}"])
-        for i, variable in enumerate(optimizer.variables):
-            variable.assign(saved[f"optimizer/{i:04d}"])
+    """Assign the variables saved by `save_state`, matched by name (never by position: several NetVLAD
+    variables share a shape). The optimizer's learning rate is restored too: set the schedule's
+    afterwards.
+
+    Raises:
+        dataset.DataError: the file is not such a state, or its names or shapes are not this model's.
+    """
+    variables = state_variables(model, optimizer)
+    try:
+        saved = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise dataset.DataError(path, f"not a saved state ({exc})") from None
+    with saved:
+        missing = sorted(set(variables) - set(saved.files))
+        unexpected = sorted(set(saved.files) - set(variables))
+        if missing or unexpected:
+            detail = "; ".join(f"{kind} {names[0]!r}" + (f" and {len(names) - 1} more" if len(names) > 1 else "")
+                               for kind, names in (("missing", missing), ("unexpected", unexpected)) if names)
+            raise dataset.DataError(path, f"saved state does not match this model's variables ({detail})")
+        arrays = {name: saved[name] for name in variables}
+    for name, variable in variables.items():
+        if tuple(arrays[name].shape) != tuple(variable.shape):
+            raise dataset.DataError(path, f"saved state does not match this model: {name!r} has shape "
+                                          f"{tuple(arrays[name].shape)}, the model's {tuple(variable.shape)}")
+    for name, variable in variables.items():
+        variable.assign(arrays[name])
 
 
 def write_scalars(writer, step: int, report: dict, lr: float | None = None) -> None:
@@ -246,6 +274,17 @@ def chunk_losses(labels, logits):
     return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=1)
 
 
+class NonFiniteLoss(Exception):
+    """A training step's loss was NaN or infinite (the step had already been applied)."""
+
+    def __init__(self, step: int, epoch: int | None = None):
+        super().__init__(step, epoch)
+        self.step, self.epoch = step, epoch
+
+    def __str__(self) -> str:
+        return f"non-finite loss at epoch {self.epoch}, step {self.step}"
+
+
 class Evaluator:
     """Logits and the original's loss of a model on whole halves; no optimizer state."""
 
@@ -256,8 +295,10 @@ class Evaluator:
         self.model = model
         self.streams = tuple(model.input.keys()) if isinstance(model.input, dict) else ("video",)
         logits_of = networks.logits_function(model)
+        # One trace for every batch size (see networks.input_signature): a resumed run runs the same graph.
+        self.signature = [networks.input_signature(model), tf.TensorSpec([None, dataset.NUM_CLASSES], tf.float32)]
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(input_signature=self.signature)
         def evaluate(inputs, labels):
             logits = logits_of(inputs)
             return logits, chunk_losses(labels, logits)
@@ -293,7 +334,7 @@ class Trainer(Evaluator):
         self.optimizer.build(model.trainable_variables)
         self.accumulators = [tf.Variable(tf.zeros_like(v), trainable=False) for v in model.trainable_variables]
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(input_signature=self.signature + [tf.TensorSpec([], tf.float32)])
         def accumulate(inputs, labels, scale):
             with tf.GradientTape() as tape:
                 logits = tf.cast(self.model(inputs, training=True), tf.float32)
@@ -329,7 +370,7 @@ class Trainer(Evaluator):
         data = iter(dataset.make_dataset(split, index, pieces, streams=self.streams))
         logits, labels, loss_sum = [], [], 0.0
         position = 0
-        for step in steps:
+        for number, step in enumerate(steps, 1):
             step_loss = 0.0
             for _ in dataset.split_batch(step, micro_batch):
                 inputs, target = next(data)
@@ -340,7 +381,10 @@ class Trainer(Evaluator):
                 labels.append(target.numpy())
                 step_loss += float(piece_loss)
             self._apply()
+            if not np.isfinite(step_loss):
+                raise NonFiniteLoss(number)
             loss_sum += step_loss / len(step)
+            dataset.fault_point("step")
             progress.update(1)
             progress.set_postfix(loss=f"{step_loss / len(step):.3f}")
         return np.concatenate(logits), np.concatenate(labels), loss_sum
@@ -384,18 +428,23 @@ class TrainingData:
 
 
 def open_training_data(args) -> TrainingData:
-    """Open and check the training and validation lists (DataError on bad input)."""
+    """Open and check the training, validation and test lists and their files (DataError on bad input),
+    before anything is written."""
     splits = {name: open_split(args, getattr(args, name)) for name in ("training", "validation")}
     data = TrainingData(splits, {name: split.chunk_index(args.WindowSize) for name, split in splits.items()})
     missing = [s for s in networks.streams_of(args.architecture) if s not in data.dims]
     if missing:
         raise dataset.DataError(args.training, f"{args.architecture} needs {' and '.join(missing)} features, "
                                                f"but --features{missing[0].capitalize()} is none")
+    open_split(args, args.testing).release()  # tested at the end: checked now
+    return data
+
+
+def describe(data: TrainingData) -> None:
     for name, index in data.indexes.items():
-        log.info("%s: %d halves, %d chunks of %d frames (%s)", name, len(splits[name].halves), len(index),
+        log.info("%s: %d halves, %d chunks of %d frames (%s)", name, len(data.splits[name].halves), len(index),
                  data.frames, ", ".join(f"{name} {int(index.labels[:, c].sum())}"
                                         for c, name in enumerate(dataset.CLASSES) if c))
-    return data
 
 
 @dataclass
@@ -432,9 +481,9 @@ def build_or_resume(args, run: Path, data: TrainingData, state: dict | None) -> 
         current.rng.bit_generator.state = state["rng"]
         # A run that had stopped early has only its test left.
         current.start_epoch = args.max_epoch if state.get("stopped") else state["epoch"] + 1
-        truncate_csv(run / runs.METRICS_CSV, current.start_epoch)
         log.info("resumed %s after epoch %d (best mAP %.4f at epoch %d, LR %g)", run, state["epoch"] + 1,
                  current.schedule.best, current.schedule.best_epoch + 1, current.schedule.lr)
+    truncate_csv(run / runs.METRICS_CSV, current.start_epoch)  # rows of epochs that will run again
     current.trainer.set_learning_rate(current.schedule.lr)
     return current
 
@@ -451,8 +500,13 @@ def run_epoch(args, epoch: int, current: TrainingState, data: TrainingData, run:
     steps = dataset.half_batches(data.indexes["training"], args.batch_size, current.rng)
     with tqdm(total=len(steps), desc=f"epoch {epoch + 1} steps", unit="step", leave=False,
               disable=args.no_progress, dynamic_ncols=True) as bar:
-        logits, labels, train_loss = trainer.train_epoch(data.splits["training"], data.indexes["training"], steps,
-                                                         args.micro_batch or 10 ** 9, bar)
+        try:
+            logits, labels, train_loss = trainer.train_epoch(data.splits["training"], data.indexes["training"],
+                                                             steps, args.micro_batch or 10 ** 9, bar)
+        except NonFiniteLoss as exc:
+            exc.epoch = epoch + 1
+            raise
+    dataset.fault_point("validate")
     train_report = metrics.classification_report(labels, metrics.sigmoid(logits), loss=train_loss)
     valid_logits, valid_loss = trainer.predict_halves(data.splits["validation"], data.indexes["validation"])
     valid_report = metrics.classification_report(data.indexes["validation"].labels, metrics.sigmoid(valid_logits),
@@ -493,17 +547,19 @@ def run_epoch(args, epoch: int, current: TrainingState, data: TrainingData, run:
     return actions
 
 
-def train(args, run: Path, state: dict | None = None, after_epoch: Callable[[int], None] | None = None) -> dict:
+def train(args, run: Path, data: TrainingData, state: dict | None = None,
+          after_epoch: Callable[[int], None] | None = None) -> dict:
     """Train from scratch (or from the resume `state`), then test the best model.
 
     Args:
+        data: the opened training and validation data (`open_training_data`).
         after_epoch: called with the epoch number (0-based) once its resume state is written (tests use it
             to interrupt a run).
     """
     import tensorflow as tf
     from tqdm import tqdm
 
-    data = open_training_data(args)
+    describe(data)
     current = build_or_resume(args, run, data, state)
     writers = {name: tf.summary.create_file_writer(str(run / name)) for name in runs.TENSORBOARD_SPLITS}
     schedule, stopped = current.schedule, False
@@ -526,6 +582,8 @@ def train(args, run: Path, state: dict | None = None, after_epoch: Callable[[int
     report = test_run(current.trainer, args, run, writers["testing"], schedule.best_epoch)
     for writer in writers.values():
         writer.close()
+    if not args.keep_checkpoint:  # finished: what resume needs is no longer needed
+        shutil.rmtree(run / runs.CHECKPOINT_DIR, ignore_errors=True)
     return report
 
 
@@ -533,8 +591,8 @@ def predict(args) -> dict:
     """--mode predict: test a trained model on --testing and save its logits beside it."""
     if not args.model:
         raise dataset.DataError("--model", "--mode predict needs --model RUN_FOLDER or a .keras file")
-    model_file = runs.model_file(args.model)
-    return test_run(Evaluator(networks.load_model(model_file)), args, model_file.parent)
+    model, model_file = runs.load_model(args.model)
+    return test_run(Evaluator(model), args, model_file.parent)
 
 
 def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] | None = None) -> int:
@@ -548,11 +606,17 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
         run = Path(args.resume)
         try:
             recorded = runs.read_args(run)
-            state = runs.read_state(run)
+            # A run killed in its first epoch has no state yet: it starts again in its folder.
+            state = runs.read_state(run) if runs.has_state(run) else None
         except dataset.DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 2
-        args = argparse.Namespace(**{**recorded, "resume": str(run), "no_progress": args.no_progress})
+            return runs.EXIT_BAD_INPUT
+        if state is None and runs.is_finished(run):
+            print(f"{run}: finished already ({runs.TEST_REPORT}); nothing to resume")
+            return 0
+        # Flags added since the run started take their defaults.
+        args = argparse.Namespace(**{**vars(parser.parse_args([])), **recorded, "resume": str(run),
+                                     "no_progress": args.no_progress})
     if args.WindowSize * args.featurePerSec != int(args.WindowSize * args.featurePerSec):
         parser.error("--WindowSize times --featurePerSec must be a whole number of frames")
     runs.setup_process(args)
@@ -562,10 +626,12 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
         tf.config.experimental.enable_op_determinism()
     if args.formatdataset:
         log.info("--formatdataset: no chunk cache is needed here (windows are read by index)")
+    run = None
     try:
         if args.mode == "predict":
             predict(args)
             return 0
+        data = open_training_data(args)  # all input checked before the run folder exists
         run = Path(args.resume) if args.resume else runs.new_run_dir(args.tflog, args.outputPrefix)
         runs.setup_logging(args.loglevel, run / runs.TRAIN_LOG)
         if not args.resume:
@@ -573,13 +639,22 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
                                                              "command": sys.argv if argv is None else list(argv)})
         log.info("run folder %s", run)
         log.info("arguments: %s", " ".join(f"--{k} {v}" for k, v in sorted(vars(args).items())))
-        train(args, run, state, after_epoch)
+        train(args, run, data, state, after_epoch)
     except dataset.DataError as exc:
         log.debug("bad input", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return runs.EXIT_BAD_INPUT
+    except NonFiniteLoss as exc:
+        log.debug("non-finite loss", exc_info=True)
+        print(f"error: {run}: {exc}; training stopped, the last good checkpoint and best model are kept",
+              file=sys.stderr)
+        return runs.EXIT_NON_FINITE
+    except OSError as exc:
+        log.debug("write failed", exc_info=True)
+        print(f"error: {exc.filename or run}: {exc.strerror or exc}; the previous checkpoint and best model are "
+              "kept", file=sys.stderr)
+        return runs.EXIT_WRITE_FAILED
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

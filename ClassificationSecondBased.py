@@ -240,7 +240,7 @@ def spot(args) -> int:
     log.info("%s: %d games, %d to spot (%d done)", args.testing, len(games), len(pending), len(games) - len(pending))
     root = dataset.data_root_for(args.testing, args.SoccerNet_path)
     if pending:
-        model = networks.load_model(model_file)
+        model, _ = runs.load_model(model_file)
         config = build_config_of(model, model_file)
         frames = window_of_model(config, settings, model_file)
         window_sec = frames / settings["featurePerSec"]
@@ -316,8 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return combine(args) if args.combine is not None else spot(args)
     except dataset.DataError as exc:
+        log.debug("bad input", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return runs.EXIT_BAD_INPUT
+    except OSError as exc:
+        log.debug("write failed", exc_info=True)
+        print(f"error: {exc.filename}: {exc.strerror or exc}; finished games are kept", file=sys.stderr)
+        return runs.EXIT_WRITE_FAILED
 
 
 if __name__ == "__main__":

@@ -1520,8 +1520,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run(args)
     except (DataError, ValueError) as exc:  # bad input: one line, exit code 2
+        log.debug("bad input", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return runs.EXIT_BAD_INPUT
+    except OSError as exc:
+        log.debug("write failed", exc_info=True)
+        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return runs.EXIT_WRITE_FAILED
     return 0
 
 

@@ -11,6 +11,7 @@ Shapes use these names: `frames` (features of a half, 2 per second), `dim` (feat
 """
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import math
@@ -634,23 +635,72 @@ def make_dataset(split: Split, index: WindowIndex, batches: Sequence[np.ndarray]
 # File I/O: atomic writes and JSON reading (the one owner of the write-then-rename contract)
 
 
+# Test hook: SIGKILL this process at a named point (`fault_point`), as a scheduler or the out-of-memory
+# killer would. The value is "POINT" or "POINT@N" (the N-th time the point is reached, default the first).
+FAULT_ENV = "SOCCERNET_FAULT"
+_fault_counts: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """Kill this process with SIGKILL here when `$SOCCERNET_FAULT` names this point (tests only).
+
+    Points: "write:<file name>" (a file written, not yet renamed into place), and those the scripts
+    name ("step", "validate", "spot_half").
+    """
+    wanted = os.environ.get(FAULT_ENV)
+    if not wanted:
+        return
+    point, _, count = wanted.partition("@")
+    _fault_counts[name] = _fault_counts.get(name, 0) + 1
+    if name == point and _fault_counts[name] == int(count or 1):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporaries of `path` left by a process that was killed before it could clean up."""
+    for stale in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}"):
+        pid = stale.name[len(path.stem) + 2:].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
     """Write a file so that it is either absent, as before, or complete: never half-written.
 
-    `write(temporary)` writes the content to a temporary path in the same folder (a unique name, with
-    `path`'s suffix so that writers that choose the format by suffix, as Keras and numpy do, behave as
-    for `path`); it is then renamed onto `path` (atomic on POSIX). Whatever happens, the temporary file
-    is gone afterwards.
+    `write(temporary)` writes the content to a temporary path in the same folder (a unique name,
+    `.<stem>.<pid>-<random>.tmp<suffix>`, with `path`'s suffix so that writers that choose the format by
+    suffix, as Keras and numpy do, behave as for `path`); it is then renamed onto `path` (atomic on
+    POSIX). Whatever happens in this process, the temporary file is gone afterwards; temporaries of the
+    same file left by a killed process are removed on the next write.
 
     Returns:
         `path`.
+    Raises:
+        OSError: the write failed (a full disk, a folder that is not writable); its `filename` is `path`
+            and the previous file, if any, is intact.
     """
     path = Path(path)
+    _remove_stale_temporaries(path)
     # Unique per process and call; created by `write` itself, so with the usual permissions.
     temporary = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
     try:
         write(temporary)
+        fault_point(f"write:{path.name}")
         os.replace(temporary, path)
+    except OSError as exc:
+        raise OSError(exc.errno, f"could not be written ({exc.strerror or exc})", str(path)) from exc
     finally:
         temporary.unlink(missing_ok=True)
     return path

@@ -74,8 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             split = training if list_path == args.training else open_split(list_path)
             written += len(dataset.apply_pca(pca, split, overwrite=args.overwrite))
     except dataset.DataError as exc:
+        logging.debug("bad input", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return runs.EXIT_BAD_INPUT
+    except OSError as exc:
+        logging.debug("write failed", exc_info=True)
+        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return runs.EXIT_WRITE_FAILED
     print(f"wrote {written} files {{half}}_{args.features}_PCA{args.components}.npy "
           f"({100 * kept:.1f} % of the variance kept)")
     return 0

@@ -53,10 +53,8 @@ PAPER_TABLE5 = {  # (pooling, T) -> stream -> (seg. max, seg. centre, NMS) Avera
     ("RVLAD", 60): {"video": (30.8, 41.9, 30.2), "audio": (21.8, 30.3, 22.1), "method 4": (34.0, 47.6, 33.4)},
     ("VLAD", 60): {"video": (29.6, 43.4, 29.0), "audio": (19.9, 27.1, 19.5), "method 4": (32.3, 48.7, 31.8)},
     ("VLAD", 20): {"video": (49.2, 50.2, 49.4), "audio": (30.0, 31.0, 30.0), "method 4": (54.0, 56.0, 53.6)}}
-# Table row ("video", "audio", "method 3".."method 7") -> architecture, and back.
-STREAM_ARCHITECTURES = networks.TRAINED_MODELS
-STREAM_OF_ARCHITECTURE = {architecture: model for model, architecture in STREAM_ARCHITECTURES.items()}
-SPOT_METHODS = compute_mAP.CANDIDATE_METHODS
+# Architecture -> table row ("video", "audio", "method 3".."method 7").
+STREAM_OF_ARCHITECTURE = {architecture: model for model, architecture in networks.TRAINED_MODELS.items()}
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,7 @@ class Plan:
 def classification_plan(pooling: str, k: int, windows: Sequence[int], models: Sequence[str]) -> Plan:
     plan = Plan()
     for window in windows:
-        trained = {m: Training(STREAM_ARCHITECTURES[m], pooling, k, window) for m in models if m in STREAM_ARCHITECTURES}
+        trained = {m: Training(networks.TRAINED_MODELS[m], pooling, k, window) for m in models if m in networks.TRAINED_MODELS}
         plan.trainings += list(trained.values())
         for method in networks.LATE_FUSION:
             if f"method {method}" in models:
@@ -267,8 +265,8 @@ def table1(folders: dict, s: Settings, windows=(60, 30), pooling="RVLAD", k=64, 
         line = f"{model:<10}"
         for window in windows:
             value = None
-            if model in STREAM_ARCHITECTURES:
-                value = test_report(folders, Training(STREAM_ARCHITECTURES[model], pooling, k, window))["mAP"]
+            if model in networks.TRAINED_MODELS:
+                value = test_report(folders, Training(networks.TRAINED_MODELS[model], pooling, k, window))["mAP"]
             else:
                 method = int(model.split()[1])
                 video = Training("VideoNetwork", pooling, k, window)
@@ -282,7 +280,7 @@ def table1(folders: dict, s: Settings, windows=(60, 30), pooling="RVLAD", k=64, 
 
 
 def table2(folders: dict, s: Settings, confusion_windows=(60, 30), window=60) -> tuple[str, dict]:
-    trained = {m: Training(STREAM_ARCHITECTURES[m], "RVLAD", 64, window) for m in ("video", "audio", "method 4")}
+    trained = {m: Training(networks.TRAINED_MODELS[m], "RVLAD", 64, window) for m in ("video", "audio", "method 4")}
     reports = {m: test_report(folders, r) for m, r in trained.items()}
     rows = [f"Table 2: per-class AP (%), NetRVLAD k = 64, T = {window} s (ours / paper at T = 60 s)",
             f"{'class':<11}" + "".join(f"{m:>16}" for m in trained)]
@@ -321,9 +319,9 @@ def table5(spotting: dict) -> tuple[str, dict]:
         for run in group:
             stream = STREAM_OF_ARCHITECTURE[run.architecture]
             summary = results["models"][run.prefix]["paper"]["best"]
-            values = [summary[m]["average_mAP"] for m in SPOT_METHODS]
+            values = [summary[m]["average_mAP"] for m in compute_mAP.CANDIDATE_METHODS]
             paper = PAPER_TABLE5.get((pooling, window), {}).get(stream, (None,) * 3)
-            data[f"{pooling}{window} {stream}"] = dict(zip(SPOT_METHODS, values))
+            data[f"{pooling}{window} {stream}"] = dict(zip(compute_mAP.CANDIDATE_METHODS, values))
             rows.append(f"{f'Net{pooling} {window} s':<16}{stream:<10}"
                         + "".join(f"{pct(v):>9} / " + ("  - " if p is None else f"{p:4.1f}")
                                   for v, p in zip(values, paper)))

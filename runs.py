@@ -11,7 +11,8 @@ A run folder is what `ClassificationMinuteBased.py` writes, `<tflog>/<outputPref
     training/ validation/ testing/ TensorBoard scalars
     checkpoint/state.json          where a killed run resumes from (`read_state`), pointing at
     checkpoint/last_state_<e>.npz  the state after epoch e, and
-    checkpoint/best_state.npz      the state of the best epoch
+    checkpoint/best_state.npz      the state of the best epoch (checkpoint/ is removed when the run
+                                   finishes, unless --keep_checkpoint)
 
 This module owns those names. It also owns the process set-up of the scripts (`setup_process`: `--GPU`,
 the allocator settings, one logging format with a progress-bar-friendly handler), which must run before
@@ -45,6 +46,9 @@ BEST_STATE = "best_state.npz"
 LAST_STATES = "last_state_*.npz"  # the glob of `last_state_file`
 TENSORBOARD_SPLITS = ("training", "validation", "testing")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+# Exit codes of the scripts: 0 done; 2 bad input or usage (nothing written); 3 training diverged (a
+# non-finite loss); 4 a write failed (a full disk, an unwritable folder). The last good files are kept.
+EXIT_BAD_INPUT, EXIT_NON_FINITE, EXIT_WRITE_FAILED = 2, 3, 4
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -111,6 +115,11 @@ def read_state(run: str | os.PathLike) -> dict:
     return state
 
 
+def has_state(run: str | os.PathLike) -> bool:
+    """Whether a run has written a resume state (it finished at least one epoch)."""
+    return (Path(run) / CHECKPOINT_DIR / STATE_FILE).is_file()
+
+
 def is_finished(run: str | os.PathLike) -> bool:
     """A run is finished when its best model has been tested."""
     return (Path(run) / TEST_REPORT).is_file()
@@ -131,22 +140,54 @@ def find_run(runs: str | os.PathLike, prefix: str) -> tuple[Path | None, bool]:
         if is_finished(run):
             return run, True
     for run in reversed(candidates):
-        if (run / CHECKPOINT_DIR / STATE_FILE).is_file():
+        if has_state(run):
             return run, False
     return None, False
 
 
 def new_run_dir(tflog: str | os.PathLike, prefix: str) -> Path:
     """A new run folder `<tflog>/<prefix>_<YYYY-MM-DD>_<HH-MM-SS>` (the original's name; `_2`, `_3`, ...
-    when it exists)."""
+    when it exists). Creating it is the test: two runs started in the same second get two folders.
+
+    Raises:
+        dataset.DataError: `tflog` cannot hold a new folder (not a folder, not writable, ...).
+    """
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     base = Path(tflog) / (f"{prefix}_{stamp}" if prefix else stamp)
     run, number = base, 1
-    while run.exists():
-        number += 1
-        run = base.with_name(f"{base.name}_{number}")
-    run.mkdir(parents=True)
-    return run
+    while True:
+        try:
+            run.mkdir(parents=True)
+        except FileExistsError:
+            number += 1
+            run = base.with_name(f"{base.name}_{number}")
+            continue
+        except OSError as exc:
+            raise dataset.DataError(tflog, f"cannot create a run folder there ({exc.strerror or exc})") from None
+        if not os.access(run, os.W_OK):
+            run.rmdir()
+            raise dataset.DataError(tflog, "the run folder is not writable")
+        return run
+
+
+def load_model(path: str | os.PathLike):
+    """The model of "a run folder or a .keras file", loaded in Keras's safe mode.
+
+    Returns:
+        (model, model file).
+    Raises:
+        dataset.DataError: no such file, or a file that is not a model this project saved (not a .keras
+            archive, truncated, another architecture, a newer Keras...), in one line.
+    """
+    import networks
+
+    found = model_file(path)
+    try:
+        return networks.load_model(found), found
+    except Exception as exc:  # Keras raises many kinds here; each means "not a model we can load"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise dataset.DataError(found, f"not a model this project can load ({type(exc).__name__}"
+                                       f"{': ' + first[:200] if first else ''})") from exc
 
 
 def versions() -> dict:

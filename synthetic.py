@@ -19,8 +19,8 @@ How the streams are made (2 features per second, halves of 45 minutes plus stopp
   typical sequence: a goal by celebration, crowd, coach and replay shots; a card by the foul's
   replay and the referee showing the card; a substitution by the board, the bench and the coach.
 - Audio is a non-negative mixture of crowd ambience, commentary, whistles, cheers, applause, groans
-  and chants. A goal brings a long crowd roar and excited commentary; a card only a whistle and
-  a short groan, as any foul does; a substitution applause.
+  and chants. A goal brings a long crowd roar and excited commentary; a card what any foul brings (a
+  whistle, a short groan) and a short crowd jeer when the card is shown; a substitution applause.
 - Confounders: near misses look like goals on video (close-ups, replays) but bring only a short
   groan; fouls bring referee close-ups and whistles like cards; injuries bring bench shots and
   applause like substitutions; crowd surges and chants make noise without an event.
@@ -54,7 +54,7 @@ TOP = Path(__file__).resolve().parent
 OFFICIAL_LISTS = {"Train": TOP / "listgame_Train_300.npy", "Valid": TOP / "listgame_Valid_100.npy",
                   "Test": TOP / "listgame_Test_100.npy"}
 MANIFEST = "synthetic.json"
-FORMAT_VERSION = 2  # bumped when the generated data changes: older sets are remade
+FORMAT_VERSION = 3  # bumped when the generated data changes: older sets are remade
 VIDEO_DIM = 512  # PCA512 files
 AUDIO_DIM = 512  # VGGish
 RAW_VIDEO_DIM = 2048
@@ -84,7 +84,7 @@ VIDEO_TEMPLATES = {
     "card": [(-16, -6, {"replay": 0.4, "closeup": 0.3, "referee": 0.3}),
              (-4, 7, {"card_shown": 0.4, "referee": 0.35, "closeup": 0.25}),
              (7, 12, {"closeup": 0.5, "medium": 0.5})],
-    "foul": [(0, 6, {"referee": 0.45, "closeup": 0.35, "card_shown": 0.2}),
+    "foul": [(0, 6, {"referee": 0.4, "closeup": 0.3, "card_shown": 0.3}),
              (6, 12, {"replay": 0.5, "medium": 0.5})],
     "subs": [(-26, -8, {"board": 0.3, "bench": 0.4, "coach": 0.3}),
              (-8, 8, {"board": 0.3, "closeup": 0.4, "bench": 0.3}),
@@ -100,8 +100,9 @@ A = {name: i for i, name in enumerate(SOUNDS)}
 AUDIO_TEMPLATES = {
     "goal": [("cheer", 0, 28, 2.4, 14.0), ("excited", 0, 18, 2.0, 0.0), ("whistle", 40, 41, 1.0, 0.0)],
     "near_miss": [("groan", 0, 4, 1.3, 0.0), ("cheer", -1, 1, 0.8, 0.0)],
-    # A card sounds like any foul (the referee's whistle, a short groan): audio alone hardly tells them apart.
-    "card": [("whistle", -8, -7, 1.5, 0.0), ("groan", -8, -3, 0.4, 0.0)],
+    # A card starts as any foul does (the referee's whistle, a short groan); then the crowd jeers for a few
+    # seconds when the card is shown: a weak cue (chants come and go with no event) that no foul has.
+    "card": [("whistle", -8, -7, 1.5, 0.0), ("groan", -8, -3, 0.4, 0.0), ("chant", 0, 6, 0.3, 0.0)],
     "foul": [("whistle", 0, 1, 1.5, 0.0), ("groan", 0, 5, 0.4, 0.0)],
     "subs": [("applause", -6, 4, 0.5, 0.0)],
     "injury": [("applause", 10, 16, 0.5, 0.0)],

@@ -33,7 +33,7 @@ from .names import (ALWAYS_RVLAD, ARCHITECTURE_NAMES, BN_MODES, LATE_FUSION, MET
 
 # Names served by the Keras modules, imported when first asked for.
 _KERAS = {
-    "architectures": ("BuildConfig", "SpottingModel", "build_model", "load_model", "logits_function",
+    "architectures": ("BuildConfig", "SpottingModel", "build_model", "input_signature", "load_model", "logits_function",
                       "make_pooling", "model_build_config", "with_policy"),
     "pooling": ("BatchNorm", "ContextGating", "ConvPooling", "EarlyFusion", "FCPooling", "LoupePooling", "NetFV",
                 "NetRVLAD", "NetVLAD", "SoftDBoW", "TemporalPooling"),

@@ -252,7 +252,7 @@ def load_model(path: str | Path) -> keras.Model:
     for a side effect) and without its training configuration."""
     from . import CUSTOM_OBJECTS
 
-    return keras.models.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False)
+    return keras.models.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False, safe_mode=True)
 
 
 def with_policy(model: keras.Model, policy: str) -> keras.Model:
@@ -275,13 +275,22 @@ def with_policy(model: keras.Model, policy: str) -> keras.Model:
     return copy
 
 
+def input_signature(model: keras.Model) -> dict:
+    """{stream: TensorSpec((None, N, dim))} of a model's inputs: compiled functions traced once for any
+    batch size, so that the same graph (and the same kernels) runs whatever batch came first."""
+    import tensorflow as tf
+
+    inputs = model.input if isinstance(model.input, dict) else {"video": model.input}
+    return {name: tf.TensorSpec([None, *tensor.shape[1:]], tf.float32, name=name) for name, tensor in inputs.items()}
+
+
 def logits_function(model: keras.Model) -> Callable:
     """A compiled inference function: {stream: (b, N, dim)} -> float32 logits (b, num_classes), batch norm
     and dropout in inference mode (batch norm still uses batch statistics in the original's "batch" mode).
     No optimizer or gradient state is built."""
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(input_signature=[input_signature(model)])
     def logits(inputs):
         return tf.cast(model(inputs, training=False), tf.float32)
 

@@ -6,6 +6,7 @@ import shlex
 
 import pytest
 
+import networks
 import reproduce
 
 TINY_DEMO = ["--games", "3", "2", "2", "--half_minutes", "4", "--event_rate", "10", "--windows", "20", "10",
@@ -93,7 +94,7 @@ def test_findings_name_the_classes_where_fusion_falls_short(tmp_path):
         folders = {}
         ap = {"video": (0.8, 0.7, 0.6), "audio": (0.2, 0.5, 0.9), "method 4": (fusion_card, 0.8, 0.95)}
         for model, (card, subs, goal) in ap.items():
-            run = reproduce.Training(reproduce.STREAM_ARCHITECTURES[model], "RVLAD", 64, 60)
+            run = reproduce.Training(networks.TRAINED_MODELS[model], "RVLAD", 64, 60)
             folder = tmp_path / f"{fusion_card}" / run.prefix
             folder.mkdir(parents=True)
             mAP = (card + subs + goal) / 3

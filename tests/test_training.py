@@ -218,7 +218,8 @@ def test_late_fusion_of_two_runs(tiny_runs, tmp_path, capsys):
 
 
 def test_resume_ends_with_the_same_model(tiny_root, tmp_path, monkeypatch):
-    argv = ["--architecture", "AudioVideoArchi5", "--max_epoch", "4", "--lr_patience", "0", "--deterministic"]
+    argv = ["--architecture", "AudioVideoArchi5", "--max_epoch", "4", "--lr_patience", "0", "--deterministic",
+            "--keep_checkpoint"]
     # Validation scores scripted (whatever the tiny data gives) so that epoch 2 is worse than epoch 1: with
     # --lr_patience 0 the learning rate then decays and the best state is restored before epoch 3.
     update = cmb.Schedule.update

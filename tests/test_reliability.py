@@ -1,0 +1,269 @@
+"""Faults and refusals: a run killed (SIGKILL, in a real subprocess) at different points and resumed ends
+as an uninterrupted run; state matched by name; a diverging or failing run keeps its last good files;
+refused input writes nothing; bad model and prediction files get one line and exit code 2."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ClassificationMinuteBased as cmb
+import ClassificationSecondBased as csb
+import compute_mAP as cm
+import dataset
+import runs
+from conftest import training_argv, write_list
+
+TOP = Path(__file__).resolve().parent.parent
+KILL_ARGS = ("--architecture", "VideoNetwork", "--max_epoch", "3", "--deterministic", "--keep_checkpoint")
+
+
+def _train_process(argv, fault=None, timeout=240):
+    env = {k: v for k, v in os.environ.items() if k != dataset.FAULT_ENV}
+    if fault:
+        env[dataset.FAULT_ENV] = fault
+    return subprocess.run([sys.executable, str(TOP / "ClassificationMinuteBased.py"), *argv], cwd=TOP, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _one_error(err: str) -> str:
+    """The single `error:` line of a refusal (log lines may come before it), and no traceback."""
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def _temporaries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if ".tmp" in p.name)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_root, tmp_path_factory):
+    tflog = tmp_path_factory.mktemp("whole")
+    done = _train_process(training_argv(tiny_root, tflog, *KILL_ARGS))
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run,) = tflog.iterdir()
+    return run
+
+
+# (point, occurrence): 3 steps per epoch (6 training halves, 2 per step), so step@5 is in epoch 2.
+KILL_POINTS = ["step@5", "validate@2", "write:state.json@2", "write:best_model.keras@1"]
+
+
+@pytest.mark.parametrize("fault", KILL_POINTS)
+def test_a_killed_run_resumes_to_the_same_model(tiny_root, tmp_path, uninterrupted, fault):
+    killed = _train_process(training_argv(tiny_root, tmp_path, *KILL_ARGS), fault=fault)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    (run,) = tmp_path.iterdir()
+    assert not (run / runs.TEST_REPORT).exists()
+    resumed = _train_process(["--resume", str(run), "--no_progress"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for name in (f"{runs.CHECKPOINT_DIR}/{runs.BEST_STATE}", "predictions_listgame_Test_2.npz"):
+        with np.load(uninterrupted / name) as a, np.load(run / name) as b:
+            assert sorted(a.files) == sorted(b.files)
+            for key in a.files:
+                np.testing.assert_array_equal(a[key], b[key], err_msg=f"{fault} {name}:{key}")
+    strip = lambda path: [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]  # noqa: E731
+    assert strip(uninterrupted / runs.METRICS_CSV) == strip(run / runs.METRICS_CSV)
+    assert runs.read_test_report(run) == runs.read_test_report(uninterrupted)
+    assert _temporaries(run) == []  # a temporary left by the kill is removed by the next write of its file
+
+
+def test_state_is_matched_by_name_not_position(tmp_path):
+    import keras
+
+    import networks
+
+    def trainer():
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(4)
+        return cmb.Trainer(networks.build_model("VideoNetwork", num_frames=8, video_dim=12, vlad_k=4,
+                                                output_dim=6, pooling="VLAD"), 0.01)
+
+    first = trainer()
+    path = tmp_path / "state.npz"
+    cmb.save_state(path, first.model, first.optimizer)
+    with np.load(path) as saved:  # the same arrays, stored in reverse order
+        arrays = {key: saved[key] for key in reversed(saved.files)}
+    np.savez(path, **arrays)
+    second = trainer()
+    for variable in second.model.trainable_variables:
+        variable.assign(np.zeros(variable.shape, variable.dtype))
+    cmb.load_state(path, second.model, second.optimizer)
+    # cluster_weights and cluster_weights2 share a shape: each is back in its own variable.
+    for a, b in zip(first.model.variables, second.model.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    del arrays["model/video_pooling/cluster_weights2"]
+    np.savez(path, **arrays)
+    with pytest.raises(dataset.DataError, match="missing 'model/video_pooling/cluster_weights2'"):
+        cmb.load_state(path, second.model, second.optimizer)
+
+
+def test_non_finite_loss_stops_with_its_own_code_and_keeps_the_last_good_files(tiny_root, tmp_path, monkeypatch,
+                                                                               capsys):
+    poisoned = {"on": False}
+    original = cmb.Trainer.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        accumulate = self._accumulate
+
+        def maybe_nan(inputs, target, scale):
+            logits, loss = accumulate(inputs, target, scale)
+            return logits, loss * np.float32("nan") if poisoned["on"] else loss
+
+        self._accumulate = maybe_nan
+
+    monkeypatch.setattr(cmb.Trainer, "__init__", init)
+    code = cmb.main(training_argv(tiny_root, tmp_path, "--architecture", "VideoNetwork", "--max_epoch", "3"),
+                    after_epoch=lambda epoch: poisoned.update(on=True))
+    assert code == runs.EXIT_NON_FINITE
+    err = _one_error(capsys.readouterr().err)
+    assert "non-finite loss at epoch 2, step 1" in err
+    (run,) = tmp_path.iterdir()
+    assert runs.read_state(run)["epoch"] == 0 and (run / runs.BEST_MODEL).is_file()
+    assert not (run / runs.TEST_REPORT).exists() and _temporaries(run) == []
+
+
+def test_a_failing_write_keeps_the_previous_checkpoint(tiny_root, tmp_path, monkeypatch, capsys):
+    savez = np.savez
+
+    def full_disk(file, *args, **kwargs):
+        if "last_state_002" in str(file):
+            raise OSError(28, "No space left on device")
+        return savez(file, *args, **kwargs)
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    code = cmb.main(training_argv(tiny_root, tmp_path, "--architecture", "VideoNetwork", "--max_epoch", "3"))
+    assert code == runs.EXIT_WRITE_FAILED
+    err = _one_error(capsys.readouterr().err)
+    assert "last_state_002.npz: could not be written (No space left on device)" in err
+    (run,) = tmp_path.iterdir()
+    state = runs.read_state(run)
+    assert state["epoch"] == 0 and (run / runs.CHECKPOINT_DIR / state["state_file"]).is_file()
+    assert (run / runs.BEST_MODEL).is_file() and _temporaries(run) == []
+
+
+def test_runs_started_together_get_distinct_folders(tmp_path):
+    barrier, made = threading.Barrier(8), []
+
+    def start():
+        barrier.wait(timeout=30)
+        made.append(runs.new_run_dir(tmp_path, "same"))
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(made) == 8 and len(set(made)) == 8 and all(p.is_dir() for p in made)
+
+
+def test_refused_input_creates_nothing(tiny_root, tmp_path, capsys):
+    bad = write_list(tmp_path / "bad.npy", ["no/such/game"])
+    for flag in ("--validation", "--testing"):
+        tflog = tmp_path / f"runs{flag}"
+        argv = training_argv(tiny_root, tflog, "--architecture", "VideoNetwork", "--max_epoch", "1")
+        argv[argv.index(flag) + 1] = str(bad)
+        assert cmb.main(argv) == runs.EXIT_BAD_INPUT
+        assert "game folder not found" in _one_error(capsys.readouterr().err)
+        assert not tflog.exists()  # no run folder, no train.log, no args.json
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    argv = training_argv(tiny_root, blocked / "runs", "--architecture", "VideoNetwork", "--max_epoch", "1")
+    assert cmb.main(argv) == runs.EXIT_BAD_INPUT
+    assert "cannot create a run folder there" in _one_error(capsys.readouterr().err)
+
+
+def test_bad_model_files_get_one_line(tiny_root, tiny_runs, tmp_path, capsys):
+    list_path = tiny_root / "listgame_Test_2.npy"
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_bytes(b"not a zip archive")
+    truncated = tmp_path / "truncated.keras"
+    data = (tiny_runs["video"] / runs.BEST_MODEL).read_bytes()
+    truncated.write_bytes(data[:len(data) // 2])
+    for model in (garbage, truncated):
+        assert csb.main(["--model", str(model), "--testing", str(list_path), "--output_dir", str(tmp_path / "o"),
+                         "--no_progress"]) == runs.EXIT_BAD_INPUT
+        assert f"{model}: not a model this project can load" in _one_error(capsys.readouterr().err)
+        assert cmb.main(training_argv(tiny_root, tmp_path, "--mode", "predict", "--model", str(model))) == 2
+        assert "not a model this project can load" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_prediction_files_get_one_line(tiny_root, tmp_path, capsys):
+    list_path = tiny_root / "listgame_Test_2.npy"
+    games = dataset.read_game_list(list_path)
+    cases = {"rank": np.zeros((10,), np.float32), "width": np.zeros((10, 3), np.float32),
+             "nan": np.full((10, 4), np.nan, np.float32), "text": np.array([["a"] * 4] * 10)}
+    for name, array in cases.items():
+        for game in games:
+            for half in dataset.HALVES:
+                path = cm.prediction_file(tmp_path / name, game, "p", half)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(path, array)
+    pickled = cm.prediction_file(tmp_path / "object", games[0], "p", 1)
+    pickled.parent.mkdir(parents=True)
+    np.save(pickled, np.array([[{"a": 1}] * 4] * 10, dtype=object), allow_pickle=True)
+    for name in list(cases) + ["object"]:
+        code = cm.main(["--testing", str(list_path), "--predictions", str(tmp_path / name), "--prefix", "p",
+                        "--output", str(tmp_path / f"out_{name}"), "--no_plots", "--loglevel", "WARNING"])
+        assert code == runs.EXIT_BAD_INPUT and "p_Half_1.npy" in _one_error(capsys.readouterr().err), name
+        assert not (tmp_path / f"out_{name}").exists()
+
+
+@pytest.mark.parametrize("script", ["ClassificationMinuteBased", "ClassificationSecondBased", "compute_mAP",
+                                    "fit_pca"])
+def test_an_unknown_log_level_is_a_usage_error(script, capsys):
+    module = __import__(script)
+    with pytest.raises(SystemExit) as stop:
+        module.build_parser().parse_args(["--loglevel", "FOO"])
+    assert stop.value.code == 2 and "unknown log level 'FOO'" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback_of_a_refusal(tiny_root, tmp_path, capsys):
+    argv = ["--model", str(tmp_path / "nothing"), "--testing", str(tiny_root / "listgame_Test_2.npy")]
+    assert csb.main(argv) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert csb.main(argv + ["--loglevel", "DEBUG"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "model file not found" in err
+
+
+def test_spotting_killed_during_a_game_leaves_no_partial_output(tiny_root, tiny_runs, tmp_path):
+    list_path = tiny_root / "listgame_Test_2.npy"
+    games = dataset.read_game_list(list_path)
+    argv = [sys.executable, str(TOP / "ClassificationSecondBased.py"), "--model", str(tiny_runs["audio"]),
+            "--testing", str(list_path), "--output_dir", str(tmp_path / "out"), "--output", "s", "--no_progress"]
+    env = {**os.environ, dataset.FAULT_ENV: "write:s_Half_2.npy@2"}  # the second game's second half
+    killed = subprocess.run(argv, cwd=TOP, env=env, capture_output=True, text=True, timeout=240)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert cm.game_outputs_done(tmp_path / "out", games[0], "s")
+    assert not cm.game_outputs_done(tmp_path / "out", games[1], "s")
+    assert len(_temporaries(tmp_path / "out")) == 1  # the kill's, hidden; the rerun removes it
+    again = subprocess.run(argv, cwd=TOP, env={k: v for k, v in os.environ.items() if k != dataset.FAULT_ENV},
+                           capture_output=True, text=True, timeout=240)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert _temporaries(tmp_path / "out") == []
+    assert csb.main(argv[2:-1] + ["--output_dir", str(tmp_path / "whole"), "--no_progress"]) == 0
+    for game in games:
+        for half in dataset.HALVES:
+            np.testing.assert_array_equal(np.load(cm.prediction_file(tmp_path / "out", game, "s", half)),
+                                          np.load(cm.prediction_file(tmp_path / "whole", game, "s", half)))
+        assert json.loads(cm.results_spotting_file(tmp_path / "out", "s", game).read_text()) == \
+            json.loads(cm.results_spotting_file(tmp_path / "whole", "s", game).read_text())
+
+
+def test_a_finished_run_drops_its_checkpoint_unless_kept(tiny_runs, uninterrupted, capsys):
+    assert not (tiny_runs["video"] / runs.CHECKPOINT_DIR).exists()  # trained without --keep_checkpoint
+    assert (tiny_runs["video"] / runs.BEST_MODEL).is_file() and runs.is_finished(tiny_runs["video"])
+    assert (uninterrupted / runs.CHECKPOINT_DIR / runs.BEST_STATE).is_file()  # --keep_checkpoint
+    assert cmb.main(["--resume", str(tiny_runs["video"])]) == 0  # finished: nothing to resume
+    assert "finished already" in capsys.readouterr().out
