@@ -167,7 +167,8 @@ def test_every_architecture_trains_and_tests(tiny_root, tmp_path, architecture):
     (run,) = tmp_path.iterdir()
     names = {p.name for p in run.iterdir()}
     assert {"args.json", "best_model.keras", "metrics.csv", "train.log", "test_report.json",
-            "predictions_listgame_Test_2.npz", "training", "validation", "testing", "checkpoint"} <= names
+            "predictions_listgame_Test_2.npz", "training", "validation", "testing"} <= names
+    assert "checkpoint" not in names  # a finished run drops what only resuming needs
     report = json.loads((run / "test_report.json").read_text())
     saved = np.load(run / "predictions_listgame_Test_2.npz")
     # The report is that of the saved test logits, chunk for chunk.
