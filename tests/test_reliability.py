@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -189,7 +190,16 @@ def test_bad_model_files_get_one_line(tiny_root, tiny_runs, tmp_path, capsys):
     truncated = tmp_path / "truncated.keras"
     data = (tiny_runs["video"] / runs.BEST_MODEL).read_bytes()
     truncated.write_bytes(data[:len(data) // 2])
-    for model in (garbage, truncated):
+    other = tmp_path / "other_architecture.keras"  # a model file this project's layers cannot rebuild
+    with zipfile.ZipFile(tiny_runs["video"] / runs.BEST_MODEL) as source, zipfile.ZipFile(other, "w") as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(content)
+                config["config"]["architecture"] = "AudioVideoArchi99"
+                content = json.dumps(config).encode()
+            target.writestr(item, content)
+    for model in (garbage, truncated, other):
         assert csb.main(["--model", str(model), "--testing", str(list_path), "--output_dir", str(tmp_path / "o"),
                          "--no_progress"]) == runs.EXIT_BAD_INPUT
         assert f"{model}: not a model this project can load" in _one_error(capsys.readouterr().err)
