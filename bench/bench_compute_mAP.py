@@ -30,6 +30,7 @@ import numpy as np
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
+import compute_mAP  # noqa: E402  (no TensorFlow at import)
 import dataset  # noqa: E402
 import synthetic  # noqa: E402
 
@@ -86,7 +87,8 @@ def generate(root: Path, games: int) -> Path:
             mine = [(e.seconds, e.label) for e in events if e.half == half]
             confusing = [(t, CONFOUNDER_CLASS[k]) for h, t, k in plan.occurrences
                          if h == half and k in CONFOUNDER_CLASS]
-            dataset.write_npy_atomic(folder / f"{PREFIX}_Half_{half}.npy", make_predictions(rng, n, mine, confusing))
+            dataset.write_npy_atomic(compute_mAP.prediction_file(root, game, PREFIX, half),
+                                     make_predictions(rng, n, mine, confusing))
     list_path = root / f"listgame_Test_{games}.npy"
     dataset.write_npy_atomic(list_path, np.array(chosen))
     dataset.write_json_atomic(done, {"games": games})
@@ -106,9 +108,7 @@ def main() -> int:
     began = time.perf_counter()
     import tensorflow as tf  # noqa: F401
 
-    import compute_mAP
-
-    print(f"import tensorflow + compute_mAP: {time.perf_counter() - began:.1f} s (not counted below); "
+    print(f"import tensorflow: {time.perf_counter() - began:.1f} s (not counted below); "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     began = time.perf_counter()
     ground_truth = compute_mAP.load_ground_truth(list_path)
