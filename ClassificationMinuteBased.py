@@ -19,8 +19,9 @@ The best model is then tested.
 Outputs, in a run folder `<tflog>/<outputPrefix>_<date>_<time>`: `args.json` (arguments, versions),
 `best_model.keras` (loadable by ClassificationSecondBased.py without repeating the architecture flags),
 TensorBoard scalars per split (`training/`, `validation/`, `testing/`), `metrics.csv`, `train.log`,
-`test_report.json`, `predictions_<test list>.npz` (test logits, for late fusion with fusion.py), and
-`checkpoint/` (the state needed by `--resume`).
+`test_report.json`, `predictions_<test list>.npz` (test logits, for late fusion with fusion.py), and,
+while it trains, `checkpoint/` (the state needed by `--resume`; removed when the run finishes unless
+`--keep_checkpoint`). The folder's layout is `runs.py`'s.
 """
 from __future__ import annotations
 

@@ -645,7 +645,7 @@ def fault_point(name: str) -> None:
     """Kill this process with SIGKILL here when `$SOCCERNET_FAULT` names this point (tests only).
 
     Points: "write:<file name>" (a file written, not yet renamed into place), and those the scripts
-    name ("step", "validate", "spot_half").
+    name ("step" and "validate" in ClassificationMinuteBased.py).
     """
     wanted = os.environ.get(FAULT_ENV)
     if not wanted:

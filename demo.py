@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_summary(root, config)
     except (dataset.DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return runs.EXIT_BAD_INPUT
     if args.summary_only:
         return 0
     run_root, results = Path(args.runs), Path(args.results)

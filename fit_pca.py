@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs.setup_logging(args.loglevel)
     if args.subsample < 1 or args.components < 1:
         print("error: --subsample and --components must be positive", file=sys.stderr)
-        return 2
+        return runs.EXIT_BAD_INPUT
     try:
         def open_split(list_path):
             return dataset.Split(list_path, data_root=args.SoccerNet_path, video_features=args.features,

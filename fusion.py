@@ -73,13 +73,16 @@ def load_predictions(run: str | Path, list_name: str | None = None) -> tuple[dic
             found = sorted(run.glob(runs.predictions_file(run, "*").name))
             if len(found) != 1:
                 raise dataset.DataError(run, "cannot tell which predictions_<list>.npz to use; give --testing")
-            list_name = found[0].stem[len("predictions_"):]
+            list_name = runs.predictions_list_name(found[0])
     path = runs.predictions_file(run, list_name)
     if not path.is_file():
         raise dataset.DataError(path, "no saved predictions (train the run to the end, or run "
                                       "ClassificationMinuteBased.py --mode predict --model RUN)")
-    with np.load(path, allow_pickle=False) as saved:
-        return {key: saved[key] for key in saved.files}, path
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return {key: saved[key] for key in saved.files}, path
+    except (OSError, ValueError) as exc:  # not an .npz of plain arrays
+        raise dataset.DataError(path, f"unreadable saved predictions ({exc})") from None
 
 
 def late_fusion(video_run: str | Path, audio_run: str | Path, method: int, list_name: str | None = None) -> dict:
@@ -128,11 +131,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = late_fusion(args.video_run, args.audio_run, args.method, args.testing)
     except dataset.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return runs.EXIT_BAD_INPUT
     print(metrics.format_classification_report(report, f"method {args.method} ({networks.METHODS[args.method].name})"))
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        dataset.write_json_atomic(args.output, report)
+        try:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+            dataset.write_json_atomic(args.output, report)
+        except OSError as exc:
+            print(f"error: {exc.filename or args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return runs.EXIT_WRITE_FAILED
     return 0
 
 

@@ -474,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spotting = evaluate_spotting(plan, s, args.dry_run)
     except dataset.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return runs.EXIT_BAD_INPUT
     if args.dry_run:
         return 0
     builders = {"1": lambda: table1(folders, s), "2/3": lambda: table2(folders, s), "4": lambda: table4(folders, s),

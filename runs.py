@@ -61,6 +61,11 @@ def predictions_file(run: str | os.PathLike, list_path: str | os.PathLike) -> Pa
     return Path(run) / f"predictions_{Path(list_path).stem}.npz"
 
 
+def predictions_list_name(path: str | os.PathLike) -> str:
+    """The list stem of a `predictions_<list>.npz` file (the inverse of `predictions_file`)."""
+    return Path(path).stem.removeprefix("predictions_")
+
+
 def last_state_file(epoch: int) -> str:
     """Name of the state after `epoch` (1-based) in the checkpoint folder."""
     return f"last_state_{epoch:03d}.npz"

@@ -482,13 +482,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = config_from_args(args)
     if min(config.games) < 1 or config.half_minutes <= 0:
         print("error: --games must be at least 1 per split and --half_minutes positive", file=sys.stderr)
-        return 2
+        return runs.EXIT_BAD_INPUT
     root = Path(args.output)
     free = shutil.disk_usage(root.parent if root.parent.exists() else Path.cwd()).free
     if disk_bytes(config) > free:
         print(f"error: {root}: about {disk_bytes(config) / 1e9:.1f} GB needed, {free / 1e9:.1f} GB free",
               file=sys.stderr)
-        return 2
+        return runs.EXIT_BAD_INPUT
     try:
         if args.force:
             generate(root, config, progress=not args.quiet)
@@ -496,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ensure(root, config, progress=not args.quiet)
     except (DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return runs.EXIT_BAD_INPUT
     print(f"{root}: {sum(config.games)} games ({', '.join(list_names(config).values())}), "
           f"about {disk_bytes(config) / 1e9:.2f} GB")
     return 0
