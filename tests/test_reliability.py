@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -277,3 +278,19 @@ def test_a_finished_run_drops_its_checkpoint_unless_kept(tiny_runs, uninterrupte
     assert (uninterrupted / runs.CHECKPOINT_DIR / runs.BEST_STATE).is_file()  # --keep_checkpoint
     assert cmb.main(["--resume", str(tiny_runs["video"])]) == 0  # finished: nothing to resume
     assert "finished already" in capsys.readouterr().out
+
+
+def test_late_fusion_refuses_unreadable_logits_and_reports_a_failed_write(tiny_runs, tmp_path, capsys):
+    import fusion
+
+    video, audio = tmp_path / "video", tmp_path / "audio"
+    shutil.copytree(tiny_runs["video"], video)
+    shutil.copytree(tiny_runs["audio"], audio)
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    argv = ["--method", "2", "--video_run", str(video), "--audio_run", str(audio)]
+    assert fusion.main(argv + ["--output", str(blocked / "report.json")]) == runs.EXIT_WRITE_FAILED
+    assert "a_file" in _one_error(capsys.readouterr().err)  # the path that blocks the write
+    runs.predictions_file(audio, "listgame_Test_2").write_bytes(b"not an npz")
+    assert fusion.main(argv) == runs.EXIT_BAD_INPUT
+    assert "unreadable saved predictions" in _one_error(capsys.readouterr().err)
