@@ -397,9 +397,11 @@ def open_split(args, list_path: str) -> dataset.Split:
                          audio_features=features_or_none(args.featuresAudio), pca=args.PCA, fps=args.featurePerSec)
 
 
-def test_run(evaluator: Evaluator, args, run: Path, writer=None, step: int = 0) -> dict:
-    """Test the current weights on --testing; save the report and the logits; print the report."""
-    split = open_split(args, args.testing)
+def test_run(evaluator: Evaluator, args, run: Path, writer=None, step: int = 0,
+             split: dataset.Split | None = None) -> dict:
+    """Test the current weights on --testing (`split`, when already opened); save the report and the
+    logits; print the report."""
+    split = split or open_split(args, args.testing)
     index = split.chunk_index(args.WindowSize)
     logits, loss = evaluator.predict_halves(split, index)
     report = metrics.classification_report(index.labels, metrics.sigmoid(logits), loss=loss)
@@ -413,10 +415,11 @@ def test_run(evaluator: Evaluator, args, run: Path, writer=None, step: int = 0) 
 
 @dataclass
 class TrainingData:
-    """The training and validation splits and their chunk indexes."""
+    """The training and validation splits and their chunk indexes, and the test split."""
 
     splits: dict[str, dataset.Split]
     indexes: dict[str, dataset.WindowIndex]
+    testing: dataset.Split
 
     @property
     def frames(self) -> int:
@@ -432,12 +435,14 @@ def open_training_data(args) -> TrainingData:
     """Open and check the training, validation and test lists and their files (DataError on bad input),
     before anything is written."""
     splits = {name: open_split(args, getattr(args, name)) for name in ("training", "validation")}
-    data = TrainingData(splits, {name: split.chunk_index(args.WindowSize) for name, split in splits.items()})
+    testing = open_split(args, args.testing)  # tested at the end: checked now
+    testing.release()
+    data = TrainingData(splits, {name: split.chunk_index(args.WindowSize) for name, split in splits.items()},
+                        testing)
     missing = [s for s in networks.streams_of(args.architecture) if s not in data.dims]
     if missing:
         raise dataset.DataError(args.training, f"{args.architecture} needs {' and '.join(missing)} features, "
                                                f"but --features{missing[0].capitalize()} is none")
-    open_split(args, args.testing).release()  # tested at the end: checked now
     return data
 
 
@@ -580,7 +585,7 @@ def train(args, run: Path, data: TrainingData, state: dict | None = None,
              schedule.best_epoch + 1)
     if schedule.best_epoch >= 0:
         load_state(run / runs.CHECKPOINT_DIR / runs.BEST_STATE, current.trainer.model, current.trainer.optimizer)
-    report = test_run(current.trainer, args, run, writers["testing"], schedule.best_epoch)
+    report = test_run(current.trainer, args, run, writers["testing"], schedule.best_epoch, data.testing)
     for writer in writers.values():
         writer.close()
     if not args.keep_checkpoint:  # finished: what resume needs is no longer needed
