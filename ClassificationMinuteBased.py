@@ -398,18 +398,22 @@ def open_split(args, list_path: str) -> dataset.Split:
 
 
 def test_run(evaluator: Evaluator, args, run: Path, writer=None, step: int = 0,
-             split: dataset.Split | None = None) -> dict:
-    """Test the current weights on --testing (`split`, when already opened); save the report and the
-    logits; print the report."""
+             split: dataset.Split | None = None, report_file: Path | None = None) -> dict:
+    """Test the current weights on --testing (`split`, when already opened); save the report (to
+    `report_file`, default the run's test_report.json) and the logits; print the report on stdout."""
     split = split or open_split(args, args.testing)
     index = split.chunk_index(args.WindowSize)
     logits, loss = evaluator.predict_halves(split, index)
     report = metrics.classification_report(index.labels, metrics.sigmoid(logits), loss=loss)
-    dataset.write_json_atomic(run / runs.TEST_REPORT, report)
+    report_file = report_file or run / runs.TEST_REPORT
+    dataset.write_json_atomic(report_file, report)
     save_predictions(runs.predictions_file(run, args.testing), split, index, logits)
     if writer is not None:
         write_scalars(writer, step, report)
-    log.info("\n%s", metrics.format_classification_report(report, f"test ({Path(args.testing).name})"))
+    text = metrics.format_classification_report(report, f"test ({Path(args.testing).name})")
+    log.debug("\n%s", text)
+    log.info("test on %s: mAP %.1f %%, report in %s", Path(args.testing).name, 100 * report["mAP"], report_file)
+    print(text, flush=True)
     return report
 
 
@@ -593,18 +597,54 @@ def train(args, run: Path, data: TrainingData, state: dict | None = None,
     return report
 
 
-def predict(args) -> dict:
-    """--mode predict: test a trained model on --testing and save its logits beside it."""
+# The flags that --mode predict takes from the run (given, each must agree with it).
+PREDICT_RUN_FLAGS = runs.MODEL_FLAGS + ("testing", "SoccerNet_path")
+
+
+def predict_arguments(args, parser: argparse.ArgumentParser):
+    """--mode predict: the model and its settings. Model and data flags come from the run's args.json
+    (`runs.resolve_settings`: a given flag must agree with the run); --testing and --SoccerNet_path
+    default to the run's. A bare .keras file without args.json takes the flags given, else the defaults.
+
+    Returns:
+        (model, model file, the arguments to test with, where the report goes).
+    """
     if not args.model:
         raise dataset.DataError("--model", "--mode predict needs --model RUN_FOLDER or a .keras file")
-    model, model_file = runs.load_model(args.model)
-    return test_run(Evaluator(model), args, model_file.parent)
+    model_file = runs.model_file(args.model)
+    recorded = runs.read_args(model_file.parent, required=False)
+    settings = runs.resolve_settings(args, recorded, model_file)
+    model, _ = runs.load_model(model_file)
+    config = runs.build_config_of(model, model_file)
+    frames = runs.window_of_model(config, settings, model_file)
+    if settings["architecture"] is not None and settings["architecture"] != config["architecture"]:
+        raise dataset.DataError(model_file, f"holds a {config['architecture']} model, not {settings['architecture']}")
+    defaults = vars(parser.parse_args([]))
+    testing = args.testing or recorded.get("testing") or defaults["testing"]
+    values = {**vars(args), **settings, "architecture": config["architecture"],
+              "WindowSize": frames / settings["featurePerSec"], "testing": testing,
+              "SoccerNet_path": args.SoccerNet_path if args.SoccerNet_path is not None
+              else recorded.get("SoccerNet_path")}
+    tested = argparse.Namespace(**values)
+    return model, model_file, tested, runs.test_report_file(model_file.parent, testing, recorded.get("testing"))
+
+
+def predict(args, parser: argparse.ArgumentParser) -> dict:
+    """--mode predict: test a trained model on --testing (default the run's list) and save the report and
+    the logits beside it (test_report.json for the run's own list, test_report_<list>.json for another)."""
+    model, model_file, tested, report_file = predict_arguments(args, parser)
+    log.info("model %s: %s, T = %g s; testing %s", model_file, tested.architecture, tested.WindowSize, tested.testing)
+    return test_run(Evaluator(model), tested, model_file.parent, report_file=report_file)
 
 
 def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] | None = None) -> int:
     """The command line. `after_epoch` is passed to `train` (a test hook)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.mode == "predict":  # the model and data flags not given are the run's: None until resolved
+        parser.set_defaults(**{flag: None for flag in PREDICT_RUN_FLAGS})
+        args = parser.parse_args(argv)
+        parser = build_parser()
     if args.mode == "train" and not args.resume and not args.architecture:
         parser.error("--architecture is required to train")
     state = None
@@ -623,7 +663,7 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
         # Flags added since the run started take their defaults.
         args = argparse.Namespace(**{**vars(parser.parse_args([])), **recorded, "resume": str(run),
                                      "no_progress": args.no_progress})
-    if args.WindowSize * args.featurePerSec != int(args.WindowSize * args.featurePerSec):
+    if args.mode == "train" and args.WindowSize * args.featurePerSec != int(args.WindowSize * args.featurePerSec):
         parser.error("--WindowSize times --featurePerSec must be a whole number of frames")
     runs.setup_process(args)
     import tensorflow as tf
@@ -635,7 +675,7 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
     run = None
     try:
         if args.mode == "predict":
-            predict(args)
+            predict(args, parser)
             return 0
         data = open_training_data(args)  # all input checked before the run folder exists
         run = Path(args.resume) if args.resume else runs.new_run_dir(args.tflog, args.outputPrefix)

@@ -40,9 +40,7 @@ import runs
 
 log = logging.getLogger("ClassificationSecondBased")
 TOP = Path(__file__).resolve().parent
-# Flags of the original that describe the model; given, each must agree with the trained run.
-MODEL_FLAGS = ("architecture", "network", "VLAD_k", "WindowSize", "featuresVideo", "featuresAudio", "PCA",
-               "featurePerSec")
+
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,50 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------------
-# The model and its recorded arguments
-
-
-def resolve_settings(args, recorded: dict, model_file: Path) -> dict:
-    """The model flags: the run's, checked against those given on the command line."""
-    normalise = {"architecture": networks.resolve_architecture, "network": networks.resolve_pooling,
-                 "WindowSize": float, "VLAD_k": int, "featurePerSec": int, "PCA": bool}
-    defaults = {"featuresVideo": "ResNET", "featuresAudio": "VGGish", "PCA": True, "featurePerSec": 2}
-    settings = {}
-    for flag in MODEL_FLAGS:
-        given, saved = getattr(args, flag), recorded.get(flag)
-        convert = normalise.get(flag, str)
-        if given is not None and saved is not None:
-            try:
-                same = convert(given) == convert(saved)
-            except ValueError:
-                same = False
-            if not same:
-                raise dataset.DataError(model_file, f"was trained with --{flag} {saved}, not {given}; "
-                                                    f"leave --{flag} out to use the run's")
-        value = saved if saved is not None else given
-        try:
-            settings[flag] = convert(value) if value is not None else defaults.get(flag)
-        except ValueError as exc:
-            raise dataset.DataError(model_file, f"--{flag}: {exc}") from None
-    return settings
-
-
-def build_config_of(model, model_file: Path) -> dict:
-    """The model's own build arguments (window in frames, architecture, batch-norm mode, ...)."""
-    config = networks.model_build_config(model)
-    if not config:
-        raise dataset.DataError(model_file, "is not a model built by this project's networks/")
-    return config
-
-
-def window_of_model(config: dict, settings: dict, model_file: Path) -> int:
-    """The window N in frames, from the model's build config; `--WindowSize` (given or the run's) must
-    agree with it."""
-    frames = config["num_frames"]
-    if settings["WindowSize"] is not None and settings["WindowSize"] * settings["featurePerSec"] != frames:
-        raise dataset.DataError(model_file, f"takes {frames} frames, not a {settings['WindowSize']:g} s window at "
-                                            f"{settings['featurePerSec']} features per second")
-    return frames
+# Windows
 
 
 def windows_of_half(n_windows: int, bn_mode: str, batch_size: int) -> list[np.ndarray]:
@@ -232,7 +187,7 @@ def spot(args) -> int:
 
     model_file = runs.model_file(args.model)
     recorded = runs.read_args(model_file.parent, required=False)
-    settings = resolve_settings(args, recorded, model_file)
+    settings = runs.resolve_settings(args, recorded, model_file)
     prefix = args.output or model_file.parent.name
     games = dataset.read_game_list(args.testing)
     pending = [g for g in games if args.redo or not game_done(args, g, prefix)]
@@ -241,8 +196,8 @@ def spot(args) -> int:
     root = dataset.data_root_for(args.testing, args.SoccerNet_path)
     if pending:
         model, _ = runs.load_model(model_file)
-        config = build_config_of(model, model_file)
-        frames = window_of_model(config, settings, model_file)
+        config = runs.build_config_of(model, model_file)
+        frames = runs.window_of_model(config, settings, model_file)
         window_sec = frames / settings["featurePerSec"]
         streams = networks.streams_of(config["architecture"])
         bn_mode = config["bn_mode"]

@@ -48,7 +48,10 @@ Reproduction notes and defined behaviour where the original fails:
   `dataset.read_labels` (the annotation's `position` in milliseconds when present, else `gameTime`; the
   original used `gameTime` only, SoccerNet v1 labels have no `position`).
 - Method "spots" scores arrays that already hold spots (`read_results_spotting`: -1 where none), every
-  second with a score >= threshold; it lets other tools' results_spotting.json files be scored here.
+  second with a score >= threshold; it lets other tools' results_spotting.json files be scored here:
+  the official metric at the package's 0.5 s frames (as its reader: frame = int(2 * position / 1000),
+  a later spot in the same frame replacing the earlier one), the paper's per second (spots floored
+  to the second, two in the same second of a class merged into the higher, with a warning).
 
 The vectorised implementation (`evaluate`) runs in TensorFlow over the whole grid (methods x thresholds
 x deltas x halves x classes), on a GPU when TensorFlow sees one. `evaluate_loop` is the plain loop version
@@ -956,7 +959,7 @@ def _match(tf, windows: _Windows, rows, relevant, rank, group_half, col, base):
 
 def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequence[str] = CANDIDATE_METHODS,
              thresholds: Sequence[float] = DEFAULT_THRESHOLDS, deltas: Sequence[int] = DEFAULT_DELTAS,
-             metric: str = "both") -> dict:
+             metric: str = "both", spot_rate: int = 1) -> dict:
     """Candidate spots and their scores over the whole grid, vectorised in TensorFlow.
 
     Args:
@@ -968,6 +971,8 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
         thresholds: candidate thresholds in [0, 1].
         deltas: tolerances in whole seconds.
         metric: "paper", "soccernet" or "both".
+        spot_rate: positions per second of the arrays: 1, or 2 (the official metric's frames, for arrays of
+            spots read at that rate by `read_results_spotting`; metric "soccernet" only).
 
     Equal scores keep the original's stable order: within a half the earlier second first, pooled over
     halves the earlier half in list order first. Numbers are identical to `evaluate_loop` (paper) and to
@@ -986,6 +991,10 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
     """
     methods, thresholds, deltas = _methods(methods), _thresholds(thresholds), _deltas(deltas)
     metrics = _metrics(metric)
+    if spot_rate not in (1, SOCCERNET_FRAMERATE) or (spot_rate != 1 and metrics != ("soccernet",)):
+        raise ValueError(f"spot_rate {spot_rate}: 1, or {SOCCERNET_FRAMERATE} with the soccernet metric only "
+                         "(the paper's metric is per second)")
+    per_frame = SOCCERNET_FRAMERATE // spot_rate  # frames per array position
     predictions = _check_predictions(predictions)
     ground_truth = _check_ground_truth(ground_truth, len(predictions))
     tf = _tf()
@@ -1024,10 +1033,11 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
         events_soccernet = {name: int(sum(len(f) for f in frames_gt[c * H:(c + 1) * H]))
                             for c, name in enumerate(EVENT_CLASSES)}
         every = np.concatenate(frames_gt) if frames_gt else np.zeros(0, np.int64)
-        near = _near_mask(frames_gt, -((widest - every) // 2), (every + widest) // 2 + 1, col_off)  # |2s-f| <= d
-        frame = tf.minimum(sec * SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME)
+        near = _near_mask(frames_gt, -((widest - every) // per_frame), (every + widest) // per_frame + 1,
+                          col_off)  # |per_frame * s - f| <= d
+        frame = tf.minimum(sec * per_frame, SOCCERNET_LAST_FRAME)
         # Frames clipped to the last one overwrite each other (the later spot wins, as in the JSON order).
-        clipped = sec * SOCCERNET_FRAMERATE >= SOCCERNET_LAST_FRAME
+        clipped = sec * per_frame >= SOCCERNET_LAST_FRAME
         later_clipped = tf.concat([clipped[1:] & (group_half[1:] == group_half[:-1]), [False]], 0)
         chosen = (score >= 0) & ~(clipped & later_clipped)
         relevant = tf.reshape(tf.where(chosen & (tf.gather(tf.constant(near), flat) | clipped)), [-1])
@@ -1202,19 +1212,27 @@ def _label_class(label: str) -> int:
     return dataset.v1_class(label)
 
 
-def read_results_spotting(path: str | os.PathLike) -> dict[int, np.ndarray]:
-    """Per-second score arrays of a results_spotting.json file, to score it with this pipeline.
+def read_results_spotting(path: str | os.PathLike, rate: int = 1) -> dict[int, np.ndarray]:
+    """Per-position score arrays of a results_spotting.json file, to score it with this pipeline.
+
+    Args:
+        rate: positions per second of the arrays. 1 (the paper's metric, per second): a spot's position
+            is floored to its second, and two spots of a class in the same second keep the higher
+            confidence (a warning counts them). `SOCCERNET_FRAMERATE` (2, the official metric's frames):
+            the official reader's rule, frame = int(2 * position / 1000) clipped to the last frame of its
+            2-hour vectors, a later spot of a class in the same frame replacing the earlier one.
 
     Returns:
-        {1: array, 2: array}, each (seconds, 4) float64 with the confidence of the spot at that second in
-        columns 1..3 (card, subs, goal) and -1 where there is none (evaluate them with method "spots").
-        A half's array ends at its last spot. Positions are floored to the second; two spots of a class
-        in the same second keep the higher confidence. Labels: card/subs/soccer, v1 names (by the
+        {1: array, 2: array}, each (positions, 4) float64 with the confidence of the spot at that
+        position in columns 1..3 (card, subs, goal) and -1 where there is none (evaluate them with method
+        "spots"). A half's array ends at its last spot. Labels: card/subs/soccer, v1 names (by the
         original's substring rule) or v2 names; others are skipped.
 
     Raises:
         DataError: a missing or malformed file.
     """
+    if rate not in (1, SOCCERNET_FRAMERATE):
+        raise ValueError(f"rate must be 1 or {SOCCERNET_FRAMERATE} positions per second, not {rate}")
     path = Path(path)
     items = dataset.read_json_list(path, "predictions", "results_spotting file")
     spots: dict[int, list[tuple[int, int, float]]] = {h: [] for h in dataset.HALVES}
@@ -1224,38 +1242,48 @@ def read_results_spotting(path: str | os.PathLike) -> dict[int, np.ndarray]:
             label = str(item["label"])
             confidence = float(item["confidence"])
             if "position" in item:
-                second = int(float(item["position"])) // 1000
+                milliseconds = int(float(item["position"]))
+                index = int(rate * (milliseconds / 1000))
                 half = int(item["half"]) if "half" in item else dataset.parse_game_time(item["gameTime"], path)[0]
             else:
                 half, minute, sec = dataset.parse_game_time(item["gameTime"], path)
-                second = 60 * minute + sec
+                milliseconds, index = 1000 * (60 * minute + sec), rate * (60 * minute + sec)
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(path, f"prediction {number} is malformed ({exc!r})") from None
-        if half not in dataset.HALVES or second < 0 or not math.isfinite(confidence):
+        if half not in dataset.HALVES or milliseconds < 0 or not math.isfinite(confidence):
             raise DataError(path, f"prediction {number}: bad half, position or confidence")
         cls = _label_class(label)
         if cls == 0:
             skipped += 1
             continue
-        spots[half].append((second, cls, confidence))
+        if rate == SOCCERNET_FRAMERATE:
+            index = min(index, SOCCERNET_LAST_FRAME)
+        spots[half].append((index, cls, confidence))
     if skipped:
         log.warning("%s: %d predictions with labels outside card/subs/goal skipped", path, skipped)
-    out = {}
+    out, merged = {}, 0
     for half, items_half in spots.items():
         length = max((s for s, _, _ in items_half), default=-1) + 1
         array = np.full((length, len(dataset.CLASSES)), -1.0)
-        for second, cls, confidence in items_half:
-            array[second, cls] = max(array[second, cls], confidence)
+        for index, cls, confidence in items_half:
+            if rate == 1:
+                merged += array[index, cls] >= 0
+                array[index, cls] = max(array[index, cls], confidence)
+            else:
+                array[index, cls] = confidence
         out[half] = array
+    if merged:
+        log.warning("%s: %d spots share their second with another spot of their class: the paper's metric (per "
+                    "second) keeps the higher confidence (the official metric scores them at 0.5 s)", path, merged)
     return out
 
 
 def load_results_spotting(list_path: str | os.PathLike, folder: str | os.PathLike,
-                          name: str = RESULTS_SPOTTING) -> list[np.ndarray]:
+                          name: str = RESULTS_SPOTTING, rate: int = 1) -> list[np.ndarray]:
     """`read_results_spotting` of `<folder>/<game>/<name>` for every game of a list, per half in list order."""
     arrays = []
     for game in dataset.read_game_list(list_path):
-        by_half = read_results_spotting(Path(folder) / game / name)
+        by_half = read_results_spotting(Path(folder) / game / name, rate)
         arrays += [by_half[h] for h in dataset.HALVES]
     return arrays
 
@@ -1469,14 +1497,14 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
         methods, thresholds = tuple(dict.fromkeys(args.methods)), tuple(args.thresholds or DEFAULT_THRESHOLDS)
     results = {}
     for prefix in args.prefix:
+        began = time.perf_counter()
         if args.results_spotting:
             folder = _json_folder(Path(args.predictions), prefix, args.results_spotting, args.testing)
-            predictions = load_results_spotting(args.testing, folder, args.results_spotting)
+            results[prefix] = _evaluate_json(args, folder, ground_truth, thresholds, metric_names)
         else:
             predictions = load_predictions(args.testing, args.predictions, prefix)
-        began = time.perf_counter()
-        results[prefix] = evaluate(predictions, ground_truth, methods=methods, thresholds=thresholds,
-                                   deltas=args.deltas, metric=args.metric)
+            results[prefix] = evaluate(predictions, ground_truth, methods=methods, thresholds=thresholds,
+                                       deltas=args.deltas, metric=args.metric)
         log.info("%s: %d configurations x %d deltas evaluated in %.2f s", prefix, len(methods) * len(thresholds),
                  len(args.deltas), time.perf_counter() - began)
         if args.write_json and not args.results_spotting:
@@ -1498,6 +1526,26 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
     print(f"written: {output / 'results.json'}, grid.csv, summary.csv"
           + ("" if args.no_plots else ", plots") + f" ({time.perf_counter() - start:.1f} s)")
     return results
+
+
+def _evaluate_json(args, folder: Path, ground_truth, thresholds, metric_names) -> dict:
+    """Score results_spotting.json files: the paper's metric per second, the official one at its 0.5 s
+    frames (as the package reads the files), each on the spots read at its own resolution."""
+    reports = {}
+    for metric in metric_names:
+        rate = 1 if metric == "paper" else SOCCERNET_FRAMERATE
+        spots = load_results_spotting(args.testing, folder, args.results_spotting, rate)
+        reports[metric] = evaluate(spots, ground_truth, methods=(SPOTS,), thresholds=thresholds, deltas=args.deltas,
+                                   metric=metric, spot_rate=rate)
+    report = dict(reports[metric_names[0]])
+    report["metrics"] = list(metric_names)
+    for metric in metric_names[1:]:
+        report[metric] = reports[metric][metric]
+    if "soccernet" in reports:
+        report["events_soccernet"] = reports["soccernet"]["events_soccernet"]
+        report["spot_resolution"] = {metric: f"{1 / (1 if metric == 'paper' else SOCCERNET_FRAMERATE):g} s"
+                                     for metric in metric_names}
+    return report
 
 
 def _write_best_json(args, prefix: str, predictions: list[np.ndarray], report: dict, output: Path) -> None:

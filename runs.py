@@ -6,6 +6,7 @@ A run folder is what `ClassificationMinuteBased.py` writes, `<tflog>/<outputPref
     best_model.keras               the model of the best validation epoch (`model_file`)
     test_report.json               the test of the best model on the run's --testing list; a run
                                    that holds it is finished (`find_run`)
+    test_report_<list>.json        the test on another list (`--mode predict --testing LIST`)
     predictions_<list>.npz         test logits per chunk, for late fusion (`predictions_file`)
     metrics.csv, train.log         one row, and log lines, per epoch
     training/ validation/ testing/ TensorBoard scalars
@@ -132,6 +133,87 @@ def is_finished(run: str | os.PathLike) -> bool:
 
 def read_test_report(run: str | os.PathLike) -> dict:
     return json.loads((Path(run) / TEST_REPORT).read_text(encoding="utf-8"))
+
+
+def test_report_file(run: str | os.PathLike, list_path: str | os.PathLike,
+                     run_testing: str | os.PathLike | None) -> Path:
+    """Where the test of a run's model on a list goes: `test_report.json` for the run's own --testing
+    list (`run_testing`; the report `find_run` and reproduce.py read), `test_report_<list stem>.json` for
+    any other list. Lists are told apart by their stem, as `predictions_file` does."""
+    stem = Path(list_path).stem
+    if run_testing is not None and stem == Path(run_testing).stem:
+        return Path(run) / TEST_REPORT
+    return Path(run) / f"{Path(TEST_REPORT).stem}_{stem}.json"
+
+
+# ------------------------------------------------------------------------------------------------
+# The run's recorded settings, for the scripts that use a trained model
+
+# Flags that describe a trained model and the data it reads; given with a trained run, each must agree
+# with what the run recorded.
+MODEL_FLAGS = ("architecture", "network", "VLAD_k", "WindowSize", "featuresVideo", "featuresAudio", "PCA",
+               "featurePerSec")
+# Used for a bare .keras file with no args.json beside it, where the command line does not say.
+MODEL_FLAG_DEFAULTS = {"featuresVideo": "ResNET", "featuresAudio": "VGGish", "PCA": True, "featurePerSec": 2}
+
+
+def resolve_settings(args: argparse.Namespace, recorded: dict, model_file: Path) -> dict:
+    """The model flags (`MODEL_FLAGS`): the run's recorded ones, checked against those given on the
+    command line (None in `args`: not given).
+
+    Raises:
+        dataset.DataError: a given flag contradicts the run.
+    """
+    import networks  # the names only (no TensorFlow)
+
+    normalise = {"architecture": networks.resolve_architecture, "network": networks.resolve_pooling,
+                 "WindowSize": float, "VLAD_k": int, "featurePerSec": int, "PCA": bool}
+    settings = {}
+    for flag in MODEL_FLAGS:
+        given, saved = getattr(args, flag, None), recorded.get(flag)
+        convert = normalise.get(flag, str)
+        if given is not None and saved is not None:
+            try:
+                same = convert(given) == convert(saved)
+            except ValueError:
+                same = False
+            if not same:
+                raise dataset.DataError(model_file, f"was trained with --{flag} {saved}, not {given}; "
+                                                    f"leave --{flag} out to use the run's")
+        value = saved if saved is not None else given
+        try:
+            settings[flag] = convert(value) if value is not None else MODEL_FLAG_DEFAULTS.get(flag)
+        except ValueError as exc:
+            raise dataset.DataError(model_file, f"--{flag}: {exc}") from None
+    return settings
+
+
+def build_config_of(model, model_file: Path) -> dict:
+    """The model's own build arguments (window in frames, architecture, batch-norm mode, ...).
+
+    Raises:
+        dataset.DataError: the model was not built by this project's networks/.
+    """
+    import networks
+
+    config = networks.model_build_config(model)
+    if not config:
+        raise dataset.DataError(model_file, "is not a model built by this project's networks/")
+    return config
+
+
+def window_of_model(config: dict, settings: dict, model_file: Path) -> int:
+    """The window N in frames, from the model's build config; `--WindowSize` (given or the run's) must
+    agree with it.
+
+    Raises:
+        dataset.DataError: they disagree.
+    """
+    frames = config["num_frames"]
+    if settings["WindowSize"] is not None and settings["WindowSize"] * settings["featurePerSec"] != frames:
+        raise dataset.DataError(model_file, f"takes {frames} frames, not a {settings['WindowSize']:g} s window at "
+                                            f"{settings['featurePerSec']} features per second")
+    return frames
 
 
 def find_run(runs: str | os.PathLike, prefix: str) -> tuple[Path | None, bool]:

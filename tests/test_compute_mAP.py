@@ -438,6 +438,45 @@ def test_results_spotting_round_trip(tmp_path):
     assert list(path.parent.iterdir()) == [path]  # no temporary file left
 
 
+def test_sub_second_spots_score_as_the_official_evaluator(tmp_path, capsys, caplog):
+    """Other tools' spots at 0.5 s steps (and odd milliseconds): `--metric soccernet` on the JSON files
+    equals the installed package; the paper's metric merges spots within a second and says so."""
+    rng = np.random.default_rng(21)
+    games = [f"league/2016-2017/game {i}" for i in range(3)]
+    list_path = write_labels(tmp_path / "labels", games, lambda g: random_labels(rng, (400, 400)))
+    folder = tmp_path / "spots"
+    for game in games:
+        items = []
+        for half in (1, 2):
+            for label in ("card", "subs", "soccer"):
+                positions = np.sort(rng.choice(np.arange(0, 420_000, 500), 60, replace=False))
+                positions[::7] += rng.integers(1, 500, len(positions[::7]))  # off the half-second grid
+                items += [{"gameTime": dataset.seconds_to_game_time(half, int(ms // 1000)), "label": label,
+                           "position": str(int(ms)), "half": str(half), "confidence": repr(float(rng.random()))}
+                          for ms in positions]
+        target = folder / game / "results_spotting.json"
+        target.parent.mkdir(parents=True)
+        target.write_text(json.dumps({"UrlLocal": game, "predictions": items}))
+    official = package_score(tmp_path / "labels", folder)
+    out = tmp_path / "out"
+    argv = ["--testing", str(list_path), "--predictions", str(tmp_path), "--prefix", "spots", "--results_spotting",
+            "results_spotting.json", "--output", str(out), "--no_plots", "--deltas", *map(str, cm.DEFAULT_DELTAS)]
+    assert cm.main(argv + ["--metric", "soccernet"]) == 0
+    report = json.loads((out / "results.json").read_text())["models"]["spots"]
+    assert report["soccernet"]["average_mAP"]["spots"][0] == pytest.approx(official["a_mAP"], abs=1e-6)
+    assert report["soccernet"]["average_AP"]["spots"][0] == pytest.approx(official["a_mAP_per_class"], abs=1e-6)
+    # Per second, as before this reader took frames, the official score would differ.
+    floored = cm.evaluate(cm.load_results_spotting(list_path, folder), cm.load_ground_truth(list_path),
+                          methods=("spots",), thresholds=(0.0,), metric="soccernet")
+    assert abs(floored["soccernet"]["average_mAP"]["spots"][0] - official["a_mAP"]) > 1e-3
+    caplog.clear()
+    assert cm.main(argv + ["--metric", "both"]) == 0
+    both = json.loads((out / "results.json").read_text())["models"]["spots"]
+    assert both["soccernet"]["average_mAP"] == report["soccernet"]["average_mAP"]
+    assert both["spot_resolution"] == {"paper": "1 s", "soccernet": "0.5 s"}
+    assert any("share their second" in r.getMessage() for r in caplog.records)
+
+
 def test_read_results_spotting_rejects_bad_files(tmp_path):
     with pytest.raises(dataset.DataError, match="not found"):
         cm.read_results_spotting(tmp_path / "none.json")

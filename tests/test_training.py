@@ -197,6 +197,34 @@ def test_predict_mode_reproduces_the_test_logits(tiny_root, tiny_runs, tmp_path,
     np.testing.assert_array_equal(again["labels"], saved["labels"])
 
 
+def test_predict_mode_takes_the_runs_settings(tiny_root, tiny_runs, tmp_path, capsys):
+    """--mode predict reads model and data flags from args.json (the run is T = 20 s, --PCA; the command
+    line defaults are T = 60 s, no --PCA), refuses a contradicting flag, and writes the report of another
+    list beside the run's own test report instead of over it."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_runs["video"], run)
+    own = (run / "test_report.json").read_bytes()
+    base = ["--mode", "predict", "--model", str(run), "--no_progress", "--loglevel", "WARNING"]
+    capsys.readouterr()
+    assert cmb.main(base) == 0  # the run's own test list
+    out = capsys.readouterr().out
+    assert "test (listgame_Test_2.npy)" in out and "mAP" in out  # the report goes to stdout
+    assert json.loads((run / "test_report.json").read_bytes())["mAP"] == pytest.approx(json.loads(own)["mAP"], abs=1e-6)
+    before = (run / "test_report.json").read_bytes()
+    valid = tiny_root / "listgame_Valid_2.npy"
+    assert cmb.main(base + ["--testing", str(valid)]) == 0
+    assert (run / "test_report.json").read_bytes() == before
+    other = json.loads((run / "test_report_listgame_Valid_2.json").read_text())
+    saved = np.load(run / "predictions_listgame_Valid_2.npz")
+    assert other["chunks"] == len(saved["logits"]) > 0
+    assert other["mAP"] == pytest.approx(cm.classification_report(saved["labels"], cm.sigmoid(saved["logits"]))["mAP"])
+    for flag, value in (("--WindowSize", "60"), ("--architecture", "AudioNetwork"), ("--featuresVideo", "I3D")):
+        assert cmb.main(base + [flag, value]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"was trained with {flag}" in err[0], err
+    assert cmb.main(base + ["--WindowSize", "20", "--PCA"]) == 0  # agreeing flags are accepted
+
+
 def test_late_fusion_of_two_runs(tiny_runs, tmp_path, capsys):
     video, audio = tiny_runs["video"], tiny_runs["audio"]
     for method in (1, 2):
