@@ -10,7 +10,9 @@ games of each official list it writes, under the output root:
     <league>/<season>/<game>/{1,2}_ResNET.npy          raw video, float32 (frames, 2048) (--raw_video)
     <league>/<season>/<game>/Labels.json               SoccerNet v1 labels (gameTime, label, team)
     listgame_Train_<n>.npy, listgame_Valid_<n>.npy, listgame_Test_<n>.npy   the lists of those games
-    synthetic.json                                     the settings (written last: marks completion)
+    synthetic_settings.txt                             the settings, as JSON (written last: marks
+                                                       completion; not a .json file, which the
+                                                       official evaluator would take for a game)
 
 How the streams are made (2 features per second, halves of 45 minutes plus stoppage time):
 - Video is a sequence of camera shots (wide view, close-ups, crowd, referee, bench, replays...). A
@@ -53,7 +55,10 @@ log = logging.getLogger(__name__)
 TOP = Path(__file__).resolve().parent
 OFFICIAL_LISTS = {"Train": TOP / "listgame_Train_300.npy", "Valid": TOP / "listgame_Valid_100.npy",
                   "Test": TOP / "listgame_Test_100.npy"}
-MANIFEST = "synthetic.json"
+# The settings file. Not named *.json: the official evaluator (SoccerNet.Evaluation.ActionSpotting.evaluate
+# with dataset=None) takes every folder holding a .json file for a game, the data root included.
+MANIFEST = "synthetic_settings.txt"
+OLD_MANIFESTS = ("synthetic.json",)  # of format versions up to 3
 FORMAT_VERSION = 3  # bumped when the generated data changes: older sets are remade
 VIDEO_DIM = 512  # PCA512 files
 AUDIO_DIM = 512  # VGGish
@@ -398,7 +403,8 @@ def generate(root: str | Path, config: SyntheticConfig, progress: bool = True) -
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    (root / MANIFEST).unlink(missing_ok=True)
+    for name in (MANIFEST,) + OLD_MANIFESTS:
+        (root / name).unlink(missing_ok=True)
     style = make_style(config)
     jobs = []
     for (split, official), count, name in zip(OFFICIAL_LISTS.items(), config.games,

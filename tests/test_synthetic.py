@@ -106,3 +106,26 @@ def test_command_line(tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         synthetic.main(["--games", "1"])
+
+
+def test_official_evaluator_discovers_the_synthetic_games(tiny_root, tmp_path):
+    """The official evaluator with dataset=None takes every folder holding a .json file for a game: the
+    settings file at the data root must not be one. Perfect spots (each event at its second) score 1."""
+    from SoccerNet.Evaluation.ActionSpotting import evaluate
+    from SoccerNet.Evaluation.utils import EVENT_DICTIONARY_V1
+
+    assert not list(tiny_root.glob("*.json"))
+    games = [g for name in synthetic.list_names(TINY).values() for g in dataset.read_game_list(tiny_root / name)]
+    labels = {"card": "card", "subs": "subs", "goal": "soccer"}
+    for game in games:
+        items = [{"gameTime": dataset.seconds_to_game_time(e.half, int(e.seconds)),
+                  "label": labels[dataset.CLASSES[e.label]], "position": str(int(e.seconds) * 1000),
+                  "half": str(e.half), "confidence": "1.0"}
+                 for e in dataset.read_labels(tiny_root / game / "Labels.json")]
+        target = tmp_path / game / "results_spotting.json"
+        target.parent.mkdir(parents=True)
+        target.write_text(json.dumps({"UrlLocal": game, "predictions": items}))
+    official = evaluate(SoccerNet_path=str(tiny_root), Predictions_path=str(tmp_path),
+                        prediction_file="results_spotting.json", split="test", version=1, label_files="Labels.json",
+                        dataset=None, EVENT_DICTIONARY=EVENT_DICTIONARY_V1)
+    assert official["a_mAP"] == pytest.approx(1.0)
