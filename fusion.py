@@ -85,8 +85,43 @@ def load_predictions(run: str | Path, list_name: str | None = None) -> tuple[dic
         raise dataset.DataError(path, f"unreadable saved predictions ({exc})") from None
 
 
+# What the two runs of a late fusion must share (args.json): the chunk length and the three lists.
+SHARED_SETTINGS = ("WindowSize", "featurePerSec", "training", "validation", "testing")
+
+
+def check_pair(video_run: str | Path, audio_run: str | Path) -> None:
+    """Late fusion combines a video-only and an audio-only run trained on the same chunks: the first must be
+    a VideoNetwork run, the second an AudioNetwork run, with the same T and the same game lists.
+
+    Raises:
+        dataset.DataError: one line naming the run and what does not fit.
+    """
+    if Path(video_run).resolve() == Path(audio_run).resolve():
+        raise dataset.DataError(audio_run, "is the video run too: late fusion needs a video and an audio run")
+    recorded = {}
+    for run, wanted, flag in ((video_run, "VideoNetwork", "--video_run"), (audio_run, "AudioNetwork", "--audio_run")):
+        args = runs.read_args(run)
+        try:
+            architecture = networks.resolve_architecture(str(args.get("architecture")))
+        except ValueError:
+            architecture = args.get("architecture")
+        if architecture != wanted:
+            raise dataset.DataError(run, f"was trained with --architecture {architecture}; {flag} needs a run of {wanted}")
+        recorded[flag] = args
+    for key in SHARED_SETTINGS:
+        video_value, audio_value = (recorded[flag].get(key) for flag in ("--video_run", "--audio_run"))
+        if key in ("training", "validation", "testing"):
+            video_value, audio_value = (Path(v).stem if v else v for v in (video_value, audio_value))
+        elif video_value is not None and audio_value is not None:
+            video_value, audio_value = float(video_value), float(audio_value)
+        if video_value != audio_value:
+            raise dataset.DataError(audio_run, f"has --{key} {recorded['--audio_run'].get(key)}, the video run "
+                                               f"{recorded['--video_run'].get(key)}: late fusion needs the same")
+
+
 def late_fusion(video_run: str | Path, audio_run: str | Path, method: int, list_name: str | None = None) -> dict:
-    """Combine the saved test logits of a video run and an audio run; return the report."""
+    """Combine the saved test logits of a video run and an audio run (`check_pair`); return the report."""
+    check_pair(video_run, audio_run)
     video, video_path = load_predictions(video_run, list_name)
     audio, audio_path = load_predictions(audio_run, list_name)
     for key in ("games", "halves", "half_id", "start", "labels"):

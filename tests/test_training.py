@@ -246,6 +246,26 @@ def test_late_fusion_of_two_runs(tiny_runs, tmp_path, capsys):
     assert "does not score the same chunks" in capsys.readouterr().err
 
 
+def test_late_fusion_needs_a_video_and_an_audio_run_of_the_same_chunks(tiny_runs, tmp_path, capsys):
+    video, audio, fused = tiny_runs["video"], tiny_runs["audio"], tiny_runs["fusion"]
+
+    def refused(video_run, audio_run, words):
+        assert fusion.main(["--method", "2", "--video_run", str(video_run), "--audio_run", str(audio_run)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
+
+    refused(video, video, "is the video run too")
+    refused(audio, video, "--video_run needs a run of VideoNetwork")
+    refused(video, fused, "--architecture AudioVideoArchi5; --audio_run needs a run of AudioNetwork")
+    for key, value in (("WindowSize", 60.0), ("training", "/elsewhere/listgame_Train_300.npy")):
+        other = tmp_path / f"audio_{key}"
+        shutil.copytree(audio, other)
+        recorded = json.loads((other / "args.json").read_text())
+        recorded["args"][key] = value
+        (other / "args.json").write_text(json.dumps(recorded))
+        refused(video, other, f"has --{key} {value}")
+
+
 def test_resume_ends_with_the_same_model(tiny_root, tmp_path, monkeypatch):
     argv = ["--architecture", "AudioVideoArchi5", "--max_epoch", "4", "--lr_patience", "0", "--deterministic",
             "--keep_checkpoint"]
