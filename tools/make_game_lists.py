@@ -1,29 +1,62 @@
 """Write the three SoccerNet v1 game lists from the `soccernet` package's data.
 
-    python tools/make_game_lists.py
+    .venv/bin/python tools/make_game_lists.py [--output_dir DIR] [--check]
 
-Writes listgame_Train_300.npy, listgame_Valid_100.npy and listgame_Test_100.npy at the top level, in
-the original format: 1-D numpy arrays of unicode strings `league/season/game`, in the order that
-`SoccerNet.utils.getListGames("train" | "valid" | "test")` returns.
+Writes listgame_Train_300.npy, listgame_Valid_100.npy and listgame_Test_100.npy (by default at the top
+level of the repository, where the committed ones are), in the original format: 1-D numpy arrays of
+unicode strings `league/season/game`, in the order that `SoccerNet.utils.getListGames("train" | "valid" |
+"test")` returns. `--check` writes nothing: it compares the files in --output_dir with the package's.
 """
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
-from SoccerNet.utils import getListGames
 
 TOP = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TOP))
+
+import dataset  # noqa: E402
+
 SPLITS = {"train": "listgame_Train_300.npy", "valid": "listgame_Valid_100.npy",
           "test": "listgame_Test_100.npy"}
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--output_dir", default=str(TOP), help="folder of the three list files")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 when a file differs from the package's list")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from SoccerNet.utils import getListGames
+
+    folder = Path(args.output_dir)
+    if not args.check and not folder.is_dir():
+        print(f"error: {folder}: not a folder", file=sys.stderr)
+        return 2
+    differ = 0
     for split, name in SPLITS.items():
         games = np.array(getListGames(split))  # unicode dtype sized to the longest entry, as the original
-        np.save(TOP / name, games, allow_pickle=False)
-        print(f"{name}: {len(games)} games, dtype {games.dtype}")
-    return 0
+        target = folder / name
+        if args.check:
+            try:
+                same = np.load(target, allow_pickle=False).tolist() == games.tolist()
+            except (OSError, ValueError):
+                same = False
+            differ += not same
+            print(f"{target}: {'same as' if same else 'DIFFERS from'} the package's {split} list ({len(games)} games)")
+            continue
+        dataset.write_npy_atomic(target, games)
+        print(f"{target}: {len(games)} games, dtype {games.dtype}")
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":
