@@ -52,7 +52,7 @@ TOP = Path(__file__).resolve().parent
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=runs.HelpFormatter)
     original = parser.add_argument_group("flags of the original script")
     original.add_argument("--architecture", type=runs.argument_type(networks.resolve_architecture, "architecture"),
                           help=f"network: {', '.join(networks.ARCHITECTURE_NAMES)}, or the paper's method number "

@@ -1429,16 +1429,9 @@ _threshold_arg = runs.argument_type(lambda text: _thresholds([text])[0], "thresh
 _delta_arg = runs.argument_type(_one_delta, "delta")
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Defaults in the help, except where the help says what None means."""
-
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=_HelpFormatter,
+        description=__doc__.split("\n\n")[0], formatter_class=runs.HelpFormatter,
         epilog="Prediction files: <predictions>/<game>/<prefix>_Half_<h>.npy, (seconds, 4) probabilities. "
                "With --results_spotting NAME: <predictions>/<prefix>/<game>/NAME (or "
                "<predictions>/results_spotting_<prefix>/<game>/NAME, ClassificationSecondBased.py's layout), "

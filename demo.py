@@ -46,7 +46,7 @@ MODELS = ("video", "audio", "method 4")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=runs.HelpFormatter)
     parser.add_argument("--data", default=str(TOP / "data" / "synthetic"), help="root of the demo data set")
     parser.add_argument("--games", type=int, nargs=3, default=[30, 10, 10], metavar=("TRAIN", "VALID", "TEST"),
                         help="games per split")

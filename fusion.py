@@ -143,7 +143,7 @@ def describe_methods() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=runs.HelpFormatter)
     parser.add_argument("--list", action="store_true", help="list the seven methods and exit")
     parser.add_argument("--method", type=int, choices=networks.LATE_FUSION, help="1: product of probabilities; 2: mean of logits")
     parser.add_argument("--video_run", help="run folder of a trained VideoNetwork")

@@ -417,7 +417,7 @@ def write_table(s: Settings, name: str, text: str, data: dict, header: str) -> N
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=runs.HelpFormatter)
     parser.add_argument("--table", choices=TABLES + ("2", "3", "all"), default="all", help="which table")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     parser.add_argument("--SoccerNet_path", default=None, help="root of real SoccerNet data (default: synthetic)")

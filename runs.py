@@ -308,6 +308,17 @@ def argument_type(convert: Callable, name: str | None = None) -> Callable:
     return parse
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every script's help: the default after each option's text, once. Left out where the help already
+    says what the default is, for None (the help says what no value means) and for off switches."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
+
+
 def _log_level(text: str) -> str:
     level = str(text).strip().upper()
     if level not in LOG_LEVELS:

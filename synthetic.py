@@ -448,12 +448,13 @@ def disk_bytes(config: SyntheticConfig) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=runs.HelpFormatter)
     parser.add_argument("--output", default="data/synthetic", help="root folder of the data set")
     parser.add_argument("--games", type=int, nargs=3, default=[30, 10, 10], metavar=("TRAIN", "VALID", "TEST"),
                         help="games per split: the first N of each official list")
     parser.add_argument("--full", action="store_true",
-                        help="full scale: 300 / 100 / 100 games of 45-minute halves (about 12 GB)")
+                        help="full scale: 300 / 100 / 100 games of 45-minute halves (about "
+                             f"{disk_bytes(SyntheticConfig(games=(300, 100, 100))) / 1e9:.1f} GB)")
     parser.add_argument("--half_minutes", type=float, default=45.0, help="minutes per half before stoppage")
     parser.add_argument("--stoppage", type=float, nargs=2, default=[1.0, 5.0], metavar=("MIN", "MAX"),
                         help="stoppage time per half, uniform in [MIN, MAX] minutes")

@@ -38,7 +38,8 @@ from pathlib import Path
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
-from runs import cpu_has_bf16  # noqa: E402  (imports no TensorFlow)
+import runs  # noqa: E402  (imports no TensorFlow)
+from runs import cpu_has_bf16  # noqa: E402
 
 CONFIGS = (  # (label, architecture, pooling, K)
     ("NetVLAD k=512, 1 stream", "VideoNetwork", "VLAD", 512),
@@ -51,7 +52,7 @@ TARGET_RATIO = 0.8
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=runs.HelpFormatter)
     parser.add_argument("--batch", type=int, default=256, help="windows per step")
     parser.add_argument("--frames", type=int, default=40, help="frames per window (2 per second)")
     parser.add_argument("--dim", type=int, default=512, help="feature size of each stream")

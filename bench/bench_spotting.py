@@ -36,7 +36,7 @@ import runs  # noqa: E402
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=runs.HelpFormatter)
     parser.add_argument("--minutes", type=float, default=45.0, help="length of the half")
     parser.add_argument("--window", type=float, default=20.0, help="window T in seconds")
     parser.add_argument("--pooling", default="VLAD", help="pooling")

@@ -56,3 +56,22 @@ def test_no_wheel_or_archive_is_tracked():
     assert not [f for f in tracked if f.endswith((".whl", ".zip", ".tar.gz", ".keras", ".npz"))]
     assert sorted(f for f in tracked if f.endswith(".npy")) == [
         "listgame_Test_100.npy", "listgame_Train_300.npy", "listgame_Valid_100.npy"]
+
+
+def test_each_option_states_its_default_once():
+    """Every script's --help gives an option's default at most once (not 'default: X (default: X)')."""
+    import importlib
+    import re
+
+    scripts = ["ClassificationMinuteBased", "ClassificationSecondBased", "compute_mAP", "fusion", "reproduce", "demo",
+               "synthetic", "fit_pca"]
+    checked = 0
+    for name in scripts:
+        parser = importlib.import_module(name).build_parser()
+        for action in parser._actions:
+            if not action.option_strings or action.help is None:
+                continue
+            text = parser._get_formatter()._expand_help(action)  # the text --help prints
+            assert len(re.findall(r"default", text, re.IGNORECASE)) <= 1, f"{name} {action.option_strings[0]}: {text}"
+            checked += 1
+    assert checked > 100

@@ -20,6 +20,7 @@ TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
 import dataset  # noqa: E402
+import runs  # noqa: E402
 
 SPLITS = {"train": "listgame_Train_300.npy", "valid": "listgame_Valid_100.npy",
           "test": "listgame_Test_100.npy"}
@@ -27,7 +28,7 @@ SPLITS = {"train": "listgame_Train_300.npy", "valid": "listgame_Valid_100.npy",
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=runs.HelpFormatter)
     parser.add_argument("--output_dir", default=str(TOP), help="folder of the three list files")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 when a file differs from the package's list")
