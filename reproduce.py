@@ -54,6 +54,7 @@ PAPER_TABLE5 = {  # (pooling, T) -> stream -> (seg. max, seg. centre, NMS) Avera
     ("VLAD", 60): {"video": (29.6, 43.4, 29.0), "audio": (19.9, 27.1, 19.5), "method 4": (32.3, 48.7, 31.8)},
     ("VLAD", 20): {"video": (49.2, 50.2, 49.4), "audio": (30.0, 31.0, 30.0), "method 4": (54.0, 56.0, 53.6)}}
 # Architecture -> table row ("video", "audio", "method 3".."method 7").
+DEFAULT_SEED = 1234  # ClassificationMinuteBased.py's --seed default
 STREAM_OF_ARCHITECTURE = {architecture: model for model, architecture in networks.TRAINED_MODELS.items()}
 
 
@@ -65,10 +66,15 @@ class Training:
     pooling: str
     k: int
     window: int
+    seed: int | None = None  # None: the training script's default seed, and no seed in the name
 
     @property
     def prefix(self) -> str:
-        return f"{self.pooling.lower()}{self.k}-{self.window}s-{self.architecture}"
+        name = f"{self.pooling.lower()}{self.k}-{self.window}s-{self.architecture}"
+        return name if self.seed is None else f"{name}-seed{self.seed}"
+
+    def with_seed(self, seed: int | None) -> "Training":
+        return Training(self.architecture, self.pooling, self.k, self.window, seed)
 
 
 @dataclass
@@ -84,6 +90,15 @@ class Plan:
             for item in getattr(other, name):
                 if item not in getattr(self, name):
                     getattr(self, name).append(item)
+
+    def with_seeds(self, seeds: Sequence[int | None]) -> "Plan":
+        """The same plan once per training seed (late fusion pairs the video and audio runs of a seed)."""
+        plan = Plan()
+        for seed in seeds:
+            plan.trainings += [t.with_seed(seed) for t in self.trainings]
+            plan.late_fusions += [(v.with_seed(seed), a.with_seed(seed), m) for v, a, m in self.late_fusions]
+            plan.spottings += [t.with_seed(seed) for t in self.spottings]
+        return plan
 
 
 def classification_plan(pooling: str, k: int, windows: Sequence[int], models: Sequence[str]) -> Plan:
@@ -135,6 +150,7 @@ class Settings:
     train_extra: tuple[str, ...] = ()
     spot_extra: tuple[str, ...] = ()
     no_progress: bool = False
+    seeds: tuple[int | None, ...] = (None,)  # the training seeds of every configuration (`--seeds`)
 
 
 def training_command(run: Training, s: Settings, resume: Path | None = None) -> list[str]:
@@ -144,7 +160,8 @@ def training_command(run: Training, s: Settings, resume: Path | None = None) -> 
             "--validation", s.validation, "--testing", s.testing, "--featuresVideo", "ResNET",
             "--featuresAudio", "VGGish"] + (["--PCA"] if s.pca else []) + [
             "--network", run.pooling, "--VLAD_k", str(run.k), "--WindowSize", str(run.window),
-            "--tflog", str(s.runs), "--outputPrefix", run.prefix]
+            "--tflog", str(s.runs), "--outputPrefix", run.prefix] + (
+            [] if run.seed is None else ["--seed", str(run.seed)])
     if s.data_root:
         argv += ["--SoccerNet_path", s.data_root]
     return argv + list(s.train_extra) + (["--no_progress"] if s.no_progress else [])
@@ -203,7 +220,10 @@ def execute(plan: Plan, s: Settings, dry_run: bool, runner: Callable[[Sequence[s
         folder, finished = runs.find_run(s.runs, run.prefix)
         if dry_run:
             folders[run.prefix] = folder or Path(s.runs) / f"{run.prefix}_<date>_<time>"
-            print(show(training_command(run, s)) + ("   # done" if finished else ""))
+            if finished:
+                print(f"# done: {show(training_command(run, s))}")
+            else:  # an interrupted run resumes from its folder
+                print(show(training_command(run, s, resume=folder)))
             continue
         if not finished:
             runner(training_command(run, s, resume=folder))
@@ -258,44 +278,76 @@ def pct(value: float | None) -> str:
     return "  -  " if value is None else f"{100 * value:5.1f}"
 
 
+def cell(values: Sequence[float]) -> str:
+    """A table cell: the value in %, or mean ± standard deviation (n - 1) over the seeds."""
+    import statistics
+
+    values = [v for v in values if v is not None]
+    if len(values) <= 1:
+        return pct(values[0] if values else None)
+    return f"{100 * statistics.mean(values):.1f}±{100 * statistics.stdev(values):.1f}"
+
+
+def datum(values: Sequence[float]):
+    """A table value for the JSON file: the value, or {mean, std, values} over the seeds."""
+    import statistics
+
+    values = [v for v in values if v is not None]
+    if len(values) <= 1:
+        return values[0] if values else None
+    return {"mean": statistics.mean(values), "std": statistics.stdev(values), "values": values}
+
+
+def seeds_note(s: Settings) -> str:
+    return "" if len(s.seeds) == 1 else f"; mean ± standard deviation over seeds {', '.join(map(str, s.seeds))}"
+
+
 def table1(folders: dict, s: Settings, windows=(60, 30), pooling="RVLAD", k=64, paper=PAPER_TABLE1,
            title="Table 1: classification mAP (%), NetRVLAD k = 64", models=None) -> tuple[str, dict]:
-    rows, data = [title, f"{'model':<10}" + "".join(f"{f'T={w}s ours':>12}{'paper':>8}" for w in windows)], {}
+    width = 12 if len(s.seeds) == 1 else 16
+    rows = [title + seeds_note(s), f"{'model':<10}" + "".join(f"{f'T={w}s ours':>{width}}{'paper':>8}" for w in windows)]
+    data = {}
     for model in models or paper:
         line = f"{model:<10}"
         for window in windows:
-            value = None
-            if model in networks.TRAINED_MODELS:
-                value = test_report(folders, Training(networks.TRAINED_MODELS[model], pooling, k, window))["mAP"]
-            else:
-                method = int(model.split()[1])
-                video = Training("VideoNetwork", pooling, k, window)
-                path = s.results / f"late_fusion_{method}_{video.prefix}.json"
-                value = json.loads(path.read_text())["mAP"] if path.is_file() else None
-            data[f"{model} T={window}"] = value
+            values = []
+            for seed in s.seeds:
+                if model in networks.TRAINED_MODELS:
+                    run = Training(networks.TRAINED_MODELS[model], pooling, k, window, seed)
+                    values.append(test_report(folders, run)["mAP"])
+                else:
+                    method = int(model.split()[1])
+                    video = Training("VideoNetwork", pooling, k, window, seed)
+                    path = s.results / f"late_fusion_{method}_{video.prefix}.json"
+                    values.append(json.loads(path.read_text())["mAP"] if path.is_file() else None)
+            data[f"{model} T={window}"] = datum(values)
             theirs = paper[model].get(window)
-            line += f"{pct(value):>12}" + (f"{'-':>8}" if theirs is None else f"{theirs:>8.1f}")
+            line += f"{cell(values):>{width}}" + (f"{'-':>8}" if theirs is None else f"{theirs:>8.1f}")
         rows.append(line)
     return "\n".join(rows), data
 
 
 def table2(folders: dict, s: Settings, confusion_windows=(60, 30), window=60) -> tuple[str, dict]:
-    trained = {m: Training(networks.TRAINED_MODELS[m], "RVLAD", 64, window) for m in ("video", "audio", "method 4")}
-    reports = {m: test_report(folders, r) for m, r in trained.items()}
-    rows = [f"Table 2: per-class AP (%), NetRVLAD k = 64, T = {window} s (ours / paper at T = 60 s)",
-            f"{'class':<11}" + "".join(f"{m:>16}" for m in trained)]
+    models = ("video", "audio", "method 4")
+    reports = {m: [test_report(folders, Training(networks.TRAINED_MODELS[m], "RVLAD", 64, window, seed))
+                   for seed in s.seeds] for m in models}
+    width = 16 if len(s.seeds) == 1 else 20
+    rows = [f"Table 2: per-class AP (%), NetRVLAD k = 64, T = {window} s (ours / paper at T = 60 s)" + seeds_note(s),
+            f"{'class':<11}" + "".join(f"{m:>{width}}" for m in models)]
     data = {}
     for name in dataset.CLASSES:
         line = f"{name:<11}"
-        for i, model in enumerate(trained):
-            value = reports[model]["AP"][name]
-            data[f"{model} {name}"] = value
-            line += f"{pct(value):>9} / {PAPER_TABLE2[name][i]:4.1f}"
+        for i, model in enumerate(models):
+            values = [r["AP"][name] for r in reports[model]]
+            data[f"{model} {name}"] = datum(values)
+            line += f"{cell(values):>{width - 7}} / {PAPER_TABLE2[name][i]:4.1f}"
         rows.append(line)
+    seed = s.seeds[0]
     for window in confusion_windows:
-        report = test_report(folders, Training("AudioVideoArchi5", "RVLAD", 64, window))
+        report = test_report(folders, Training("AudioVideoArchi5", "RVLAD", 64, window, seed))
         rows += ["", f"Table 3: confusion matrix of method 4, T = {window} s (rows: ground truth; ours | paper"
-                     f"{'' if window in PAPER_TABLE3 else ' at T = 60 s'})"]
+                     f"{'' if window in PAPER_TABLE3 else ' at T = 60 s'})"
+                     + ("" if seed is None else f"; ours: seed {seed}")]
         for name, ours, theirs in zip(dataset.CLASS_TITLES, report["confusion_matrix"],
                                       PAPER_TABLE3.get(window, PAPER_TABLE3[60])):
             rows.append(f"{name:<11}" + "".join(f"{v:>7}" for v in ours) + "  |" + "".join(f"{v:>7}" for v in theirs))
@@ -308,23 +360,28 @@ def table4(folders: dict, s: Settings) -> tuple[str, dict]:
                   title="Table 4: classification mAP (%), NetVLAD k = 512")
 
 
-def table5(spotting: dict) -> tuple[str, dict]:
+def table5(spotting: dict, s: Settings | None = None) -> tuple[str, dict]:
+    seeds = s.seeds if s is not None else (None,)
+    width = 16 if len(seeds) == 1 else 20
     rows = ["Table 5: spotting Average-mAP (%) by candidate method, paper's metric at each method's best "
-            "threshold (ours / paper)",
-            f"{'model':<16}{'stream':<10}" + "".join(f"{m:>16}" for m in ("seg. max", "seg. centre", "NMS"))]
+            "threshold (ours / paper)" + (seeds_note(s) if s is not None else ""),
+            f"{'model':<16}{'stream':<10}" + "".join(f"{m:>{width}}" for m in ("seg. max", "seg. centre", "NMS"))]
     data, missing = {}, []
     for (pooling, window), (group, results) in spotting.items():
         if (pooling, window) not in PAPER_TABLE5:
             missing.append(f"Net{pooling} {window} s")
-        for run in group:
-            stream = STREAM_OF_ARCHITECTURE[run.architecture]
+        streams: dict[str, list[list[float]]] = {}
+        for run in group:  # every seed of each stream
             summary = results["models"][run.prefix]["paper"]["best"]
-            values = [summary[m]["average_mAP"] for m in compute_mAP.CANDIDATE_METHODS]
+            streams.setdefault(STREAM_OF_ARCHITECTURE[run.architecture], []).append(
+                [summary[m]["average_mAP"] for m in compute_mAP.CANDIDATE_METHODS])
+        for stream, per_seed in streams.items():
+            by_method = list(zip(*per_seed))
             paper = PAPER_TABLE5.get((pooling, window), {}).get(stream, (None,) * 3)
-            data[f"{pooling}{window} {stream}"] = dict(zip(compute_mAP.CANDIDATE_METHODS, values))
+            data[f"{pooling}{window} {stream}"] = {m: datum(v) for m, v in zip(compute_mAP.CANDIDATE_METHODS, by_method)}
             rows.append(f"{f'Net{pooling} {window} s':<16}{stream:<10}"
-                        + "".join(f"{pct(v):>9} / " + ("  - " if p is None else f"{p:4.1f}")
-                                  for v, p in zip(values, paper)))
+                        + "".join(f"{cell(v):>{width - 7}} / " + ("  - " if p is None else f"{p:4.1f}")
+                                  for v, p in zip(by_method, paper)))
     if missing:
         rows.append(f"(the paper has no row for {', '.join(missing)}; its T = 20 s rows are NetVLAD k = 512: "
                     + ", ".join(f"{stream} {max(v):.1f}" for stream, v in PAPER_TABLE5[("VLAD", 20)].items())
@@ -432,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", default=str(TOP / "results" / "reproduce"), help="folder of the tables")
     parser.add_argument("--train_args", default="", help="extra ClassificationMinuteBased.py flags, e.g. '--max_epoch 20'")
     parser.add_argument("--spot_args", default="", help="extra ClassificationSecondBased.py flags")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="train each configuration with N seeds (1234, 1235, ...; run names end in -seed<S>) "
+                             "and print mean ± standard deviation; 1: the training script's default seed")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     return parser
 
@@ -451,23 +511,54 @@ def settings_from_args(args) -> Settings:
         root = None
     return Settings(lists[0], lists[1], lists[2], root, Path(args.runs), Path(args.predictions), Path(args.results),
                     train_extra=tuple(shlex.split(args.train_args)), spot_extra=tuple(shlex.split(args.spot_args)),
-                    no_progress=args.no_progress)
+                    no_progress=args.no_progress, seeds=seeds_of(args.seeds))
+
+
+def seeds_of(count: int) -> tuple[int | None, ...]:
+    """`--seeds N`: (None,) for one (the default seed, names without a seed), else 1234, 1235, ..."""
+    if count < 1:
+        raise SystemExit("error: --seeds must be at least 1")
+    return (None,) if count == 1 else tuple(DEFAULT_SEED + i for i in range(count))
+
+
+def cpu_days_warning(plan: Plan) -> str | None:
+    """A warning when the plan trains NetVLAD k = 512 models and TensorFlow sees no GPU."""
+    big = [t.prefix for t in plan.trainings if t.k >= 512]
+    if not big:
+        return None
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return None
+    return (f"warning: {len(big)} NetVLAD k = 512 trainings ({big[0]}, ...) and no GPU: with the paper's schedule "
+            "each takes days on a CPU (Tables 4 and 5); use --table 1 or 2/3, a shorter --train_args "
+            "'--max_epoch N', or a GPU")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tables = list(TABLES) if args.table == "all" else ["2/3" if args.table in ("2", "3") else args.table]
     s = settings_from_args(args)
-    if not args.dry_run and not (args.SoccerNet_path or args.training):
+    synthetic_data = not (args.SoccerNet_path or args.training)
+    if synthetic_data:
         import synthetic
 
-        synthetic.ensure(args.synthetic, synthetic.SyntheticConfig(), progress=not args.no_progress)
+        if args.dry_run:
+            config = synthetic.SyntheticConfig()
+            if not synthetic.is_current(args.synthetic, config):
+                print(show(["synthetic.py", "--output", args.synthetic, "--games", *map(str, config.games)]))
+        else:
+            synthetic.ensure(args.synthetic, synthetic.SyntheticConfig(), progress=not args.no_progress)
     plan = Plan()
     for table in tables:
         plan.add(table_plan(table))
+    plan = plan.with_seeds(s.seeds)
     data = "real SoccerNet data" if s.data_root or args.training else "SYNTHETIC data (not SoccerNet)"
     header = f"Reproduction of Vanderplaetse & Dupont 2020 on {data}; lists {s.training}, {s.validation}, {s.testing}"
     print(header)
+    warning = None if "--max_epoch" in args.train_args else cpu_days_warning(plan)
+    if warning:
+        print(warning, file=sys.stderr)
     started = time.perf_counter()
     try:
         folders = execute(plan, s, args.dry_run)
@@ -478,7 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         return 0
     builders = {"1": lambda: table1(folders, s), "2/3": lambda: table2(folders, s), "4": lambda: table4(folders, s),
-                "5": lambda: table5(spotting)}
+                "5": lambda: table5(spotting, s)}
     print(f"\n{header}")
     for table in tables:
         text, values = builders[table]()

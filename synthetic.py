@@ -421,16 +421,20 @@ def generate(root: str | Path, config: SyntheticConfig, progress: bool = True) -
     return root
 
 
+def is_current(root: str | Path, config: SyntheticConfig) -> bool:
+    """Whether `root` holds a complete synthetic set made with these settings."""
+    try:
+        return json.loads((Path(root) / MANIFEST).read_text()) == config.to_json()
+    except (OSError, ValueError):
+        return False
+
+
 def ensure(root: str | Path, config: SyntheticConfig, progress: bool = True) -> Path:
     """Generate the data set unless `root` already holds one with the same settings."""
     root = Path(root)
-    manifest = root / MANIFEST
-    if manifest.is_file():
-        try:
-            if json.loads(manifest.read_text()) == config.to_json():
-                return root
-        except json.JSONDecodeError:
-            pass
+    if is_current(root, config):
+        return root
+    if (root / MANIFEST).is_file():
         log.info("%s holds a synthetic set with other settings: regenerating", root)
     return generate(root, config, progress)
 

@@ -61,7 +61,9 @@ def test_demo_rerun_reuses_finished_runs(demo_run, capsys):
 
 def test_reproduce_dry_run_table5_prints_the_paper_commands(capsys, tmp_path):
     assert reproduce.main(["--table", "5", "--dry-run", "--runs", str(tmp_path / "runs")]) == 0
-    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith(".venv/bin/python")]
+    captured = capsys.readouterr()
+    assert "6 NetVLAD k = 512 trainings" in captured.err and "days on a CPU" in captured.err  # no GPU here
+    lines = [l for l in captured.out.splitlines() if l.startswith(".venv/bin/python")]
     trainings = [shlex.split(l) for l in lines if "ClassificationMinuteBased.py" in l]
     spottings = [l for l in lines if "ClassificationSecondBased.py" in l]
     evaluations = [l for l in lines if "compute_mAP.py" in l]
@@ -108,3 +110,49 @@ def test_findings_name_the_classes_where_fusion_falls_short(tmp_path):
     holding = reports(0.85)
     assert "  [yes] fusion at least as good as either stream on every class: on card, subs, goal" in holding
     assert any(line.startswith("  [yes] audio above video on goals: 90.0 > 60.0") for line in holding)
+
+
+def test_reproduce_dry_run_with_seeds_resumes_and_generates(capsys, tmp_path):
+    """--seeds 3: every configuration three times with its seed; an interrupted run is resumed, a finished
+    one marked done; the data generation is part of the commands."""
+    import runs
+
+    interrupted = tmp_path / "runs" / "rvlad64-60s-AudioNetwork-seed1235_2026-01-01_00-00-00"
+    (interrupted / runs.CHECKPOINT_DIR).mkdir(parents=True)
+    (interrupted / runs.ARGS_FILE).write_text(json.dumps({"args": {}}))
+    (interrupted / runs.CHECKPOINT_DIR / runs.STATE_FILE).write_text(json.dumps({"epoch": 1, "state_file": "x"}))
+    finished = tmp_path / "runs" / "rvlad64-30s-VideoNetwork-seed1236_2026-01-01_00-00-00"
+    finished.mkdir()
+    (finished / runs.ARGS_FILE).write_text(json.dumps({"args": {}}))
+    (finished / runs.TEST_REPORT).write_text("{}")
+    argv = ["--table", "2/3", "--dry-run", "--seeds", "3", "--runs", str(tmp_path / "runs"),
+            "--synthetic", str(tmp_path / "nothing_yet")]
+    assert reproduce.main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any("synthetic.py --output" in line and "nothing_yet" in line for line in out)
+    trainings = [shlex.split(l) for l in out if l.startswith(".venv/bin/python ClassificationMinuteBased.py")]
+    fresh = [a for a in trainings if "--architecture" in a]
+    assert len(fresh) == 3 * 6 - 2
+    assert sorted({a[a.index("--seed") + 1] for a in fresh}) == ["1234", "1235", "1236"]
+    assert all(a[a.index("--outputPrefix") + 1].endswith("-seed" + a[a.index("--seed") + 1]) for a in fresh)
+    assert [a for a in trainings if "--resume" in a] == [
+        [".venv/bin/python", "ClassificationMinuteBased.py", "--resume", str(interrupted)]]
+    assert sum(line.startswith("# done:") for line in out) == 1
+
+
+def test_tables_give_mean_and_standard_deviation_over_seeds(tmp_path):
+    import runs
+
+    s = reproduce.Settings("a", "b", "c", None, tmp_path, tmp_path, tmp_path, seeds=(1, 2, 3))
+    folders = {}
+    maps = {"video": (0.60, 0.62, 0.64), "audio": (0.40, 0.50, 0.60)}
+    for model, values in maps.items():
+        for seed, value in zip(s.seeds, values):
+            run = reproduce.Training(networks.TRAINED_MODELS[model], "RVLAD", 64, 60, seed)
+            (tmp_path / run.prefix).mkdir()
+            (tmp_path / run.prefix / runs.TEST_REPORT).write_text(json.dumps({"mAP": value}))
+            folders[run.prefix] = tmp_path / run.prefix
+    text, data = reproduce.table1(folders, s, windows=(60,), models=["video", "audio"])
+    assert data["video T=60"] == {"mean": pytest.approx(0.62), "std": pytest.approx(0.02), "values": [0.60, 0.62, 0.64]}
+    assert data["audio T=60"]["std"] == pytest.approx(0.1)
+    assert "62.0±2.0" in text and "50.0±10.0" in text and "seeds 1, 2, 3" in text
