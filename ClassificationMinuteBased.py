@@ -509,7 +509,7 @@ def run_epoch(args, epoch: int, current: TrainingState, data: TrainingData, run:
     lr = schedule.lr
     steps = dataset.half_batches(data.indexes["training"], args.batch_size, current.rng)
     with tqdm(total=len(steps), desc=f"epoch {epoch + 1} steps", unit="step", leave=False,
-              disable=args.no_progress, dynamic_ncols=True) as bar:
+              disable=runs.progress_off(args.no_progress), dynamic_ncols=True) as bar:
         try:
             logits, labels, train_loss = trainer.train_epoch(data.splits["training"], data.indexes["training"],
                                                              steps, args.micro_batch or 10 ** 9, bar)
@@ -528,8 +528,8 @@ def run_epoch(args, epoch: int, current: TrainingState, data: TrainingData, run:
     if "decay" in actions:  # restore the best weights and optimizer state, then the new rate
         load_state(checkpoint / runs.BEST_STATE, trainer.model, trainer.optimizer)
         trainer.set_learning_rate(schedule.lr)
-    write_scalars(writers["training"], epoch, train_report, lr)
-    write_scalars(writers["validation"], epoch, valid_report, lr)
+    write_scalars(writers["training"], epoch + 1, train_report, lr)  # 1-based epochs, as metrics.csv and train.log
+    write_scalars(writers["validation"], epoch + 1, valid_report, lr)
     seconds = time.perf_counter() - began
     ap = valid_report["AP"]
     append_csv(run / runs.METRICS_CSV, {
@@ -574,7 +574,7 @@ def train(args, run: Path, data: TrainingData, state: dict | None = None,
     writers = {name: tf.summary.create_file_writer(str(run / name)) for name in runs.TENSORBOARD_SPLITS}
     schedule, stopped = current.schedule, False
     epochs = tqdm(range(current.start_epoch, args.max_epoch), desc="epochs", unit="epoch",
-                  initial=current.start_epoch, total=args.max_epoch, disable=args.no_progress, dynamic_ncols=True)
+                  initial=current.start_epoch, total=args.max_epoch, disable=runs.progress_off(args.no_progress), dynamic_ncols=True)
     for epoch in epochs:
         actions = run_epoch(args, epoch, current, data, run, writers)
         epochs.set_postfix(best=f"{100 * schedule.best:.1f}")
@@ -589,7 +589,7 @@ def train(args, run: Path, data: TrainingData, state: dict | None = None,
              schedule.best_epoch + 1)
     if schedule.best_epoch >= 0:
         load_state(run / runs.CHECKPOINT_DIR / runs.BEST_STATE, current.trainer.model, current.trainer.optimizer)
-    report = test_run(current.trainer, args, run, writers["testing"], schedule.best_epoch, data.testing)
+    report = test_run(current.trainer, args, run, writers["testing"], schedule.best_epoch + 1, data.testing)
     for writer in writers.values():
         writer.close()
     if not args.keep_checkpoint:  # finished: what resume needs is no longer needed

@@ -216,7 +216,7 @@ def spot(args) -> int:
         logits = networks.logits_function(model)
         started = time.perf_counter()
         windows = 0
-        for game in tqdm(pending, desc="spotting", unit="game", disable=args.no_progress):
+        for game in tqdm(pending, desc="spotting", unit="game", disable=runs.progress_off(args.no_progress)):
             half_ids = [i for i, h in enumerate(split.halves) if h.game == game]
             probabilities = {}
             for half_id in half_ids:
@@ -245,7 +245,7 @@ def combine(args) -> int:
     games = dataset.read_game_list(args.testing)
     root = dataset.data_root_for(args.testing, args.SoccerNet_path)
     plotted = games_to_plot(args.plot_games, games, args.testing)
-    for game in tqdm(games, desc=f"late fusion {args.combine}", unit="game", disable=args.no_progress):
+    for game in tqdm(games, desc=f"late fusion {args.combine}", unit="game", disable=runs.progress_off(args.no_progress)):
         if not args.redo and game_done(args, game, args.output):
             continue
         fused = {}

@@ -754,11 +754,13 @@ def fit_pca(split: Split, stream: str = "video", n_components: int = PCA_DIM, ba
     from sklearn.decomposition import IncrementalPCA
     from tqdm import tqdm
 
+    import runs  # runs imports this module: not at the top
+
     batch_frames = max(batch_frames, n_components)
     pca = IncrementalPCA(n_components=n_components)
     pending, count = [], 0
     for half in tqdm(split.halves, desc=f"fitting PCA on {len(split.halves)} halves", unit="half",
-                     disable=not progress):
+                     disable=runs.progress_off(not progress)):
         array = half.streams[stream]
         if array.shape[1] < n_components:
             raise DataError(half.paths[stream], f"has {array.shape[1]} features per frame, fewer than "
@@ -784,8 +786,10 @@ def apply_pca(pca, split: Split, stream: str = "video", overwrite: bool = False,
     """Write `{half}_{features}_PCA{k}.npy` (float32) beside the raw features of every half of a split."""
     from tqdm import tqdm
 
+    import runs  # runs imports this module: not at the top
+
     written = []
-    for half in tqdm(split.halves, desc="writing PCA features", unit="half", disable=not progress):
+    for half in tqdm(split.halves, desc="writing PCA features", unit="half", disable=runs.progress_off(not progress)):
         source = half.paths[stream]
         target = source.with_name(f"{source.stem}_PCA{pca.n_components_}.npy")
         if target.exists() and not overwrite:

@@ -373,6 +373,12 @@ def tune_allocator() -> bool:
         return False
 
 
+def progress_off(no_progress: bool) -> bool | None:
+    """tqdm's `disable` for every progress bar: off when asked, and off when stderr is not a terminal
+    (None: tqdm's own test), so that logs redirected to a file hold lines, not bar frames."""
+    return True if no_progress else None
+
+
 class TqdmHandler(logging.StreamHandler):
     """Log lines on stderr that do not break the progress bars."""
 

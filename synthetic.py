@@ -415,7 +415,7 @@ def generate(root: str | Path, config: SyntheticConfig, progress: bool = True) -
         chosen = np.array(games[:count])
         write_npy_atomic(root / name, chosen)
         jobs += list(chosen)
-    for game in tqdm(jobs, desc="synthetic SoccerNet", unit="game", disable=not progress):
+    for game in tqdm(jobs, desc="synthetic SoccerNet", unit="game", disable=runs.progress_off(not progress)):
         write_game(root, str(game), config, style)
     write_json_atomic(root / MANIFEST, config.to_json())
     return root

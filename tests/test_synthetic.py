@@ -129,3 +129,19 @@ def test_official_evaluator_discovers_the_synthetic_games(tiny_root, tmp_path):
                         prediction_file="results_spotting.json", split="test", version=1, label_files="Labels.json",
                         dataset=None, EVENT_DICTIONARY=EVENT_DICTIONARY_V1)
     assert official["a_mAP"] == pytest.approx(1.0)
+
+
+def test_progress_bars_stay_out_of_redirected_output(tmp_path):
+    """With stderr a file (not a terminal), no bar frames are written, only the log lines."""
+    import subprocess
+    import sys
+
+    from conftest import TOP
+
+    with open(tmp_path / "stderr.txt", "w") as err:
+        done = subprocess.run([sys.executable, str(TOP / "synthetic.py"), "--output", str(tmp_path / "d"), "--games",
+                               "1", "1", "1", "--half_minutes", "1"], stdout=subprocess.PIPE, stderr=err, text=True,
+                              timeout=120)
+    assert done.returncode == 0 and "3 games" in done.stdout
+    logged = (tmp_path / "stderr.txt").read_text()
+    assert "\r" not in logged and "game/s" not in logged

@@ -197,6 +197,32 @@ def test_predict_mode_reproduces_the_test_logits(tiny_root, tiny_runs, tmp_path,
     np.testing.assert_array_equal(again["labels"], saved["labels"])
 
 
+def test_tensorboard_steps_are_the_1_based_epochs_of_metrics_csv(tiny_root, tmp_path):
+    import csv
+
+    import tensorflow as tf
+
+    argv = training_argv(tiny_root, tmp_path, "--architecture", "VideoNetwork", "--max_epoch", "2")
+    assert cmb.main(argv) == 0
+    (run,) = tmp_path.iterdir()
+    with open(run / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+
+    def steps(split: str, tag: str) -> dict[int, float]:
+        found = {}
+        for path in (run / split).glob("events.out.tfevents.*"):
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                for value in event.summary.value:
+                    if value.tag == tag:
+                        found[event.step] = float(tf.make_ndarray(value.tensor))
+        return found
+
+    assert steps("validation", "AP/mean") == {int(r["epoch"]): pytest.approx(float(r["valid_mAP"]), abs=1e-6)
+                                              for r in rows}
+    assert sorted(steps("training", "AP/mean")) == [1, 2]
+    assert list(steps("testing", "AP/mean")) == [int(rows[-1]["best_epoch"])]
+
+
 def test_predict_mode_takes_the_runs_settings(tiny_root, tiny_runs, tmp_path, capsys):
     """--mode predict reads model and data flags from args.json (the run is T = 20 s, --PCA; the command
     line defaults are T = 60 s, no --PCA), refuses a contradicting flag, and writes the report of another
