@@ -78,6 +78,7 @@ import runs
 from dataset import EVENT_CLASSES, DataError
 
 log = logging.getLogger("compute_mAP")
+TOP = Path(__file__).resolve().parent
 
 # The candidate-spot methods (segment maximum, segment centre, NMS), named as the authors' functions.
 CANDIDATE_METHODS = ("argmax", "center", "nms")
@@ -1436,7 +1437,7 @@ def build_parser() -> argparse.ArgumentParser:
                "With --results_spotting NAME: <predictions>/<prefix>/<game>/NAME (or "
                "<predictions>/results_spotting_<prefix>/<game>/NAME, ClassificationSecondBased.py's layout), "
                "scored as given (method 'spots', threshold 0 unless --thresholds).")
-    parser.add_argument("--testing", default="listgame_Test_100.npy", help="game list of the evaluated halves")
+    parser.add_argument("--testing", default=str(TOP / "listgame_Test_100.npy"), help="game list of the evaluated halves")
     parser.add_argument("--SoccerNet_path", default=None,
                         help="data root holding <game>/Labels.json (default: the folder of the list file)")
     parser.add_argument("--label_file", default=dataset.V1_LABEL_FILE, help="label file name in each game folder")

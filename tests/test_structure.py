@@ -75,3 +75,19 @@ def test_each_option_states_its_default_once():
             assert len(re.findall(r"default", text, re.IGNORECASE)) <= 1, f"{name} {action.option_strings[0]}: {text}"
             checked += 1
     assert checked > 100
+
+
+def test_one_convention_for_default_paths():
+    """Game lists default to the repository's files wherever the script runs from; output folders are
+    relative to the working directory (as the original's), and a reader defaults to its writer's folder."""
+    import importlib
+
+    defaults = {}
+    for name in ("ClassificationMinuteBased", "ClassificationSecondBased", "compute_mAP"):
+        parser = importlib.import_module(name).build_parser()
+        defaults[name] = {a.dest: a.default for a in parser._actions}
+        for flag in ("training", "validation", "testing"):
+            if flag in defaults[name]:
+                path = Path(defaults[name][flag])
+                assert path.is_absolute() and path.parent == TOP and path.is_file(), (name, flag, path)
+    assert defaults["compute_mAP"]["predictions"] == defaults["ClassificationSecondBased"]["output_dir"]
