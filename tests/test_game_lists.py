@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pathlib import Path
+
 from SoccerNet.utils import getListGames
 
 from conftest import TOP
@@ -51,3 +53,59 @@ def test_make_game_lists_help_writes_nothing_and_check_compares(tmp_path):
     done = subprocess.run([sys.executable, str(script), "--check", "--output_dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "DIFFERS" in done.stdout
+
+
+def _package_downloader():
+    """The installed package's Downloader.py, parsed (it cannot be imported here: its dependencies are
+    not installed in this environment)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("SoccerNet")
+    path = Path(spec.origin).parent / "Downloader.py"
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SoccerNetDownloader"]
+    constants, methods = {}, {}
+    for node in cls.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            constants[node.targets[0].id] = ast.literal_eval(node.value)
+        elif isinstance(node, ast.FunctionDef):
+            methods[node.name] = node
+    return source, constants, methods
+
+
+def test_readme_download_recipe_matches_the_installed_package():
+    """Each downloadGames call of the README's recipe names files that the installed SoccerNet package
+    serves from the source the call names, with arguments its signature takes."""
+    import ast
+    import textwrap
+
+    source, constants, methods = _package_downloader()
+    readme = (TOP / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index(".venv-download/bin/python - <<'PY'"):]
+    code = textwrap.dedent(block.split("\n", 1)[1].split("\n   PY\n", 1)[0])
+    calls = [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") ==
+             "downloadGames"]
+    assert len(calls) == 2
+    signature = methods["downloadGames"].args
+    names = [a.arg for a in signature.args]
+    assert {"files", "split", "source"} <= set(names)
+    default_source = ast.literal_eval(signature.defaults[names.index("source") - len(names)])
+    assert default_source == "HuggingFace"
+    hugging_face = set(constants["_HF_FEATURE_BRANCH_BY_FILE"]) | set(constants["_HF_LABEL_FILES"])
+    # The KAUST drive's non-challenge branches: "Labels" in the name, or one of these feature words.
+    assert 'elif "Labels" in file:' in source and '["ResNET", "C3D", "I3D", "R25D"' in source
+    for call in calls:
+        keywords = {k.arg: k.value for k in call.keywords}
+        files = ast.literal_eval(keywords["files"])
+        where = ast.literal_eval(keywords["source"]) if "source" in keywords else default_source
+        for file in files:
+            if where == "HuggingFace":
+                assert file in hugging_face, file
+            else:
+                assert where == "EXRCSDrive" and ("Labels" in file or "ResNET" in file), (where, file)
+    # What the README says beside the calls.
+    assert "1_ResNET_PCA512.npy" not in hugging_face
+    assert constants["_HF_FEATURE_BRANCH_BY_FILE"]["1_ResNET_TF2_PCA512.npy"] == "resnet-tf2-pca512"
+    assert "resnet-tf2-pca512" in readme and "DeprecationWarning" in source
