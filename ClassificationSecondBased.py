@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_process_arguments(original)
     new = parser.add_argument_group("flags of this implementation")
     new.add_argument("--model", default=None, help="run folder of ClassificationMinuteBased.py (or its .keras file)")
+    new.add_argument("--game", default=None, metavar="FOLDER",
+                     help="spot one game folder of your own instead of a list: its two halves' feature files "
+                          "(labels not needed; a Labels.json, if present, is drawn on the timeline plot)")
     new.add_argument("--SoccerNet_path", default=None, help="data root (default: the folder of the list file)")
     new.add_argument("--output_dir", default="predictions", help="folder of the per-game prediction folders")
     new.add_argument("--batch_size", type=int, default=256, help="windows per batch in moving batch-norm mode")
@@ -182,6 +185,18 @@ def game_events(root: Path, game: str) -> list[dataset.Event]:
 # The two modes
 
 
+def games_of(args) -> tuple[list[str], Path, Path]:
+    """The games to spot: those of --testing, or the one --game folder. Returns (games, data root, the
+    path that names them in messages)."""
+    if args.game:
+        folder = Path(args.game).resolve()
+        if not folder.is_dir():
+            raise dataset.DataError(args.game, "game folder not found")
+        return [folder.name], folder.parent, Path(args.game)
+    return (dataset.read_game_list(args.testing), dataset.data_root_for(args.testing, args.SoccerNet_path),
+            Path(args.testing))
+
+
 def spot(args) -> int:
     from tqdm import tqdm
 
@@ -189,11 +204,10 @@ def spot(args) -> int:
     recorded = runs.read_args(model_file.parent, required=False)
     settings = runs.resolve_settings(args, recorded, model_file)
     prefix = args.output or model_file.parent.name
-    games = dataset.read_game_list(args.testing)
+    games, root, source = games_of(args)
     pending = [g for g in games if args.redo or not game_done(args, g, prefix)]
-    plotted = games_to_plot(args.plot_games, games, args.testing)
-    log.info("%s: %d games, %d to spot (%d done)", args.testing, len(games), len(pending), len(games) - len(pending))
-    root = dataset.data_root_for(args.testing, args.SoccerNet_path)
+    plotted = set(games) if args.game else games_to_plot(args.plot_games, games, args.testing)
+    log.info("%s: %d games, %d to spot (%d done)", source, len(games), len(pending), len(games) - len(pending))
     if pending:
         model, _ = runs.load_model(model_file)
         config = runs.build_config_of(model, model_file)
@@ -206,7 +220,7 @@ def spot(args) -> int:
         log.info("model %s: %s, T = %g s, batch norm %s, streams %s", model_file, settings["architecture"],
                  window_sec, bn_mode, "+".join(streams))
         features = {"video": settings["featuresVideo"], "audio": settings["featuresAudio"]}
-        split = dataset.Split(args.testing, data_root=args.SoccerNet_path,
+        split = dataset.Split(source, data_root=root,
                               video_features=features["video"] if features["video"] not in (None, "none") else None,
                               audio_features=features["audio"] if features["audio"] not in (None, "none") else None,
                               pca=settings["PCA"], label_file=None, games=pending, fps=settings["featurePerSec"])
@@ -232,9 +246,19 @@ def spot(args) -> int:
                           game_events(root, game), f"{prefix} ({settings['architecture']}, T = {window_sec:g} s)")
         elapsed = time.perf_counter() - started
         log.info("spotted %d windows in %.1f s (%.0f windows/s)", windows, elapsed, windows / max(elapsed, 1e-9))
-    print(f"{prefix}: per-second probabilities of {len(games)} games in {args.output_dir}"
-          + ("" if args.no_json else f"; SoccerNet JSON in {outputs.results_spotting_dir(args.output_dir, prefix)}"))
+    print(f"{prefix}: per-second probabilities of {len(games)} games in {args.output_dir}" + json_note(args, prefix))
+    if args.game:
+        print(f"  {outputs.prediction_file(args.output_dir, games[0], prefix, 1).parent}/{prefix}_Half_{{1,2}}.npy, "
+              f"timeline {outputs.timeline_file(args.output_dir, games[0], prefix)}")
     return 0
+
+
+def json_note(args, prefix: str) -> str:
+    """Where the results_spotting.json files are, and what they hold."""
+    if args.no_json:
+        return ""
+    return (f"; SoccerNet JSON ({args.json_method} candidates above {args.json_threshold:g}, with their "
+            f"confidences) in {outputs.results_spotting_dir(args.output_dir, prefix)}")
 
 
 def combine(args) -> int:
@@ -242,9 +266,8 @@ def combine(args) -> int:
 
     if not (args.video_output and args.audio_output and args.output):
         raise dataset.DataError("--combine", "needs --video_output, --audio_output and --output prefixes")
-    games = dataset.read_game_list(args.testing)
-    root = dataset.data_root_for(args.testing, args.SoccerNet_path)
-    plotted = games_to_plot(args.plot_games, games, args.testing)
+    games, root, _ = games_of(args)
+    plotted = set(games) if args.game else games_to_plot(args.plot_games, games, args.testing)
     for game in tqdm(games, desc=f"late fusion {args.combine}", unit="game", disable=runs.progress_off(args.no_progress)):
         if not args.redo and game_done(args, game, args.output):
             continue
@@ -258,7 +281,7 @@ def combine(args) -> int:
             plot_game(outputs.timeline_file(args.output_dir, game, args.output), game, fused, game_events(root, game),
                       f"{args.output} (late fusion method {args.combine})")
     print(f"{args.output}: method {args.combine} of {args.video_output} and {args.audio_output} for "
-          f"{len(games)} games in {args.output_dir}")
+          f"{len(games)} games in {args.output_dir}" + json_note(args, args.output))
     return 0
 
 

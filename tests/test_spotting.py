@@ -207,3 +207,28 @@ def test_plot_games_by_name_and_unknown_name(tiny_root, tiny_runs, tmp_path, cap
                  "nowhere/2000-2001/game") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nowhere/2000-2001/game" in err[0] and "listgame_Test_2.npy" in err[0]
+
+
+def test_spot_one_game_folder_of_ones_own(tiny_root, tiny_runs, tmp_path, capsys):
+    """--game FOLDER: no list, no labels; the same probabilities as spotting it through a list, the JSON
+    and the timeline plot, in one command."""
+    game = dataset.read_game_list(tiny_root / "listgame_Test_2.npy")[0]
+    mine = tmp_path / "my match"
+    mine.mkdir()
+    for name in ("1_ResNET_PCA512.npy", "2_ResNET_PCA512.npy", "1_VGGish.npy", "2_VGGish.npy"):
+        shutil.copy(tiny_root / game / name, mine / name)
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert csb.main(["--model", str(tiny_runs["fusion"]), "--game", str(mine), "--output_dir", str(out), "--output", "m",
+                     "--no_progress", "--loglevel", "WARNING"]) == 0
+    printed = capsys.readouterr().out
+    assert "SoccerNet JSON" in printed and "timeline" in printed
+    assert _spot(tiny_runs["fusion"], tiny_root / "listgame_Test_2.npy", tmp_path / "ref", "--output", "m") == 0
+    for half in (1, 2):
+        np.testing.assert_array_equal(np.load(cm.prediction_file(out, "my match", "m", half)),
+                                      np.load(cm.prediction_file(tmp_path / "ref", game, "m", half)))
+    spots = json.loads(cm.results_spotting_file(out, "m", "my match").read_text())
+    assert spots["UrlLocal"] == "my match" and spots["predictions"]
+    assert cm.timeline_file(out, "my match", "m").is_file()
+    assert csb.main(["--model", str(tiny_runs["fusion"]), "--game", str(tmp_path / "none"), "--output_dir",
+                     str(out)]) == 2
