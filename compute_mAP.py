@@ -87,7 +87,9 @@ CANDIDATE_METHODS = ("argmax", "center", "nms")
 SPOTS = "spots"
 ALL_METHODS = CANDIDATE_METHODS + (SPOTS,)
 DEFAULT_THRESHOLDS = tuple(t / 100 for t in range(95, 0, -5))  # 0.95, 0.90, ..., 0.05 (original THRESHOLD_RANGE)
-DEFAULT_DELTAS = tuple(range(60, 0, -5))  # 60, 55, ..., 5 seconds (original DELTA_RANGE)
+DEFAULT_DELTAS = tuple(range(60, 0, -5))  # 60, 55, ..., 5 seconds (original DELTA_RANGE): the loose set
+TIGHT_DELTAS = (1, 2, 3, 4, 5)  # SoccerNet v2's tight Average-mAP (tolerances 1 to 5 s)
+DELTA_SETS = {"loose": DEFAULT_DELTAS, "tight": TIGHT_DELTAS}
 SOCCERNET_LABELS = ("card", "subs", "soccer")  # labels of the soccernet package's version-1 dictionary
 METRICS = ("paper", "soccernet")
 NMS_WINDOW = 60  # seconds, fixed in the original (get_spot_from_NMS)
@@ -1398,11 +1400,18 @@ def format_report(model: str, report: dict) -> str:
         lines.append(f"  mAP (%) per delta at the best t: {'delta':<6}" + "".join(f"{d:>6}" for d in deltas))
         for m in report["methods"]:
             lines.append(f"  {'':<33}{m:<6}" + "".join(f"{100 * v:6.1f}" for v in block["best"][m]["mAP"]))
+        if "tight" in report:
+            tight = report["tight"][metric]["best"]
+            lines.append(f"  tight Average-mAP (deltas {report['tight']['deltas'][0]}-{report['tight']['deltas'][-1]} s), "
+                         "each method at its best t: " + ", ".join(
+                             f"{m} {100 * tight[m]['average_mAP']:.1f} (t {tight[m]['threshold']:.2f})"
+                             for m in report["methods"]))
     return "\n".join(lines)
 
 
-def format_comparison(results: dict[str, dict]) -> str:
-    """One table of all models: Average-mAP (%) per method at its best threshold, per metric."""
+def format_comparison(results: dict[str, dict], chance: dict | None = None) -> str:
+    """One table of all models: Average-mAP (%) per method at its best threshold, per metric; the chance
+    baseline (one value: its spots are the same for every method) as the last row."""
     first = next(iter(results.values()))
     lines = ["== comparison: Average-mAP (%) at each method's best threshold =="]
     for metric in first["metrics"]:
@@ -1411,6 +1420,9 @@ def format_comparison(results: dict[str, dict]) -> str:
         for model, report in results.items():
             lines.append(f"  {model:<40}" + "".join(f"{100 * report[metric]['best'][m]['average_mAP']:10.1f}"
                                                    for m in report["methods"]))
+        if chance is not None:
+            value = 100 * chance[metric]["best"][SPOTS]["average_mAP"]
+            lines.append(f"  {'chance (uniform, training frequencies)':<40}" + f"{value:10.1f}" * len(first["methods"]))
     return "\n".join(lines)
 
 
@@ -1427,7 +1439,24 @@ def _one_delta(text: str) -> int:
 
 
 _threshold_arg = runs.argument_type(lambda text: _thresholds([text])[0], "threshold")
-_delta_arg = runs.argument_type(_one_delta, "delta")
+def _delta_token(text: str):
+    return text if text in DELTA_SETS or text == "both" else _one_delta(text)
+
+
+_delta_arg = runs.argument_type(_delta_token, "delta")
+
+
+def delta_sets(tokens: Sequence) -> dict[str, tuple[int, ...]]:
+    """`--deltas`: whole seconds, or "loose" (60, 55, ..., 5), "tight" (1..5), "both" (the loose set, and
+    the tight Average-mAP beside it). Returns {name: deltas}, the first the one of the main tables."""
+    named = [t for t in tokens if isinstance(t, str)]
+    if named and len(tokens) > 1:
+        raise ValueError("--deltas takes whole seconds, or one of loose, tight, both")
+    if not named:
+        return {"given": tuple(tokens)}
+    if named[0] == "both":
+        return {"loose": DEFAULT_DELTAS, "tight": TIGHT_DELTAS}
+    return {named[0]: DELTA_SETS[named[0]]}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1450,8 +1479,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--thresholds", nargs="+", type=_threshold_arg, default=None,
                         help="candidate thresholds in [0, 1] (default 0.95, 0.90, ..., 0.05; 0 with "
                              "--results_spotting)")
-    parser.add_argument("--deltas", nargs="+", type=_delta_arg, default=list(DEFAULT_DELTAS),
-                        help="tolerances delta in seconds")
+    parser.add_argument("--deltas", nargs="+", type=_delta_arg, default=["loose"],
+                        help="tolerances delta in whole seconds, or loose (60, 55, ..., 5: the paper's), tight "
+                             "(1..5: SoccerNet v2's tight Average-mAP) or both (loose, with tight beside it)")
+    parser.add_argument("--chance", default=None, metavar="TRAINING_LIST",
+                        help="add a chance baseline: per half and class, spots at a uniform cadence, as many as "
+                             "the class's mean count per half in this list's labels")
     parser.add_argument("--metric", choices=("paper", "soccernet", "both"), default="both",
                         help="the paper's metric, the official SoccerNet one, or both (the paper's is the headline)")
     parser.add_argument("--output", default="ResultSpottingPlotting2",
@@ -1489,25 +1522,42 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
         methods, thresholds = (SPOTS,), tuple(args.thresholds or (0.0,))
     else:
         methods, thresholds = tuple(dict.fromkeys(args.methods)), tuple(args.thresholds or DEFAULT_THRESHOLDS)
-    results = {}
+    sets = delta_sets(args.deltas)
+    deltas = next(iter(sets.values()))
+    results, arrays = {}, None
     for prefix in args.prefix:
         began = time.perf_counter()
-        if args.results_spotting:
-            folder = _json_folder(Path(args.predictions), prefix, args.results_spotting, args.testing)
-            results[prefix] = _evaluate_json(args, folder, ground_truth, thresholds, metric_names)
-        else:
-            predictions = load_predictions(args.testing, args.predictions, prefix)
-            results[prefix] = evaluate(predictions, ground_truth, methods=methods, thresholds=thresholds,
-                                       deltas=args.deltas, metric=args.metric)
+        for name, chosen in sets.items():
+            if args.results_spotting:
+                folder = _json_folder(Path(args.predictions), prefix, args.results_spotting, args.testing)
+                report = _evaluate_json(args, folder, ground_truth, thresholds, metric_names, chosen)
+                predictions = None
+            else:
+                predictions = load_predictions(args.testing, args.predictions, prefix)
+                report = evaluate(predictions, ground_truth, methods=methods, thresholds=thresholds, deltas=chosen,
+                                  metric=args.metric)
+            if prefix not in results:
+                results[prefix] = report
+                arrays = arrays or predictions
+            else:  # the tight Average-mAP beside the loose one
+                results[prefix][name] = {"deltas": list(chosen), **{m: report[m] for m in metric_names}}
         log.info("%s: %d configurations x %d deltas evaluated in %.2f s", prefix, len(methods) * len(thresholds),
-                 len(args.deltas), time.perf_counter() - began)
+                 sum(len(d) for d in sets.values()), time.perf_counter() - began)
         if args.write_json and not args.results_spotting:
             _write_best_json(args, prefix, predictions, results[prefix], output)
+    chance = None
+    if args.chance:
+        lengths = [len(p) for p in arrays] if arrays is not None else \
+            [1 + int(max((float(t) for c in gt for t in c), default=0)) for gt in ground_truth]
+        chance = evaluate(chance_spots(load_ground_truth(args.chance, args.SoccerNet_path, args.label_file), lengths),
+                          ground_truth, methods=(SPOTS,), thresholds=(0.0,), deltas=deltas, metric=args.metric)
+        chance["training_list"] = str(args.chance)
     output.mkdir(parents=True, exist_ok=True)
     settings = {"testing": str(args.testing), "SoccerNet_path": args.SoccerNet_path,
                 "predictions": str(args.predictions), "results_spotting": args.results_spotting,
                 "label_file": args.label_file}
-    dataset.write_json_atomic(output / "results.json", {"settings": settings, "models": results})
+    dataset.write_json_atomic(output / "results.json", {"settings": settings, "models": results,
+                                                          **({"chance": chance} if chance else {})})
     dataset.write_text_atomic(output / "grid.csv", grid_csv(results))
     dataset.write_text_atomic(output / "summary.csv", summary_csv(results))
     if not args.no_plots:
@@ -1515,21 +1565,38 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
             plot_results(results, output, metric)
     for prefix, report in results.items():
         print(format_report(prefix, report))
-    if len(results) > 1:
-        print(format_comparison(results))
+    if len(results) > 1 or chance:
+        print(format_comparison(results, chance))
     print(f"written: {output / 'results.json'}, grid.csv, summary.csv"
           + ("" if args.no_plots else ", plots") + f" ({time.perf_counter() - start:.1f} s)")
     return results
 
 
-def _evaluate_json(args, folder: Path, ground_truth, thresholds, metric_names) -> dict:
+def chance_spots(training_truth, lengths: Sequence[int]) -> list[np.ndarray]:
+    """The chance baseline's spot arrays for halves of these lengths: per class, round(m) spots at a
+    uniform cadence (at ((i + 1/2) n / round(m)) for i < round(m)), m the class's mean count of events per
+    half in `training_truth` (`load_ground_truth` of a training list), all with confidence 1."""
+    C = len(EVENT_CLASSES)
+    means = [float(np.mean([len(gt[c]) for gt in training_truth])) if training_truth else 0.0 for c in range(C)]
+    arrays = []
+    for n in lengths:
+        array = np.full((n, C + 1), -1.0)
+        for c, mean in enumerate(means):
+            count = int(round(mean))
+            if n and count:
+                array[((np.arange(count) + 0.5) * n / count).astype(np.int64), c + 1] = 1.0
+        arrays.append(array)
+    return arrays
+
+
+def _evaluate_json(args, folder: Path, ground_truth, thresholds, metric_names, deltas) -> dict:
     """Score results_spotting.json files: the paper's metric per second, the official one at its 0.5 s
     frames (as the package reads the files), each on the spots read at its own resolution."""
     reports = {}
     for metric in metric_names:
         rate = 1 if metric == "paper" else SOCCERNET_FRAMERATE
         spots = load_results_spotting(args.testing, folder, args.results_spotting, rate)
-        reports[metric] = evaluate(spots, ground_truth, methods=(SPOTS,), thresholds=thresholds, deltas=args.deltas,
+        reports[metric] = evaluate(spots, ground_truth, methods=(SPOTS,), thresholds=thresholds, deltas=deltas,
                                    metric=metric, spot_rate=rate)
     report = dict(reports[metric_names[0]])
     report["metrics"] = list(metric_names)

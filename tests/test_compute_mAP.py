@@ -510,6 +510,41 @@ def small_tree(tmp_path):
     return tmp_path, list_path, games
 
 
+def test_chance_spots_follow_the_training_frequencies():
+    training = [(np.array([3.0, 9.0]), np.array([1.0]), np.zeros(0)),
+                (np.array([5.0, 6.0]), np.array([2.0, 4.0, 8.0]), np.zeros(0))]  # means 2, 2, 0 per half
+    (half,) = cm.chance_spots(training, [100])
+    assert half.shape == (100, 4)
+    assert np.flatnonzero(half[:, 1] >= 0).tolist() == [25, 75] == np.flatnonzero(half[:, 2] >= 0).tolist()
+    assert not (half[:, 3] >= 0).any() and set(half[half >= 0].tolist()) == {1.0}
+    # Scored: both cards 5 s from a spot (inside delta = 12 s), the subs event 25 s from both.
+    report = cm.evaluate([half], [(np.array([20.0, 80.0]), np.array([50.0]), np.zeros(0))], methods=("spots",),
+                         thresholds=(0.0,), deltas=(12,), metric="paper")
+    assert report["paper"]["AP"]["spots"][0][0] == [1.0, 0.0, 0.0]
+
+
+def test_tight_and_loose_deltas_and_the_chance_row(small_tree, capsys):
+    root, list_path, games = small_tree
+    argv = ["--testing", str(list_path), "--predictions", str(root / "pred"), "--prefix", "modelA",
+            "--thresholds", "0.5", "0.3", "--no_plots", "--loglevel", "WARNING"]
+    assert cm.main(argv + ["--output", str(root / "tight"), "--deltas", "tight"]) == 0
+    tight = json.loads((root / "tight" / "results.json").read_text())["models"]["modelA"]
+    assert tight["deltas"] == [1, 2, 3, 4, 5]
+    assert cm.main(argv + ["--output", str(root / "both"), "--deltas", "both", "--chance", str(list_path)]) == 0
+    printed = capsys.readouterr().out
+    both = json.loads((root / "both" / "results.json").read_text())
+    model = both["models"]["modelA"]
+    assert model["deltas"] == list(cm.DEFAULT_DELTAS) and model["tight"]["deltas"] == [1, 2, 3, 4, 5]
+    for metric in ("paper", "soccernet"):
+        assert model["tight"][metric]["best"] == tight[metric]["best"]
+    assert "tight Average-mAP (deltas 1-5 s)" in printed and "chance (uniform, training frequencies)" in printed
+    truth = cm.load_ground_truth(list_path)
+    expected = cm.evaluate(cm.chance_spots(truth, [400, 420, 400, 420]), truth, methods=("spots",), thresholds=(0.0,))
+    assert both["chance"]["paper"]["best"] == expected["paper"]["best"]
+    assert both["chance"]["paper"]["best"]["spots"]["average_mAP"] < model["paper"]["best"]["center"]["average_mAP"]
+    assert cm.main(argv + ["--output", str(root / "x"), "--deltas", "tight", "5"]) == 2
+
+
 def test_load_ground_truth_and_predictions(small_tree):
     root, list_path, games = small_tree
     ground_truth = cm.load_ground_truth(list_path)
