@@ -143,7 +143,7 @@ def plot_game(path: Path, game: str, probabilities: dict[int, np.ndarray], event
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {1: "tab:orange", 2: "tab:green", 3: "tab:red"}
+    colours = outputs.CLASS_COLOURS
     figure, axes = plt.subplots(2, 1, figsize=(12, 5.5), sharey=True)
     for axis, half in zip(axes, dataset.HALVES):
         p = probabilities[half]
@@ -164,16 +164,6 @@ def plot_game(path: Path, game: str, probabilities: dict[int, np.ndarray], event
         dataset.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
     finally:
         plt.close(figure)
-
-
-def games_to_plot(choice: Sequence[str], games: list[str], list_path) -> set[str]:
-    """`--plot_games`: one number N (the first N games) or names of games of the list."""
-    if len(choice) == 1 and choice[0].isdigit():
-        return set(games[:int(choice[0])])
-    unknown = [g for g in choice if g not in games]
-    if unknown:
-        raise dataset.DataError(list_path, f"--plot_games: '{unknown[0]}' is not a game of this list")
-    return set(choice)
 
 
 def game_events(root: Path, game: str) -> list[dataset.Event]:
@@ -206,7 +196,7 @@ def spot(args) -> int:
     prefix = args.output or model_file.parent.name
     games, root, source = games_of(args)
     pending = [g for g in games if args.redo or not game_done(args, g, prefix)]
-    plotted = set(games) if args.game else games_to_plot(args.plot_games, games, args.testing)
+    plotted = set(games) if args.game else outputs.games_to_plot(args.plot_games, games, args.testing)
     log.info("%s: %d games, %d to spot (%d done)", source, len(games), len(pending), len(games) - len(pending))
     if pending:
         model, _ = runs.load_model(model_file)
@@ -267,7 +257,7 @@ def combine(args) -> int:
     if not (args.video_output and args.audio_output and args.output):
         raise dataset.DataError("--combine", "needs --video_output, --audio_output and --output prefixes")
     games, root, _ = games_of(args)
-    plotted = set(games) if args.game else games_to_plot(args.plot_games, games, args.testing)
+    plotted = set(games) if args.game else outputs.games_to_plot(args.plot_games, games, args.testing)
     for game in tqdm(games, desc=f"late fusion {args.combine}", unit="game", disable=runs.progress_off(args.no_progress)):
         if not args.redo and game_done(args, game, args.output):
             continue

@@ -1351,6 +1351,70 @@ def _line_figure(path: Path, curves: list[tuple[np.ndarray, np.ndarray, str, str
     return path
 
 
+def games_to_plot(choice: Sequence[str], games: list[str], list_path, flag: str = "--plot_games") -> set[str]:
+    """`--plot_games`, `--plot_spots`: one number N (the first N games) or names of games of the list."""
+    if len(choice) == 1 and choice[0].isdigit():
+        return set(games[:int(choice[0])])
+    unknown = [g for g in choice if g not in games]
+    if unknown:
+        raise dataset.DataError(list_path, f"{flag}: '{unknown[0]}' is not a game of this list")
+    return set(choice)
+
+
+CLASS_COLOURS = {1: "tab:orange", 2: "tab:green", 3: "tab:red"}  # card, subs, goal in every plot
+
+
+def spots_plot_file(output: str | os.PathLike, prefix: str, game: str) -> Path:
+    """`<output>/spots_<prefix>/<game>.png`: the spots of one game (`plot_spots`)."""
+    return Path(output) / f"spots_{prefix}" / f"{game}.png"
+
+
+def plot_spots(path: Path, game: str, spots: dict[int, np.ndarray], probabilities: dict[int, np.ndarray] | None,
+               events: Sequence[dataset.Event], title: str) -> Path:
+    """One game's spots for error analysis: per half, each class's spots (stems at their confidence),
+    its per-second probabilities when given (thin lines), and the annotated events (dashed); written
+    atomically.
+
+    Args:
+        spots: {half: (positions, 4) array of `read_results_spotting` at rate 1, -1 where no spot}.
+        probabilities: {half: (seconds, 4)} per-second outputs, or None.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 1, figsize=(12, 5.5), sharey=True)
+    for axis, half in zip(axes, dataset.HALVES):
+        for c, colour in CLASS_COLOURS.items():
+            name = dataset.CLASSES[c]
+            if probabilities is not None and half in probabilities:
+                p = probabilities[half][:, c]
+                axis.plot(np.arange(len(p)) / 60.0, p, color=colour, lw=0.6, alpha=0.6)
+            array = spots.get(half, np.zeros((0, 4)))
+            where = np.flatnonzero(array[:, c] >= 0) if len(array) else np.zeros(0, np.int64)
+            if len(where):
+                axis.vlines(where / 60.0, 0, array[where, c], color=colour, lw=1.4)
+                axis.plot(where / 60.0, array[where, c], "o", color=colour, ms=4, label=f"{name} spots ({len(where)})")
+            for event in events:
+                if event.half == half and event.label == c:
+                    axis.axvline(event.seconds / 60.0, color=colour, ls="--", lw=1.0, alpha=0.9)
+        axis.set_ylim(0, 1.05)
+        axis.set_ylabel(f"half {half}: confidence")
+        axis.grid(alpha=0.3)
+        axis.legend(loc="upper right", ncol=3, fontsize=7)
+    axes[-1].set_xlabel("minutes from the start of the half (stems: spots; lines: probabilities; dashed: annotated "
+                        "events)")
+    figure.suptitle(f"{title}\n{game}", fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dataset.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
+    finally:
+        plt.close(figure)
+    return path
+
+
 def plot_results(results: dict[str, dict], output: Path, metric: str) -> list[Path]:
     """The paper's Figure 2 (mAP against delta, each method at its best threshold, all models) and the
     Average-mAP against the threshold, for one metric. Returns the PNG paths."""
@@ -1496,6 +1560,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write <output>/results_spotting_<prefix>/<game>/results_spotting.json with each "
                              "model's best method and threshold (headline metric), for the official evaluator")
     parser.add_argument("--no_plots", action="store_true", help="do not draw the PNG plots")
+    parser.add_argument("--plot_spots", nargs="+", default=None, metavar="N_OR_GAME",
+                        help="per-game plots of each model's results_spotting.json spots over its probabilities and "
+                             "the annotations, <output>/spots_<prefix>/<game>.png: a number N (the first N games) "
+                             "or game names of --testing (the JSON files scored, those of --write_json, else "
+                             "ClassificationSecondBased.py's)")
     runs.add_process_arguments(parser, gpu=False)
     return parser
 
@@ -1518,6 +1587,8 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
     start = time.perf_counter()
     ground_truth = load_ground_truth(args.testing, args.SoccerNet_path, args.label_file)
     log.info("ground truth: %d halves from %s", len(ground_truth), args.testing)
+    if args.plot_spots:  # checked before anything is written
+        games_to_plot(args.plot_spots, dataset.read_game_list(args.testing), args.testing, "--plot_spots")
     if args.results_spotting:
         methods, thresholds = (SPOTS,), tuple(args.thresholds or (0.0,))
     else:
@@ -1563,12 +1634,14 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
     if not args.no_plots:
         for metric in metric_names:
             plot_results(results, output, metric)
+    plotted = _plot_spots(args, output) if args.plot_spots else []
     for prefix, report in results.items():
         print(format_report(prefix, report))
     if len(results) > 1 or chance:
         print(format_comparison(results, chance))
     print(f"written: {output / 'results.json'}, grid.csv, summary.csv"
-          + ("" if args.no_plots else ", plots") + f" ({time.perf_counter() - start:.1f} s)")
+          + ("" if args.no_plots else ", plots") + (f", {len(plotted)} spot plots" if plotted else "")
+          + f" ({time.perf_counter() - start:.1f} s)")
     return results
 
 
@@ -1587,6 +1660,31 @@ def chance_spots(training_truth, lengths: Sequence[int]) -> list[np.ndarray]:
                 array[((np.arange(count) + 0.5) * n / count).astype(np.int64), c + 1] = 1.0
         arrays.append(array)
     return arrays
+
+
+def _plot_spots(args, output: Path) -> list[Path]:
+    """`--plot_spots`: each model's spots of the chosen games over its probabilities and the annotations."""
+    games = dataset.read_game_list(args.testing)
+    chosen = [g for g in games if g in games_to_plot(args.plot_spots, games, args.testing, "--plot_spots")]
+    root = dataset.data_root_for(args.testing, args.SoccerNet_path)
+    written = []
+    for prefix in args.prefix:
+        if args.results_spotting:
+            folder, name = _json_folder(Path(args.predictions), prefix, args.results_spotting, args.testing), \
+                args.results_spotting
+        else:
+            folder = results_spotting_dir(output if args.write_json else args.predictions, prefix)
+            name = RESULTS_SPOTTING
+        for game in chosen:
+            spots = read_results_spotting(folder / game / name)
+            files = [prediction_file(args.predictions, game, prefix, h) for h in dataset.HALVES]
+            probabilities = ({h: read_prediction_file(f) for h, f in zip(dataset.HALVES, files)}
+                             if all(f.is_file() for f in files) else None)
+            labels = root / game / args.label_file
+            events = dataset.read_labels(labels) if labels.is_file() else []
+            written.append(plot_spots(spots_plot_file(output, prefix, game), game, spots, probabilities, events,
+                                      f"{prefix}: spots of {folder / game / name}"))
+    return written
 
 
 def _evaluate_json(args, folder: Path, ground_truth, thresholds, metric_names, deltas) -> dict:

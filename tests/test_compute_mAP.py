@@ -545,6 +545,20 @@ def test_tight_and_loose_deltas_and_the_chance_row(small_tree, capsys):
     assert cm.main(argv + ["--output", str(root / "x"), "--deltas", "tight", "5"]) == 2
 
 
+def test_per_game_spot_plots(small_tree, capsys):
+    root, list_path, games = small_tree
+    out = root / "out"
+    argv = ["--testing", str(list_path), "--predictions", str(root / "pred"), "--prefix", "modelA", "--thresholds",
+            "0.5", "--output", str(out), "--no_plots", "--loglevel", "WARNING"]
+    assert cm.main(argv + ["--write_json", "--plot_spots", games[1]]) == 0
+    (png,) = (out / "spots_modelA").rglob("*.png")
+    assert png == cm.spots_plot_file(out, "modelA", games[1]) and png.stat().st_size > 10_000
+    assert "1 spot plots" in capsys.readouterr().out
+    assert cm.main(argv[:-5] + ["--output", str(root / "other"), "--plot_spots", "no/such/game"]) == 2
+    assert "--plot_spots: 'no/such/game' is not a game of this list" in capsys.readouterr().err
+    assert not (root / "other").exists()
+
+
 def test_load_ground_truth_and_predictions(small_tree):
     root, list_path, games = small_tree
     ground_truth = cm.load_ground_truth(list_path)
