@@ -76,9 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="instead of a model: fuse --video_output and --audio_output by late fusion method 1 or 2")
     new.add_argument("--video_output", default=None, help="--combine: prefix of a video run's outputs")
     new.add_argument("--audio_output", default=None, help="--combine: prefix of an audio run's outputs")
-    new.add_argument("--json_method", default="center", choices=outputs.CANDIDATE_METHODS,
+    new.add_argument("--json_method", default=outputs.JSON_METHOD, choices=outputs.CANDIDATE_METHODS,
                      help="candidate method of the results_spotting.json files")
-    new.add_argument("--json_threshold", type=float, default=0.5, help="threshold of the results_spotting.json files")
+    new.add_argument("--json_threshold", type=outputs.threshold_argument,
+                     default=outputs.JSON_THRESHOLD,
+                     help="the files hold every candidate above this threshold, with its confidence, for the "
+                          "official evaluator's own threshold sweep (0.5, the previous default, under-reports it)")
     new.add_argument("--no_json", action="store_true", help="do not write results_spotting.json files")
     new.add_argument("--plot_games", nargs="+", default=["1"], metavar="N_OR_GAME",
                      help="timeline plots: a number N (the first N games of the list) or game names "

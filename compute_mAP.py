@@ -99,6 +99,11 @@ SOCCERNET_FRAMERATE = 2
 SOCCERNET_LAST_FRAME = 120 * 60 * SOCCERNET_FRAMERATE - 1
 SOCCERNET_CONFIDENCES = np.linspace(0, 1, 200)
 RESULTS_SPOTTING = "results_spotting.json"
+# What ClassificationSecondBased.py writes into results_spotting.json by default: every candidate of the
+# segment-centre method above a low threshold, each with its confidence. The official evaluator sweeps
+# its own confidence thresholds, so it needs all candidates (a high threshold here under-reports it).
+# Not 0: a segment starts where p[j-1] < theta, so the segment methods find nothing at theta = 0.
+JSON_METHOD, JSON_THRESHOLD = "center", 0.01
 
 _HALF_WINDOW = NMS_WINDOW // 2
 _SECOND_SPAN = 1 << 24  # seconds per ground-truth row in the composite search keys
@@ -1502,7 +1507,7 @@ def _one_delta(text: str) -> int:
     return _deltas([value])[0]
 
 
-_threshold_arg = runs.argument_type(lambda text: _thresholds([text])[0], "threshold")
+threshold_argument = runs.argument_type(lambda text: _thresholds([text])[0], "threshold")
 def _delta_token(text: str):
     return text if text in DELTA_SETS or text == "both" else _one_delta(text)
 
@@ -1540,7 +1545,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "of ClassificationSecondBased.py (the original's PREDICTIONS_FILENAMES)")
     parser.add_argument("--methods", nargs="+", choices=CANDIDATE_METHODS, default=list(CANDIDATE_METHODS),
                         help="candidate methods: segment maximum, segment centre, NMS (60 s window)")
-    parser.add_argument("--thresholds", nargs="+", type=_threshold_arg, default=None,
+    parser.add_argument("--thresholds", nargs="+", type=threshold_argument, default=None,
                         help="candidate thresholds in [0, 1] (default 0.95, 0.90, ..., 0.05; 0 with "
                              "--results_spotting)")
     parser.add_argument("--deltas", nargs="+", type=_delta_arg, default=["loose"],

@@ -120,6 +120,12 @@ def test_spotting_writes_exactly_where_the_evaluator_reads(tiny_root, tiny_runs,
     assert [a.shape[1] for a in arrays] == [4] * 2 * len(games)
     from_json = cm.load_results_spotting(list_path, cm.results_spotting_dir(out, "c"))
     assert len(from_json) == len(arrays)
+    # By default the JSON holds every segment-centre candidate above 0.01, each with its confidence.
+    for array, spots in zip(arrays, from_json):
+        for c in (1, 2, 3):
+            seconds, scores = cm.candidates(array[:, c], 0.01, "center")
+            assert np.flatnonzero(spots[:, c] >= 0).tolist() == seconds.tolist()
+            np.testing.assert_array_equal(spots[seconds, c], scores)
     assert all(cm.game_outputs_done(out, g, "c") for g in games)
     assert cm.main(["--testing", str(list_path), "--predictions", str(out), "--prefix", "c", "--output",
                     str(tmp_path / "eval"), "--no_plots", "--loglevel", "WARNING"]) == 0
