@@ -23,11 +23,13 @@ How the streams are made (2 features per second, halves of 45 minutes plus stopp
 - Audio is a non-negative mixture of crowd ambience, commentary, whistles, cheers, applause, groans
   and chants. A goal brings a long crowd roar and excited commentary; a card what any foul brings (a
   whistle, a short groan) and a short crowd jeer when the card is shown; a substitution applause.
-- Confounders: near misses look like goals on video (close-ups, replays) but bring only a short
-  groan; fouls bring referee close-ups and whistles like cards; injuries bring bench shots and
-  applause like substitutions; crowd surges and chants make noise without an event.
+- Confounders, one per class and stream, each told apart by the other stream: near misses look like
+  goals on video (close-ups, replays) but bring only a short groan, and crowd surges sound almost like
+  goals with nothing on video; fouls look like cards (referee close-ups, often a card-like shot) but
+  bring no jeer, and the crowd jeers with no event; injuries look like substitutions (bench shots) but
+  bring a groan, and stray applause comes with no event; long chants make noise without an event.
 So, as in the paper, video tells cards and substitutions better than audio, audio tells goals better
-than video, and both together beat either. `--video_strength`, `--audio_strength`, `--confounders`
+than video, and both together beat either on every class. `--video_strength`, `--audio_strength`, `--confounders`
 and `--noise` scale the signatures. Each game draws from its own generator seeded by (seed, game), so
 a game's data does not depend on how many games are made.
 """
@@ -59,7 +61,7 @@ OFFICIAL_LISTS = {"Train": TOP / "listgame_Train_300.npy", "Valid": TOP / "listg
 # with dataset=None) takes every folder holding a .json file for a game, the data root included.
 MANIFEST = "synthetic_settings.txt"
 OLD_MANIFESTS = ("synthetic.json",)  # of format versions up to 3
-FORMAT_VERSION = 3  # bumped when the generated data changes: older sets are remade
+FORMAT_VERSION = 4  # bumped when the generated data changes: older sets are remade
 VIDEO_DIM = 512  # PCA512 files
 AUDIO_DIM = 512  # VGGish
 RAW_VIDEO_DIM = 2048
@@ -96,6 +98,7 @@ VIDEO_TEMPLATES = {
              (8, 14, {"medium": 0.5, "wide": 0.5})],
     "injury": [(0, 20, {"closeup": 0.4, "bench": 0.3, "medium": 0.2, "board": 0.1})],
     "surge": [],
+    "jeer": [],
 }
 
 # Audio components (non-negative prototypes mixed with time-varying amplitudes).
@@ -106,18 +109,25 @@ AUDIO_TEMPLATES = {
     "goal": [("cheer", 0, 28, 2.4, 14.0), ("excited", 0, 18, 2.0, 0.0), ("whistle", 40, 41, 1.0, 0.0)],
     "near_miss": [("groan", 0, 4, 1.3, 0.0), ("cheer", -1, 1, 0.8, 0.0)],
     # A card starts as any foul does (the referee's whistle, a short groan); then the crowd jeers for a few
-    # seconds when the card is shown: a weak cue (chants come and go with no event) that no foul has.
-    "card": [("whistle", -8, -7, 1.5, 0.0), ("groan", -8, -3, 0.4, 0.0), ("chant", 0, 6, 0.3, 0.0)],
+    # seconds when the card is shown. No foul has the jeer, but the crowd jeers often with no event (the
+    # "jeer" confounder, silent on video), so audio alone tells cards poorly while it adds to video.
+    "card": [("whistle", -8, -7, 1.5, 0.0), ("groan", -8, -3, 0.4, 0.0), ("chant", 0, 6, 0.5, 0.0)],
     "foul": [("whistle", 0, 1, 1.5, 0.0), ("groan", 0, 5, 0.4, 0.0)],
     "subs": [("applause", -6, 4, 0.5, 0.0)],
-    "injury": [("applause", 10, 16, 0.5, 0.0)],
-    "surge": [("cheer", 0, 8, 1.8, 5.0)],
+    # An injury sounds like concern, not applause: audio tells it from a substitution, video hardly does.
+    "injury": [("groan", 0, 3, 0.6, 0.0)],
+    # A big chance: a roar and excited commentary almost like a goal's, with nothing on video.
+    "surge": [("cheer", 0, 14, 2.2, 8.0), ("excited", 0, 8, 1.4, 0.0)],
+    "jeer": [("chant", 0, 6, 0.5, 0.0)],
 }
 # Per game at full length (90 minutes): mean counts of labelled events and confounders.
 CARDS_PER_GAME = 4.5
 SUBS_PER_GAME = 5.0
 GOALS_PER_GAME = 2.7
-CONFOUNDERS_PER_GAME = {"near_miss": 4.0, "foul": 18.0, "injury": 2.5, "surge": 6.0}
+# Each class has a confounder on each stream that the other stream tells apart: near misses (video) and
+# surges (audio) for goals, fouls (video) and jeers (audio) for cards, injuries (video) and stray applause
+# (audio, in `_amplitudes`) for substitutions; so fusion beats either stream on every class.
+CONFOUNDERS_PER_GAME = {"near_miss": 4.0, "foul": 18.0, "injury": 2.5, "surge": 6.0, "jeer": 24.0}
 CHANTS_PER_GAME = 8.0
 CARD_LABELS = (("y-card", 0.9), ("r-card", 0.04), ("yr-card", 0.06))
 
