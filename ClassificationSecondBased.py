@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="bfloat16: run the model under Keras's mixed_bfloat16 policy (faster only where the "
                           "processor has bfloat16 instructions: avx512_bf16, amx_bf16, or a GPU)")
     new.add_argument("--redo", action="store_true", help="spot games whose outputs already exist")
+    new.add_argument("--shard", type=runs.argument_type(parse_shard, "shard"), default=None, metavar="I/N",
+                     help="spot only the I-th of N disjoint parts of the list (games I, I+N, I+2N, ... counting "
+                          "from 1), so that N processes or machines share a list; together they write exactly "
+                          "the files of one unsharded run")
     new.add_argument("--combine", type=int, choices=networks.LATE_FUSION, default=None,
                      help="instead of a model: fuse --video_output and --audio_output by late fusion method 1 or 2")
     new.add_argument("--video_output", default=None, help="--combine: prefix of a video run's outputs")
@@ -178,16 +182,37 @@ def game_events(root: Path, game: str) -> list[dataset.Event]:
 # The two modes
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N` with 1 <= I <= N."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not I/N (e.g. 1/4)") from None
+    if not 1 <= index <= count:
+        raise ValueError(f"{text}: I must be between 1 and N")
+    return index, count
+
+
 def games_of(args) -> tuple[list[str], Path, Path]:
-    """The games to spot: those of --testing, or the one --game folder. Returns (games, data root, the
-    path that names them in messages)."""
+    """The games to spot: those of --testing (its --shard part), or the one --game folder. Returns
+    (games, data root, the path that names them in messages)."""
     if args.game:
         folder = Path(args.game).resolve()
         if not folder.is_dir():
             raise dataset.DataError(args.game, "game folder not found")
         return [folder.name], folder.parent, Path(args.game)
-    return (dataset.read_game_list(args.testing), dataset.data_root_for(args.testing, args.SoccerNet_path),
-            Path(args.testing))
+    games = dataset.read_game_list(args.testing)
+    if args.shard is not None:
+        index, count = args.shard
+        games = games[index - 1::count]
+    return games, dataset.data_root_for(args.testing, args.SoccerNet_path), Path(args.testing)
+
+
+def plotted_games(args, games: list[str]) -> set[str]:
+    """The games of this run to draw timelines of (`--plot_games` counts in the whole list)."""
+    if args.game:
+        return set(games)
+    return outputs.games_to_plot(args.plot_games, dataset.read_game_list(args.testing), args.testing) & set(games)
 
 
 def spot(args) -> int:
@@ -199,7 +224,7 @@ def spot(args) -> int:
     prefix = args.output or model_file.parent.name
     games, root, source = games_of(args)
     pending = [g for g in games if args.redo or not game_done(args, g, prefix)]
-    plotted = set(games) if args.game else outputs.games_to_plot(args.plot_games, games, args.testing)
+    plotted = plotted_games(args, games)
     log.info("%s: %d games, %d to spot (%d done)", source, len(games), len(pending), len(games) - len(pending))
     if pending:
         model, _ = runs.load_model(model_file)
@@ -260,7 +285,7 @@ def combine(args) -> int:
     if not (args.video_output and args.audio_output and args.output):
         raise dataset.DataError("--combine", "needs --video_output, --audio_output and --output prefixes")
     games, root, _ = games_of(args)
-    plotted = set(games) if args.game else outputs.games_to_plot(args.plot_games, games, args.testing)
+    plotted = plotted_games(args, games)
     for game in tqdm(games, desc=f"late fusion {args.combine}", unit="game", disable=runs.progress_off(args.no_progress)):
         if not args.redo and game_done(args, game, args.output):
             continue

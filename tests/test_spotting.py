@@ -238,3 +238,23 @@ def test_spot_one_game_folder_of_ones_own(tiny_root, tiny_runs, tmp_path, capsys
     assert cm.timeline_file(out, "my match", "m").is_file()
     assert csb.main(["--model", str(tiny_runs["fusion"]), "--game", str(tmp_path / "none"), "--output_dir",
                      str(out)]) == 2
+
+
+def test_shards_together_write_the_unsharded_files(tiny_root, tiny_runs, tmp_path):
+    """--shard 1/2 and 2/2 (as two processes or machines would run them) write, together, byte for byte
+    the files of one unsharded run, and compute_mAP.py reads their union as it is."""
+    list_path = tiny_root / "listgame_Test_2.npy"
+    whole, shards = tmp_path / "whole", tmp_path / "shards"
+    assert _spot(tiny_runs["audio"], list_path, whole, "--output", "s", "--plot_games", "2") == 0
+    for shard in ("1/2", "2/2"):
+        assert _spot(tiny_runs["audio"], list_path, shards, "--output", "s", "--plot_games", "2", "--shard", shard) == 0
+
+    def files(root):
+        return {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file() and p.suffix != ".png"}
+
+    assert files(whole) == files(shards) and len(files(whole)) == 2 * 3
+    assert sorted(p.relative_to(whole) for p in whole.rglob("*.png")) == \
+        sorted(p.relative_to(shards) for p in shards.rglob("*.png"))
+    with pytest.raises(SystemExit) as stop:  # a usage error, before anything is written
+        _spot(tiny_runs["audio"], list_path, tmp_path / "x", "--shard", "3/2")
+    assert stop.value.code == 2 and not (tmp_path / "x").exists()
