@@ -1,6 +1,9 @@
 # The README's two commands: `make demo` and `make test`. Each creates the virtual environment
 # .venv if it is missing and installs requirements.txt into it (skipped when nothing changed).
+# `make install GPU=1` adds TensorFlow's CUDA libraries (the tensorflow[and-cuda] extra, same version)
+# for NVIDIA GPUs.
 PYTHON ?= python3
+GPU    ?=
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -16,11 +19,15 @@ test: $(STAMP)
 install: $(STAMP)
 
 $(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "error: $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); Keras 3.15 needs Python 3.11 or newer (make PYTHON=python3.11 ...)" >&2; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	grep -v 'no-deps' requirements.txt > $(VENV)/requirements-deps.txt
 	grep 'no-deps' requirements.txt | sed 's/#.*//' > $(VENV)/requirements-nodeps.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r $(VENV)/requirements-deps.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r $(VENV)/requirements-nodeps.txt
+	if [ -n "$(GPU)" ]; then $(PY) -m pip install --disable-pip-version-check -q \
+		"tensorflow[and-cuda]==$$(sed -n 's/^tensorflow==//p' requirements.txt)"; fi
 	touch $(STAMP)
 
 clean-data:
