@@ -86,7 +86,7 @@ VIDEO_TEMPLATES = {
              (12, 20, {"coach": 0.3, "crowd": 0.3, "closeup": 0.4}),
              (20, 42, {"replay": 0.6, "goalmouth": 0.4})],
     "near_miss": [(-4, 0, {"goalmouth": 0.7, "wide": 0.3}),
-                  (0, 9, {"closeup": 0.45, "celebration": 0.15, "coach": 0.25, "crowd": 0.15}),
+                  (0, 9, {"closeup": 0.4, "celebration": 0.22, "coach": 0.23, "crowd": 0.15}),
                   (9, 26, {"replay": 0.6, "goalmouth": 0.4})],
     "card": [(-16, -6, {"replay": 0.4, "closeup": 0.3, "referee": 0.3}),
              (-4, 7, {"card_shown": 0.4, "referee": 0.35, "closeup": 0.25}),
@@ -111,14 +111,14 @@ AUDIO_TEMPLATES = {
     # A card starts as any foul does (the referee's whistle, a short groan); then the crowd jeers for a few
     # seconds when the card is shown. No foul has the jeer, but the crowd jeers often with no event (the
     # "jeer" confounder, silent on video), so audio alone tells cards poorly while it adds to video.
-    "card": [("whistle", -8, -7, 1.5, 0.0), ("groan", -8, -3, 0.4, 0.0), ("chant", 0, 6, 0.5, 0.0)],
+    "card": [("whistle", -8, -7, 1.5, 0.0), ("groan", -8, -3, 0.4, 0.0), ("chant", 0, 6, 0.45, 0.0)],
     "foul": [("whistle", 0, 1, 1.5, 0.0), ("groan", 0, 5, 0.4, 0.0)],
     "subs": [("applause", -6, 4, 0.5, 0.0)],
     # An injury sounds like concern, not applause: audio tells it from a substitution, video hardly does.
     "injury": [("groan", 0, 3, 0.6, 0.0)],
     # A big chance: a roar and excited commentary almost like a goal's, with nothing on video.
     "surge": [("cheer", 0, 14, 2.2, 8.0), ("excited", 0, 8, 1.4, 0.0)],
-    "jeer": [("chant", 0, 6, 0.5, 0.0)],
+    "jeer": [("chant", 0, 6, 0.45, 0.0)],
 }
 # Per game at full length (90 minutes): mean counts of labelled events and confounders.
 CARDS_PER_GAME = 4.5
@@ -127,7 +127,7 @@ GOALS_PER_GAME = 2.7
 # Each class has a confounder on each stream that the other stream tells apart: near misses (video) and
 # surges (audio) for goals, fouls (video) and jeers (audio) for cards, injuries (video) and stray applause
 # (audio, in `_amplitudes`) for substitutions; so fusion beats either stream on every class.
-CONFOUNDERS_PER_GAME = {"near_miss": 4.0, "foul": 18.0, "injury": 2.5, "surge": 6.0, "jeer": 24.0}
+CONFOUNDERS_PER_GAME = {"near_miss": 5.5, "foul": 18.0, "injury": 2.5, "surge": 6.0, "jeer": 10.0}
 CHANTS_PER_GAME = 8.0
 CARD_LABELS = (("y-card", 0.9), ("r-card", 0.04), ("yr-card", 0.06))
 
