@@ -666,8 +666,7 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
     if args.mode == "train" and args.WindowSize * args.featurePerSec != int(args.WindowSize * args.featurePerSec):
         parser.error("--WindowSize times --featurePerSec must be a whole number of frames")
     runs.setup_process(args)
-    import tensorflow as tf
-
+    tf = runs.start_tensorflow()
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
     if args.formatdataset:

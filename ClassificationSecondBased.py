@@ -227,6 +227,7 @@ def spot(args) -> int:
     plotted = plotted_games(args, games)
     log.info("%s: %d games, %d to spot (%d done)", source, len(games), len(pending), len(games) - len(pending))
     if pending:
+        tf = runs.start_tensorflow()
         model, _ = runs.load_model(model_file)
         config = runs.build_config_of(model, model_file)
         frames = runs.window_of_model(config, settings, model_file)
@@ -242,8 +243,6 @@ def spot(args) -> int:
                               video_features=features["video"] if features["video"] not in (None, "none") else None,
                               audio_features=features["audio"] if features["audio"] not in (None, "none") else None,
                               pca=settings["PCA"], label_file=None, games=pending, fps=settings["featurePerSec"])
-
-        import tensorflow as tf
 
         logits = networks.logits_function(model)
         started = time.perf_counter()

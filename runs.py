@@ -35,6 +35,7 @@ from typing import Callable
 import dataset
 
 TOP = Path(__file__).resolve().parent
+log = logging.getLogger("runs")
 
 ARGS_FILE = "args.json"
 BEST_MODEL = "best_model.keras"
@@ -418,6 +419,26 @@ def setup_process(args: argparse.Namespace) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     tune_allocator()
     setup_logging(getattr(args, "loglevel", "INFO"))
+
+
+def start_tensorflow():
+    """Import TensorFlow, let GPU memory grow on demand (so that spotting or the evaluator can run beside
+    a training on the same GPU), and log the devices the script runs on, so that a silent CPU fallback
+    shows. Returns the tensorflow module."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except (RuntimeError, ValueError):  # already initialised: keep what is set
+            pass
+    if gpus:
+        log.info("devices: %s", ", ".join(g.name for g in gpus))
+    else:
+        log.info("devices: CPU only (%d cores%s); TensorFlow sees no GPU", os.cpu_count() or 1,
+                 ", bfloat16 instructions" if cpu_has_bf16() else "")
+    return tf
 
 
 def cpu_has_bf16() -> bool:

@@ -91,3 +91,17 @@ def test_one_convention_for_default_paths():
                 path = Path(defaults[name][flag])
                 assert path.is_absolute() and path.parent == TOP and path.is_file(), (name, flag, path)
     assert defaults["compute_mAP"]["predictions"] == defaults["ClassificationSecondBased"]["output_dir"]
+
+
+def test_scripts_log_the_devices_they_run_on(caplog):
+    import logging
+
+    import runs
+
+    with caplog.at_level(logging.INFO, logger="runs"):
+        tf = runs.start_tensorflow()
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("devices:")]
+    if tf.config.list_physical_devices("GPU"):
+        assert "GPU" in line
+    else:
+        assert line.startswith("devices: CPU only") and "TensorFlow sees no GPU" in line
