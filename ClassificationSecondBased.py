@@ -225,7 +225,8 @@ def spot(args) -> int:
     games, root, source = games_of(args)
     pending = [g for g in games if args.redo or not game_done(args, g, prefix)]
     plotted = plotted_games(args, games)
-    log.info("%s: %d games, %d to spot (%d done)", source, len(games), len(pending), len(games) - len(pending))
+    log.info("%s: %d game%s, %d to spot (%d done)", source, len(games), "" if len(games) == 1 else "s", len(pending),
+             len(games) - len(pending))
     if pending:
         tf = runs.start_tensorflow()
         model, _ = runs.load_model(model_file)
@@ -263,7 +264,8 @@ def spot(args) -> int:
                           game_events(root, game), f"{prefix} ({settings['architecture']}, T = {window_sec:g} s)")
         elapsed = time.perf_counter() - started
         log.info("spotted %d windows in %.1f s (%.0f windows/s)", windows, elapsed, windows / max(elapsed, 1e-9))
-    print(f"{prefix}: per-second probabilities of {len(games)} games in {args.output_dir}" + json_note(args, prefix))
+    print(f"{prefix}: per-second probabilities of {len(games)} game{'' if len(games) == 1 else 's'} in "
+          f"{args.output_dir}" + json_note(args, prefix))
     if args.game:
         print(f"  {outputs.prediction_file(args.output_dir, games[0], prefix, 1).parent}/{prefix}_Half_{{1,2}}.npy, "
               f"timeline {outputs.timeline_file(args.output_dir, games[0], prefix)}")

@@ -1688,7 +1688,7 @@ def _plot_spots(args, output: Path) -> list[Path]:
             labels = root / game / args.label_file
             events = dataset.read_labels(labels) if labels.is_file() else []
             written.append(plot_spots(spots_plot_file(output, prefix, game), game, spots, probabilities, events,
-                                      f"{prefix}: spots of {folder / game / name}"))
+                                      f"{prefix}: the spots of its {name} ({folder.name})"))
     return written
 
 
