@@ -489,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", default=str(TOP / "results" / "reproduce"), help="folder of the tables")
     parser.add_argument("--train_args", default="", help="extra ClassificationMinuteBased.py flags, e.g. '--max_epoch 20'")
     parser.add_argument("--spot_args", default="", help="extra ClassificationSecondBased.py flags")
-    parser.add_argument("--seeds", type=int, default=1,
+    parser.add_argument("--seeds", type=runs.argument_type(positive_int, "count"), default=1,
                         help="train each configuration with N seeds (1234, 1235, ...; run names end in -seed<S>) "
                              "and print mean ± standard deviation; 1: the training script's default seed")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
@@ -514,10 +514,15 @@ def settings_from_args(args) -> Settings:
                     no_progress=args.no_progress, seeds=seeds_of(args.seeds))
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"{text} is not a positive whole number")
+    return value
+
+
 def seeds_of(count: int) -> tuple[int | None, ...]:
     """`--seeds N`: (None,) for one (the default seed, names without a seed), else 1234, 1235, ..."""
-    if count < 1:
-        raise SystemExit("error: --seeds must be at least 1")
     return (None,) if count == 1 else tuple(DEFAULT_SEED + i for i in range(count))
 
 
@@ -539,6 +544,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tables = list(TABLES) if args.table == "all" else ["2/3" if args.table in ("2", "3") else args.table]
     s = settings_from_args(args)
+    plan = Plan()
+    for table in tables:
+        plan.add(table_plan(table))
+    plan = plan.with_seeds(s.seeds)
+    data = "real SoccerNet data" if s.data_root or args.training else "SYNTHETIC data (not SoccerNet)"
+    header = f"Reproduction of Vanderplaetse & Dupont 2020 on {data}; lists {s.training}, {s.validation}, {s.testing}"
+    print(header)
     synthetic_data = not (args.SoccerNet_path or args.training)
     if synthetic_data:
         import synthetic
@@ -549,13 +561,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(show(["synthetic.py", "--output", args.synthetic, "--games", *map(str, config.games)]))
         else:
             synthetic.ensure(args.synthetic, synthetic.SyntheticConfig(), progress=not args.no_progress)
-    plan = Plan()
-    for table in tables:
-        plan.add(table_plan(table))
-    plan = plan.with_seeds(s.seeds)
-    data = "real SoccerNet data" if s.data_root or args.training else "SYNTHETIC data (not SoccerNet)"
-    header = f"Reproduction of Vanderplaetse & Dupont 2020 on {data}; lists {s.training}, {s.validation}, {s.testing}"
-    print(header)
     warning = None if "--max_epoch" in args.train_args else cpu_days_warning(plan)
     if warning:
         print(warning, file=sys.stderr)
