@@ -626,7 +626,12 @@ def predict_arguments(args, parser: argparse.ArgumentParser):
               "SoccerNet_path": args.SoccerNet_path if args.SoccerNet_path is not None
               else recorded.get("SoccerNet_path")}
     tested = argparse.Namespace(**values)
-    return model, model_file, tested, runs.test_report_file(model_file.parent, testing, recorded.get("testing"))
+    # test_report.json is the finished run's test on its own list and data root (reproduce.py reads it, and
+    # it marks the run finished): anything else goes to test_report_<list>.json.
+    own = runs.is_finished(model_file.parent) and (
+        args.SoccerNet_path is None or args.SoccerNet_path == recorded.get("SoccerNet_path"))
+    report = runs.test_report_file(model_file.parent, testing, recorded.get("testing") if own else None)
+    return model, model_file, tested, report
 
 
 def predict(args, parser: argparse.ArgumentParser) -> dict:
@@ -645,6 +650,8 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
         parser.set_defaults(**{flag: None for flag in PREDICT_RUN_FLAGS})
         args = parser.parse_args(argv)
         parser = build_parser()
+    if args.mode == "predict" and args.resume:
+        parser.error("--mode predict tests a trained --model; --resume continues a training: give one of them")
     if args.mode == "train" and not args.resume and not args.architecture:
         parser.error("--architecture is required to train")
     state = None

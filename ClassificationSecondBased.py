@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--json_threshold", type=outputs.threshold_argument,
                      default=outputs.JSON_THRESHOLD,
                      help="the files hold every candidate above this threshold, with its confidence, for the "
-                          "official evaluator's own threshold sweep (0.5, the previous default, under-reports it)")
+                          "official evaluator's own threshold sweep (a high one, such as 0.5, under-reports it)")
     new.add_argument("--no_json", action="store_true", help="do not write results_spotting.json files")
     new.add_argument("--plot_games", nargs="+", default=["1"], metavar="N_OR_GAME",
                      help="timeline plots: a number N (the first N games of the list) or game names "
@@ -309,6 +309,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.combine is None and not args.model:
         parser.error("--model is needed (or --combine with --video_output and --audio_output)")
+    if args.game and args.shard:
+        parser.error("--shard splits a list (--testing); --game spots one game")
+    if not args.no_json and args.json_threshold == 0 and args.json_method != "nms":
+        parser.error(f"--json_threshold 0 gives no {args.json_method} candidates (a segment starts where "
+                     "p[j-1] < threshold); use a small positive threshold")
     runs.setup_process(args)
     try:
         return combine(args) if args.combine is not None else spot(args)

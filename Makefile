@@ -16,7 +16,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-install: $(STAMP)
+install: $(STAMP) $(if $(GPU),$(VENV)/.installed-gpu)
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -26,9 +26,13 @@ $(STAMP): requirements.txt
 	grep 'no-deps' requirements.txt | sed 's/#.*//' > $(VENV)/requirements-nodeps.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r $(VENV)/requirements-deps.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r $(VENV)/requirements-nodeps.txt
-	if [ -n "$(GPU)" ]; then $(PY) -m pip install --disable-pip-version-check -q \
-		"tensorflow[and-cuda]==$$(sed -n 's/^tensorflow==//p' requirements.txt)"; fi
 	touch $(STAMP)
+
+# TensorFlow's CUDA libraries, once per environment (make install GPU=1).
+$(VENV)/.installed-gpu: $(STAMP)
+	$(PY) -m pip install --disable-pip-version-check -q \
+		"tensorflow[and-cuda]==$$(sed -n 's/^tensorflow==//p' requirements.txt)"
+	touch $@
 
 clean-data:
 	rm -rf data

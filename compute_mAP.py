@@ -568,10 +568,9 @@ class _Layout:
         self.keep = keep_work  # every value that can matter is >= keep (in the working precision)
 
 
+@functools.cache
 def _tf():
-    import tensorflow as tf
-
-    return tf
+    return runs.start_tensorflow()  # GPU memory on demand, so the evaluator can run beside a training
 
 
 # The compiled pieces of the grid: each builder makes its tf.function once per process (and value dtype).
@@ -1256,7 +1255,7 @@ def read_results_spotting(path: str | os.PathLike, rate: int = 1) -> dict[int, n
             else:
                 half, minute, sec = dataset.parse_game_time(item["gameTime"], path)
                 milliseconds, index = 1000 * (60 * minute + sec), rate * (60 * minute + sec)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise DataError(path, f"prediction {number} is malformed ({exc!r})") from None
         if half not in dataset.HALVES or milliseconds < 0 or not math.isfinite(confidence):
             raise DataError(path, f"prediction {number}: bad half, position or confidence")
@@ -1592,15 +1591,16 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
     start = time.perf_counter()
     ground_truth = load_ground_truth(args.testing, args.SoccerNet_path, args.label_file)
     log.info("ground truth: %d halves from %s", len(ground_truth), args.testing)
-    if args.plot_spots:  # checked before anything is written
-        games_to_plot(args.plot_spots, dataset.read_game_list(args.testing), args.testing, "--plot_spots")
+    # All input is read or checked before anything is written.
+    chance_truth = load_ground_truth(args.chance, args.SoccerNet_path, args.label_file) if args.chance else None
+    spot_plots = _spot_plot_inputs(args, output) if args.plot_spots else []
     if args.results_spotting:
         methods, thresholds = (SPOTS,), tuple(args.thresholds or (0.0,))
     else:
         methods, thresholds = tuple(dict.fromkeys(args.methods)), tuple(args.thresholds or DEFAULT_THRESHOLDS)
     sets = delta_sets(args.deltas)
     deltas = next(iter(sets.values()))
-    results, arrays = {}, None
+    results, lengths, best_json = {}, None, []
     for prefix in args.prefix:
         began = time.perf_counter()
         for name, chosen in sets.items():
@@ -1614,20 +1614,25 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
                                   metric=args.metric)
             if prefix not in results:
                 results[prefix] = report
-                arrays = arrays or predictions
+                if lengths is None:  # of the halves, for the chance baseline
+                    lengths = [len(p) for p in (predictions if predictions is not None else
+                                                load_results_spotting(args.testing, folder, args.results_spotting))]
             else:  # the tight Average-mAP beside the loose one
                 results[prefix][name] = {"deltas": list(chosen), **{m: report[m] for m in metric_names}}
         log.info("%s: %d configurations x %d deltas evaluated in %.2f s", prefix, len(methods) * len(thresholds),
                  sum(len(d) for d in sets.values()), time.perf_counter() - began)
         if args.write_json and not args.results_spotting:
-            _write_best_json(args, prefix, predictions, results[prefix], output)
+            best_json.append((prefix, predictions))
     chance = None
-    if args.chance:
-        lengths = [len(p) for p in arrays] if arrays is not None else \
-            [1 + int(max((float(t) for c in gt for t in c), default=0)) for gt in ground_truth]
-        chance = evaluate(chance_spots(load_ground_truth(args.chance, args.SoccerNet_path, args.label_file), lengths),
-                          ground_truth, methods=(SPOTS,), thresholds=(0.0,), deltas=deltas, metric=args.metric)
+    if chance_truth is not None:
+        # A JSON file's halves end at their last spot: at least as long as their last event, then.
+        lengths = [max(n, 1 + int(max((float(t) for c in gt for t in c), default=0)))
+                   for n, gt in zip(lengths, ground_truth)]
+        chance = evaluate(chance_spots(chance_truth, lengths), ground_truth, methods=(SPOTS,), thresholds=(0.0,),
+                          deltas=deltas, metric=args.metric)
         chance["training_list"] = str(args.chance)
+    for prefix, predictions in best_json:
+        _write_best_json(args, prefix, predictions, results[prefix], output)
     output.mkdir(parents=True, exist_ok=True)
     settings = {"testing": str(args.testing), "SoccerNet_path": args.SoccerNet_path,
                 "predictions": str(args.predictions), "results_spotting": args.results_spotting,
@@ -1639,7 +1644,7 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
     if not args.no_plots:
         for metric in metric_names:
             plot_results(results, output, metric)
-    plotted = _plot_spots(args, output) if args.plot_spots else []
+    plotted = _plot_spots(args, spot_plots)
     for prefix, report in results.items():
         print(format_report(prefix, report))
     if len(results) > 1 or chance:
@@ -1667,28 +1672,39 @@ def chance_spots(training_truth, lengths: Sequence[int]) -> list[np.ndarray]:
     return arrays
 
 
-def _plot_spots(args, output: Path) -> list[Path]:
-    """`--plot_spots`: each model's spots of the chosen games over its probabilities and the annotations."""
+def _spot_plot_inputs(args, output: Path) -> list[tuple]:
+    """`--plot_spots`: per model and chosen game, (prefix, game, JSON file, its spots or None). Files this
+    run writes (`--write_json`) are read when plotted; all others are read (so checked) here, first."""
     games = dataset.read_game_list(args.testing)
     chosen = [g for g in games if g in games_to_plot(args.plot_spots, games, args.testing, "--plot_spots")]
-    root = dataset.data_root_for(args.testing, args.SoccerNet_path)
-    written = []
+    later = bool(args.write_json and not args.results_spotting)
+    inputs = []
     for prefix in args.prefix:
         if args.results_spotting:
-            folder, name = _json_folder(Path(args.predictions), prefix, args.results_spotting, args.testing), \
-                args.results_spotting
+            folder = _json_folder(Path(args.predictions), prefix, args.results_spotting, args.testing)
+            name = args.results_spotting
         else:
-            folder = results_spotting_dir(output if args.write_json else args.predictions, prefix)
+            folder = results_spotting_dir(output if later else args.predictions, prefix)
             name = RESULTS_SPOTTING
         for game in chosen:
-            spots = read_results_spotting(folder / game / name)
-            files = [prediction_file(args.predictions, game, prefix, h) for h in dataset.HALVES]
-            probabilities = ({h: read_prediction_file(f) for h, f in zip(dataset.HALVES, files)}
-                             if all(f.is_file() for f in files) else None)
-            labels = root / game / args.label_file
-            events = dataset.read_labels(labels) if labels.is_file() else []
-            written.append(plot_spots(spots_plot_file(output, prefix, game), game, spots, probabilities, events,
-                                      f"{prefix}: the spots of its {name} ({folder.name})"))
+            path = folder / game / name
+            inputs.append((prefix, game, path, None if later else read_results_spotting(path)))
+    return inputs
+
+
+def _plot_spots(args, inputs: list[tuple]) -> list[Path]:
+    """Each model's spots of the chosen games over its probabilities and the annotations."""
+    root = dataset.data_root_for(args.testing, args.SoccerNet_path)
+    written = []
+    for prefix, game, path, spots in inputs:
+        spots = spots if spots is not None else read_results_spotting(path)
+        files = [prediction_file(args.predictions, game, prefix, h) for h in dataset.HALVES]
+        probabilities = ({h: read_prediction_file(f) for h, f in zip(dataset.HALVES, files)}
+                         if all(f.is_file() for f in files) else None)
+        labels = root / game / args.label_file
+        events = dataset.read_labels(labels) if labels.is_file() else []
+        written.append(plot_spots(spots_plot_file(args.output, prefix, game), game, spots, probabilities, events,
+                                  f"{prefix}: the spots of its {path.name}"))
     return written
 
 

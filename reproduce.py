@@ -491,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--spot_args", default="", help="extra ClassificationSecondBased.py flags")
     parser.add_argument("--seeds", type=runs.argument_type(positive_int, "count"), default=1,
                         help="train each configuration with N seeds (1234, 1235, ...; run names end in -seed<S>) "
-                             "and print mean ± standard deviation; 1: the training script's default seed")
+                             "and print mean ± standard deviation; 1: one run each, with the training script's own seed")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     return parser
 
@@ -541,7 +541,10 @@ def cpu_days_warning(plan: Plan) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.seeds > 1 and "--seed" in shlex.split(args.train_args):
+        parser.error("--seeds N sets each training's --seed; leave --seed out of --train_args")
     tables = list(TABLES) if args.table == "all" else ["2/3" if args.table in ("2", "3") else args.table]
     s = settings_from_args(args)
     plan = Plan()

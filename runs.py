@@ -315,7 +315,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS \
+                or "default" in text.lower():
             return text
         return super()._get_help_string(action)
 
@@ -334,7 +335,7 @@ def add_process_arguments(parser: argparse.ArgumentParser, gpu: bool = True) -> 
     """`--loglevel` (and `--GPU`), the same in every script."""
     if gpu:
         parser.add_argument("--GPU", type=int, default=-1,
-                            help="GPU to use (sets CUDA_VISIBLE_DEVICES before TensorFlow starts); -1: default")
+                            help="GPU to use (sets CUDA_VISIBLE_DEVICES before TensorFlow starts); -1: TensorFlow's choice")
     parser.add_argument("--loglevel", type=log_level, default="INFO", help=f"logging level ({', '.join(LOG_LEVELS)})")
 
 

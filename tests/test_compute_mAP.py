@@ -487,6 +487,10 @@ def test_read_results_spotting_rejects_bad_files(tmp_path):
     bad.write_text(json.dumps({"predictions": [{"label": "card", "half": "1"}]}))
     with pytest.raises(dataset.DataError, match="malformed"):
         cm.read_results_spotting(bad)
+    bad.write_text(json.dumps({"predictions": [{"label": "card", "half": "1", "position": "1e400",
+                                                 "confidence": "0.5"}]}))
+    with pytest.raises(dataset.DataError, match="malformed"):
+        cm.read_results_spotting(bad)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -543,6 +547,9 @@ def test_tight_and_loose_deltas_and_the_chance_row(small_tree, capsys):
     assert both["chance"]["paper"]["best"] == expected["paper"]["best"]
     assert both["chance"]["paper"]["best"]["spots"]["average_mAP"] < model["paper"]["best"]["center"]["average_mAP"]
     assert cm.main(argv + ["--output", str(root / "x"), "--deltas", "tight", "5"]) == 2
+    # A bad --chance list is refused before anything is written (the --write_json files included).
+    assert cm.main(argv + ["--output", str(root / "y"), "--write_json", "--chance", str(root / "none.npy")]) == 2
+    assert not (root / "y").exists()
 
 
 def test_per_game_spot_plots(small_tree, capsys):

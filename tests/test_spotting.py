@@ -255,6 +255,7 @@ def test_shards_together_write_the_unsharded_files(tiny_root, tiny_runs, tmp_pat
     assert files(whole) == files(shards) and len(files(whole)) == 2 * 3
     assert sorted(p.relative_to(whole) for p in whole.rglob("*.png")) == \
         sorted(p.relative_to(shards) for p in shards.rglob("*.png"))
-    with pytest.raises(SystemExit) as stop:  # a usage error, before anything is written
-        _spot(tiny_runs["audio"], list_path, tmp_path / "x", "--shard", "3/2")
-    assert stop.value.code == 2 and not (tmp_path / "x").exists()
+    for extra in (["--shard", "3/2"], ["--shard", "1/2", "--game", str(tmp_path)], ["--json_threshold", "0"]):
+        with pytest.raises(SystemExit) as stop:  # usage errors, before anything is written
+            _spot(tiny_runs["audio"], list_path, tmp_path / "x", *extra)
+        assert stop.value.code == 2 and not (tmp_path / "x").exists()

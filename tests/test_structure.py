@@ -60,6 +60,7 @@ def test_no_wheel_or_archive_is_tracked():
 
 def test_each_option_states_its_default_once():
     """Every script's --help gives an option's default at most once (not 'default: X (default: X)')."""
+    import argparse
     import importlib
     import re
 
@@ -73,6 +74,8 @@ def test_each_option_states_its_default_once():
                 continue
             text = parser._get_formatter()._expand_help(action)  # the text --help prints
             assert len(re.findall(r"default", text, re.IGNORECASE)) <= 1, f"{name} {action.option_strings[0]}: {text}"
+            if not (action.default is None or action.default is False or action.default is argparse.SUPPRESS):
+                assert f"(default: {action.default}" in text, f"{name} {action.option_strings[0]}: {text}"
             checked += 1
     assert checked > 100
 

@@ -249,6 +249,13 @@ def test_predict_mode_takes_the_runs_settings(tiny_root, tiny_runs, tmp_path, ca
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"was trained with {flag}" in err[0], err
     assert cmb.main(base + ["--WindowSize", "20", "--PCA"]) == 0  # agreeing flags are accepted
+    # An unfinished run (no test report yet) stays unfinished: its test goes beside, not in test_report.json.
+    (run / "test_report.json").unlink()
+    assert cmb.main(base) == 0
+    assert not (run / "test_report.json").exists() and (run / "test_report_listgame_Test_2.json").is_file()
+    with pytest.raises(SystemExit) as stop:
+        cmb.main(base + ["--resume", str(run)])
+    assert stop.value.code == 2
 
 
 def test_late_fusion_of_two_runs(tiny_runs, tmp_path, capsys):
