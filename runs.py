@@ -154,8 +154,9 @@ def test_report_file(run: str | os.PathLike, list_path: str | os.PathLike,
 # with what the run recorded.
 MODEL_FLAGS = ("architecture", "network", "VLAD_k", "WindowSize", "featuresVideo", "featuresAudio", "PCA",
                "featurePerSec")
-# Used for a bare .keras file with no args.json beside it, where the command line does not say.
-MODEL_FLAG_DEFAULTS = {"featuresVideo": "ResNET", "featuresAudio": "VGGish", "PCA": True, "featurePerSec": 2}
+# Used for a bare .keras file with no args.json beside it, where the command line does not say (--PCA
+# then follows the model's video input: `window_of_model`).
+MODEL_FLAG_DEFAULTS = {"featuresVideo": "ResNET", "featuresAudio": "VGGish", "featurePerSec": 2}
 
 
 def resolve_settings(args: argparse.Namespace, recorded: dict, model_file: Path) -> dict:
@@ -205,11 +206,13 @@ def build_config_of(model, model_file: Path) -> dict:
 
 def window_of_model(config: dict, settings: dict, model_file: Path) -> int:
     """The window N in frames, from the model's build config; `--WindowSize` (given or the run's) must
-    agree with it.
+    agree with it. Also completes `settings["PCA"]` when nothing said it.
 
     Raises:
         dataset.DataError: they disagree.
     """
+    if settings["PCA"] is None:  # neither recorded nor given: PCA512 files for a 512-wide video input
+        settings["PCA"] = config.get("video_dim") == dataset.PCA_DIM
     frames = config["num_frames"]
     if settings["WindowSize"] is not None and settings["WindowSize"] * settings["featurePerSec"] != frames:
         raise dataset.DataError(model_file, f"takes {frames} frames, not a {settings['WindowSize']:g} s window at "

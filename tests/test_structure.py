@@ -108,3 +108,20 @@ def test_scripts_log_the_devices_they_run_on(caplog):
         assert "GPU" in line
     else:
         assert line.startswith("devices: CPU only") and "TensorFlow sees no GPU" in line
+
+
+def test_a_bare_model_reads_the_features_its_input_takes():
+    """No args.json and no --PCA given: the PCA512 files for a 512-wide video input, the raw ones else."""
+    import argparse
+
+    import runs
+
+    args = argparse.Namespace(**{flag: None for flag in runs.MODEL_FLAGS})
+    for width, pca in ((512, True), (2048, False)):
+        settings = runs.resolve_settings(args, {}, Path("model.keras"))
+        assert settings["PCA"] is None
+        assert runs.window_of_model({"num_frames": 40, "video_dim": width}, settings, Path("model.keras")) == 40
+        assert settings["PCA"] is pca
+    recorded = runs.resolve_settings(args, {"PCA": False, "WindowSize": 20}, Path("m"))
+    runs.window_of_model({"num_frames": 40, "video_dim": 512}, recorded, Path("m"))
+    assert recorded["PCA"] is False  # what the run recorded wins
