@@ -1603,20 +1603,25 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
     results, lengths, best_json = {}, None, []
     for prefix in args.prefix:
         began = time.perf_counter()
+        if args.results_spotting:  # read once per model: the spots at each metric's resolution
+            folder = _json_folder(Path(args.predictions), prefix, args.results_spotting, args.testing)
+            predictions = None
+            spots = {metric: load_results_spotting(args.testing, folder, args.results_spotting, _json_rate(metric))
+                     for metric in metric_names}
+        else:
+            predictions = load_predictions(args.testing, args.predictions, prefix)
         for name, chosen in sets.items():
             if args.results_spotting:
-                folder = _json_folder(Path(args.predictions), prefix, args.results_spotting, args.testing)
-                report = _evaluate_json(args, folder, ground_truth, thresholds, metric_names, chosen)
-                predictions = None
+                report = _evaluate_json(spots, ground_truth, thresholds, metric_names, chosen)
             else:
-                predictions = load_predictions(args.testing, args.predictions, prefix)
                 report = evaluate(predictions, ground_truth, methods=methods, thresholds=thresholds, deltas=chosen,
                                   metric=args.metric)
             if prefix not in results:
                 results[prefix] = report
-                if lengths is None:  # of the halves, for the chance baseline
-                    lengths = [len(p) for p in (predictions if predictions is not None else
-                                                load_results_spotting(args.testing, folder, args.results_spotting))]
+                if lengths is None:  # of the halves in seconds, for the chance baseline
+                    lengths = [len(p) for p in predictions] if predictions is not None else \
+                        [len(p) for p in spots["paper"]] if "paper" in spots else \
+                        [-(-len(p) // SOCCERNET_FRAMERATE) for p in spots["soccernet"]]
             else:  # the tight Average-mAP beside the loose one
                 results[prefix][name] = {"deltas": list(chosen), **{m: report[m] for m in metric_names}}
         log.info("%s: %d configurations x %d deltas evaluated in %.2f s", prefix, len(methods) * len(thresholds),
@@ -1708,23 +1713,26 @@ def _plot_spots(args, inputs: list[tuple]) -> list[Path]:
     return written
 
 
-def _evaluate_json(args, folder: Path, ground_truth, thresholds, metric_names, deltas) -> dict:
+def _json_rate(metric: str) -> int:
+    """Positions per second at which a metric scores results_spotting.json files."""
+    return 1 if metric == "paper" else SOCCERNET_FRAMERATE
+
+
+def _evaluate_json(spots: dict[str, list[np.ndarray]], ground_truth, thresholds, metric_names, deltas) -> dict:
     """Score results_spotting.json files: the paper's metric per second, the official one at its 0.5 s
-    frames (as the package reads the files), each on the spots read at its own resolution."""
+    frames (as the package reads the files), each on the spots read at its own resolution
+    (`spots[metric]`, `load_results_spotting` at `_json_rate(metric)`)."""
     reports = {}
     for metric in metric_names:
-        rate = 1 if metric == "paper" else SOCCERNET_FRAMERATE
-        spots = load_results_spotting(args.testing, folder, args.results_spotting, rate)
-        reports[metric] = evaluate(spots, ground_truth, methods=(SPOTS,), thresholds=thresholds, deltas=deltas,
-                                   metric=metric, spot_rate=rate)
+        reports[metric] = evaluate(spots[metric], ground_truth, methods=(SPOTS,), thresholds=thresholds,
+                                   deltas=deltas, metric=metric, spot_rate=_json_rate(metric))
     report = dict(reports[metric_names[0]])
     report["metrics"] = list(metric_names)
     for metric in metric_names[1:]:
         report[metric] = reports[metric][metric]
     if "soccernet" in reports:
         report["events_soccernet"] = reports["soccernet"]["events_soccernet"]
-        report["spot_resolution"] = {metric: f"{1 / (1 if metric == 'paper' else SOCCERNET_FRAMERATE):g} s"
-                                     for metric in metric_names}
+        report["spot_resolution"] = {metric: f"{1 / _json_rate(metric):g} s" for metric in metric_names}
     return report
 
 
