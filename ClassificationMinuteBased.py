@@ -615,10 +615,7 @@ def predict_arguments(args, parser: argparse.ArgumentParser):
     recorded = runs.read_args(model_file.parent, required=False)
     settings = runs.resolve_settings(args, recorded, model_file)
     model, _ = runs.load_model(model_file)
-    config = runs.build_config_of(model, model_file)
-    frames = runs.window_of_model(config, settings, model_file)
-    if settings["architecture"] is not None and settings["architecture"] != config["architecture"]:
-        raise dataset.DataError(model_file, f"holds a {config['architecture']} model, not {settings['architecture']}")
+    config, frames = runs.model_config(model, model_file, settings)
     defaults = vars(parser.parse_args([]))
     testing = args.testing or recorded.get("testing") or defaults["testing"]
     values = {**vars(args), **settings, "architecture": config["architecture"],

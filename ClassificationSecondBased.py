@@ -230,8 +230,7 @@ def spot(args) -> int:
     if pending:
         tf = runs.start_tensorflow()
         model, _ = runs.load_model(model_file)
-        config = runs.build_config_of(model, model_file)
-        frames = runs.window_of_model(config, settings, model_file)
+        config, frames = runs.model_config(model, model_file, settings)
         window_sec = frames / settings["featurePerSec"]
         streams = networks.streams_of(config["architecture"])
         bn_mode = config["bn_mode"]

@@ -155,7 +155,7 @@ def test_report_file(run: str | os.PathLike, list_path: str | os.PathLike,
 MODEL_FLAGS = ("architecture", "network", "VLAD_k", "WindowSize", "featuresVideo", "featuresAudio", "PCA",
                "featurePerSec")
 # Used for a bare .keras file with no args.json beside it, where the command line does not say (--PCA
-# then follows the model's video input: `window_of_model`).
+# then follows the model's video input: `model_config`).
 MODEL_FLAG_DEFAULTS = {"featuresVideo": "ResNET", "featuresAudio": "VGGish", "featurePerSec": 2}
 
 
@@ -190,34 +190,31 @@ def resolve_settings(args: argparse.Namespace, recorded: dict, model_file: Path)
     return settings
 
 
-def build_config_of(model, model_file: Path) -> dict:
-    """The model's own build arguments (window in frames, architecture, batch-norm mode, ...).
+def model_config(model, model_file: Path, settings: dict) -> tuple[dict, int]:
+    """The model's own build arguments (architecture, window N in frames, batch-norm mode, ...), checked
+    against the settings (`resolve_settings`: given or recorded): the architecture and `--WindowSize` must
+    agree with the model. `settings["PCA"]`, when nothing said it, becomes whether the video input is 512
+    wide (the PCA512 files).
 
+    Returns:
+        (build config, window N in frames).
     Raises:
-        dataset.DataError: the model was not built by this project's networks/.
+        dataset.DataError: not a model of this project's networks/, or a setting that disagrees.
     """
     import networks
 
     config = networks.model_build_config(model)
     if not config:
         raise dataset.DataError(model_file, "is not a model built by this project's networks/")
-    return config
-
-
-def window_of_model(config: dict, settings: dict, model_file: Path) -> int:
-    """The window N in frames, from the model's build config; `--WindowSize` (given or the run's) must
-    agree with it. Also completes `settings["PCA"]` when nothing said it.
-
-    Raises:
-        dataset.DataError: they disagree.
-    """
-    if settings["PCA"] is None:  # neither recorded nor given: PCA512 files for a 512-wide video input
+    if settings["architecture"] is not None and settings["architecture"] != config["architecture"]:
+        raise dataset.DataError(model_file, f"holds a {config['architecture']} model, not {settings['architecture']}")
+    if settings["PCA"] is None:  # neither recorded nor given
         settings["PCA"] = config.get("video_dim") == dataset.PCA_DIM
     frames = config["num_frames"]
     if settings["WindowSize"] is not None and settings["WindowSize"] * settings["featurePerSec"] != frames:
         raise dataset.DataError(model_file, f"takes {frames} frames, not a {settings['WindowSize']:g} s window at "
                                             f"{settings['featurePerSec']} features per second")
-    return frames
+    return config, frames
 
 
 def find_run(runs: str | os.PathLike, prefix: str) -> tuple[Path | None, bool]:

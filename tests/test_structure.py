@@ -111,17 +111,25 @@ def test_scripts_log_the_devices_they_run_on(caplog):
 
 
 def test_a_bare_model_reads_the_features_its_input_takes():
-    """No args.json and no --PCA given: the PCA512 files for a 512-wide video input, the raw ones else."""
+    """No args.json and no --PCA given: the PCA512 files for a 512-wide video input, the raw ones else; a
+    given --architecture that is not the model's is refused."""
     import argparse
 
+    import pytest
+
+    import dataset
+    import networks
     import runs
 
     args = argparse.Namespace(**{flag: None for flag in runs.MODEL_FLAGS})
     for width, pca in ((512, True), (2048, False)):
+        model = networks.build_model("VideoNetwork", num_frames=40, video_dim=width, vlad_k=4)
         settings = runs.resolve_settings(args, {}, Path("model.keras"))
         assert settings["PCA"] is None
-        assert runs.window_of_model({"num_frames": 40, "video_dim": width}, settings, Path("model.keras")) == 40
-        assert settings["PCA"] is pca
+        config, frames = runs.model_config(model, Path("model.keras"), settings)
+        assert frames == 40 and config["video_dim"] == width and settings["PCA"] is pca
     recorded = runs.resolve_settings(args, {"PCA": False, "WindowSize": 20}, Path("m"))
-    runs.window_of_model({"num_frames": 40, "video_dim": 512}, recorded, Path("m"))
+    runs.model_config(model, Path("m"), recorded)
     assert recorded["PCA"] is False  # what the run recorded wins
+    with pytest.raises(dataset.DataError, match="holds a VideoNetwork model, not AudioNetwork"):
+        runs.model_config(model, Path("m"), runs.resolve_settings(args, {"architecture": "AudioNetwork"}, Path("m")))
