@@ -39,6 +39,7 @@ import numpy as np
 
 import compute_mAP as metrics
 import dataset
+import distribution
 import networks
 import runs
 
@@ -87,9 +88,24 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--bn_mode", choices=networks.BN_MODES, default="batch",
                      help="batch: batch norm always uses the batch's statistics, as the original (also at "
                           "test time); moving: moving averages updated in training and used at inference")
-    new.add_argument("--micro_batch", type=int, default=256,
-                     help="chunks per forward/backward piece; gradients of the pieces are summed so one "
-                          "optimizer step still covers --batch_size halves (0: whole step at once)")
+    new.add_argument("--micro_batch", type=runs.argument_type(distribution.parse_micro_batch, "micro-batch"),
+                     default="auto",
+                     help="chunks per forward/backward piece (per replica); gradients of the pieces are summed so "
+                          "one optimizer step still covers --batch_size halves. auto: the whole step where its "
+                          "estimated memory fits the device, else the largest piece that fits; 0: whole steps")
+    new.add_argument("--memory_budget", type=float, default=0, metavar="GIB",
+                     help="--micro_batch auto plans for this much memory per replica (0: what the device has)")
+    new.add_argument("--dropout", type=float, default=0.4,
+                     help="dropout rate in training (the original's keep_prob 0.6); 0 for none")
+    new.add_argument("--distribute", choices=distribution.DISTRIBUTE, default="none",
+                     help="none: one device; mirrored: every local GPU (without one, --replicas logical CPU "
+                          "devices); multiworker: one process per machine, the cluster given by TF_CONFIG "
+                          "(README: multi-node training)")
+    new.add_argument("--replicas", type=int, default=0,
+                     help="--distribute mirrored: replicas (0: every GPU, or 2 logical CPU devices without one)")
+    new.add_argument("--no_sync_bn", action="store_true",
+                     help="under --distribute, batch-norm statistics of each replica's share (default: of all "
+                          "replicas' chunks together, as one device)")
     new.add_argument("--resume", default=None, help="continue an interrupted run from its run folder")
     new.add_argument("--model", default=None, help="--mode predict: a run folder or a .keras file")
     new.add_argument("--honour_pooling", action="store_true",
@@ -287,24 +303,56 @@ class NonFiniteLoss(Exception):
 
 
 class Evaluator:
-    """Logits and the original's loss of a model on whole halves; no optimizer state."""
+    """Logits and the original's loss of a model on whole halves; no optimizer state.
 
-    def __init__(self, model):
+    With `replicas` (a `distribution.Replicas`, the model built in its strategy's scope), each half is
+    shared among the replicas and the logits are gathered from all of them (so every process of a
+    multi-worker run sees all of them); batch norm is synchronised when `replicas.sync_batch_norm`."""
+
+    def __init__(self, model, replicas=None):
         import tensorflow as tf
 
         self.tf = tf
         self.model = model
+        self.replicas = replicas
         self.streams = tuple(model.input.keys()) if isinstance(model.input, dict) else ("video",)
         logits_of = networks.logits_function(model)
         # One trace for every batch size (see networks.input_signature): a resumed run runs the same graph.
         self.signature = [networks.input_signature(model), tf.TensorSpec([None, dataset.NUM_CLASSES], tf.float32)]
 
-        @tf.function(input_signature=self.signature)
-        def evaluate(inputs, labels):
-            logits = logits_of(inputs)
+        def evaluate_replica(inputs, labels):
+            # Under a strategy, the model itself: a nested compiled function cannot hold the all-reduces
+            # of synchronised batch norm.
+            logits = logits_of(inputs) if replicas is None else tf.cast(model(inputs, training=False), tf.float32)
             return logits, chunk_losses(labels, logits)
 
+        if replicas is None:
+            self._evaluate = tf.function(evaluate_replica, input_signature=self.signature)
+            return
+        for layer in model._flatten_layers(include_self=False, recursive=True):
+            if isinstance(layer, networks.BatchNorm):
+                layer.synchronized = replicas.sync_batch_norm  # read when the step functions are traced
+        strategy = replicas.strategy
+
+        @tf.function(reduce_retracing=True)
+        def evaluate(inputs, labels):
+            logits, losses = strategy.run(evaluate_replica, args=(inputs, labels))
+            return strategy.gather(logits, axis=0), strategy.gather(losses, axis=0)
+
         self._evaluate = evaluate
+
+    def _distributed_batches(self, split: dataset.Split, index: dataset.WindowIndex,
+                             plans: list[list[np.ndarray]]):
+        """For each group of per-replica shares (one global batch), the distributed (inputs, labels) of
+        this process's replicas, read through one pipeline in order."""
+        local = self.replicas.local_ids
+        position = {replica: number for number, replica in enumerate(local)}
+        data = iter(dataset.make_dataset(split, index, [shares[r] for shares in plans for r in local],
+                                         streams=self.streams))
+        for _ in plans:
+            elements = [next(data) for _ in local]
+            yield self.replicas.strategy.experimental_distribute_values_from_function(
+                lambda context: elements[position[context.replica_id_in_sync_group]])
 
     def predict_halves(self, split: dataset.Split, index: dataset.WindowIndex) -> tuple[np.ndarray, float]:
         """Logits of every chunk, one half per batch (as the original evaluated), and the original's
@@ -312,7 +360,12 @@ class Evaluator:
         batches = [b for b in dataset.half_batches(index, 1) if len(b)]
         logits = []
         loss_sum = 0.0
-        for inputs, target in dataset.make_dataset(split, index, batches, streams=self.streams):
+        if self.replicas is not None:
+            plans = [np.array_split(b, self.replicas.count) for b in batches]
+            elements = self._distributed_batches(split, index, plans)
+        else:
+            elements = dataset.make_dataset(split, index, batches, streams=self.streams)
+        for inputs, target in elements:
             out, losses = self._evaluate(inputs, target)
             logits.append(out.numpy())
             loss_sum += float(np.mean(losses.numpy()))
@@ -325,17 +378,21 @@ class Evaluator:
 class Trainer(Evaluator):
     """The model, Adam, gradient accumulation over micro-batches, and the compiled step functions."""
 
-    def __init__(self, model, learning_rate: float):
+    def __init__(self, model, learning_rate: float, replicas=None):
+        """Under `replicas`, call it in the strategy's scope (the optimizer's variables are mirrored, each
+        replica accumulates its own gradients, and Keras's optimizer sums them over the replicas)."""
         import keras
 
-        super().__init__(model)
+        super().__init__(model, replicas)
         tf = self.tf
         # The original's Adam: TF1 defaults with epsilon 1e-8 (Keras's default is 1e-7).
         self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8)
         self.optimizer.build(model.trainable_variables)
-        self.accumulators = [tf.Variable(tf.zeros_like(v), trainable=False) for v in model.trainable_variables]
+        per_replica = {} if replicas is None else dict(synchronization=tf.VariableSynchronization.ON_READ,
+                                                       aggregation=tf.VariableAggregation.SUM)
+        self.accumulators = [tf.Variable(tf.zeros_like(v), trainable=False, **per_replica)
+                             for v in model.trainable_variables]
 
-        @tf.function(input_signature=self.signature + [tf.TensorSpec([], tf.float32)])
         def accumulate(inputs, labels, scale):
             with tf.GradientTape() as tape:
                 logits = tf.cast(self.model(inputs, training=True), tf.float32)
@@ -347,14 +404,30 @@ class Trainer(Evaluator):
                 accumulator.assign_add(gradient)
             return logits, tf.reduce_sum(per_chunk)
 
-        @tf.function
         def apply():
-            self.optimizer.apply_gradients(zip([a.value() for a in self.accumulators],
-                                               self.model.trainable_variables))
+            # Under a strategy: in each replica, its own sums (read_value: value() of a per-replica variable
+            # fails across workers); the optimizer all-reduces them.
+            sums = [a.value() if replicas is None else a.read_value() for a in self.accumulators]
+            self.optimizer.apply_gradients(zip(sums, self.model.trainable_variables))
             for accumulator in self.accumulators:
                 accumulator.assign(tf.zeros_like(accumulator))
 
-        self._accumulate, self._apply = accumulate, apply
+        if replicas is None:
+            self._accumulate = tf.function(accumulate, input_signature=self.signature + [tf.TensorSpec([], tf.float32)])
+            self._apply = tf.function(apply)
+            return
+        strategy = replicas.strategy
+
+        @tf.function(reduce_retracing=True)
+        def accumulate_distributed(inputs, labels, scale):
+            logits, loss = strategy.run(accumulate, args=(inputs, labels, scale))
+            return strategy.gather(logits, axis=0), strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+
+        @tf.function
+        def apply_distributed():
+            strategy.run(apply)
+
+        self._accumulate, self._apply = accumulate_distributed, apply_distributed
 
     def set_learning_rate(self, value: float) -> None:
         self.optimizer.learning_rate.assign(value)
@@ -362,7 +435,11 @@ class Trainer(Evaluator):
     def train_epoch(self, split: dataset.Split, index: dataset.WindowIndex, steps: list[np.ndarray],
                     micro_batch: int, progress) -> tuple[np.ndarray, np.ndarray, float]:
         """One epoch of optimizer steps. Returns the epoch's chunk logits and labels (from the forward
-        passes, dropout active, in step order) and the original's loss scalar (sum of step means)."""
+        passes, dropout active, in step order) and the original's loss scalar (sum of step means).
+        `micro_batch`: chunks per piece (per replica under distribution); 0 for whole steps."""
+        if self.replicas is not None:
+            return self._train_epoch_distributed(split, index, steps, micro_batch, progress)
+        micro_batch = micro_batch or 10 ** 9
         pieces, scales = [], []
         for step in steps:
             for piece in dataset.split_batch(step, micro_batch):
@@ -389,6 +466,43 @@ class Trainer(Evaluator):
             progress.update(1)
             progress.set_postfix(loss=f"{step_loss / len(step):.3f}")
         return np.concatenate(logits), np.concatenate(labels), loss_sum
+
+    def _train_epoch_distributed(self, split, index, steps, micro_batch, progress):
+        """`train_epoch` under a strategy: each piece of a step (`distribution.step_plan`) is shared among
+        the replicas; every replica adds the gradient of its share's summed loss times 1 / (chunks of the
+        whole step), so the optimizer's sum over replicas is the gradient of the step's mean loss, as on
+        one device. Logits are gathered from every replica; the loss is all-reduced."""
+        import distribution
+
+        plans = [distribution.step_plan(step, micro_batch, self.replicas.count) for step in steps]
+        elements = self._distributed_batches(split, index, [shares for plan in plans for shares in plan])
+        logits, labels, loss_sum = [], [], 0.0
+        for number, (step, plan) in enumerate(zip(steps, plans), 1):
+            scale = self.tf.constant(1.0 / len(step), self.tf.float32)
+            step_loss = 0.0
+            for shares in plan:
+                inputs, target = next(elements)
+                piece_logits, piece_loss = self._accumulate(inputs, target, scale)
+                logits.append(piece_logits.numpy())
+                labels.append(index.labels[np.concatenate(shares)])
+                step_loss += float(piece_loss)
+            self._apply()
+            if not np.isfinite(step_loss):
+                raise NonFiniteLoss(number)
+            loss_sum += step_loss / len(step)
+            dataset.fault_point("step")
+            progress.update(1)
+            progress.set_postfix(loss=f"{step_loss / len(step):.3f}")
+        return np.concatenate(logits), np.concatenate(labels), loss_sum
+
+    def fingerprint(self) -> str:
+        """A digest of every model variable's bytes: the same on every worker of a run that is in step."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for variable in self.model.variables:
+            digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+        return digest.hexdigest()[:16]
 
 
 def open_split(args, list_path: str) -> dataset.Split:
@@ -466,24 +580,59 @@ class TrainingState:
     schedule: Schedule
     rng: np.random.Generator
     start_epoch: int = 0
+    micro_batch: int = 0  # chunks per piece (per replica); 0: whole steps
 
 
-def build_or_resume(args, run: Path, data: TrainingData, state: dict | None) -> TrainingState:
-    """A new model, optimizer and schedule, or those of the resume state (`state`, read once by main)."""
+def largest_step(index: dataset.WindowIndex, halves_per_step: int) -> int:
+    """The most chunks a training step can hold: those of the `halves_per_step` longest halves."""
+    counts = np.sort(np.bincount(index.half_id))[::-1]
+    return int(counts[:halves_per_step].sum())
+
+
+def resolve_micro_batch(args, model, index: dataset.WindowIndex, replicas) -> int:
+    """--micro_batch as chunks per piece and replica (0: whole steps), choosing for `auto` from the step's
+    memory estimate (`distribution.step_memory`) and the device's memory (or --memory_budget)."""
+    import distribution
+
+    if args.micro_batch != "auto":
+        return int(args.micro_batch)
+    count = 1 if replicas is None else replicas.count
+    share = -(-largest_step(index, args.batch_size) // count)
+    devices = replicas.devices if replicas is not None else tuple(
+        d.name for d in __import__("tensorflow").config.list_logical_devices("GPU")[:1])
+    on_gpu = any("GPU" in d.upper() for d in devices)
+    if args.memory_budget:
+        budget, where = args.memory_budget * 2 ** 30, "--memory_budget"
+    else:
+        budget, where = distribution.available_memory(devices if on_gpu else
+                                                      (replicas.devices if replicas is not None else ()))
+    micro, message = distribution.choose_micro_batch(distribution.step_memory(model), share, budget, where, on_gpu)
+    log.info("%s", message)
+    return micro
+
+
+def build_or_resume(args, run: Path, data: TrainingData, state: dict | None, replicas=None) -> TrainingState:
+    """A new model, optimizer and schedule, or those of the resume state (`state`, read once by main);
+    under `replicas`, made in the strategy's scope."""
+    import contextlib
+
     import keras
 
     keras.backend.clear_session()  # stable layer names from one run to the next in a process
     keras.utils.set_random_seed(args.seed)
     dims = data.dims
-    model = networks.build_model(args.architecture, num_frames=data.frames, video_dim=dims.get("video", 512),
-                                 audio_dim=dims.get("audio", 512), pooling=args.network, vlad_k=args.VLAD_k,
-                                 bn_mode=args.bn_mode, honour_pooling=args.honour_pooling,
-                                 framewise_fusion=args.framewise_fusion)
-    log.info("%s with %s: %s trainable parameters", args.architecture, args.network,
-             f"{sum(int(np.prod(v.shape)) for v in model.trainable_variables):,}")
-    current = TrainingState(Trainer(model, args.LR), Schedule(lr=args.LR, lr_patience=args.lr_patience,
-                                                              stop_patience=args.stop_patience, min_lr=args.min_LR),
-                            np.random.default_rng(args.seed))
+    with replicas.strategy.scope() if replicas is not None else contextlib.nullcontext():
+        model = networks.build_model(args.architecture, num_frames=data.frames, video_dim=dims.get("video", 512),
+                                     audio_dim=dims.get("audio", 512), pooling=args.network, vlad_k=args.VLAD_k,
+                                     bn_mode=args.bn_mode, honour_pooling=args.honour_pooling,
+                                     framewise_fusion=args.framewise_fusion, keep_prob=1.0 - args.dropout)
+        log.info("%s with %s: %s trainable parameters", args.architecture, args.network,
+                 f"{sum(int(np.prod(v.shape)) for v in model.trainable_variables):,}")
+        trainer = Trainer(model, args.LR, replicas)
+    current = TrainingState(trainer, Schedule(lr=args.LR, lr_patience=args.lr_patience,
+                                              stop_patience=args.stop_patience, min_lr=args.min_LR),
+                            np.random.default_rng(args.seed),
+                            micro_batch=resolve_micro_batch(args, model, data.indexes["training"], replicas))
     (run / runs.CHECKPOINT_DIR).mkdir(exist_ok=True)
     if state is not None:
         load_state(run / runs.CHECKPOINT_DIR / state["state_file"], model, current.trainer.optimizer)
@@ -512,7 +661,7 @@ def run_epoch(args, epoch: int, current: TrainingState, data: TrainingData, run:
               disable=runs.progress_off(args.no_progress), dynamic_ncols=True) as bar:
         try:
             logits, labels, train_loss = trainer.train_epoch(data.splits["training"], data.indexes["training"],
-                                                             steps, args.micro_batch or 10 ** 9, bar)
+                                                             steps, current.micro_batch, bar)
         except NonFiniteLoss as exc:
             exc.epoch = epoch + 1
             raise
@@ -558,19 +707,20 @@ def run_epoch(args, epoch: int, current: TrainingState, data: TrainingData, run:
 
 
 def train(args, run: Path, data: TrainingData, state: dict | None = None,
-          after_epoch: Callable[[int], None] | None = None) -> dict:
+          after_epoch: Callable[[int], None] | None = None, replicas=None) -> dict:
     """Train from scratch (or from the resume `state`), then test the best model.
 
     Args:
         data: the opened training and validation data (`open_training_data`).
         after_epoch: called with the epoch number (0-based) once its resume state is written (tests use it
             to interrupt a run).
+        replicas: the `distribution.Replicas` of --distribute (None: one device).
     """
     import tensorflow as tf
     from tqdm import tqdm
 
     describe(data)
-    current = build_or_resume(args, run, data, state)
+    current = build_or_resume(args, run, data, state, replicas)
     writers = {name: tf.summary.create_file_writer(str(run / name)) for name in runs.TENSORBOARD_SPLITS}
     schedule, stopped = current.schedule, False
     epochs = tqdm(range(current.start_epoch, args.max_epoch), desc="epochs", unit="epoch",
@@ -589,6 +739,8 @@ def train(args, run: Path, data: TrainingData, state: dict | None = None,
              schedule.best_epoch + 1)
     if schedule.best_epoch >= 0:
         load_state(run / runs.CHECKPOINT_DIR / runs.BEST_STATE, current.trainer.model, current.trainer.optimizer)
+    if replicas is not None:  # the same on every worker of a run in step
+        log.info("weights fingerprint %s (best model)", current.trainer.fingerprint())
     report = test_run(current.trainer, args, run, writers["testing"], schedule.best_epoch + 1, data.testing)
     for writer in writers.values():
         writer.close()
@@ -649,6 +801,10 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
         parser = build_parser()
     if args.mode == "predict" and args.resume:
         parser.error("--mode predict tests a trained --model; --resume continues a training: give one of them")
+    if args.mode == "predict" and args.distribute != "none":
+        parser.error("--distribute is for training; --mode predict runs on one device")
+    if not 0.0 <= args.dropout < 1.0:
+        parser.error("--dropout must be in [0, 1)")
     if args.mode == "train" and not args.resume and not args.architecture:
         parser.error("--architecture is required to train")
     state = None
@@ -664,31 +820,46 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
         if state is None and runs.is_finished(run):
             print(f"{run}: finished already ({runs.TEST_REPORT}); nothing to resume")
             return 0
-        # Flags added since the run started take their defaults.
+        # Flags added since the run started take their defaults; how to run it (devices, memory) is this
+        # command line's.
         args = argparse.Namespace(**{**vars(parser.parse_args([])), **recorded, "resume": str(run),
-                                     "no_progress": args.no_progress})
+                                     **{flag: getattr(args, flag) for flag in MACHINE_FLAGS}})
+    if args.distribute == "multiworker":
+        try:
+            distribution.read_tf_config()
+        except dataset.DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return runs.EXIT_BAD_INPUT
     if args.mode == "train" and args.WindowSize * args.featurePerSec != int(args.WindowSize * args.featurePerSec):
         parser.error("--WindowSize times --featurePerSec must be a whole number of frames")
     runs.setup_process(args)
     tf = runs.start_tensorflow()
-    if args.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    if args.formatdataset:
-        log.info("--formatdataset: no chunk cache is needed here (windows are read by index)")
-    run = None
+    run, chief = None, True
     try:
+        distribution.configure_devices(args.distribute, args.replicas)
+        replicas = distribution.make_replicas(args.distribute, args.replicas, not args.no_sync_bn)
+        if args.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        if args.formatdataset:
+            log.info("--formatdataset: no chunk cache is needed here (windows are read by index)")
+        if replicas is not None:
+            log.info("%s", replicas.describe())
+            chief = replicas.chief
         if args.mode == "predict":
             predict(args, parser)
             return 0
         data = open_training_data(args)  # all input checked before the run folder exists
-        run = Path(args.resume) if args.resume else runs.new_run_dir(args.tflog, args.outputPrefix)
-        runs.setup_logging(args.loglevel, run / runs.TRAIN_LOG)
-        if not args.resume:
-            dataset.write_json_atomic(run / runs.ARGS_FILE, {"args": vars(args), "versions": runs.versions(),
-                                                             "command": sys.argv if argv is None else list(argv)})
+        if chief:
+            run = Path(args.resume) if args.resume else runs.new_run_dir(args.tflog, args.outputPrefix)
+            runs.setup_logging(args.loglevel, run / runs.TRAIN_LOG)
+            if not args.resume:
+                dataset.write_json_atomic(run / runs.ARGS_FILE, {"args": vars(args), "versions": runs.versions(),
+                                                                 "command": sys.argv if argv is None else list(argv)})
+        else:  # another worker of the run: the same work, its files in a private folder removed at the end
+            run = worker_scratch(args.resume)
         log.info("run folder %s", run)
         log.info("arguments: %s", " ".join(f"--{k} {v}" for k, v in sorted(vars(args).items())))
-        train(args, run, data, state, after_epoch)
+        train(args, run, data, state, after_epoch, replicas)
     except dataset.DataError as exc:
         log.debug("bad input", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
@@ -703,7 +874,29 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
         print(f"error: {exc.filename or run}: {exc.strerror or exc}; the previous checkpoint and best model are "
               "kept", file=sys.stderr)
         return runs.EXIT_WRITE_FAILED
+    finally:
+        if not chief and run is not None:
+            shutil.rmtree(run, ignore_errors=True)
     return 0
+
+
+# The flags of how a run runs, not of what it computes: on --resume, the command line's, not the run's.
+MACHINE_FLAGS = ("no_progress", "distribute", "replicas", "memory_budget")
+
+
+def worker_scratch(resume: str | None) -> Path:
+    """The folder where a worker other than the chief keeps its copy of the run's state (the chief's run
+    folder is the only one written; a worker needs its own best state for the learning-rate steps). On
+    --resume it starts from a copy of the run's checkpoint/ (a shared file system, or a copy of the run
+    folder at the same path on each machine)."""
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="soccernet-worker-"))
+    if resume:
+        source = Path(resume) / runs.CHECKPOINT_DIR
+        if source.is_dir():
+            shutil.copytree(source, scratch / runs.CHECKPOINT_DIR)
+    return scratch
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -422,13 +422,54 @@ def setup_process(args: argparse.Namespace) -> None:
     setup_logging(getattr(args, "loglevel", "INFO"))
 
 
+# What TensorFlow's CUDA build prints on a machine without NVIDIA's driver, straight to file descriptor 2
+# and before its logging is set up (so TF_CPP_MIN_LOG_LEVEL cannot hide it): dropped on such machines.
+CUDA_NOISE = ("cudart_stub.cc", "cuda_platform.cc", "cuInit", "cuda drivers", "cuda_executor.cc",
+              "gpu_device.cc:2", "Unable to register cu")
+
+
+def has_nvidia_driver() -> bool:
+    return Path("/proc/driver/nvidia").exists() or Path("/dev/nvidiactl").exists()
+
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow and look for GPUs with file descriptor 2 sent to a temporary file, then write back
+    what it caught except TensorFlow's CUDA start-up complaints (only on a machine without NVIDIA's driver;
+    elsewhere nothing is caught). Returns (tensorflow, its physical GPUs)."""
+    if "tensorflow" in sys.modules or has_nvidia_driver():
+        import tensorflow as tf
+
+        return tf, tf.config.list_physical_devices("GPU")
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [line for line in caught.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if not any(noise in line for noise in CUDA_NOISE)]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+    return tf, gpus
+
+
 def start_tensorflow():
     """Import TensorFlow, let GPU memory grow on demand (so that spotting or the evaluator can run beside
     a training on the same GPU), and log the devices the script runs on, so that a silent CPU fallback
-    shows. Returns the tensorflow module."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
+    shows. On a machine without NVIDIA's driver, TensorFlow's CUDA start-up errors are not shown. Returns
+    the tensorflow module."""
+    tf, gpus = _import_tensorflow_quietly()
+    # TensorFlow's Python logger (the distribution strategies log every collective at INFO).
+    logging.getLogger("tensorflow").setLevel(max(logging.WARNING, logging.getLogger().level))
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)

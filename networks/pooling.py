@@ -88,8 +88,15 @@ class BatchNorm(keras.layers.BatchNormalization):
         # tf.nn.moments and the fused kernel), moving averages left alone.
         x = _float32(inputs)
         axes = self._reduction_axes
-        mean = ops.mean(x, axis=axes, keepdims=True)
-        variance = ops.mean(ops.square(x - ops.stop_gradient(mean)), axis=axes, keepdims=True)
+        # Under a tf.distribute strategy with several replicas: the moments of all replicas' rows together
+        # when `synchronized`, and always at inference (an evaluated half shared among replicas is
+        # normalised as one batch, as the original evaluated it).
+        context = tf.distribute.get_replica_context()
+        if (self.synchronized or not training) and context is not None and context.num_replicas_in_sync > 1:
+            mean, variance = _synchronized_moments(x, axes, context)
+        else:
+            mean = ops.mean(x, axis=axes, keepdims=True)
+            variance = ops.mean(ops.square(x - ops.stop_gradient(mean)), axis=axes, keepdims=True)
         factor = ops.rsqrt(variance + self.epsilon)
         if self.scale:
             factor = factor * _float32(self.gamma)
@@ -99,7 +106,22 @@ class BatchNorm(keras.layers.BatchNormalization):
         return ops.cast(outputs, self.compute_dtype)
 
     def get_config(self):
-        return {**super().get_config(), "bn_mode": self.bn_mode}
+        # `synchronized` is how a distributed training runs, not part of the model: never saved.
+        return {**super().get_config(), "bn_mode": self.bn_mode, "synchronized": False}
+
+
+def _synchronized_moments(x, axes, context):
+    """The moments of the rows of every replica together (all-reduced sums, the same two-pass formula as
+    one device: the mean first, then the mean squared deviation from it), differentiable: the gradient of
+    an all-reduced sum is the all-reduced sum of the gradients, so each replica's backward pass sees the
+    whole batch's statistics, as one device computing the whole batch would."""
+    total = tf.distribute.ReduceOp.SUM
+    count = tf.cast(tf.reduce_prod(tf.gather(tf.shape(x), axes)), tf.float32)
+    sums, count = context.all_reduce(total, [tf.reduce_sum(x, axis=axes, keepdims=True), count])
+    mean = sums / count
+    squares = context.all_reduce(total, tf.reduce_sum(tf.square(x - tf.stop_gradient(mean)), axis=axes,
+                                                      keepdims=True))
+    return mean, squares / count
 
 
 @_register

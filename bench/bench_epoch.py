@@ -1,0 +1,111 @@
+"""Benchmark of one full-size training epoch in bounded memory, on one device and under --distribute mirrored.
+
+    .venv/bin/python bench/bench_epoch.py [--data bench/out/full_data] [--modes none mirrored]
+
+Makes (once; reused after) a synthetic set with SoccerNet's training size, 300 training games and 20
+validation games of 45-minute halves (about 15 GB of feature files), then trains one epoch of method 4
+(AudioVideoArchi5, NetRVLAD k = 64, T = 20 s, PCA) with the paper's step (all chunks of 60 halves) and
+`--micro_batch auto`, each mode as a child process of the script. Prints, per mode, the epoch's training chunks
+per second (the epoch's seconds from metrics.csv include the validation pass), the child's peak resident
+memory (wait4), and the model's own memory from the step-memory formula (weights, Adam, accumulators, one
+piece's activations), beside the machine's description. Target (issue 12): the peak stays under 3 GB
+plus the model's own memory; the original loaded every chunk into memory.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TOP))
+
+GAMES = (300, 20, 1)
+TRAIN_ARGS = ("--architecture", "AudioVideoArchi5", "--network", "RVLAD", "--VLAD_k", "64", "--WindowSize", "20",
+              "--PCA", "--max_epoch", "1", "--no_progress")
+
+
+def machine() -> str:
+    flags = ""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+        words = set(next((line for line in info.splitlines() if line.startswith("flags")), "").split())
+        flags = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in words)
+    except OSError:
+        model = platform.processor()
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    return f"{model} ({flags}), {os.cpu_count()} cores, {memory:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def run_epoch(mode: str, data: Path, scratch: Path) -> dict:
+    """One epoch as a child process of the script (`python ClassificationMinuteBased.py ...`); its own peak
+    resident memory from wait4."""
+    import numpy as np
+
+    import dataset
+    import distribution
+    import networks
+
+    with tempfile.TemporaryDirectory(dir=scratch) as tflog:
+        argv = ["--training", str(data / f"listgame_Train_{GAMES[0]}.npy"),
+                "--validation", str(data / f"listgame_Valid_{GAMES[1]}.npy"),
+                "--testing", str(data / f"listgame_Test_{GAMES[2]}.npy"), "--tflog", tflog, *TRAIN_ARGS,
+                "--distribute", mode] + (["--replicas", "2"] if mode == "mirrored" else [])
+        began = time.perf_counter()
+        process = subprocess.Popen([sys.executable, str(TOP / "ClassificationMinuteBased.py"), *argv],
+                                   stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - began
+        (run,) = Path(tflog).iterdir()
+        with open(run / "metrics.csv", newline="") as handle:
+            row = next(csv.DictReader(handle))
+        log = (run / "train.log").read_text()
+    index = dataset.Split(data / f"listgame_Train_{GAMES[0]}.npy", video_features="ResNET", audio_features="VGGish",
+                          pca=True).chunk_index(20)
+    memory = distribution.step_memory(networks.build_model("AudioVideoArchi5", num_frames=40, vlad_k=64))
+    largest = int(np.sort(np.bincount(index.half_id))[::-1][:60].sum())
+    per_replica = -(-largest // (2 if mode == "mirrored" else 1))
+    choice = next((line.split("--micro_batch auto: ", 1)[1] for line in log.splitlines() if "--micro_batch auto" in line),
+                  "?")
+    return dict(mode=mode, status=os.waitstatus_to_exitcode(status), chunks=len(index),
+                epoch_seconds=float(row["seconds"]), wall=wall, chunks_per_second=len(index) / float(row["seconds"]),
+                peak_rss_gb=usage.ru_maxrss / 2 ** 20, model_gb=(memory.fixed + per_replica * memory.per_chunk) / 2 ** 30,
+                choice=choice)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(TOP / "bench" / "out" / "full_data"))
+    parser.add_argument("--modes", nargs="+", default=["none", "mirrored"], choices=["none", "mirrored"])
+    args = parser.parse_args()
+    data = Path(args.data)
+    print(f"machine: {machine()}")
+    began = time.perf_counter()
+    subprocess.run([sys.executable, str(TOP / "synthetic.py"), "--output", str(data), "--games",
+                    *map(str, GAMES), "--quiet"], check=True)
+    print(f"data: {data} ({GAMES[0]} training, {GAMES[1]} validation games; ready in {time.perf_counter() - began:.0f} s)")
+    rows = []
+    for mode in args.modes:
+        rows.append(run_epoch(mode, data, data.parent))
+        if rows[-1]["status"]:
+            print(f"error: the {mode} epoch exited with {rows[-1]['status']}", file=sys.stderr)
+            return 1
+    print("| mode | training chunks | epoch (s, incl. validation) | chunks/s | peak RSS (GB) | model's own memory "
+          "(formula, GB) | peak - model (GB) | --micro_batch auto |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['mode']} | {r['chunks']:,} | {r['epoch_seconds']:.0f} | {r['chunks_per_second']:,.0f} | "
+              f"{r['peak_rss_gb']:.2f} | {r['model_gb']:.2f} | {r['peak_rss_gb'] - r['model_gb']:.2f} | {r['choice'][:60]} |")
+    print("target: peak - model under 3 GB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
