@@ -44,7 +44,7 @@ def machine() -> str:
     return f"{model} ({flags}), {os.cpu_count()} cores, {memory:.0f} GiB RAM, Python {platform.python_version()}"
 
 
-def run_epoch(mode: str, data: Path, scratch: Path) -> dict:
+def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto") -> dict:
     """One epoch as a child process of the script (`python ClassificationMinuteBased.py ...`); its own peak
     resident memory from wait4."""
     import numpy as np
@@ -57,7 +57,7 @@ def run_epoch(mode: str, data: Path, scratch: Path) -> dict:
         argv = ["--training", str(data / f"listgame_Train_{GAMES[0]}.npy"),
                 "--validation", str(data / f"listgame_Valid_{GAMES[1]}.npy"),
                 "--testing", str(data / f"listgame_Test_{GAMES[2]}.npy"), "--tflog", tflog, *TRAIN_ARGS,
-                "--distribute", mode] + (["--replicas", "2"] if mode == "mirrored" else [])
+                "--distribute", mode, "--micro_batch", micro_batch] + (["--replicas", "2"] if mode == "mirrored" else [])
         began = time.perf_counter()
         process = subprocess.Popen([sys.executable, str(TOP / "ClassificationMinuteBased.py"), *argv],
                                    stdout=subprocess.DEVNULL)
@@ -72,11 +72,15 @@ def run_epoch(mode: str, data: Path, scratch: Path) -> dict:
     memory = distribution.step_memory(networks.build_model("AudioVideoArchi5", num_frames=40, vlad_k=64))
     largest = int(np.sort(np.bincount(index.half_id))[::-1][:60].sum())
     per_replica = -(-largest // (2 if mode == "mirrored" else 1))
-    choice = next((line.split("--micro_batch auto: ", 1)[1] for line in log.splitlines() if "--micro_batch auto" in line),
-                  "?")
-    return dict(mode=mode, status=os.waitstatus_to_exitcode(status), chunks=len(index),
+    choice = next((line.split("--micro_batch auto: ", 1)[1] for line in log.splitlines() if "--micro_batch auto: " in line),
+                  f"--micro_batch {micro_batch}")
+    if micro_batch != "auto":
+        piece = int(micro_batch) or per_replica
+    else:
+        piece = int(choice.split("pieces of ")[1].split()[0]) if "pieces of" in choice else per_replica
+    return dict(mode=f"{mode}, --micro_batch {micro_batch}", status=os.waitstatus_to_exitcode(status), chunks=len(index),
                 epoch_seconds=float(row["seconds"]), wall=wall, chunks_per_second=len(index) / float(row["seconds"]),
-                peak_rss_gb=usage.ru_maxrss / 2 ** 20, model_gb=(memory.fixed + per_replica * memory.per_chunk) / 2 ** 30,
+                peak_rss_gb=usage.ru_maxrss / 2 ** 20, model_gb=(memory.fixed + min(piece, per_replica) * memory.per_chunk) / 2 ** 30,
                 choice=choice)
 
 
@@ -84,6 +88,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(TOP / "bench" / "out" / "full_data"))
     parser.add_argument("--modes", nargs="+", default=["none", "mirrored"], choices=["none", "mirrored"])
+    parser.add_argument("--micro_batch", nargs="+", default=["auto"],
+                        help="--micro_batch values to run each mode with (e.g. auto 256)")
     args = parser.parse_args()
     data = Path(args.data)
     print(f"machine: {machine()}")
@@ -93,10 +99,11 @@ def main() -> int:
     print(f"data: {data} ({GAMES[0]} training, {GAMES[1]} validation games; ready in {time.perf_counter() - began:.0f} s)")
     rows = []
     for mode in args.modes:
-        rows.append(run_epoch(mode, data, data.parent))
-        if rows[-1]["status"]:
-            print(f"error: the {mode} epoch exited with {rows[-1]['status']}", file=sys.stderr)
-            return 1
+        for micro in args.micro_batch:
+            rows.append(run_epoch(mode, data, data.parent, micro))
+            if rows[-1]["status"]:
+                print(f"error: the {mode} epoch exited with {rows[-1]['status']}", file=sys.stderr)
+                return 1
     print("| mode | training chunks | epoch (s, incl. validation) | chunks/s | peak RSS (GB) | model's own memory "
           "(formula, GB) | peak - model (GB) | --micro_batch auto |")
     print("|---|---|---|---|---|---|---|---|")
