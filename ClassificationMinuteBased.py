@@ -458,14 +458,18 @@ class Trainer(Evaluator):
                 logits.append(piece_logits.numpy())
                 labels.append(target.numpy())
                 step_loss += float(piece_loss)
-            self._apply()
-            if not np.isfinite(step_loss):
-                raise NonFiniteLoss(number)
-            loss_sum += step_loss / len(step)
-            dataset.fault_point("step")
-            progress.update(1)
-            progress.set_postfix(loss=f"{step_loss / len(step):.3f}")
+            loss_sum += self._end_step(number, step_loss / len(step), progress)
         return np.concatenate(logits), np.concatenate(labels), loss_sum
+
+    def _end_step(self, number: int, step_loss: float, progress) -> float:
+        """Apply the step's summed gradients, stop on a non-finite loss, and report the step's mean loss."""
+        self._apply()
+        if not np.isfinite(step_loss):
+            raise NonFiniteLoss(number)
+        dataset.fault_point("step")
+        progress.update(1)
+        progress.set_postfix(loss=f"{step_loss:.3f}")
+        return step_loss
 
     def _train_epoch_distributed(self, split, index, steps, micro_batch, progress):
         """`train_epoch` under a strategy: each piece of a step (`distribution.step_plan`) is shared among
@@ -486,13 +490,7 @@ class Trainer(Evaluator):
                 logits.append(piece_logits.numpy())
                 labels.append(index.labels[np.concatenate(shares)])
                 step_loss += float(piece_loss)
-            self._apply()
-            if not np.isfinite(step_loss):
-                raise NonFiniteLoss(number)
-            loss_sum += step_loss / len(step)
-            dataset.fault_point("step")
-            progress.update(1)
-            progress.set_postfix(loss=f"{step_loss / len(step):.3f}")
+            loss_sum += self._end_step(number, step_loss / len(step), progress)
         return np.concatenate(logits), np.concatenate(labels), loss_sum
 
     def fingerprint(self) -> str:
@@ -598,8 +596,10 @@ def resolve_micro_batch(args, model, index: dataset.WindowIndex, replicas) -> in
         return int(args.micro_batch)
     count = 1 if replicas is None else replicas.count
     share = -(-largest_step(index, args.batch_size) // count)
+    import tensorflow as tf
+
     devices = replicas.devices if replicas is not None else tuple(
-        d.name for d in __import__("tensorflow").config.list_logical_devices("GPU")[:1])
+        d.name for d in tf.config.list_logical_devices("GPU")[:1])
     on_gpu = any("GPU" in d.upper() for d in devices)
     if args.memory_budget:
         budget, where = args.memory_budget * 2 ** 30, "--memory_budget"
