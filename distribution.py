@@ -223,9 +223,10 @@ POOLING_FLOATS = {
     "NetVLAD": (5.5, 1.5, 1.0), "NetRVLAD": (5.5, 1.5, 1.0), "NetFV": (5.0, 10.0, 4.0), "SoftDBoW": (0.0, 0.2, 6.5),
     "TemporalPooling": (0.0, 4.0, 0.0), "ConvPooling": (0.0, 1.2, 0.0), "FCPooling": (0.0, 1.2, 0.0),
 }
-# Copies of a chunk's input windows alive at once in host memory: the batch in the step, the pipeline's
-# two prefetched batches, and one being gathered.
-INPUT_COPIES = 4
+# Copies of a chunk's input windows alive at once in host memory while its piece runs: the batch in the
+# step and the array it was gathered into. What the pipeline gathers ahead is bounded apart, in bytes
+# (`dataset.PIPELINE_BYTES`, a fixed term of the estimate).
+INPUT_COPIES = 2
 # Per trainable parameter: weights, gradient, gradient accumulator, Adam's two moments and one
 # temporary of the update.
 PARAMETER_COPIES = 6
@@ -233,19 +234,25 @@ PARAMETER_COPIES = 6
 
 @dataclass(frozen=True)
 class StepMemory:
-    """Estimated peak memory of a training step: `fixed + per_chunk * chunks` bytes (device memory on a
-    GPU; on a CPU the input windows count too)."""
+    """Estimated peak memory of a training step on one replica: `fixed + per_chunk * chunks` bytes of
+    device memory; on a CPU the input windows count too (`input_fixed + input_per_chunk * chunks`)."""
 
     fixed: float
     per_chunk: float
     input_per_chunk: float
+    input_fixed: float = float(dataset.PIPELINE_BYTES)
 
     def peak(self, chunks: int, with_inputs: bool = True) -> float:
-        return self.fixed + chunks * (self.per_chunk + (self.input_per_chunk if with_inputs else 0.0))
+        inputs = self.input_fixed + chunks * self.input_per_chunk if with_inputs else 0.0
+        return self.fixed + chunks * self.per_chunk + inputs
+
+    def model(self, chunks: int) -> float:
+        """The model's own memory: weights, gradients, optimizer state, one piece's activations."""
+        return self.fixed + chunks * self.per_chunk
 
     def largest_piece(self, budget: float, with_inputs: bool = True) -> int:
         """The most chunks whose step fits `budget` bytes (0 when not even one does)."""
-        room = budget - self.fixed
+        room = budget - self.fixed - (self.input_fixed if with_inputs else 0.0)
         each = self.per_chunk + (self.input_per_chunk if with_inputs else 0.0)
         return max(0, int(room // each)) if room > 0 else 0
 

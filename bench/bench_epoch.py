@@ -8,7 +8,8 @@ validation games of 45-minute halves (about 15 GB of feature files), then trains
 `--micro_batch auto`, each mode as a child process of the script. Prints, per mode, the epoch's training chunks
 per second (the epoch's seconds from metrics.csv include the validation pass), the child's peak resident
 memory (wait4), and the model's own memory from the step-memory formula (weights, Adam, accumulators, one
-piece's activations), beside the machine's description. Target (issue 12): the peak stays under 3 GB
+piece's activations; under mirrored, once per replica, since each replica of the process holds its own),
+beside the machine's description. Target (issue 12): the peak stays under 3 GB
 plus the model's own memory; the original loaded every chunk into memory.
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ def machine() -> str:
     return f"{model} ({flags}), {os.cpu_count()} cores, {memory:.0f} GiB RAM, Python {platform.python_version()}"
 
 
-def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto") -> dict:
+def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", games=GAMES) -> dict:
     """One epoch as a child process of the script (`python ClassificationMinuteBased.py ...`); its own peak
     resident memory from wait4."""
     import numpy as np
@@ -54,9 +55,9 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto") -
     import networks
 
     with tempfile.TemporaryDirectory(dir=scratch) as tflog:
-        argv = ["--training", str(data / f"listgame_Train_{GAMES[0]}.npy"),
-                "--validation", str(data / f"listgame_Valid_{GAMES[1]}.npy"),
-                "--testing", str(data / f"listgame_Test_{GAMES[2]}.npy"), "--tflog", tflog, *TRAIN_ARGS,
+        argv = ["--training", str(data / f"listgame_Train_{games[0]}.npy"),
+                "--validation", str(data / f"listgame_Valid_{games[1]}.npy"),
+                "--testing", str(data / f"listgame_Test_{games[2]}.npy"), "--tflog", tflog, *TRAIN_ARGS,
                 "--distribute", mode, "--micro_batch", micro_batch] + (["--replicas", "2"] if mode == "mirrored" else [])
         began = time.perf_counter()
         process = subprocess.Popen([sys.executable, str(TOP / "ClassificationMinuteBased.py"), *argv],
@@ -67,11 +68,13 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto") -
         with open(run / "metrics.csv", newline="") as handle:
             row = next(csv.DictReader(handle))
         log = (run / "train.log").read_text()
-    index = dataset.Split(data / f"listgame_Train_{GAMES[0]}.npy", video_features="ResNET", audio_features="VGGish",
+    index = dataset.Split(data / f"listgame_Train_{games[0]}.npy", video_features="ResNET", audio_features="VGGish",
                           pca=True).chunk_index(20)
     memory = distribution.step_memory(networks.build_model("AudioVideoArchi5", num_frames=40, vlad_k=64))
     largest = int(np.sort(np.bincount(index.half_id))[::-1][:60].sum())
-    per_replica = -(-largest // (2 if mode == "mirrored" else 1))
+    # Under mirrored on one machine each replica holds its own copy of the model and runs its own piece.
+    replicas = 2 if mode == "mirrored" else 1
+    per_replica = -(-largest // replicas)
     choice = next((line.split("--micro_batch auto: ", 1)[1] for line in log.splitlines() if "--micro_batch auto: " in line),
                   f"--micro_batch {micro_batch}")
     if micro_batch != "auto":
@@ -80,7 +83,7 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto") -
         piece = int(choice.split("pieces of ")[1].split()[0]) if "pieces of" in choice else per_replica
     return dict(mode=f"{mode}, --micro_batch {micro_batch}", status=os.waitstatus_to_exitcode(status), chunks=len(index),
                 epoch_seconds=float(row["seconds"]), wall=wall, chunks_per_second=len(index) / float(row["seconds"]),
-                peak_rss_gb=usage.ru_maxrss / 2 ** 20, model_gb=(memory.fixed + min(piece, per_replica) * memory.per_chunk) / 2 ** 30,
+                peak_rss_gb=usage.ru_maxrss / 2 ** 20, model_gb=replicas * memory.model(min(piece, per_replica)) / 2 ** 30,
                 choice=choice)
 
 
@@ -88,6 +91,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(TOP / "bench" / "out" / "full_data"))
     parser.add_argument("--modes", nargs="+", default=["none", "mirrored"], choices=["none", "mirrored"])
+    parser.add_argument("--games", nargs=3, type=int, default=list(GAMES), metavar=("TRAIN", "VALID", "TEST"),
+                        help="games per split of the synthetic set (SoccerNet's training size by default)")
     parser.add_argument("--micro_batch", nargs="+", default=["auto"],
                         help="--micro_batch values to run each mode with (e.g. auto 256)")
     args = parser.parse_args()
@@ -95,17 +100,17 @@ def main() -> int:
     print(f"machine: {machine()}")
     began = time.perf_counter()
     subprocess.run([sys.executable, str(TOP / "synthetic.py"), "--output", str(data), "--games",
-                    *map(str, GAMES), "--quiet"], check=True)
-    print(f"data: {data} ({GAMES[0]} training, {GAMES[1]} validation games; ready in {time.perf_counter() - began:.0f} s)")
+                    *map(str, args.games), "--quiet"], check=True)
+    print(f"data: {data} ({args.games[0]} training, {args.games[1]} validation games; ready in {time.perf_counter() - began:.0f} s)")
     rows = []
     for mode in args.modes:
         for micro in args.micro_batch:
-            rows.append(run_epoch(mode, data, data.parent, micro))
+            rows.append(run_epoch(mode, data, data.parent, micro, tuple(args.games)))
             if rows[-1]["status"]:
                 print(f"error: the {mode} epoch exited with {rows[-1]['status']}", file=sys.stderr)
                 return 1
     print("| mode | training chunks | epoch (s, incl. validation) | chunks/s | peak RSS (GB) | model's own memory "
-          "(formula, GB) | peak - model (GB) | --micro_batch auto |")
+          "(formula, GB, all replicas) | peak - model (GB) | --micro_batch auto |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['mode']} | {r['chunks']:,} | {r['epoch_seconds']:.0f} | {r['chunks_per_second']:,.0f} | "

@@ -75,6 +75,7 @@ def main() -> int:
     from bench_epoch import machine
 
     print(f"machine: {machine()}")
+    runs.start_tensorflow()  # without the CUDA start-up lines on a machine with no NVIDIA driver
     import keras
 
     import distribution
@@ -103,7 +104,7 @@ def main() -> int:
                 if memory.largest_piece(budget, not gpu) else (None, "")
             cells.append("does not fit" if micro is None else "whole step" + (f" ({share} per GPU)" if share != step else "")
                          if micro == 0 else f"pieces of {micro}")
-        print(f"| {title} | {step} chunks, {memory.peak(step, False) / GIB:.1f} GB (+{step * memory.input_per_chunk / GIB:.1f} "
+        print(f"| {title} | {step} chunks, {memory.peak(step, False) / GIB:.1f} GB (+{(memory.peak(step) - memory.peak(step, False)) / GIB:.1f} "
               f"GB inputs on a CPU) | " + " | ".join(cells) + " |")
     return 0
 

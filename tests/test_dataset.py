@@ -333,6 +333,24 @@ def test_tf_dataset_yields_the_gathered_batches_in_order(tiny_root):
     assert isinstance(only, dict) and only["video"].shape == (len(spots), 60, 512)
 
 
+def test_pipeline_holds_at_most_its_bound_ahead(tiny_root):
+    """The depth rule by hand (bound 100 bytes), and the same elements from a pipeline that gathers on
+    demand (a bound below one batch) as from the full-depth one."""
+    assert dataset.pipeline_depth(10.0, bound=100) == (2, 2)       # 4 batches of 10 fit
+    assert dataset.pipeline_depth(40.0, bound=100) == (2, 0)       # 2 fit: both in flight, none prefetched
+    assert dataset.pipeline_depth(60.0, bound=100) == (1, 0)
+    assert dataset.pipeline_depth(101.0, bound=100) == (0, 0)      # on demand
+    split = dataset.Split(tiny_root / "listgame_Valid_2.npy")
+    index = split.chunk_index(30)
+    batches = dataset.half_batches(index, 1)
+    deep = list(dataset.make_dataset(split, index, batches))
+    on_demand = list(dataset.make_dataset(split, index, batches, bound=1))
+    assert len(deep) == len(on_demand) == len(batches)
+    for (a, la), (b, lb) in zip(deep, on_demand):
+        np.testing.assert_array_equal(a["video"].numpy(), b["video"].numpy())
+        np.testing.assert_array_equal(la.numpy(), lb.numpy())
+
+
 def test_single_stream_split(tiny_root):
     split = dataset.Split(tiny_root / "listgame_Test_2.npy", audio_features=None)
     assert split.streams == ("video",)
