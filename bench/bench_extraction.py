@@ -1,0 +1,102 @@
+"""Benchmark of feature extraction from a video: VGGish audio and ResNet-152 video, float32 and bfloat16.
+
+    .venv/bin/python bench/bench_extraction.py [--seconds 60] [--runs audio:float32 video:bfloat16 ...]
+
+Writes a synthetic clip with `media.write_test_clip` (by default 60 s, 25 fps, 640x360, stereo 44.1 kHz
+AAC) to a temporary folder, then times, each in a fresh process (so that each peak resident memory is its
+own), the whole path of extract_features.py for one half with random weights: decoding, the authors'
+VGGish chunks (audio_features.extract_half) or SoccerNet's frames and crop (video_features.extract_file),
+the network. Prints seconds of media processed per second of wall time (network build excluded, the
+first call's tracing included), the peak RSS (ru_maxrss) and the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TOP))
+
+RUNS = ("audio:float32", "audio:bfloat16", "video:float32", "video:bfloat16")
+
+
+def machine() -> str:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return f"{os.cpu_count()} cores"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    return (f"{model}; {os.cpu_count()} cores; avx512f {'yes' if 'avx512f' in flags else 'no'}, "
+            f"amx_bf16 {'yes' if 'amx_bf16' in flags else 'no'}, avx512_bf16 {'yes' if 'avx512_bf16' in flags else 'no'}")
+
+
+def child(kind: str, precision: str, clip: str) -> dict:
+    import logging
+
+    import runs
+
+    runs.setup_logging("WARNING")
+    runs.start_tensorflow()
+    import audio_features
+    import media
+    import video_features
+
+    if kind == "audio":
+        predict = audio_features.compiled_predict(audio_features.make_vggish(None, precision, random_weights=True))
+        begin = time.perf_counter()
+        samples, rate = media.read_audio(clip)
+        seconds = len(samples) / rate
+        rows = audio_features.extract_half(samples, rate, predict).shape
+    else:
+        model = video_features.build_resnet(None, precision, random_weights=True)
+        predict = video_features.compiled_predict(model)
+        begin = time.perf_counter()
+        seconds = media.video_duration(clip)
+        rows = video_features.extract_file(clip, predict).shape
+    wall = time.perf_counter() - begin
+    logging.shutdown()
+    return {"kind": kind, "precision": precision, "media_seconds": seconds, "wall_s": wall, "rows": list(rows),
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), help="kind:precision pairs")
+    parser.add_argument("--child", nargs=3, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child)))
+        return 0
+    import media
+
+    print("machine:", machine())
+    with tempfile.TemporaryDirectory() as folder:
+        clip = Path(folder) / "1_HQ.mkv"
+        begin = time.perf_counter()
+        media.write_test_clip(clip, args.seconds, fps=25, size=(640, 360), sample_rate=44100, channels=2)
+        print(f"clip: {args.seconds:g} s, 25 fps, 640x360, stereo 44.1 kHz ({time.perf_counter() - begin:.1f} s to write)")
+        for run in args.runs:
+            kind, precision = run.split(":")
+            out = subprocess.run([sys.executable, __file__, "--child", kind, precision, str(clip)],
+                                 capture_output=True, text=True, cwd=TOP)
+            if out.returncode != 0:
+                print(f"{run}: failed\n{out.stderr[-2000:]}")
+                continue
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{kind:5s} {precision:8s}: {result['media_seconds']:.1f} s of media in {result['wall_s']:.1f} s "
+                  f"-> {result['media_seconds'] / result['wall_s']:.2f} s per s; rows {tuple(result['rows'])}; "
+                  f"peak RSS {result['peak_rss_gb']:.2f} GB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
