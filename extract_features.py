@@ -14,7 +14,7 @@ Inputs per half: `{half}_HQ.mkv` in a game folder (its start and duration come f
 `video.ini`, as the authors and SoccerNet read them; a missing video.ini is an error unless
 `--no_video_ini`, which takes the whole file), else `{half}.mkv` (SoccerNet's LQ videos, already cut: no
 video.ini needed), else `{half}_HQ.wav` / `{half}.wav` (audio only); or any file per half with
-`--video1/--video2`. Outputs go beside the input. Everything is checked (files, streams, video.ini,
+`--video1/--video2`. Outputs go beside the input (or to `--output` for `--video1/--video2`). Everything is checked (files, streams, video.ini,
 weights) before anything is written; files are written atomically, and halves whose outputs exist are
 skipped unless `--overwrite`. `--random_weights` (tests only) runs the networks untrained and says so.
 """
@@ -52,10 +52,12 @@ class HalfJob:
     duration: float | None = None
     audio: bool = False
     video: bool = False
+    out: Path | None = None
 
     @property
     def folder(self) -> Path:
-        return self.path.parent
+        """Where the half's features go (and are looked for): --output, else beside the media file."""
+        return self.out if self.out is not None else self.path.parent
 
     def output(self, name: str) -> Path:
         return dataset.feature_file(self.folder, self.half, name)
@@ -76,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--video2", default=None, help="any media file for half 2 (outputs go beside it)")
     parser.add_argument("--video_ini", default=None,
                         help="the video.ini of --video1/--video2 (default: the one beside the file)")
+    parser.add_argument("--output", default=None,
+                        help="folder of the feature files of --video1/--video2 (default: beside each file)")
     parser.add_argument("--no_video_ini", action="store_true",
                         help="no video.ini: start at 0 s and take the whole file (not what the authors did)")
     parser.add_argument("--features", nargs="+", choices=FEATURE_KINDS, default=list(FEATURE_KINDS),
@@ -124,7 +128,7 @@ def _place(job: HalfJob, video_ini: Path | None, no_video_ini: bool) -> None:
     if _is_lq(job.path, job.half):
         job.start, job.duration = None, None  # as SoccerNet's ExtractResNET_TF2 for LQ videos
         return
-    ini = video_ini if video_ini is not None else job.folder / VIDEO_INI
+    ini = video_ini if video_ini is not None else job.path.parent / VIDEO_INI
     if no_video_ini:
         job.start, job.duration = 0.0, None
         return
@@ -156,7 +160,7 @@ def find_jobs(args) -> list[HalfJob]:
     jobs = []
     video_ini = Path(args.video_ini) if args.video_ini else None
     for half, path in pairs:
-        job = HalfJob(half, path)
+        job = HalfJob(half, path, out=Path(args.output) if args.output else None)
         job.audio = "audio" in args.features
         job.video = "video" in args.features and not job.is_wav
         if "video" in args.features and job.is_wav and args.features == ["video"]:
@@ -244,6 +248,8 @@ def extract(args) -> int:
         model = video_features.build_resnet(weights, args.precision, random_weights=args.random_weights)
         video_predict = video_features.compiled_predict(model)
     written = []
+    for folder in sorted({job.folder for job in todo}):
+        folder.mkdir(parents=True, exist_ok=True)
     for job in todo:
         label = f"{job.folder.name} half {job.half}"
         if job.video:
@@ -278,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sources = [bool(args.game), bool(args.games), bool(args.video1 or args.video2)]
     if sum(sources) != 1:
         parser.error("give one input: --game, --games or --video1/--video2")
+    if args.output and not (args.video1 or args.video2):
+        parser.error("--output goes with --video1/--video2 (a game folder holds its own features)")
     if args.video_ini and not (args.video1 or args.video2):
         parser.error("--video_ini goes with --video1/--video2 (a game folder holds its video.ini)")
     if "audio" in args.features and not args.vggish_weights and not args.random_weights:

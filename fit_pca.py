@@ -50,6 +50,33 @@ def save_pca(path: str | Path, pca) -> None:
     dataset.write_atomic(path, lambda temporary: np.savez(temporary, **arrays))
 
 
+class SavedPCA:
+    """A PCA saved by `save_pca`, with IncrementalPCA's `transform` ((x - mean) @ components.T, no
+    whitening) for `dataset.apply_pca`."""
+
+    def __init__(self, components: np.ndarray, mean: np.ndarray):
+        self.components_ = components
+        self.mean_ = mean
+        self.n_components_ = int(components.shape[0])
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, np.float64) - self.mean_) @ self.components_.T
+
+
+def load_pca(path: str | Path, dim: int | None = None) -> SavedPCA:
+    """The PCA of a `--save` file; DataError when it is not one (or does not take `dim`-d features)."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            components, mean = np.asarray(saved["components"], np.float64), np.asarray(saved["mean"], np.float64)
+    except (OSError, ValueError, KeyError) as exc:
+        raise dataset.DataError(path, f"not a PCA saved by fit_pca.py --save ({exc})") from None
+    if components.ndim != 2 or mean.shape != (components.shape[1],):
+        raise dataset.DataError(path, f"components {components.shape} and mean {mean.shape} do not match")
+    if dim is not None and components.shape[1] != dim:
+        raise dataset.DataError(path, f"a PCA of {components.shape[1]}-d features; these are {dim}-d")
+    return SavedPCA(components, mean)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     runs.setup_logging(args.loglevel)

@@ -8,6 +8,7 @@ games of each official list it writes, under the output root:
     <league>/<season>/<game>/{1,2}_ResNET_PCA512.npy   video, float32 (frames, 512)
     <league>/<season>/<game>/{1,2}_VGGish.npy          audio, float32 (frames, 512), non-negative
     <league>/<season>/<game>/{1,2}_ResNET.npy          raw video, float32 (frames, 2048) (--raw_video)
+    (`--video_features ResNET_TF2` names the video files {1,2}_ResNET_TF2_PCA512.npy and _ResNET_TF2.npy)
     <league>/<season>/<game>/Labels.json               SoccerNet v1 labels (gameTime, label, team)
     listgame_Train_<n>.npy, listgame_Valid_<n>.npy, listgame_Test_<n>.npy   the lists of those games
     synthetic_settings.txt                             the settings, as JSON (written last: marks
@@ -147,9 +148,12 @@ class SyntheticConfig:
     noise: float = 1.0
     event_rate: float = 1.0
     format_version: int = FORMAT_VERSION
+    video_features: str = "ResNET"  # the name in the video files: {half}_{video_features}_PCA512.npy
 
     def to_json(self) -> dict:
         content = asdict(self)
+        if self.video_features == "ResNET":  # left out at its default: sets made before it existed stay current
+            del content["video_features"]
         content["games"] = list(self.games)
         content["stoppage_minutes"] = list(self.stoppage_minutes)
         return content
@@ -387,12 +391,12 @@ def write_game(root: Path, game: str, config: SyntheticConfig, style: Style) -> 
         video = make_video(rng, style, config, frames, plan.occurrences, half, game_offset)
         audio_frames = frames - int(rng.integers(0, 3))  # VGGish files can be a frame or two shorter
         audio = make_audio(rng, style, config, audio_frames, plan.occurrences, half, chants)
-        write_npy_atomic(folder / f"{half}_ResNET_PCA512.npy", video)
+        write_npy_atomic(folder / f"{half}_{config.video_features}_PCA512.npy", video)
         write_npy_atomic(folder / f"{half}_VGGish.npy", audio)
         if style.raw_projection is not None:
             raw = video @ style.raw_projection + style.raw_mean
             raw += rng.standard_normal(raw.shape, dtype=np.float32) * 0.02
-            write_npy_atomic(folder / f"{half}_ResNET.npy", raw)
+            write_npy_atomic(folder / f"{half}_{config.video_features}.npy", raw)
     name = Path(game).name
     match = re.match(r"(\d{4}-\d{2}-\d{2}) - \d{2}-\d{2} (.+?) (\d+) - (\d+) (.+)$", name)
     labels = {"UrlLocal": game + "/", "UrlYoutube": "", "annotations": plan.annotations}
@@ -473,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stoppage", type=float, nargs=2, default=[1.0, 5.0], metavar=("MIN", "MAX"),
                         help="stoppage time per half, uniform in [MIN, MAX] minutes")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--video_features", default="ResNET",
+                        help="name of the video features in the file names (ResNET_TF2: SoccerNet v2's, what "
+                             "extract_features.py makes from a video; train with --featuresVideo ResNET_TF2)")
     parser.add_argument("--raw_video", action="store_true",
                         help=f"also write {{1,2}}_ResNET.npy ({RAW_VIDEO_DIM}-d), for the PCA path")
     parser.add_argument("--video_strength", type=float, default=1.0,
@@ -493,7 +500,7 @@ def config_from_args(args: argparse.Namespace) -> SyntheticConfig:
     games = (300, 100, 100) if args.full else tuple(args.games)
     return SyntheticConfig(games=games, half_minutes=45.0 if args.full else args.half_minutes,
                            stoppage_minutes=tuple(args.stoppage), seed=args.seed, raw_video=args.raw_video,
-                           video_strength=args.video_strength, audio_strength=args.audio_strength,
+                           video_features=args.video_features, video_strength=args.video_strength, audio_strength=args.audio_strength,
                            confounders=args.confounders, noise=args.noise, event_rate=args.event_rate)
 
 

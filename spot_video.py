@@ -1,0 +1,160 @@
+"""Spot a match video: one command from a video file per half to a trained model's spots.
+
+    .venv/bin/python spot_video.py --model runs/<run> --video1 first_half.mkv --video2 second_half.mkv \\
+        --game_dir my_game --vggish_weights vggish_audioset_weights_without_fc2.h5 \\
+        --resnet_weights imagenet --pca resnet_pca.npz
+    .venv/bin/python spot_video.py --model runs/<run> --game /data/SoccerNet/<league>/<season>/<game> ...
+
+The model must have been trained on the features these steps make: `--featuresVideo ResNET_TF2`
+(SoccerNet v2 publishes them, with their own PCA, for every SoccerNet game; `extract_features.py` and
+`fit_pca.py` make them for other games) and VGGish audio. Steps, each the project's own tool:
+1. `extract_features.py`: the streams the model reads, the authors' VGGish audio features
+   (`{half}_VGGish.npy`) and SoccerNet's ResNet-152 video features (`{half}_ResNET_TF2.npy`), into the
+   game folder (`--game`, a SoccerNet game folder with `1_HQ.mkv`, `2_HQ.mkv` and `video.ini`) or into
+   `--game_dir` (for `--video1/--video2`, any video files; without a video.ini the whole files are used);
+2. for a model trained on PCA-reduced video features (`--PCA`, as the paper), the PCA of `fit_pca.py
+   --save` (`--pca FILE.npz`, fitted on training games' ResNET_TF2 features) gives
+   `{half}_ResNET_TF2_PCA512.npy`; a model trained on the 2048-d features needs none;
+3. `ClassificationSecondBased.py --game`: the per-second probabilities (`<output_dir>/<game>/<prefix>_Half_{1,2}.npy`),
+   the SoccerNet `results_spotting.json` and a timeline plot.
+Everything is checked (the run, the weights, the PCA, the media) before anything is written; feature
+files that exist are reused (`--overwrite` redoes them). Exit codes as the scripts: 2 for bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import compute_mAP as outputs
+import dataset
+import extract_features
+import networks
+import runs
+
+log = logging.getLogger("spot_video")
+TOP = Path(__file__).resolve().parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=runs.HelpFormatter)
+    parser.add_argument("--model", required=True, help="run folder of ClassificationMinuteBased.py (or its .keras file)")
+    source = parser.add_argument_group("the match (one of)")
+    source.add_argument("--game", default=None, help="a game folder with 1_HQ.mkv, 2_HQ.mkv and video.ini "
+                                                     "(or 1.mkv, 2.mkv); the features are written there")
+    source.add_argument("--video1", default=None, help="any video file of the first half")
+    source.add_argument("--video2", default=None, help="any video file of the second half")
+    parser.add_argument("--game_dir", default=None,
+                        help="with --video1/--video2: the folder of the game's features (its name names the game)")
+    parser.add_argument("--video_ini", default=None,
+                        help="with --video1/--video2: a video.ini giving each half's start and duration "
+                             "(default: the whole files)")
+    parser.add_argument("--vggish_weights", default=None, help="VGGish weights (see extract_features.py)")
+    parser.add_argument("--resnet_weights", default="imagenet", help="ResNet-152 weights (see extract_features.py)")
+    parser.add_argument("--random_weights", action="store_true",
+                        help="untrained extraction networks, for tests only (the output says so)")
+    parser.add_argument("--pca", default=None,
+                        help="a PCA saved by fit_pca.py --save (2048 -> 512), for a model trained with --PCA")
+    parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                        help="arithmetic of the extraction networks and of the model")
+    parser.add_argument("--output_dir", default="predictions", help="folder of the per-game prediction folders")
+    parser.add_argument("--overwrite", action="store_true", help="extract (and spot) again what exists")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
+    runs.add_process_arguments(parser, gpu=False)
+    return parser
+
+
+def plan(args) -> tuple[dict, tuple[str, ...], Path]:
+    """The run's settings, the streams its model reads and the game folder; checks the PCA and weights."""
+    model_file = runs.model_file(args.model)
+    settings = runs.read_args(model_file.parent)
+    streams = networks.streams_of(settings.get("architecture", "VideoNetwork"))
+    game_dir = Path(args.game) if args.game else Path(args.game_dir)
+    if "audio" in streams and not (args.vggish_weights or args.random_weights):
+        raise dataset.DataError("--vggish_weights", f"the model of {model_file.parent} reads audio features: give "
+                                                    "the VGGish weights file")
+    video = settings.get("featuresVideo", "ResNET")
+    if "video" in streams and video != extract_features.VIDEO_NAME:
+        raise dataset.DataError(model_file.parent, f"its model was trained on {video} video features; the features "
+                                f"extracted from a video are {extract_features.VIDEO_NAME} (SoccerNet v2's): train "
+                                f"with --featuresVideo {extract_features.VIDEO_NAME}")
+    if "video" in streams and settings.get("PCA", True):
+        if not args.pca:
+            raise dataset.DataError("--pca", f"the model of {model_file.parent} reads PCA-reduced video features: "
+                                             "give a PCA saved by fit_pca.py --save")
+        import fit_pca
+
+        fit_pca.load_pca(args.pca, dim=dataset.KNOWN_DIMS["ResNET"])
+    return settings, streams, game_dir
+
+
+def extraction_argv(args, streams: Sequence[str]) -> list[str]:
+    argv = ["--game", args.game] if args.game else \
+        [*(["--video1", args.video1] if args.video1 else []), *(["--video2", args.video2] if args.video2 else []),
+         "--output", args.game_dir] + (["--video_ini", args.video_ini] if args.video_ini else ["--no_video_ini"])
+    argv += ["--features", *streams, "--resnet_weights", args.resnet_weights, "--precision", args.precision,
+             "--loglevel", args.loglevel]
+    argv += ["--vggish_weights", args.vggish_weights] if args.vggish_weights else []
+    argv += ["--random_weights"] * args.random_weights + ["--overwrite"] * args.overwrite
+    return argv + ["--no_progress"] * args.no_progress
+
+
+def reduce_video(args, game_dir: Path) -> None:
+    """`{half}_ResNET_TF2_PCA512.npy` from `{half}_ResNET_TF2.npy` with the saved PCA."""
+    import fit_pca
+
+    pca = fit_pca.load_pca(args.pca, dim=dataset.KNOWN_DIMS["ResNET"])
+    split = dataset.Split(game_dir, data_root=game_dir.parent, games=[game_dir.name],
+                          video_features=extract_features.VIDEO_NAME, audio_features=None, pca=False, label_file=None)
+    written = dataset.apply_pca(pca, split, overwrite=args.overwrite, progress=not args.no_progress)
+    log.info("PCA of %s: %d file%s written", args.pca, len(written), "" if len(written) == 1 else "s")
+
+
+def spotting_argv(args, game_dir: Path) -> list[str]:
+    argv = [sys.executable, str(TOP / "ClassificationSecondBased.py"), "--model", args.model, "--game", str(game_dir),
+            "--output_dir", args.output_dir, "--precision", args.precision, "--loglevel", args.loglevel]
+    return argv + ["--redo"] * args.overwrite + ["--no_progress"] * args.no_progress
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.game) == bool(args.video1 or args.video2):
+        parser.error("give --game, or --video1/--video2 (with --game_dir)")
+    if (args.video1 or args.video2) and not args.game_dir:
+        parser.error("--video1/--video2 need --game_dir, the folder of the game's features")
+    if args.game and (args.game_dir or args.video_ini):
+        parser.error("--game_dir and --video_ini go with --video1/--video2 (a game folder holds its own)")
+    runs.setup_process(args)
+    try:
+        settings, streams, game_dir = plan(args)
+    except dataset.DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return runs.EXIT_BAD_INPUT
+    print(f"== 1/3: features of {game_dir} ({' + '.join(streams)}) ==", flush=True)
+    code = extract_features.main(extraction_argv(args, streams))
+    if code:
+        return code
+    if "video" in streams and settings.get("PCA", True):
+        print(f"== 2/3: PCA of the video features ({args.pca}) ==", flush=True)
+        try:
+            reduce_video(args, game_dir)
+        except dataset.DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return runs.EXIT_BAD_INPUT
+    print(f"== 3/3: spotting with {args.model} ==", flush=True)
+    code = subprocess.run(spotting_argv(args, game_dir)).returncode
+    if code:
+        return code
+    prefix = runs.model_file(args.model).parent.name
+    game = game_dir.resolve().name
+    print(f"spots of {game}: {outputs.results_spotting_file(args.output_dir, prefix, game)}; timeline "
+          f"{outputs.timeline_file(args.output_dir, game, prefix)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

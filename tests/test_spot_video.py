@@ -1,0 +1,88 @@
+"""spot_video.py: from two video files to spots, through the real scripts (random extraction weights)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import compute_mAP as cm
+import dataset
+import media
+import spot_video
+
+
+@pytest.fixture(scope="module")
+def tf2_run(tmp_path_factory):
+    """A one-epoch method-4 run on a tiny synthetic set whose video files are named ResNET_TF2."""
+    import dataclasses
+
+    import ClassificationMinuteBased
+    import synthetic
+    from conftest import TINY, training_argv
+
+    root = synthetic.generate(tmp_path_factory.mktemp("tiny_tf2"), dataclasses.replace(TINY, video_features="ResNET_TF2"),
+                              progress=False)
+    tflog = tmp_path_factory.mktemp("run_tf2")
+    assert ClassificationMinuteBased.main(training_argv(root, tflog, "--architecture", "AudioVideoArchi5", "--featuresVideo",
+                                                        "ResNET_TF2", "--max_epoch", "1")) == 0
+    (run,) = tflog.iterdir()
+    return run
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    media.write_test_clip(folder / "first.mp4", 6.0)
+    media.write_test_clip(folder / "second.mkv", 4.0, tone_hz=660.0)
+    return folder
+
+
+def _pca(path, seed=0):
+    rng = np.random.default_rng(seed)
+    components = np.linalg.qr(rng.standard_normal((2048, 512)))[0].T  # (512, 2048), orthonormal rows
+    mean = rng.standard_normal(2048)
+    np.savez(path, components=components, mean=mean, explained_variance=np.ones(512),
+             explained_variance_ratio=np.full(512, 1 / 2048))
+    return components, mean
+
+
+def test_two_videos_to_spots(tf2_run, videos, tmp_path, capsys):
+    components, mean = _pca(tmp_path / "pca.npz")
+    game_dir, out = tmp_path / "My Game", tmp_path / "predictions"
+    argv = ["--model", str(tf2_run), "--video1", str(videos / "first.mp4"), "--video2",
+            str(videos / "second.mkv"), "--game_dir", str(game_dir), "--pca", str(tmp_path / "pca.npz"),
+            "--random_weights", "--output_dir", str(out), "--no_progress", "--loglevel", "WARNING"]
+    assert spot_video.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "random weights: for tests only" in printed
+    prefix = tf2_run.name
+    for half, seconds in ((1, 6), (2, 4)):
+        raw = np.load(game_dir / f"{half}_ResNET_TF2.npy")
+        reduced = np.load(game_dir / f"{half}_ResNET_TF2_PCA512.npy")
+        audio = np.load(game_dir / f"{half}_VGGish.npy")
+        assert raw.shape == (2 * seconds, 2048) and audio.shape == (2 * seconds, 512)
+        np.testing.assert_allclose(reduced, (raw.astype(np.float64) - mean) @ components.T, rtol=1e-5, atol=1e-4)
+        probabilities = np.load(cm.prediction_file(out, game_dir.name, prefix, half))
+        assert probabilities.shape == (seconds, dataset.NUM_CLASSES)  # one window per second
+        assert np.all((0 <= probabilities) & (probabilities <= 1))
+    spots = json.loads(cm.results_spotting_file(out, prefix, game_dir.name).read_text())
+    assert spots["UrlLocal"] and isinstance(spots["predictions"], list)
+    assert cm.timeline_file(out, game_dir.name, prefix).is_file()
+    assert str(cm.results_spotting_file(out, prefix, game_dir.name)) in printed
+
+
+def test_bad_input_writes_nothing(tf2_run, tiny_runs, videos, tmp_path, capsys):
+    game_dir = tmp_path / "game"
+    base = ["--model", str(tf2_run), "--video1", str(videos / "first.mp4"), "--game_dir", str(game_dir),
+            "--random_weights", "--output_dir", str(tmp_path / "out"), "--no_progress", "--loglevel", "WARNING"]
+    (tmp_path / "not_a_pca.npz").write_bytes(b"nothing")
+    cases = [(base, "--pca: the model of"),
+             (base + ["--pca", str(tmp_path / "not_a_pca.npz")], "not_a_pca.npz: not a PCA saved by fit_pca.py"),
+             (["--model", str(tmp_path / "no_run")] + base[2:], "model file not found"),
+             (["--model", str(tiny_runs["fusion"])] + base[2:], "trained on ResNET video features")]
+    for argv, message in cases:
+        assert spot_video.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("error: ") and message in err[-1], err
+    assert not game_dir.exists() and not (tmp_path / "out").exists()
