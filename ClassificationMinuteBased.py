@@ -51,6 +51,9 @@ TOP = Path(__file__).resolve().parent
 # Command line
 
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=runs.HelpFormatter)
@@ -95,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "estimated memory fits the device, else the largest piece that fits; 0: whole steps")
     new.add_argument("--memory_budget", type=float, default=0, metavar="GIB",
                      help="--micro_batch auto plans for this much memory per replica (0: what the device has)")
+    new.add_argument("--precision", choices=PRECISIONS, default="float32",
+                     help="Keras's dtype policy in training: products in bfloat16 or float16, weights, logits and "
+                          "the loss in float32 (float16 with dynamic loss scaling); float32 as the original")
     new.add_argument("--dropout", type=float, default=0.4,
                      help="dropout rate in training (the original's keep_prob 0.6); 0 for none")
     new.add_argument("--distribute", choices=distribution.DISTRIBUTE, default="none",
@@ -378,16 +384,23 @@ class Evaluator:
 class Trainer(Evaluator):
     """The model, Adam, gradient accumulation over micro-batches, and the compiled step functions."""
 
-    def __init__(self, model, learning_rate: float, replicas=None):
+    def __init__(self, model, learning_rate: float, replicas=None, loss_scaling: bool = False):
         """Under `replicas`, call it in the strategy's scope (the optimizer's variables are mirrored, each
-        replica accumulates its own gradients, and Keras's optimizer sums them over the replicas)."""
+        replica accumulates its own gradients, and Keras's optimizer sums them over the replicas).
+        `loss_scaling`: Keras's dynamic loss scale (for float16 products), a step whose gradients are
+        not finite skipped and the scale halved."""
         import keras
+
+        from networks import optimizer
 
         super().__init__(model, replicas)
         tf = self.tf
-        # The original's Adam: TF1 defaults with epsilon 1e-8 (Keras's default is 1e-7).
-        self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8)
+        # The original's Adam (TF1 defaults, epsilon 1e-8), its update one fused kernel per variable.
+        self.optimizer = optimizer.original_adam(learning_rate)
+        if loss_scaling:
+            self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
         self.optimizer.build(model.trainable_variables)
+        scale_loss = self.optimizer.scale_loss if loss_scaling else (lambda loss: loss)
         per_replica = {} if replicas is None else dict(synchronization=tf.VariableSynchronization.ON_READ,
                                                        aggregation=tf.VariableAggregation.SUM)
         self.accumulators = [tf.Variable(tf.zeros_like(v), trainable=False, **per_replica)
@@ -398,10 +411,21 @@ class Trainer(Evaluator):
                 logits = tf.cast(self.model(inputs, training=True), tf.float32)
                 per_chunk = chunk_losses(labels, logits)
                 # `scale` (1 / chunks of the whole step) turns the sum over the pieces into the step's mean.
-                loss = tf.reduce_sum(per_chunk) * scale
+                loss = scale_loss(tf.reduce_sum(per_chunk) * scale)
             gradients = tape.gradient(loss, self.model.trainable_variables)
             for accumulator, gradient in zip(self.accumulators, gradients):
                 accumulator.assign_add(gradient)
+            return logits, tf.reduce_sum(per_chunk)
+
+        def whole_step(inputs, labels, scale):
+            # A step in one piece: its gradients straight to the optimizer, no accumulator pass (the same
+            # numbers: 0 + g is g).
+            with tf.GradientTape() as tape:
+                logits = tf.cast(self.model(inputs, training=True), tf.float32)
+                per_chunk = chunk_losses(labels, logits)
+                loss = scale_loss(tf.reduce_sum(per_chunk) * scale)
+            gradients = tape.gradient(loss, self.model.trainable_variables)
+            self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
             return logits, tf.reduce_sum(per_chunk)
 
         def apply():
@@ -413,7 +437,9 @@ class Trainer(Evaluator):
                 accumulator.assign(tf.zeros_like(accumulator))
 
         if replicas is None:
-            self._accumulate = tf.function(accumulate, input_signature=self.signature + [tf.TensorSpec([], tf.float32)])
+            signature = self.signature + [tf.TensorSpec([], tf.float32)]
+            self._accumulate = tf.function(accumulate, input_signature=signature)
+            self._whole_step = tf.function(whole_step, input_signature=signature)
             self._apply = tf.function(apply)
             return
         strategy = replicas.strategy
@@ -450,20 +476,23 @@ class Trainer(Evaluator):
         position = 0
         for number, step in enumerate(steps, 1):
             step_loss = 0.0
-            for _ in dataset.split_batch(step, micro_batch):
+            count = len(dataset.split_batch(step, micro_batch))
+            run = self._whole_step if count == 1 else self._accumulate
+            for _ in range(count):
                 inputs, target = next(data)
-                piece_logits, piece_loss = self._accumulate(inputs, target, self.tf.constant(scales[position],
-                                                                                          self.tf.float32))
+                piece_logits, piece_loss = run(inputs, target, self.tf.constant(scales[position], self.tf.float32))
                 position += 1
                 logits.append(piece_logits.numpy())
                 labels.append(target.numpy())
                 step_loss += float(piece_loss)
-            loss_sum += self._end_step(number, step_loss / len(step), progress)
+            loss_sum += self._end_step(number, step_loss / len(step), progress, applied=count == 1)
         return np.concatenate(logits), np.concatenate(labels), loss_sum
 
-    def _end_step(self, number: int, step_loss: float, progress) -> float:
-        """Apply the step's summed gradients, stop on a non-finite loss, and report the step's mean loss."""
-        self._apply()
+    def _end_step(self, number: int, step_loss: float, progress, applied: bool = False) -> float:
+        """Apply the step's summed gradients (unless the step `applied` them itself), stop on a non-finite
+        loss, and report the step's mean loss."""
+        if not applied:
+            self._apply()
         if not np.isfinite(step_loss):
             raise NonFiniteLoss(number)
         dataset.fault_point("step")
@@ -621,14 +650,21 @@ def build_or_resume(args, run: Path, data: TrainingData, state: dict | None, rep
     keras.backend.clear_session()  # stable layer names from one run to the next in a process
     keras.utils.set_random_seed(args.seed)
     dims = data.dims
+    previous_policy = keras.mixed_precision.global_policy()
     with replicas.strategy.scope() if replicas is not None else contextlib.nullcontext():
-        model = networks.build_model(args.architecture, num_frames=data.frames, video_dim=dims.get("video", 512),
-                                     audio_dim=dims.get("audio", 512), pooling=args.network, vlad_k=args.VLAD_k,
-                                     bn_mode=args.bn_mode, honour_pooling=args.honour_pooling,
-                                     framewise_fusion=args.framewise_fusion, keep_prob=1.0 - args.dropout)
-        log.info("%s with %s: %s trainable parameters", args.architecture, args.network,
-                 f"{sum(int(np.prod(v.shape)) for v in model.trainable_variables):,}")
-        trainer = Trainer(model, args.LR, replicas)
+        # The layers take the policy of --precision (saved with the model); the logits layer is float32.
+        keras.mixed_precision.set_global_policy(args.precision)
+        try:
+            model = networks.build_model(args.architecture, num_frames=data.frames, video_dim=dims.get("video", 512),
+                                         audio_dim=dims.get("audio", 512), pooling=args.network, vlad_k=args.VLAD_k,
+                                         bn_mode=args.bn_mode, honour_pooling=args.honour_pooling,
+                                         framewise_fusion=args.framewise_fusion, keep_prob=1.0 - args.dropout)
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
+        log.info("%s with %s: %s trainable parameters%s", args.architecture, args.network,
+                 f"{sum(int(np.prod(v.shape)) for v in model.trainable_variables):,}",
+                 "" if args.precision == "float32" else f", {args.precision} policy")
+        trainer = Trainer(model, args.LR, replicas, loss_scaling=args.precision == "mixed_float16")
     current = TrainingState(trainer, Schedule(lr=args.LR, lr_patience=args.lr_patience,
                                               stop_patience=args.stop_patience, min_lr=args.min_LR),
                             np.random.default_rng(args.seed),

@@ -487,7 +487,7 @@ class Split:
         out = {}
         for stream in self.streams if streams is None else streams:
             arrays = [half.streams[stream] for half in self.halves]
-            batch = np.empty((len(positions), frames, self.dim(stream)), np.float32)
+            batch = empty_float32((len(positions), frames, self.dim(stream)))
             for first, stop, half_id, begin, whole in runs:
                 array = arrays[half_id]
                 if stop - first == 1 and whole:
@@ -610,6 +610,23 @@ def pipeline_depth(batch_bytes: float, parallel: int = 2, prefetch: int = 2,
         return parallel, prefetch
     workers = min(parallel, ahead)
     return workers, max(0, ahead - workers)
+
+
+# Batches at least this large are gathered into memory of their own, mapped for them and returned to the
+# system when they are freed (`empty_float32`).
+OWN_MAPPING_BYTES = 2 ** 28
+
+
+def empty_float32(shape: tuple[int, ...]) -> np.ndarray:
+    """An uninitialised float32 array; from an anonymous memory map of its own when it is at least
+    `OWN_MAPPING_BYTES`. The scripts keep freed memory in the process for reuse (`runs.tune_allocator`),
+    which suits batches of a few hundred chunks; whole steps of thousands of chunks, each a little larger
+    or smaller than the last, would otherwise leave the heap holding several of them."""
+    count = int(np.prod(shape))
+    if 4 * count < OWN_MAPPING_BYTES:
+        return np.empty(shape, np.float32)
+    mapping = mmap.mmap(-1, 4 * count, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(mapping, np.float32, count).reshape(shape)  # the array keeps the mapping alive
 
 
 def make_dataset(split: Split, index: WindowIndex, batches: Sequence[np.ndarray], *,

@@ -16,12 +16,13 @@ Errors are `dataset.DataError(path, problem)`.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 import os
 import wave
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -329,9 +330,16 @@ def write_test_clip(path: str | os.PathLike, seconds: float, fps: int = 25, size
     `tone_hz=None` writes no audio stream. The audio covers the video's length (AAC's priming samples are
     dropped by the decoder). The container follows the suffix (`.mkv`, `.mp4`).
     """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return dataset.write_atomic(path, lambda temporary: _write_clip(temporary, seconds, fps, size, tone_hz,
+                                                                    sample_rate, channels))
+
+
+def _write_clip(path: Path, seconds: float, fps: int, size: tuple[int, int], tone_hz: float | None,
+                sample_rate: int, channels: int) -> None:
     import av
 
-    path = Path(path)
     width, height = size
     n_frames = int(round(seconds * fps))
     with av.open(str(path), "w") as container:
@@ -369,4 +377,23 @@ def write_test_clip(path: str | os.PathLike, seconds: float, fps: int = 25, size
                     container.mux(packet)
             for packet in audio.encode(None):
                 container.mux(packet)
-    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python media.py CLIP --seconds S`: write a synthetic test clip (a moving picture and a tone)."""
+    parser = argparse.ArgumentParser(description="Write a synthetic test clip: a moving coloured picture and a "
+                                                 "sine tone (for trying extract_features.py and spot_video.py).")
+    parser.add_argument("path", help="the clip to write (.mkv or .mp4)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length")
+    parser.add_argument("--tone_hz", type=float, default=440.0, help="frequency of the tone (0: no audio stream)")
+    parser.add_argument("--size", type=int, nargs=2, default=[320, 180], metavar=("WIDTH", "HEIGHT"))
+    args = parser.parse_args(argv)
+    if args.seconds <= 0:
+        parser.error("--seconds must be positive")
+    path = write_test_clip(args.path, args.seconds, size=tuple(args.size), tone_hz=args.tone_hz or None)
+    print(f"wrote {path} ({args.seconds:g} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -115,13 +115,15 @@ def test_non_finite_loss_stops_with_its_own_code_and_keeps_the_last_good_files(t
 
     def init(self, *args, **kwargs):
         original(self, *args, **kwargs)
-        accumulate = self._accumulate
 
-        def maybe_nan(inputs, target, scale):
-            logits, loss = accumulate(inputs, target, scale)
-            return logits, loss * np.float32("nan") if poisoned["on"] else loss
+        def poison(run):
+            def maybe_nan(inputs, target, scale):
+                logits, loss = run(inputs, target, scale)
+                return logits, loss * np.float32("nan") if poisoned["on"] else loss
+            return maybe_nan
 
-        self._accumulate = maybe_nan
+        # Steps of several pieces accumulate; a step of one piece is applied at once.
+        self._accumulate, self._whole_step = poison(self._accumulate), poison(self._whole_step)
 
     monkeypatch.setattr(cmb.Trainer, "__init__", init)
     code = cmb.main(training_argv(tiny_root, tmp_path, "--architecture", "VideoNetwork", "--max_epoch", "3"),
