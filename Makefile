@@ -8,13 +8,17 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean-data
+.PHONY: demo test bench install clean-data
 
 demo: $(STAMP)
 	$(PY) demo.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# Every benchmark, one table (bench/run_all.py; BENCH_ARGS=--quick for a few minutes).
+bench: $(STAMP)
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 install: $(STAMP) $(if $(GPU),$(VENV)/.installed-gpu)
 

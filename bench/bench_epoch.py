@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,9 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
+sys.path.insert(0, str(TOP / "bench"))
+
+import common  # noqa: E402
 
 GAMES = (300, 20, 1)
 TRAIN_ARGS = ("--architecture", "AudioVideoArchi5", "--network", "RVLAD", "--VLAD_k", "64", "--WindowSize", "20",
@@ -33,16 +35,7 @@ TRAIN_ARGS = ("--architecture", "AudioVideoArchi5", "--network", "RVLAD", "--VLA
 
 
 def machine() -> str:
-    flags = ""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-        model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-        words = set(next((line for line in info.splitlines() if line.startswith("flags")), "").split())
-        flags = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in words)
-    except OSError:
-        model = platform.processor()
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
-    return f"{model} ({flags}), {os.cpu_count()} cores, {memory:.0f} GiB RAM, Python {platform.python_version()}"
+    return common.machine()
 
 
 def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", games=GAMES) -> dict:
@@ -116,6 +109,12 @@ def main() -> int:
         print(f"| {r['mode']} | {r['chunks']:,} | {r['epoch_seconds']:.0f} | {r['chunks_per_second']:,.0f} | "
               f"{r['peak_rss_gb']:.2f} | {r['model_gb']:.2f} | {r['peak_rss_gb'] - r['model_gb']:.2f} | {r['choice'][:60]} |")
     print("target: peak - model under 3 GB")
+    for r in rows:
+        size = f"{r['chunks']:,} chunks"
+        common.record("epoch", f"training epoch ({size}), {r['mode']}", r["chunks_per_second"], "chunks/s")
+        common.record("epoch", f"peak RSS above the model's own memory, {r['mode']}", r["peak_rss_gb"] - r["model_gb"],
+                      "GB", r["model_gb"], "the formula's weights, Adam, accumulators, one piece's activations",
+                      target="< 3 GB above")
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -23,19 +22,11 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
+sys.path.insert(0, str(TOP / "bench"))
+
+import common  # noqa: E402
 
 RUNS = ("audio:float32", "audio:bfloat16", "video:float32", "video:bfloat16")
-
-
-def machine() -> str:
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return f"{os.cpu_count()} cores"
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    return (f"{model}; {os.cpu_count()} cores; avx512f {'yes' if 'avx512f' in flags else 'no'}, "
-            f"amx_bf16 {'yes' if 'amx_bf16' in flags else 'no'}, avx512_bf16 {'yes' if 'avx512_bf16' in flags else 'no'}")
 
 
 def child(kind: str, precision: str, clip: str) -> dict:
@@ -78,7 +69,7 @@ def main() -> int:
         return 0
     import media
 
-    print("machine:", machine())
+    print("machine:", common.machine())
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(folder) / "1_HQ.mkv"
         begin = time.perf_counter()
@@ -92,6 +83,9 @@ def main() -> int:
                 print(f"{run}: failed\n{out.stderr[-2000:]}")
                 continue
             result = json.loads(out.stdout.strip().splitlines()[-1])
+            common.record("extraction", f"{kind} features ({'VGGish' if kind == 'audio' else 'ResNet-152'}), {precision}",
+                          result["media_seconds"] / result["wall_s"], "s of media per s")
+            common.record("extraction", f"{kind} extraction peak RSS, {precision}", result["peak_rss_gb"], "GB")
             print(f"{kind:5s} {precision:8s}: {result['media_seconds']:.1f} s of media in {result['wall_s']:.1f} s "
                   f"-> {result['media_seconds'] / result['wall_s']:.2f} s per s; rows {tuple(result['rows'])}; "
                   f"peak RSS {result['peak_rss_gb']:.2f} GB")

@@ -3,8 +3,8 @@
     .venv/bin/python bench/bench_networks.py [--batch 256] [--frames 40] [--repeats 3] [--bf16 auto|on|off]
                                              [--allocator bfc|mallopt|default] [--compare_allocators]
 
-Times one optimizer step (forward, backward and Adam with the original's epsilon 1e-8, in a tf.function
-like the trainer's) at batch 256 and 40 frames (20 s windows) for NetVLAD k=512 and NetRVLAD k=64, one
+Times one optimizer step (forward, backward and Adam with the original's epsilon 1e-8, by default the
+trainer's fused update, `--optimizer keras` for Keras's own; in a tf.function like the trainer's) at batch 256 and 40 frames (20 s windows) for NetVLAD k=512 and NetRVLAD k=64, one
 stream (VideoNetwork) and two streams (AudioVideoArchi5, method 4). It counts the step's floating-point
 operations (the matrix products of the mathematics: forward once, backward twice, minus the products
 whose gradient nobody needs) and prints the achieved rate as a fraction of the rate of a large float32
@@ -38,6 +38,7 @@ from pathlib import Path
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
+import common  # noqa: E402  (bench/ is the script's folder)
 import runs  # noqa: E402  (imports no TensorFlow)
 from runs import cpu_has_bf16  # noqa: E402
 
@@ -64,7 +65,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compare_allocators", action="store_true",
                         help="time NetVLAD k=512 (1 stream) under each allocator, one process each")
     parser.add_argument("--only", type=int, nargs="*", help="indexes of the configurations to run (0..3)")
+    parser.add_argument("--optimizer", choices=["fused", "keras"], default="fused",
+                        help="Adam's update in the steps: fused (TF1's ApplyAdam kernel, what the trainer runs) or "
+                             "Keras's own separate passes")
     return parser
+
+
+def update_against_copy(tf, keras, networks, args) -> None:
+    """Adam's update of NetVLAD k=512's parameters, fused and Keras's, against the same-run time of one
+    read and one write of the buffers it touches (weights, gradient, two moments: a copy of each)."""
+    import numpy as np
+
+    from networks import optimizer as original
+
+    model = networks.build_model("VideoNetwork", num_frames=args.frames, video_dim=args.dim, pooling="VLAD", vlad_k=512)
+    variables = model.trainable_variables
+    params = sum(int(np.prod(v.shape)) for v in variables)
+    grads = [tf.random.normal(v.shape) * 1e-3 for v in variables]
+    times = {}
+    for name, fused in (("fused", True), ("keras", False)):
+        optimizer = original.original_adam(1e-3, fused=fused)
+        optimizer.build(variables)
+        apply = tf.function(lambda: optimizer.apply_gradients(zip(grads, variables)))
+        times[name], _ = best_and_median(lambda: (apply(), variables[0].numpy()), args.repeats)
+    buffers = [np.random.default_rng(0).standard_normal(params, dtype=np.float32) for _ in range(4)]
+    targets = [np.empty_like(b) for b in buffers]
+    copy, _ = best_and_median(lambda: [np.copyto(t, b) for t, b in zip(targets, buffers)], args.repeats)
+    gigabytes = 4 * 4 * params / 1e9
+    common.record("networks", f"Adam's update, {params / 1e6:.0f} M parameters, fused (Keras's: {times['keras']:.2f} s)",
+                  times["fused"], "s", copy, "a copy of weights, gradient and both moments", target="<= 2")
+    print(f"\nAdam's update of {params:,} parameters (NetVLAD k=512, 1 stream): fused {times['fused']:.3f} s, "
+          f"Keras {times['keras']:.3f} s; a copy of weights, gradient and both moments ({gigabytes:.1f} GB read, "
+          f"{gigabytes:.1f} GB written) {copy:.3f} s: fused / copy {times['fused'] / copy:.2f}, Keras / copy "
+          f"{times['keras'] / copy:.2f} (target: fused within 2)")
 
 
 def set_up_allocator(choice: str) -> str:
@@ -140,8 +173,10 @@ def matmul_rate(tf, repeats: int) -> float:
     return 2 * 4096 ** 3 / best / 1e9
 
 
-def make_step(tf, keras, model, learning_rate=1e-3):
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8)
+def make_step(tf, keras, model, learning_rate=1e-3, fused=True):
+    from networks import optimizer as original
+
+    optimizer = original.original_adam(learning_rate, fused=fused)  # the trainer's (fused: TF1's kernel)
     optimizer.build(model.trainable_variables)
 
     @tf.function
@@ -180,7 +215,7 @@ def measure(tf, keras, networks, label, architecture, pooling, k, args, weights=
     logits = tf.cast(model(eval_inputs, training=False), tf.float32)
     loss = float(tf.reduce_mean(tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(
         labels=labels[:64], logits=logits), axis=1)))
-    step, gradients, apply = make_step(tf, keras, model)
+    step, gradients, apply = make_step(tf, keras, model, fused=args.optimizer == "fused")
     flops = step_flops(model, args.batch)
     step_best, step_median = best_and_median(lambda: step(inputs, labels).numpy(), args.repeats)
     grads = gradients(inputs, labels)[1]
@@ -192,6 +227,13 @@ def measure(tf, keras, networks, label, architecture, pooling, k, args, weights=
 
 
 def print_table(rows, reference_rate: float, title: str) -> None:
+    precision = "float32" if title.startswith("float32") else "mixed_bfloat16"
+    for row in rows:
+        rate = row["flops"]["total"] / row["step"] / 1e9
+        common.record("networks", f"training step, batch 256, {row['label']}, {precision} (fwd+bwd {row['grad']:.2f} s, "
+                      f"Adam {row['apply']:.2f} s)", row["step"], "s", row["flops"]["total"] / reference_rate / 1e9,
+                      "the step's products at the float32 4096^3 matmul rate", ratio=rate / reference_rate,
+                      target=">= 0.8 (NetVLAD k=512, float32)" if precision == "float32" else ">= 2x float32 on AMX")
     print(f"\n{title}")
     header = (f"{'configuration':<26} {'params':>12} {'GFLOP/step':>10} {'step s':>8} {'median':>8} "
               f"{'fwd+bwd s':>9} {'Adam s':>7} {'GFLOP/s':>8} {'/ matmul':>8}")
@@ -237,7 +279,9 @@ def main(argv=None) -> int:
     after = matmul_rate(tf, args.repeats)
     reference = max(before, after)
     print(f"matmul 4096^3 float32: {before:.1f} GFLOP/s before, {after:.1f} after; reference {reference:.1f}")
-    print_table(rows, reference, "float32")
+    print_table(rows, reference, f"float32 (Adam: {args.optimizer})")
+    if not args.only or 0 in args.only:
+        update_against_copy(tf, keras, networks, args)
     for row in rows:
         if row["label"].startswith("NetVLAD k=512, 1 stream"):
             ratio = row["flops"]["total"] / row["step"] / 1e9 / reference

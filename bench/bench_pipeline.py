@@ -20,6 +20,9 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
+sys.path.insert(0, str(TOP / "bench"))
+
+import common  # noqa: E402
 
 
 def peak_rss_gb() -> float:
@@ -86,6 +89,8 @@ def main() -> int:
         total += int(labels.shape[0])
     elapsed = time.perf_counter() - start
     assert total + first == args.epochs * len(index)
+    common.record("pipeline", f"input pipeline, {name}", total / elapsed, "windows/s", target="> 10,000 windows/s")
+    common.record("pipeline", f"input pipeline peak RSS, {name}", peak_rss_gb(), "GB", target="< 1.5 GB")
     print(f"{name}: {args.epochs} epochs, {total} windows in {elapsed:.2f} s = {total / elapsed:,.0f} windows/s;"
           f" peak RSS {peak_rss_gb():.2f} GB (targets: well over 10,000 windows/s, under 1.5 GB); now {resident_split()}")
     return 0

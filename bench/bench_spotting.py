@@ -30,6 +30,7 @@ sys.path.insert(0, str(TOP / "bench"))
 
 import numpy as np  # noqa: E402
 
+import common  # noqa: E402
 import dataset  # noqa: E402
 import runs  # noqa: E402
 
@@ -117,6 +118,10 @@ def main(argv=None) -> int:
                     reference_output = output
                 else:
                     note = f"  max |p - p_float32| = {np.max(np.abs(output - reference_output)):.4f}"
+                common.record("spotting", f"one {args.minutes:g}-min half, {architecture} {args.pooling} k={args.k}, "
+                              f"{precision}", best, "s", flops * len(index) / reference / 1e9,
+                              "the forward products at the float32 4096^3 matmul rate",
+                              ratio=rate / reference, target="rate >= 0.8 of the matmul's")
                 print(f"{architecture + ' ' + args.pooling + ' k=' + str(args.k):<34}{precision:<11}{best:>8.2f}"
                       f"{len(index) / best:>11.0f}{flops / 1e9:>10.3f}{rate:>9.1f}{rate / reference:>10.2f}{note}")
     if not bf16:
