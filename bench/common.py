@@ -57,7 +57,8 @@ def tensorflow_build() -> str:
 def record(bench: str, what: str, figure: float, unit: str, bound: float | None = None, bound_what: str = "",
            ratio: float | None = None, target: str = "") -> None:
     """One row of run_all's table: `figure` (in `unit`) of `what`, against `bound` (what `bound_what`
-    measured in the same run); `ratio` defaults to figure / bound."""
+    measured in the same run); `ratio` defaults to figure / bound (give it where the target reads the
+    other way, e.g. a rate: bound / figure)."""
     path = os.environ.get(SUMMARY_ENV)
     if not path:
         return
