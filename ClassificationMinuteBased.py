@@ -406,27 +406,26 @@ class Trainer(Evaluator):
         self.accumulators = [tf.Variable(tf.zeros_like(v), trainable=False, **per_replica)
                              for v in model.trainable_variables]
 
-        def accumulate(inputs, labels, scale):
+        def forward_backward(inputs, labels, scale):
             with tf.GradientTape() as tape:
                 logits = tf.cast(self.model(inputs, training=True), tf.float32)
                 per_chunk = chunk_losses(labels, logits)
                 # `scale` (1 / chunks of the whole step) turns the sum over the pieces into the step's mean.
                 loss = scale_loss(tf.reduce_sum(per_chunk) * scale)
-            gradients = tape.gradient(loss, self.model.trainable_variables)
+            return logits, tf.reduce_sum(per_chunk), tape.gradient(loss, self.model.trainable_variables)
+
+        def accumulate(inputs, labels, scale):
+            logits, loss, gradients = forward_backward(inputs, labels, scale)
             for accumulator, gradient in zip(self.accumulators, gradients):
                 accumulator.assign_add(gradient)
-            return logits, tf.reduce_sum(per_chunk)
+            return logits, loss
 
         def whole_step(inputs, labels, scale):
             # A step in one piece: its gradients straight to the optimizer, no accumulator pass (the same
             # numbers: 0 + g is g).
-            with tf.GradientTape() as tape:
-                logits = tf.cast(self.model(inputs, training=True), tf.float32)
-                per_chunk = chunk_losses(labels, logits)
-                loss = scale_loss(tf.reduce_sum(per_chunk) * scale)
-            gradients = tape.gradient(loss, self.model.trainable_variables)
+            logits, loss, gradients = forward_backward(inputs, labels, scale)
             self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
-            return logits, tf.reduce_sum(per_chunk)
+            return logits, loss
 
         def apply():
             # Under a strategy: in each replica, its own sums (read_value: value() of a per-replica variable

@@ -246,7 +246,7 @@ def extract(args) -> int:
     if any(job.video for job in todo):
         weights = None if args.random_weights else args.resnet_weights
         model = video_features.build_resnet(weights, args.precision, random_weights=args.random_weights)
-        video_predict = video_features.compiled_predict(model)
+        video_predict = audio_features.compiled_predict(model)
     written = []
     for folder in sorted({job.folder for job in todo}):
         folder.mkdir(parents=True, exist_ok=True)

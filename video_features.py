@@ -37,6 +37,9 @@ import numpy as np
 
 import dataset
 import media
+# The extraction networks' test-only warning and their compiled inference (`compiled_predict`) are
+# audio_features'.
+from audio_features import RANDOM_WARNING
 
 log = logging.getLogger("video_features")
 
@@ -45,7 +48,6 @@ DIM = 2048
 BATCH_SIZE = 64       # SoccerNet's predict batch
 PRECISIONS = ("float32", "bfloat16")
 CHANNEL_ORDERS = ("bgr", "rgb")
-RANDOM_WARNING = "random weights: for tests only"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -203,19 +205,6 @@ def build_resnet(weights: str | os.PathLike | None = "imagenet", precision: str 
         return model
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def compiled_predict(model) -> Callable[[np.ndarray], np.ndarray]:
-    """`model(x, training=False)` in one traced tf.function for any batch size; float32 output."""
-    import tensorflow as tf
-
-    spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32)
-
-    @tf.function(input_signature=[spec], reduce_retracing=True)
-    def run(x):
-        return tf.cast(model(x, training=False), tf.float32)
-
-    return lambda x: run(tf.constant(x, tf.float32)).numpy()
 
 
 # ------------------------------------------------------------------------------------------------

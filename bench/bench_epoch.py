@@ -112,7 +112,7 @@ def main() -> int:
     for r in rows:
         size = f"{r['chunks']:,} chunks"
         common.record("epoch", f"training epoch ({size}), {r['mode']}", r["chunks_per_second"], "chunks/s")
-        common.record("epoch", f"peak RSS {r['peak_rss_gb']:.2f} GB above the model's own memory (the formula's "
+        common.record("epoch", f"peak RSS ({r['peak_rss_gb']:.2f} GB) less the model's own memory (the formula's "
                       f"weights, Adam, accumulators, one piece's activations: {r['model_gb']:.2f} GB), {r['mode']}",
                       r["peak_rss_gb"] - r["model_gb"], "GB", target="< 3 GB")
     return 0

@@ -48,7 +48,7 @@ def child(kind: str, precision: str, clip: str) -> dict:
         rows = audio_features.extract_half(samples, rate, predict).shape
     else:
         model = video_features.build_resnet(None, precision, random_weights=True)
-        predict = video_features.compiled_predict(model)
+        predict = audio_features.compiled_predict(model)
         begin = time.perf_counter()
         seconds = media.video_duration(clip)
         rows = video_features.extract_file(clip, predict).shape
