@@ -130,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def peak_memory_gb() -> float:
+    """The process's peak resident memory so far (host RAM; on a GPU the device's is TensorFlow's)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
+
+
 def features_or_none(name: str | None) -> str | None:
     return None if name is None or name.lower() in ("", "none") else name
 
@@ -724,11 +731,11 @@ def run_epoch(args, epoch: int, current: TrainingState, data: TrainingData, run:
         "best_mAP": round(schedule.best, 6), "best_epoch": schedule.best_epoch + 1,
         "bad_epochs": schedule.counter, "action": "+".join(actions), "seconds": round(seconds, 2)})
     log.info("epoch %d/%d lr %.0e | train loss %.2f mAP %.1f | valid mAP %.1f (card %.1f subs %.1f goal %.1f)"
-             " | best %.1f @%d, bad %d%s | %.0f s", epoch + 1, args.max_epoch, lr, train_loss,
+             " | best %.1f @%d, bad %d%s | %.0f s, peak memory %.1f GB", epoch + 1, args.max_epoch, lr, train_loss,
              100 * train_report["mAP"], 100 * valid_report["mAP"], 100 * ap["card"], 100 * ap["subs"],
              100 * ap["goal"], 100 * schedule.best, schedule.best_epoch + 1, schedule.counter,
              "".join(f", {a}" for a in actions if a != "save") + (", saved" if "save" in actions else ""),
-             seconds)
+             seconds, peak_memory_gb())
     # The state after this epoch, for --resume: the arrays first, then the JSON that points at them.
     state_file = runs.last_state_file(epoch + 1)
     save_state(checkpoint / state_file, trainer.model, trainer.optimizer)
