@@ -393,15 +393,6 @@ def extract_half(samples: np.ndarray, sample_rate: int, predict: Callable[[np.nd
     return features
 
 
-def extract_file(path: str | os.PathLike, predict, start: float = 0.0, video_features: int | None = None,
-                 **kwargs) -> np.ndarray:
-    """`extract_half` on a decoded media file (`media.read_audio`)."""
-    import media
-
-    samples, rate = media.read_audio(path)
-    return extract_half(samples, rate, predict, start=start, video_features=video_features, **kwargs)
-
-
 def chunk_count(n_samples: int, sample_rate: int, start: float = 0.0, video_features: int | None = None) -> int:
     """Chunks `extract_half` goes through for a half of `n_samples` samples (its progress total)."""
     return segment_plan(n_samples, sample_rate, start, video_features)[2]

@@ -253,9 +253,9 @@ def extract(args) -> int:
     for job in todo:
         label = f"{job.folder.name} half {job.half}"
         if job.video:
-            total = media.frame_count_estimate(job.path, FPS, job.start, job.duration)
-            with _bar(total, f"{label} video", args.no_progress) as bar:
-                features = video_features.extract_file(job.path, video_predict, start=job.start,
+            kept = media.frame_numbers(job.path, FPS, job.start, job.duration)  # counted once, for both
+            with _bar(len(kept), f"{label} video", args.no_progress) as bar:
+                features = video_features.extract_file(job.path, video_predict, start=job.start, kept=kept,
                                                        duration=job.duration, fps=FPS, batch_size=args.frame_batch,
                                                        channel_order=args.channel_order, progress=bar.update)
             written.append(dataset.write_atomic(job.output(VIDEO_NAME), lambda tmp: np.save(tmp, features)))

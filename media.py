@@ -216,17 +216,23 @@ def _selection(container, stream, path, fps, start, duration):
     return frame_selection(frames, time_second, fps_video, fps, start, duration)
 
 
-def frame_count_estimate(path: str | os.PathLike, fps: float = 2.0, start: float | None = 0.0,
-                         duration: float | None = None) -> int:
-    """How many frames `read_frames` gives, from the container's frame count (or its packets), without
-    decoding."""
+def frame_numbers(path: str | os.PathLike, fps: float = 2.0, start: float | None = 0.0,
+                  duration: float | None = None) -> list[int]:
+    """The 1-based numbers of the frames `read_frames` gives (FrameCV's selection), from the container's
+    frame count (or its packets), without decoding."""
     with _open(path) as container:
         stream = _video_stream(container, path)
-        return len(_selection(container, stream, path, fps, start, duration)[1])
+        return _selection(container, stream, path, fps, start, duration)[1]
+
+
+def frame_count_estimate(path: str | os.PathLike, fps: float = 2.0, start: float | None = 0.0,
+                         duration: float | None = None) -> int:
+    """How many frames `read_frames` gives, without decoding."""
+    return len(frame_numbers(path, fps, start, duration))
 
 
 def read_frames(path: str | os.PathLike, fps: float = 2.0, start: float | None = 0.0,
-                duration: float | None = None) -> Iterator[np.ndarray]:
+                duration: float | None = None, kept: list[int] | None = None) -> Iterator[np.ndarray]:
     """RGB uint8 frames (H, W, 3) of the first video stream, the ones SoccerNet's FrameCV keeps.
 
     Every frame is decoded from the beginning (no seeking, as FrameCV); the selection is
@@ -234,13 +240,16 @@ def read_frames(path: str | os.PathLike, fps: float = 2.0, start: float | None =
     the video has fewer frames than its duration says is replaced by counting the frames first
     (header or demuxed packets). Frames are converted as OpenCV 3.4 does (swscale, bicubic, ITU-R
     BT.601 matrix), in RGB order: OpenCV gives BGR, which callers reproducing SoccerNet must flip.
+    `kept`: the selection if the caller has it already (`frame_numbers` of the same arguments), so
+    that the file is not demuxed again to count its frames.
     """
     import av
 
     container = _open(path)
     try:
         stream = _video_stream(container, path)
-        _, kept = _selection(container, stream, path, fps, start, duration)
+        if kept is None:
+            _, kept = _selection(container, stream, path, fps, start, duration)
         wanted = set(kept)
         last = kept[-1] if kept else 0
         stream.thread_type = "AUTO"

@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def plan(args) -> tuple[dict, tuple[str, ...], Path]:
-    """The run's settings, the streams its model reads and the game folder; checks the PCA and weights."""
+def plan(args) -> tuple[dict, tuple[str, ...], Path, object]:
+    """The run's settings, the streams its model reads, the game folder and the PCA (None when the model
+    needs none); checks the weights."""
     model_file = runs.model_file(args.model)
     settings = runs.read_args(model_file.parent)
     streams = networks.streams_of(settings.get("architecture", "VideoNetwork"))
@@ -81,14 +82,15 @@ def plan(args) -> tuple[dict, tuple[str, ...], Path]:
         raise dataset.DataError(model_file.parent, f"its model was trained on {video} video features; the features "
                                 f"extracted from a video are {extract_features.VIDEO_NAME} (SoccerNet v2's): train "
                                 f"with --featuresVideo {extract_features.VIDEO_NAME}")
+    pca = None
     if "video" in streams and settings.get("PCA", True):
         if not args.pca:
             raise dataset.DataError("--pca", f"the model of {model_file.parent} reads PCA-reduced video features: "
                                              "give a PCA saved by fit_pca.py --save")
         import fit_pca
 
-        fit_pca.load_pca(args.pca, dim=dataset.KNOWN_DIMS["ResNET"])
-    return settings, streams, game_dir
+        pca = fit_pca.load_pca(args.pca, dim=dataset.KNOWN_DIMS["ResNET"])
+    return settings, streams, game_dir, pca
 
 
 def extraction_argv(args, streams: Sequence[str]) -> list[str]:
@@ -102,11 +104,8 @@ def extraction_argv(args, streams: Sequence[str]) -> list[str]:
     return argv + ["--no_progress"] * args.no_progress
 
 
-def reduce_video(args, game_dir: Path) -> None:
+def reduce_video(args, game_dir: Path, pca) -> None:
     """`{half}_ResNET_TF2_PCA512.npy` from `{half}_ResNET_TF2.npy` with the saved PCA."""
-    import fit_pca
-
-    pca = fit_pca.load_pca(args.pca, dim=dataset.KNOWN_DIMS["ResNET"])
     split = dataset.Split(game_dir, data_root=game_dir.parent, games=[game_dir.name],
                           video_features=extract_features.VIDEO_NAME, audio_features=None, pca=False, label_file=None)
     written = dataset.apply_pca(pca, split, overwrite=args.overwrite, progress=not args.no_progress)
@@ -130,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--game_dir and --video_ini go with --video1/--video2 (a game folder holds its own)")
     runs.setup_process(args)
     try:
-        settings, streams, game_dir = plan(args)
+        settings, streams, game_dir, pca = plan(args)
     except dataset.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return runs.EXIT_BAD_INPUT
@@ -138,10 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = extract_features.main(extraction_argv(args, streams))
     if code:
         return code
-    if "video" in streams and settings.get("PCA", True):
+    if pca is not None:
         print(f"== 2/3: PCA of the video features ({args.pca}) ==", flush=True)
         try:
-            reduce_video(args, game_dir)
+            reduce_video(args, game_dir, pca)
         except dataset.DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return runs.EXIT_BAD_INPUT

@@ -151,7 +151,7 @@ def preprocess(frames: np.ndarray, channel_order: str = "bgr") -> np.ndarray:
 
 
 def build_resnet(weights: str | os.PathLike | None = "imagenet", precision: str = "float32",
-                 random_weights: bool = False, backbone: Callable[[], object] | None = None):
+                 random_weights: bool = False):
     """ResNet-152 cut at `avg_pool` (2048-d), as SoccerNet's extractor.
 
     Args:
@@ -160,8 +160,6 @@ def build_resnet(weights: str | os.PathLike | None = "imagenet", precision: str 
             `random_weights`.
         precision: "float32" or "bfloat16" (computed in bf16; the output is float32).
         random_weights: allow None weights: for tests only, logged as a warning.
-        backbone: tests only: a function returning a small Keras model (224, 224, 3) -> (2048,) used
-            instead of ResNet-152 (random weights; it keeps the test suite fast).
     """
     import keras
 
@@ -172,10 +170,6 @@ def build_resnet(weights: str | os.PathLike | None = "imagenet", precision: str 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     try:
-        if backbone is not None:
-            log.warning("ResNet: a stand-in backbone with %s", RANDOM_WARNING)
-            base = backbone()
-            return keras.Model(base.input, keras.layers.Activation("linear", dtype="float32")(base.output))
         file = None if weights in (None, "imagenet") else Path(weights)
         if file is not None and not file.is_file():
             raise dataset.DataError(file, "ResNet weights file not found")
@@ -233,7 +227,8 @@ def extract_frames(frames: Iterable[np.ndarray], predict: Callable[[np.ndarray],
 
 
 def extract_file(path: str | os.PathLike, predict, start: float | None = None, duration: float | None = None,
-                 fps: float = 2.0, **kwargs) -> np.ndarray:
-    """(frames, 2048) float32 of a video: `media.read_frames` with FrameCV's selection, then
-    `extract_frames`."""
-    return extract_frames(media.read_frames(path, fps=fps, start=start, duration=duration), predict, **kwargs)
+                 fps: float = 2.0, kept: list[int] | None = None, **kwargs) -> np.ndarray:
+    """(frames, 2048) float32 of a video: `media.read_frames` with FrameCV's selection (`kept`, when the
+    caller has it from `media.frame_numbers`), then `extract_frames`."""
+    return extract_frames(media.read_frames(path, fps=fps, start=start, duration=duration, kept=kept), predict,
+                          **kwargs)
