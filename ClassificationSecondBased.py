@@ -13,7 +13,10 @@ The model is a run folder of ClassificationMinuteBased.py (its `best_model.keras
 a hard-coded checkpoint: window size, features and architecture come from the run. The original flags
 are still accepted; one that contradicts the run is an error. In the original's batch-norm mode
 (`batch`, statistics of the evaluated batch) each half is cut into four consecutive parts, as the
-authors' script did; in `moving` mode the batch size does not change the result (`--batch_size`).
+authors' script did; in `moving` mode the batch size does not change the result (`--batch_size`), and
+for the LOUPE poolings each frame's soft assignment is computed once per half and the windows are
+pooled in the graph (networks/sliding.py; the same outputs as window by window, which
+`--window_by_window` restores).
 
 Also: `--combine 1|2` fuses the per-second outputs of a video run and an audio run (late fusion
 methods 1 and 2, fusion.py) into a new output; a SoccerNet `results_spotting.json` per game (from a
@@ -71,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                      help="bfloat16: run the model under Keras's mixed_bfloat16 policy (faster only where the "
                           "processor has bfloat16 instructions: avx512_bf16, amx_bf16, or a GPU)")
+    new.add_argument("--window_by_window", action="store_true",
+                     help="in moving batch-norm mode, run the model on each gathered window (as the original) "
+                          "instead of computing each frame's assignment once per frame (networks/sliding.py; "
+                          "the same outputs, faster)")
     new.add_argument("--redo", action="store_true", help="spot games whose outputs already exist")
     new.add_argument("--shard", type=runs.argument_type(parse_shard, "shard"), default=None, metavar="I/N",
                      help="spot only the I-th of N disjoint parts of the list (games I, I+N, I+2N, ... counting "
@@ -118,6 +125,19 @@ def bfloat16_copy(model):
     if not tf.config.list_physical_devices("GPU") and not runs.cpu_has_bf16():
         log.warning("--precision bfloat16: this processor has no bfloat16 instructions; expect no speed-up")
     return copy
+
+
+def per_frame_spotter(args, model, fps: int):
+    """networks.sliding.HalfSpotter for a model in moving batch-norm mode with LOUPE poolings (each frame's
+    assignment computed once), else None (the window-by-window model, as the original)."""
+    from networks import sliding
+
+    reason = sliding.unsupported_reason(model, fps)
+    if args.window_by_window or reason is not None:
+        log.info("window-by-window spotting (%s)", "--window_by_window" if args.window_by_window else reason)
+        return None
+    log.info("per-frame spotting: each frame's assignment computed once, windows pooled in the graph")
+    return sliding.HalfSpotter(model, fps)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -244,6 +264,7 @@ def spot(args) -> int:
                               audio_features=features["audio"] if features["audio"] not in (None, "none") else None,
                               pca=settings["PCA"], label_file=None, games=pending, fps=settings["featurePerSec"])
 
+        spotter = per_frame_spotter(args, model, settings["featurePerSec"])
         logits = networks.logits_function(model)
         started = time.perf_counter()
         windows = 0
@@ -253,9 +274,13 @@ def spot(args) -> int:
             for half_id in half_ids:
                 index = split.spotting_index(frames, [half_id])
                 batches = windows_of_half(len(index), bn_mode, args.batch_size)
-                parts = [tf.math.sigmoid(logits(inputs)).numpy()
-                         for inputs in dataset.make_dataset(split, index, batches, streams=streams)]
-                probabilities[split.halves[half_id].half] = np.concatenate(parts)
+                if spotter is not None:  # windows numbered 0..n-1 in time order, as the index's positions
+                    half = split.halves[half_id]
+                    p = tf.math.sigmoid(spotter.logits({s: half.streams[s] for s in streams}, batches)).numpy()
+                else:
+                    p = np.concatenate([tf.math.sigmoid(logits(inputs)).numpy()
+                                        for inputs in dataset.make_dataset(split, index, batches, streams=streams)])
+                probabilities[split.halves[half_id].half] = p
                 windows += len(index)
             write_game_outputs(args, game, prefix, probabilities)
             if game in plotted:

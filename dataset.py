@@ -555,6 +555,21 @@ def spotting_starts(n_frames: int, frames: int, fps: int = FRAMES_PER_SECOND) ->
     return np.arange(n_frames // fps, dtype=np.int64) * fps - frames // 2
 
 
+def padded_frame_numbers(n_frames: int, frames: int, fps: int = FRAMES_PER_SECOND,
+                         n_windows: int | None = None) -> np.ndarray:
+    """Frame numbers of the replicate-padded half that the spotting windows cover (`spotting_starts`):
+    padded frame p is frame clip(p - N/2, 0, n_frames - 1), and window i covers padded frames
+    [fps*i, fps*i + N).
+
+    Returns:
+        (fps*(n_windows - 1) + N,) int64 frame numbers (n_windows: floor(n_frames / fps) by default).
+    """
+    if n_windows is None:
+        n_windows = n_frames // fps
+    length = fps * (n_windows - 1) + frames if n_windows else 0
+    return np.clip(np.arange(length, dtype=np.int64) - frames // 2, 0, max(n_frames - 1, 0))
+
+
 # --------------------------------------------------------------------------------------------
 # Batch plans and the tf.data pipeline
 

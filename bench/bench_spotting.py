@@ -14,6 +14,11 @@ float32 matrix product's rate measured in the same run. Target: at least 0.8 in 
 With `--bf16 on` (or `auto` where the processor has bfloat16 instructions) the same under the
 `mixed_bfloat16` policy (ClassificationSecondBased.py `--precision bfloat16`), with the largest
 deviation of the probabilities from float32.
+
+With `--bn_mode moving` the models use moving batch-norm statistics, and each is timed both window by
+window (`--window_by_window`, batches of `--batch_size`) and per frame (networks/sliding.py, the script's
+default there), with the largest difference between the two paths' probabilities. The paper's T = 60 s
+model: `--window 60 --pooling RVLAD --k 64 --bn_mode moving`.
 """
 from __future__ import annotations
 
@@ -43,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pooling", default="VLAD", help="pooling")
     parser.add_argument("--k", type=int, default=512, help="clusters")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats (best is reported)")
+    parser.add_argument("--bn_mode", choices=["batch", "moving"], default="batch",
+                        help="batch norm of the models; moving: also time the per-frame path")
+    parser.add_argument("--batch_size", type=int, default=256, help="windows per batch in moving mode")
     parser.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
                         help="also time mixed_bfloat16 (auto: where the processor has bfloat16 instructions)")
     return parser
@@ -69,6 +77,7 @@ def main(argv=None) -> int:
 
     import ClassificationSecondBased as second
     import networks
+    from networks import sliding
     from bench_networks import matmul_rate, step_flops
 
     frames = int(round(args.minutes * 60 * dataset.FRAMES_PER_SECOND))
@@ -82,10 +91,12 @@ def main(argv=None) -> int:
         list_path = write_half(Path(folder), frames)
         split = dataset.Split(list_path, pca=True, label_file=None)
         index = split.spotting_index(window_frames, [0])
-        batches = second.windows_of_half(len(index), "batch", 256)
+        batches = second.windows_of_half(len(index), args.bn_mode, args.batch_size)
         print(f"one half: {frames} frames -> {len(index)} windows of {window_frames} frames, "
-              f"{len(batches)} batches of {len(batches[0])} (batch-norm mode 'batch', as the original)\n")
-        header = f"{'model':<34}{'precision':<11}{'s/half':>8}{'windows/s':>11}{'GFLOP/win':>10}" \
+              f"{len(batches)} batches of {len(batches[0])} (batch-norm mode '{args.bn_mode}'"
+              + (", as the original)\n" if args.bn_mode == "batch" else ")\n"))
+        paths = ("windows",) if args.bn_mode == "batch" else ("windows", "per-frame")
+        header = f"{'model':<34}{'precision':<11}{'path':<11}{'s/half':>8}{'windows/s':>11}{'GFLOP/win':>10}" \
                  f"{'GFLOP/s':>9}{'of matmul':>10}"
         print(header)
         print("-" * len(header))
@@ -93,37 +104,49 @@ def main(argv=None) -> int:
             keras.backend.clear_session()
             keras.utils.set_random_seed(1)
             config = dict(architecture=architecture, num_frames=window_frames, pooling=args.pooling,
-                          vlad_k=args.k, honour_pooling=True)
+                          vlad_k=args.k, honour_pooling=True, bn_mode=args.bn_mode)
             model = networks.build_model(**config)
             streams = networks.streams_of(architecture)
             flops = step_flops(model, 1)["forward"]
             reference_output = None
+            half = {s: split.halves[0].streams[s] for s in streams}
             for precision in ("float32", "bfloat16") if bf16 else ("float32",):
                 use = second.bfloat16_copy(model) if precision == "bfloat16" else model  # as --precision does
-                logits = networks.logits_function(use)  # as the script's spotting loop
+                for path in paths:
+                    if path == "windows":
+                        logits = networks.logits_function(use)  # as the script's spotting loop
 
-                def spot_half():
-                    return np.concatenate([tf.math.sigmoid(logits(inputs)).numpy()
-                                           for inputs in dataset.make_dataset(split, index, batches, streams=streams)])
+                        def spot_half():
+                            return np.concatenate([tf.math.sigmoid(logits(inputs)).numpy() for inputs in
+                                                   dataset.make_dataset(split, index, batches, streams=streams)])
+                    else:
+                        spotter = sliding.HalfSpotter(use, dataset.FRAMES_PER_SECOND)
 
-                output = spot_half()  # warm-up: tracing, first allocations
-                best = float("inf")
-                for _ in range(args.repeats):
-                    began = time.perf_counter()
-                    output = spot_half()
-                    best = min(best, time.perf_counter() - began)
-                rate = flops * len(index) / best / 1e9
-                note = ""
-                if precision == "float32":
-                    reference_output = output
-                else:
-                    note = f"  max |p - p_float32| = {np.max(np.abs(output - reference_output)):.4f}"
-                common.record("spotting", f"one {args.minutes:g}-min half, {architecture} {args.pooling} k={args.k}, "
-                              f"{precision}", best, "s", flops * len(index) / reference / 1e9,
-                              "the forward products at the float32 4096^3 matmul rate",
-                              ratio=rate / reference, target="rate >= 0.8 of the matmul's")
-                print(f"{architecture + ' ' + args.pooling + ' k=' + str(args.k):<34}{precision:<11}{best:>8.2f}"
-                      f"{len(index) / best:>11.0f}{flops / 1e9:>10.3f}{rate:>9.1f}{rate / reference:>10.2f}{note}")
+                        def spot_half():
+                            return tf.math.sigmoid(spotter.logits(half, batches)).numpy()
+
+                    output = spot_half()  # warm-up: tracing, first allocations
+                    best = float("inf")
+                    for _ in range(args.repeats):
+                        began = time.perf_counter()
+                        output = spot_half()
+                        best = min(best, time.perf_counter() - began)
+                    rate = flops * len(index) / best / 1e9
+                    note = ""
+                    if precision == "float32" and path == "windows":
+                        reference_output = output
+                    else:
+                        difference = np.max(np.abs(output - reference_output))
+                        note = ("  identical to float32 windows" if difference == 0 else
+                                f"  max |p - p_float32 windows| = {difference:.2g}")
+                    common.record("spotting", f"one {args.minutes:g}-min half, T={args.window:g} s, {architecture} "
+                                  f"{args.pooling} k={args.k}, {args.bn_mode} batch norm, {path}, {precision}",
+                                  best, "s", flops * len(index) / reference / 1e9,
+                                  "the forward products at the float32 4096^3 matmul rate",
+                                  ratio=rate / reference, target="rate >= 0.8 of the matmul's")
+                    print(f"{architecture + ' ' + args.pooling + ' k=' + str(args.k):<34}{precision:<11}{path:<11}"
+                          f"{best:>8.2f}{len(index) / best:>11.0f}{flops / 1e9:>10.3f}{rate:>9.1f}"
+                          f"{rate / reference:>10.2f}{note}")
     if not bf16:
         print("\nmixed_bfloat16: skipped (" + ("--bf16 off" if args.bf16 == "off" else
                                                "no avx512_bf16 / amx_bf16 on this processor; --bf16 on forces it")

@@ -290,7 +290,11 @@ class LoupePooling(keras.layers.Layer):
         return self._pool(inputs, self.assignment(inputs, training=training))
 
     def call(self, inputs, training=None):
-        pooled = self.descriptor(inputs, training=training)  # (batch_size, pooled_dim)
+        return self.project(self.descriptor(inputs, training=training), training=training)
+
+    def project(self, pooled, training=None):
+        """The projection by `hidden1_weights` and the context gating of pooled vectors (batch_size, P)
+        -> (batch_size, O); inside a call of this layer (or of one with its dtype policy)."""
         weights = tf.convert_to_tensor(self.hidden1_weights.value)  # read (and autocast) outside the custom gradient
         output = _projection(ops.cast(pooled, self.compute_dtype), weights)  # (batch_size, O)
         if self.gating:

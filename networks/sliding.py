@@ -1,0 +1,173 @@
+"""Spotting a whole half with each frame's assignment computed once (`--bn_mode moving`, LOUPE poolings).
+
+Sliding-window spotting (the original's `ClassificationSecondBased.py`) evaluates a window of N frames
+every second, so each frame belongs to N / fps windows (20 at T = 20 s, 60 at T = 60 s) and the pooling's
+per-frame work, the soft assignment (a (feature_size x K) product, batch norm and a softmax per frame),
+is repeated that many times. Where batch norm uses its moving averages, a frame's assignment does not
+depend on the other frames of its window, so `HalfSpotter` computes it once per frame of the padded
+half, then, per batch of windows, gathers the windows' frames and assignments in the graph (no window
+is copied through the input pipeline), pools them with the layer's own `_pool`, and runs the layer's
+projection and gating and the rest of the model (dropout, concatenation, logits) as the model does.
+
+The window sums themselves (X'A, D x K per window) are still one batched product per window, not
+prefix sums over the time axis: at the paper's sizes a product over N frames costs less than the
+memory passes of a running sum of D x K matrices per frame, and it keeps the outputs equal to the
+window-by-window model's (the same products on the same values; the tests compare them).
+
+In the original's `batch` mode the assignment's batch norm uses the moments of all the rows being
+evaluated (the four quarters of a half), so there a frame's assignment depends on its quarter and the
+window-by-window path keeps those semantics; `unsupported_reason` says which models this module takes.
+
+Units: the rows a pooling layer pools. For a single stream (and each stream of methods 3 to 5) a unit is
+a frame of the replicate-padded half; for methods 6/7 with frame-wise fusion it is [v_t, a_t]; with the
+original's time-axis fusion (`EarlyFusion(framewise=False)`: descriptor j < N/2 of a window is
+[v_2j, v_2j+1], the others audio pairs) it is a pair of consecutive padded frames of one stream, video
+pairs first, then audio pairs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import pooling as P
+from .architectures import model_build_config
+
+
+def unsupported_reason(model, stride: int) -> str | None:
+    """Why `HalfSpotter` cannot spot `model` (None when it can).
+
+    Args:
+        model: a model built by this package.
+        stride: frames between consecutive windows (features per second).
+    """
+    config = model_build_config(model)
+    if not config:
+        return "not a model of this project"
+    if config["bn_mode"] != "moving":
+        return "batch norm in the original's batch mode (a frame's assignment depends on its quarter)"
+    poolings = [layer for layer in model.layers if isinstance(layer, (P.TemporalPooling, P.ConvPooling,
+                                                                    P.FCPooling, P.LoupePooling))]
+    if not all(isinstance(layer, P.LoupePooling) for layer in poolings):
+        return f"{config['pooling']} pooling (not a LOUPE pooling)"
+    fusion = [layer for layer in model.layers if isinstance(layer, P.EarlyFusion)]
+    if fusion and not fusion[0].framewise and (config["num_frames"] % 2 or stride % 2):
+        return "time-axis early fusion with an odd window length or stride"
+    return None
+
+
+class HalfSpotter:
+    """Logits of every spotting window of a half, per-frame work done once per frame.
+
+    Args:
+        model: a model of this package in `moving` batch-norm mode with LOUPE poolings
+            (`unsupported_reason` is None).
+        stride: frames between window starts (features per second, 2).
+
+    Call `logits(half, batches)` with the half's frames per stream and the batches of window numbers.
+    """
+
+    def __init__(self, model, stride: int):
+        import keras
+        import tensorflow as tf
+
+        reason = unsupported_reason(model, stride)
+        if reason is not None:
+            raise ValueError(f"per-frame spotting does not apply: {reason}")
+        config = model_build_config(model)
+        self.frames = config["num_frames"]
+        self.stride = int(stride)
+        self.streams = list(model.input) if isinstance(model.input, dict) else ["video"]
+        self.poolings = [layer for layer in model.layers if isinstance(layer, P.LoupePooling)]
+        fusion = [layer for layer in model.layers if isinstance(layer, P.EarlyFusion)]
+        self.fusion = None if not fusion else ("framewise" if fusion[0].framewise else "time")
+        # The model from the pooled vectors to the logits (dropout, concatenation, Dense, average).
+        self.head = keras.Model([layer.output for layer in self.poolings], model.output)
+        self.pools = [_WindowPool(layer) for layer in self.poolings]
+
+        @tf.function(reduce_retracing=True)
+        def assign(units):
+            return [pool.assignment(u) for pool, u in zip(self.pools, units)]
+
+        @tf.function(reduce_retracing=True)
+        def window_logits(units, assignments, indices):
+            pooled = [pool(u, a, i) for pool, u, a, i in zip(self.pools, units, assignments, indices)]
+            return tf.cast(self.head(pooled, training=False), tf.float32)
+
+        self._assign, self._window_logits = assign, window_logits
+
+    def units(self, half: dict[str, np.ndarray], n_windows: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The rows each pooling pools, and for each pooling the (n_windows, N) unit numbers of every window.
+
+        Args:
+            half: stream -> (n_frames, dim) features of one half.
+            n_windows: windows of the half (one per second).
+        """
+        from dataset import padded_frame_numbers
+
+        n_frames = min(len(a) for a in half.values())
+        numbers = padded_frame_numbers(n_frames, self.frames, self.stride, n_windows)  # (padded,)
+        padded = {s: np.asarray(half[s][:n_frames], np.float32)[numbers] for s in self.streams}
+        starts = np.arange(n_windows, dtype=np.int64)[:, None] * self.stride  # window i starts at padded i*stride
+        window = starts + np.arange(self.frames, dtype=np.int64)[None, :]  # (n_windows, N)
+        if self.fusion is None:  # one pooling per stream, named <stream>_pooling
+            order = [layer.name.removesuffix("_pooling") for layer in self.poolings]
+            return [padded[s] for s in order], [window] * len(order)
+        if self.fusion == "framewise":
+            return [np.concatenate([padded["video"], padded["audio"]], axis=1)], [window]
+        # Time-axis fusion: window rows are the video pairs, then the audio pairs, of its frames.
+        pairs = len(numbers) // 2
+        units = np.concatenate([padded[s][:2 * pairs].reshape(pairs, -1) for s in ("video", "audio")])
+        half_window = self.frames // 2
+        first = starts // 2 + np.arange(half_window, dtype=np.int64)[None, :]
+        return [units], [np.concatenate([first, first + pairs], axis=1)]
+
+    def logits(self, half: dict[str, np.ndarray], batches: list[np.ndarray]) -> np.ndarray:
+        """Float32 logits (windows, classes) of the windows of one half, batch by batch.
+
+        Args:
+            half: stream -> (n_frames, dim) features of the half.
+            batches: window numbers (0..n_windows-1) of each batch, in order.
+        """
+        import tensorflow as tf
+
+        n_windows = sum(len(b) for b in batches)
+        units, windows = self.units(half, n_windows)
+        units = [tf.constant(u) for u in units]
+        assignments = self._assign(units)
+        parts = [self._window_logits(units, assignments, [tf.constant(w[b]) for w in windows]).numpy()
+                 for b in batches]
+        return np.concatenate(parts) if parts else np.zeros((0, self.head.output.shape[-1]), np.float32)
+
+
+class _WindowPool:
+    """One LOUPE pooling layer applied to windows gathered from per-unit rows and assignments."""
+
+    def __init__(self, layer):
+        import keras
+
+        self.layer = layer
+
+        class Gathered(keras.layers.Layer):
+            # A layer call, so that Keras casts the layer's weights to its compute dtype (mixed_bfloat16)
+            # as when the model runs. The inputs are cast here: the units as the pooling's own call casts
+            # its input, the float32 assignment not at all.
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self._convert_input_args = False
+
+            def call(self, units, indices, assignment=None):
+                import tensorflow as tf
+
+                units = tf.cast(units, self.compute_dtype)
+                if assignment is None:
+                    return layer.assignment(units[None], training=False)[0]  # (U, K) float32
+                frames = tf.gather(units, indices)  # (b, N, feature_size)
+                pooled = layer._pool(frames, tf.gather(assignment, indices))  # (b, pooled_dim)
+                return layer.project(pooled, training=False)
+
+        self._call = Gathered(dtype=layer.dtype_policy, name=f"{layer.name}_windows")
+
+    def assignment(self, units):
+        return self._call(units, None)
+
+    def __call__(self, units, assignment, indices):
+        return self._call(units, indices, assignment)

@@ -1,0 +1,98 @@
+"""networks/sliding.py: per-frame spotting in moving batch-norm mode gives the window-by-window outputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ClassificationSecondBased as csb
+import dataset
+
+FRAMES = 12  # T = 6 s
+CASES = [  # (architecture, pooling, options)
+    ("VideoNetwork", "VLAD", {}),
+    ("AudioNetwork", "RVLAD", {}),
+    ("VideoNetwork", "SOFTDBOW", {}),
+    ("VideoNetwork", "NETFV", {}),
+    ("AudioVideoArchi4", "RVLAD", {}),
+    ("AudioVideoArchi5", "VLAD", {}),
+    ("AudioVideoArchi6", "RVLAD", {}),
+    ("AudioVideoArchi7", "RVLAD", {}),
+    ("AudioVideoArchi8", "RVLAD", {"framewise_fusion": True, "audio_dim": 128}),
+]
+
+
+def _model(architecture, pooling, options):
+    import keras
+
+    import networks
+
+    keras.utils.set_random_seed(3)
+    model = networks.build_model(architecture, num_frames=FRAMES, pooling=pooling, vlad_k=8, output_dim=16,
+                                 honour_pooling=True, bn_mode="moving", **options)
+    # Moving statistics other than 0 and 1, so that a wrong batch-norm mode would show.
+    rng = np.random.default_rng(5)
+    for variable in model.non_trainable_variables:
+        shape = tuple(variable.shape)
+        value = rng.uniform(0.5, 2.0, shape) if "variance" in variable.path else rng.normal(0, 0.3, shape)
+        variable.assign(value.astype(np.float32))
+    return model
+
+
+def _windowed(model, half, batches):
+    """The model on each batch of gathered windows, as the script's window-by-window path."""
+    import networks
+
+    logits = networks.logits_function(model)
+    n_frames = min(len(a) for a in half.values())
+    starts = dataset.spotting_starts(n_frames, FRAMES)
+    numbers = np.clip(starts[:, None] + np.arange(FRAMES)[None, :], 0, n_frames - 1)
+    return np.concatenate([logits({s: half[s][numbers[b]] for s in model.input}).numpy() for b in batches])
+
+
+@pytest.mark.parametrize("architecture,pooling,options", CASES, ids=[f"{a}-{p}" for a, p, _ in CASES])
+def test_per_frame_spotting_equals_window_by_window(architecture, pooling, options):
+    from networks.sliding import HalfSpotter
+
+    model = _model(architecture, pooling, options)
+    rng = np.random.default_rng(7)
+    dims = {"video": 512, "audio": options.get("audio_dim", 512)}
+    half = {s: rng.standard_normal((53, dims[s])).astype(np.float32) for s in ("video", "audio")}
+    batches = csb.windows_of_half(53 // 2, "moving", 10)
+    expected = _windowed(model, half, batches)
+    got = HalfSpotter(model, 2).logits(half, batches)
+    assert got.shape == expected.shape == (26, 4)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_padded_frame_numbers_cover_the_spotting_windows():
+    numbers = dataset.padded_frame_numbers(9, 6, 2)  # 4 windows of 6 frames, 3 frames of padding each side
+    assert numbers.tolist() == [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]
+    starts = dataset.spotting_starts(9, 6)
+    for i, start in enumerate(starts):
+        assert numbers[2 * i:2 * i + 6].tolist() == np.clip(np.arange(start, start + 6), 0, 8).tolist()
+
+
+def test_which_models_take_the_per_frame_path():
+    import networks
+    from networks.sliding import unsupported_reason
+
+    assert unsupported_reason(_model("VideoNetwork", "RVLAD", {}), 2) is None
+    assert "batch mode" in unsupported_reason(networks.build_model("VideoNetwork", num_frames=FRAMES, vlad_k=4), 2)
+    assert "MAX" in unsupported_reason(networks.build_model("VideoNetwork", num_frames=FRAMES, pooling="MAX",
+                                                            bn_mode="moving"), 2)
+
+
+def test_the_script_spots_moving_mode_per_frame_as_window_by_window(tiny_root, tiny_runs, tmp_path, caplog):
+    list_path = tiny_root / "listgame_Test_2.npy"
+    game = dataset.read_game_list(list_path)[0]
+    outputs = {}
+    for mode, extra in (("frames", []), ("windows", ["--window_by_window"])):
+        out = tmp_path / mode
+        caplog.clear()
+        with caplog.at_level("INFO", logger="ClassificationSecondBased"):
+            assert csb.main(["--model", str(tiny_runs["video_moving"]), "--testing", str(list_path), "--output_dir",
+                             str(out), "--no_progress", "--output", "m", "--no_json", *extra]) == 0
+        assert ("per-frame" in caplog.text) == (mode == "frames")
+        outputs[mode] = [np.load(out / game / f"m_Half_{h}.npy") for h in dataset.HALVES]
+    for frames, windows in zip(outputs["frames"], outputs["windows"]):
+        np.testing.assert_allclose(frames, windows, rtol=1e-5, atol=1e-6)
