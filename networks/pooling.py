@@ -316,7 +316,7 @@ def _projection(pooled, weights):
 
     The gradient is the usual one; only its evaluation order differs. For NetVLAD k=512 the input gradient
     is a (256, 512) x (512, 262144) product; with oneDNN on a CPU, TensorFlow's default form (dy weights',
-    the long dimension last) was measured 2-3x slower than the transposed product weights dy' plus a
+    the long dimension last) was measured slower than the transposed product weights dy' plus a
     transpose of its result (the README's benchmark section has the figures).
     """
 

@@ -64,6 +64,20 @@ def test_per_frame_spotting_equals_window_by_window(architecture, pooling, optio
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("n_frames", [1, 3, 4])
+def test_halves_of_a_few_frames(n_frames):
+    from networks.sliding import HalfSpotter
+
+    model = _model("AudioVideoArchi7", "RVLAD", {})
+    rng = np.random.default_rng(1)
+    half = {s: rng.standard_normal((n_frames, 512)).astype(np.float32) for s in ("video", "audio")}
+    batches = csb.windows_of_half(n_frames // 2, "moving", 10)
+    got = HalfSpotter(model, 2).logits(half, batches)
+    assert got.shape == (n_frames // 2, 4)
+    if n_frames >= 2:
+        np.testing.assert_allclose(got, _windowed(model, half, batches), rtol=1e-5, atol=1e-6)
+
+
 def test_padded_frame_numbers_cover_the_spotting_windows():
     numbers = dataset.padded_frame_numbers(9, 6, 2)  # 4 windows of 6 frames, 3 frames of padding each side
     assert numbers.tolist() == [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]
