@@ -13,10 +13,10 @@ The model is a run folder of ClassificationMinuteBased.py (its `best_model.keras
 a hard-coded checkpoint: window size, features and architecture come from the run. The original flags
 are still accepted; one that contradicts the run is an error. In the original's batch-norm mode
 (`batch`, statistics of the evaluated batch) each half is cut into four consecutive parts, as the
-authors' script did; in `moving` mode the batch size does not change the result (`--batch_size`), and
-for the LOUPE poolings each frame's soft assignment is computed once per half and the windows are
-pooled in the graph (networks/sliding.py; the same outputs as window by window, which
-`--window_by_window` restores).
+authors' script did; in `moving` mode the batch size does not change the result (`--batch_size`). For
+the LOUPE poolings each frame's projection on the clusters (in `moving` mode its whole soft assignment)
+is computed once per half and the windows are gathered and pooled in the graph (networks/sliding.py;
+the same outputs as window by window, which `--window_by_window` restores).
 
 Also: `--combine 1|2` fuses the per-second outputs of a video run and an audio run (late fusion
 methods 1 and 2, fusion.py) into a new output; a SoccerNet `results_spotting.json` per game (from a
@@ -75,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="bfloat16: run the model under Keras's mixed_bfloat16 policy (faster only where the "
                           "processor has bfloat16 instructions: avx512_bf16, amx_bf16, or a GPU)")
     new.add_argument("--window_by_window", action="store_true",
-                     help="in moving batch-norm mode, run the model on each gathered window (as the original) "
-                          "instead of computing each frame's assignment once per frame (networks/sliding.py; "
+                     help="run the model on each window copied through the input pipeline (as the original) "
+                          "instead of doing each frame's per-frame work once (LOUPE poolings, networks/sliding.py; "
                           "the same outputs, faster)")
     new.add_argument("--redo", action="store_true", help="spot games whose outputs already exist")
     new.add_argument("--shard", type=runs.argument_type(parse_shard, "shard"), default=None, metavar="I/N",
@@ -128,15 +128,15 @@ def bfloat16_copy(model):
 
 
 def per_frame_spotter(args, model, fps: int):
-    """networks.sliding.HalfSpotter for a model in moving batch-norm mode with LOUPE poolings (each frame's
-    assignment computed once), else None (the window-by-window model, as the original)."""
+    """networks.sliding.HalfSpotter for a model with LOUPE poolings (each frame's per-frame work done once),
+    else None (the window-by-window model, as the original)."""
     from networks import sliding
 
     reason = sliding.unsupported_reason(model, fps)
     if args.window_by_window or reason is not None:
         log.info("window-by-window spotting (%s)", "--window_by_window" if args.window_by_window else reason)
         return None
-    log.info("per-frame spotting: each frame's assignment computed once, windows pooled in the graph")
+    log.info("per-frame spotting: each frame's per-frame work done once, windows pooled in the graph")
     return sliding.HalfSpotter(model, fps)
 
 

@@ -271,13 +271,22 @@ class LoupePooling(keras.layers.Layer):
         """
         max_samples = ops.shape(inputs)[1]
         rows = ops.reshape(inputs, (-1, self.feature_size))  # (batch_size*max_samples, feature_size)
-        activation = ops.matmul(rows, self.cluster_weights)  # (batch_size*max_samples, K)
+        activation = self.soft_assignment(self.assignment_logits(rows), training=training)
+        return ops.reshape(activation, (-1, max_samples, self.cluster_size))  # (batch_size, max_samples, K)
+
+    def assignment_logits(self, rows):
+        """Frames (rows, feature_size) projected on the clusters: (rows, K) in the compute dtype, each row
+        on its own."""
+        return ops.matmul(rows, self.cluster_weights)
+
+    def soft_assignment(self, activation, training=None):
+        """Assignment logits (rows, K) -> float32 soft assignment (rows, K): batch norm (its moments over
+        all the rows given, in `batch` mode) or the bias, then the softmax over the clusters."""
         if self.add_batch_norm:
             activation = self.cluster_bn(activation, training=training)  # moments over all the rows
         else:
             activation = _float32(activation) + _float32(self.cluster_biases)
-        activation = ops.softmax(_float32(activation), axis=-1)
-        return ops.reshape(activation, (-1, max_samples, self.cluster_size))  # (batch_size, max_samples, K)
+        return ops.softmax(_float32(activation), axis=-1)
 
     def descriptor(self, inputs, training=None):
         """The normalised pooled vector before the projection.

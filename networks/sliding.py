@@ -1,22 +1,23 @@
-"""Spotting a whole half with each frame's assignment computed once (`--bn_mode moving`, LOUPE poolings).
+"""Spotting a whole half with each frame's per-frame work done once (LOUPE poolings).
 
 Sliding-window spotting (the original's `ClassificationSecondBased.py`) evaluates a window of N frames
 every second, so each frame belongs to N / fps windows (20 at T = 20 s, 60 at T = 60 s) and the pooling's
 per-frame work, the soft assignment (a (feature_size x K) product, batch norm and a softmax per frame),
-is repeated that many times. Where batch norm uses its moving averages, a frame's assignment does not
-depend on the other frames of its window, so `HalfSpotter` computes it once per frame of the padded
-half, then, per batch of windows, gathers the windows' frames and assignments in the graph (no window
-is copied through the input pipeline), pools them with the layer's own `_pool`, and runs the layer's
-projection and gating and the rest of the model (dropout, concatenation, logits) as the model does.
+is repeated that many times, on windows copied through the input pipeline. `HalfSpotter` projects each
+frame of the padded half on the clusters once, then, per batch of windows, gathers the windows' frames
+in the graph (no window is copied through the input pipeline), pools them with the layer's own `_pool`,
+and runs the layer's projection and gating and the rest of the model (dropout, concatenation, logits)
+as the model does. Where batch norm uses its moving averages (`--bn_mode moving`), a frame's whole
+assignment does not depend on the other frames of its window and is computed once per frame too. In the
+original's `batch` mode the assignment's batch norm takes the moments of all the rows of the part being
+evaluated (a quarter of the half): there each batch's gathered projections are normalised together, as
+the model normalises that batch's windows, so the quarters' semantics are kept.
 
 The window sums themselves (X'A, D x K per window) are still one batched product per window, not
 prefix sums over the time axis: at the paper's sizes a product over N frames costs less than the
 memory passes of a running sum of D x K matrices per frame, and it keeps the outputs equal to the
 window-by-window model's (the same products on the same values; the tests compare them).
-
-In the original's `batch` mode the assignment's batch norm uses the moments of all the rows being
-evaluated (the four quarters of a half), so there a frame's assignment depends on its quarter and the
-window-by-window path keeps those semantics; `unsupported_reason` says which models this module takes.
+`unsupported_reason` says which models this module takes.
 
 Units: the rows a pooling layer pools. For a single stream (and each stream of methods 3 to 5) a unit is
 a frame of the replicate-padded half; for methods 6/7 with frame-wise fusion it is [v_t, a_t]; with the
@@ -42,8 +43,6 @@ def unsupported_reason(model, stride: int) -> str | None:
     config = model_build_config(model)
     if not config:
         return "not a model of this project"
-    if config["bn_mode"] != "moving":
-        return "batch norm in the original's batch mode (a frame's assignment depends on its quarter)"
     poolings = [layer for layer in model.layers if isinstance(layer, (P.TemporalPooling, P.ConvPooling,
                                                                     P.FCPooling, P.LoupePooling))]
     if not all(isinstance(layer, P.LoupePooling) for layer in poolings):
@@ -58,11 +57,11 @@ class HalfSpotter:
     """Logits of every spotting window of a half, per-frame work done once per frame.
 
     Args:
-        model: a model of this package in `moving` batch-norm mode with LOUPE poolings
-            (`unsupported_reason` is None).
+        model: a model of this package with LOUPE poolings (`unsupported_reason` is None).
         stride: frames between window starts (features per second, 2).
 
-    Call `logits(half, batches)` with the half's frames per stream and the batches of window numbers.
+    Call `logits(half, batches)` with the half's frames per stream and the batches of window numbers (in
+    `batch` mode, the parts whose rows are normalised together: the original's quarters).
     """
 
     def __init__(self, model, stride: int):
@@ -84,8 +83,8 @@ class HalfSpotter:
         self.pools = [_WindowPool(layer) for layer in self.poolings]
 
         @tf.function(reduce_retracing=True)
-        def assign(units):
-            return [pool.assignment(u) for pool, u in zip(self.pools, units)]
+        def assign(units):  # per unit: the whole assignment (moving mode) or its logits (batch mode)
+            return [pool.per_unit(u) for pool, u in zip(self.pools, units)]
 
         @tf.function(reduce_retracing=True)
         def window_logits(units, assignments, indices):
@@ -134,42 +133,52 @@ class HalfSpotter:
             return np.zeros((0, self.head.output.shape[-1]), np.float32)
         units, windows = self.units(half, n_windows)
         units = [tf.constant(u) for u in units]
-        assignments = self._assign(units)
-        parts = [self._window_logits(units, assignments, [tf.constant(w[b]) for w in windows]).numpy()
+        per_unit = self._assign(units)
+        parts = [self._window_logits(units, per_unit, [tf.constant(w[b]) for w in windows]).numpy()
                  for b in batches]
         return np.concatenate(parts)
 
 
 class _WindowPool:
-    """One LOUPE pooling layer applied to windows gathered from per-unit rows and assignments."""
+    """One LOUPE pooling layer applied to windows gathered from per-unit rows and their per-unit work: the
+    soft assignment (float32) where batch norm uses its moving averages (or there is none), else the
+    assignment's logits (the compute dtype), normalised per batch of windows with that batch's moments."""
 
     def __init__(self, layer):
         import keras
 
         self.layer = layer
+        self.whole = layer.bn_mode == "moving" or not layer.add_batch_norm  # the assignment once per unit
 
         class Gathered(keras.layers.Layer):
             # A layer call, so that Keras casts the layer's weights to its compute dtype (mixed_bfloat16)
             # as when the model runs. The inputs are cast here: the units as the pooling's own call casts
-            # its input, the float32 assignment not at all.
+            # its input, the per-unit work not at all.
             def __init__(self, **kwargs):
                 super().__init__(**kwargs)
                 self._convert_input_args = False
 
-            def call(self, units, indices, assignment=None):
+            def call(self, units, indices, per_unit=None, whole=True):
                 import tensorflow as tf
 
                 units = tf.cast(units, self.compute_dtype)
-                if assignment is None:
-                    return layer.assignment(units[None], training=False)[0]  # (U, K) float32
+                if per_unit is None:
+                    logits = layer.assignment_logits(units)  # (U, K)
+                    return layer.soft_assignment(logits, training=False) if whole else logits
                 frames = tf.gather(units, indices)  # (b, N, feature_size)
-                pooled = layer._pool(frames, tf.gather(assignment, indices))  # (b, pooled_dim)
+                if whole:
+                    assignment = tf.gather(per_unit, indices)  # (b, N, K)
+                else:  # the batch's rows normalised together, as the model's assignment normalises them
+                    rows = tf.reshape(tf.gather(per_unit, indices), (-1, layer.cluster_size))
+                    assignment = tf.reshape(layer.soft_assignment(rows, training=False),
+                                            (-1, tf.shape(indices)[1], layer.cluster_size))
+                pooled = layer._pool(frames, assignment)  # (b, pooled_dim)
                 return layer.project(pooled, training=False)
 
         self._call = Gathered(dtype=layer.dtype_policy, name=f"{layer.name}_windows")
 
-    def assignment(self, units):
-        return self._call(units, None)
+    def per_unit(self, units):
+        return self._call(units, None, whole=self.whole)
 
-    def __call__(self, units, assignment, indices):
-        return self._call(units, indices, assignment)
+    def __call__(self, units, per_unit, indices):
+        return self._call(units, indices, per_unit, whole=self.whole)

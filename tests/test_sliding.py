@@ -1,4 +1,4 @@
-"""networks/sliding.py: per-frame spotting in moving batch-norm mode gives the window-by-window outputs."""
+"""networks/sliding.py: per-frame spotting gives the window-by-window outputs, in both batch-norm modes."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,14 +21,14 @@ CASES = [  # (architecture, pooling, options)
 ]
 
 
-def _model(architecture, pooling, options):
+def _model(architecture, pooling, options, bn_mode="moving"):
     import keras
 
     import networks
 
     keras.utils.set_random_seed(3)
     model = networks.build_model(architecture, num_frames=FRAMES, pooling=pooling, vlad_k=8, output_dim=16,
-                                 honour_pooling=True, bn_mode="moving", **options)
+                                 honour_pooling=True, bn_mode=bn_mode, **options)
     # Moving statistics other than 0 and 1, so that a wrong batch-norm mode would show.
     rng = np.random.default_rng(5)
     for variable in model.non_trainable_variables:
@@ -49,19 +49,36 @@ def _windowed(model, half, batches):
     return np.concatenate([logits({s: half[s][numbers[b]] for s in model.input}).numpy() for b in batches])
 
 
+@pytest.mark.parametrize("bn_mode", ["moving", "batch"])
 @pytest.mark.parametrize("architecture,pooling,options", CASES, ids=[f"{a}-{p}" for a, p, _ in CASES])
-def test_per_frame_spotting_equals_window_by_window(architecture, pooling, options):
+def test_per_frame_spotting_equals_window_by_window(architecture, pooling, options, bn_mode):
     from networks.sliding import HalfSpotter
 
-    model = _model(architecture, pooling, options)
+    model = _model(architecture, pooling, options, bn_mode)
     rng = np.random.default_rng(7)
     dims = {"video": 512, "audio": options.get("audio_dim", 512)}
     half = {s: rng.standard_normal((53, dims[s])).astype(np.float32) for s in ("video", "audio")}
-    batches = csb.windows_of_half(53 // 2, "moving", 10)
+    batches = csb.windows_of_half(53 // 2, bn_mode, 10)  # batch mode: the four quarters
     expected = _windowed(model, half, batches)
     got = HalfSpotter(model, 2).logits(half, batches)
     assert got.shape == expected.shape == (26, 4)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_mode_normalises_each_part_on_its_own():
+    """In the original's batch mode a window's outputs depend on the windows evaluated with it: the
+    per-frame path gives the quarters' outputs, which differ from those of one batch of all windows."""
+    from networks.sliding import HalfSpotter
+
+    model = _model("AudioVideoArchi5", "VLAD", {}, "batch")
+    rng = np.random.default_rng(2)
+    half = {s: rng.standard_normal((41, 512)).astype(np.float32) for s in ("video", "audio")}
+    quarters = csb.windows_of_half(20, "batch", 10)
+    assert [len(q) for q in quarters] == [5, 5, 5, 5]
+    spotter = HalfSpotter(model, 2)
+    by_quarter, whole = spotter.logits(half, quarters), spotter.logits(half, [np.arange(20)])
+    np.testing.assert_allclose(whole, _windowed(model, half, [np.arange(20)]), rtol=1e-5, atol=1e-6)
+    assert np.abs(by_quarter - whole).max() > 1e-3
 
 
 @pytest.mark.parametrize("n_frames", [1, 3, 4])
@@ -91,12 +108,15 @@ def test_which_models_take_the_per_frame_path():
     from networks.sliding import unsupported_reason
 
     assert unsupported_reason(_model("VideoNetwork", "RVLAD", {}), 2) is None
-    assert "batch mode" in unsupported_reason(networks.build_model("VideoNetwork", num_frames=FRAMES, vlad_k=4), 2)
+    assert unsupported_reason(networks.build_model("VideoNetwork", num_frames=FRAMES, vlad_k=4), 2) is None
+    assert "odd window length" in unsupported_reason(networks.build_model(
+        "AudioVideoArchi8", num_frames=FRAMES + 1, pooling="RVLAD", vlad_k=4, honour_pooling=True), 2)
     assert "MAX" in unsupported_reason(networks.build_model("VideoNetwork", num_frames=FRAMES, pooling="MAX",
                                                             bn_mode="moving"), 2)
 
 
-def test_the_script_spots_moving_mode_per_frame_as_window_by_window(tiny_root, tiny_runs, tmp_path, caplog):
+@pytest.mark.parametrize("run", ["video_moving", "fusion"])
+def test_the_script_spots_per_frame_as_window_by_window(run, tiny_root, tiny_runs, tmp_path, caplog):
     list_path = tiny_root / "listgame_Test_2.npy"
     game = dataset.read_game_list(list_path)[0]
     outputs = {}
@@ -104,7 +124,7 @@ def test_the_script_spots_moving_mode_per_frame_as_window_by_window(tiny_root, t
         out = tmp_path / mode
         caplog.clear()
         with caplog.at_level("INFO", logger="ClassificationSecondBased"):
-            assert csb.main(["--model", str(tiny_runs["video_moving"]), "--testing", str(list_path), "--output_dir",
+            assert csb.main(["--model", str(tiny_runs[run]), "--testing", str(list_path), "--output_dir",
                              str(out), "--no_progress", "--output", "m", "--no_json", *extra]) == 0
         assert ("per-frame" in caplog.text) == (mode == "frames")
         outputs[mode] = [np.load(out / game / f"m_Half_{h}.npy") for h in dataset.HALVES]
