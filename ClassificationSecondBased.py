@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                      help="bfloat16: run the model under Keras's mixed_bfloat16 policy (faster only where the "
                           "processor has bfloat16 instructions: avx512_bf16, amx_bf16, or a GPU)")
+    new.add_argument("--xla_descriptor", action="store_true",
+                     help="compile NetVLAD's and NetRVLAD's descriptor with XLA (networks.set_xla_descriptor): the "
+                          "same outputs up to float rounding; each new batch shape is compiled once")
     new.add_argument("--window_by_window", action="store_true",
                      help="run the model on each window copied through the input pipeline (as the original) "
                           "instead of doing each frame's per-frame work once (LOUPE poolings, networks/sliding.py; "
@@ -249,6 +252,7 @@ def spot(args) -> int:
              len(games) - len(pending))
     if pending:
         tf = runs.start_tensorflow()
+        networks.set_xla_descriptor(args.xla_descriptor)
         model, _ = runs.load_model(model_file)
         config, frames = runs.model_config(model, model_file, settings)
         window_sec = frames / settings["featurePerSec"]

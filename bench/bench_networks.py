@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="CPU memory allocator set-up, made before TensorFlow loads")
     parser.add_argument("--compare_allocators", action="store_true",
                         help="time NetVLAD k=512 (1 stream) under each allocator, one process each")
+    parser.add_argument("--xla_descriptor", action="store_true",
+                        help="NetVLAD's and NetRVLAD's descriptor compiled with XLA (the scripts' --xla_descriptor)")
     parser.add_argument("--only", type=int, nargs="*", help="indexes of the configurations to run (0..3)")
     parser.add_argument("--update_only", action="store_true", help=argparse.SUPPRESS)  # the child of main
     parser.add_argument("--optimizer", choices=["fused", "keras"], default="fused",
@@ -276,6 +278,9 @@ def main(argv=None) -> int:
 
     import networks
 
+    networks.set_xla_descriptor(args.xla_descriptor)
+    if args.xla_descriptor:
+        print("descriptor compiled with XLA (--xla_descriptor)")
     if args.update_only:
         update_against_copy(tf, keras, networks, args)
         return 0

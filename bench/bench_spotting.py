@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pooling", default="VLAD", help="pooling")
     parser.add_argument("--k", type=int, default=512, help="clusters")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats (best is reported)")
+    parser.add_argument("--xla_descriptor", action="store_true",
+                        help="NetVLAD's and NetRVLAD's descriptor compiled with XLA (the scripts' --xla_descriptor)")
     parser.add_argument("--bn_mode", choices=["batch", "moving"], default="batch",
                         help="batch norm of the models (batch: the original's, spotted in quarters)")
     parser.add_argument("--batch_size", type=int, default=256, help="windows per batch in moving mode")
@@ -80,6 +82,9 @@ def main(argv=None) -> int:
     from networks import sliding
     from bench_networks import matmul_rate, step_flops
 
+    networks.set_xla_descriptor(args.xla_descriptor)
+    if args.xla_descriptor:
+        print("descriptor compiled with XLA (--xla_descriptor)")
     frames = int(round(args.minutes * 60 * dataset.FRAMES_PER_SECOND))
     window_frames = int(args.window * dataset.FRAMES_PER_SECOND)
     bf16 = args.bf16 == "on" or (args.bf16 == "auto" and runs.cpu_has_bf16())

@@ -18,7 +18,8 @@ The models (Keras and TensorFlow, imported on first use of one of these names):
   explicitly; `with_policy(model, policy)`: the model rebuilt under a dtype policy with its weights;
   `logits_function(model)`: a compiled inference function (no optimizer state).
 - The layers: `NetVLAD`, `NetRVLAD`, `SoftDBoW`, `NetFV`, `ContextGating`, `BatchNorm`,
-  `TemporalPooling`, `ConvPooling`, `FCPooling`, `EarlyFusion`; `make_pooling(name, ...)`.
+  `TemporalPooling`, `ConvPooling`, `FCPooling`, `EarlyFusion`; `make_pooling(name, ...)`;
+  `set_xla_descriptor(enabled)`: NetVLAD's and NetRVLAD's descriptor compiled with XLA (off by default).
 
 Layer names: "video_pooling", "audio_pooling" (or "fused_pooling" after "early_fusion" for methods 6/7),
 "dropout" (or "video_dropout", "audio_dropout"), "concatenate", "logits" (method 3: "video_logits",
@@ -36,7 +37,7 @@ _KERAS = {
     "architectures": ("BuildConfig", "SpottingModel", "build_model", "input_signature", "load_model", "logits_function",
                       "make_pooling", "model_build_config", "with_policy"),
     "pooling": ("BatchNorm", "ContextGating", "ConvPooling", "EarlyFusion", "FCPooling", "LoupePooling", "NetFV",
-                "NetRVLAD", "NetVLAD", "SoftDBoW", "TemporalPooling"),
+                "NetRVLAD", "NetVLAD", "SoftDBoW", "TemporalPooling", "set_xla_descriptor"),
 }
 _WHERE = {name: module for module, names in _KERAS.items() for name in names}
 

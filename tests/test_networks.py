@@ -355,6 +355,42 @@ def test_projection_gradient_equals_plain_matmul_gradient():
         np.testing.assert_allclose(custom.numpy(), plain.numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["NetVLAD", "NetRVLAD"])
+def test_xla_descriptor_gives_the_same_outputs_and_gradients(name):
+    """`set_xla_descriptor(True)` (the scripts' --xla_descriptor): the NumPy reference's outputs, and the
+    uncompiled layer's outputs and gradients, in a compiled step as in training."""
+    layer = LOUPE[name](K, O)
+    x = tf.constant(frames())
+    layer(x)
+    randomise_bn(layer)
+    upstream = tf.constant(rng(6).standard_normal((B, O)).astype(np.float32))
+
+    def run():
+        @tf.function
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                out = layer(x, training=True)
+            return [out, *tape.gradient(out, [x, *layer.trainable_variables], output_gradients=upstream)]
+
+        return [t.numpy() for t in step(x)]
+
+    plain = run()
+    traced = P._vlad_columns_xla.experimental_get_tracing_count()
+    P.set_xla_descriptor(True)
+    try:
+        compiled = run()
+        assert P._vlad_columns_xla.experimental_get_tracing_count() > traced  # the compiled function ran
+        np.testing.assert_allclose(layer(x).numpy(), ref.loupe_pooling(name, frames().astype(np.float64),
+                                                                       shared_weights(layer), gating=True),
+                                   rtol=1e-5, atol=1e-6)
+    finally:
+        P.set_xla_descriptor(False)
+    assert len(compiled) == len(plain) == 2 + len(layer.trainable_variables)
+    for got, expected in zip(compiled, plain):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
 # ------------------------------------------------------------------------------------------------
 # Properties
 

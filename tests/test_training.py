@@ -205,6 +205,22 @@ def test_predict_mode_reproduces_the_test_logits(tiny_root, tiny_runs, tmp_path,
     np.testing.assert_array_equal(again["labels"], saved["labels"])
 
 
+def test_xla_descriptor_trains_to_the_same_model(tiny_root, tiny_runs, tmp_path):
+    """--xla_descriptor: the tiny video run trained again with the descriptor compiled gives its test logits
+    up to float rounding (the same seed, data and steps)."""
+    argv = training_argv(tiny_root, tmp_path, "--architecture", "VideoNetwork", "--max_epoch", "1", "--xla_descriptor")
+    try:
+        assert cmb.main(argv) == 0
+    finally:
+        networks.set_xla_descriptor(False)
+    (run,) = tmp_path.iterdir()
+    assert json.loads((run / "args.json").read_text())["args"]["xla_descriptor"] is True
+    compiled = np.load(run / "predictions_listgame_Test_2.npz")
+    plain = np.load(tiny_runs["video"] / "predictions_listgame_Test_2.npz")
+    np.testing.assert_array_equal(compiled["labels"], plain["labels"])
+    np.testing.assert_allclose(compiled["logits"], plain["logits"], rtol=1e-3, atol=1e-4)
+
+
 def test_tensorboard_steps_are_the_1_based_epochs_of_metrics_csv(tiny_root, tmp_path):
     import csv
 
