@@ -101,9 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--precision", choices=PRECISIONS, default="float32",
                      help="Keras's dtype policy in training: products in bfloat16 or float16, weights, logits and "
                           "the loss in float32 (float16 with dynamic loss scaling); float32 as the original")
-    new.add_argument("--xla_descriptor", action="store_true",
-                     help="compile NetVLAD's and NetRVLAD's descriptor with XLA (networks.set_xla_descriptor): the "
-                          "same numbers up to float rounding, faster where its memory passes dominate (k = 512)")
+    runs.add_xla_descriptor_argument(new)
     new.add_argument("--dropout", type=float, default=0.4,
                      help="dropout rate in training (the original's keep_prob 0.6); 0 for none")
     new.add_argument("--distribute", choices=distribution.DISTRIBUTE, default="none",

@@ -74,9 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                      help="bfloat16: run the model under Keras's mixed_bfloat16 policy (faster only where the "
                           "processor has bfloat16 instructions: avx512_bf16, amx_bf16, or a GPU)")
-    new.add_argument("--xla_descriptor", action="store_true",
-                     help="compile NetVLAD's and NetRVLAD's descriptor with XLA (networks.set_xla_descriptor): the "
-                          "same outputs up to float rounding; each new batch shape is compiled once")
+    runs.add_xla_descriptor_argument(new)
     new.add_argument("--window_by_window", action="store_true",
                      help="run the model on each window copied through the input pipeline (as the original) "
                           "instead of doing each frame's per-frame work once (LOUPE poolings, networks/sliding.py; "

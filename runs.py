@@ -339,6 +339,14 @@ def add_process_arguments(parser: argparse.ArgumentParser, gpu: bool = True) -> 
     parser.add_argument("--loglevel", type=log_level, default="INFO", help=f"logging level ({', '.join(LOG_LEVELS)})")
 
 
+def add_xla_descriptor_argument(parser) -> None:
+    """`--xla_descriptor`, the same in the training and spotting scripts and the benchmarks; the caller
+    passes it to `networks.set_xla_descriptor` once TensorFlow is started."""
+    parser.add_argument("--xla_descriptor", action="store_true",
+                        help="compile NetVLAD's and NetRVLAD's descriptor with XLA (networks.set_xla_descriptor): "
+                             "the same numbers up to float rounding, each new batch shape compiled once")
+
+
 # ------------------------------------------------------------------------------------------------
 # Process set-up (before TensorFlow is imported)
 

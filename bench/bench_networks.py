@@ -64,8 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="CPU memory allocator set-up, made before TensorFlow loads")
     parser.add_argument("--compare_allocators", action="store_true",
                         help="time NetVLAD k=512 (1 stream) under each allocator, one process each")
-    parser.add_argument("--xla_descriptor", action="store_true",
-                        help="NetVLAD's and NetRVLAD's descriptor compiled with XLA (the scripts' --xla_descriptor)")
+    runs.add_xla_descriptor_argument(parser)
     parser.add_argument("--only", type=int, nargs="*", help="indexes of the configurations to run (0..3)")
     parser.add_argument("--update_only", action="store_true", help=argparse.SUPPRESS)  # the child of main
     parser.add_argument("--optimizer", choices=["fused", "keras"], default="fused",

@@ -48,8 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pooling", default="VLAD", help="pooling")
     parser.add_argument("--k", type=int, default=512, help="clusters")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats (best is reported)")
-    parser.add_argument("--xla_descriptor", action="store_true",
-                        help="NetVLAD's and NetRVLAD's descriptor compiled with XLA (the scripts' --xla_descriptor)")
+    runs.add_xla_descriptor_argument(parser)
     parser.add_argument("--bn_mode", choices=["batch", "moving"], default="batch",
                         help="batch norm of the models (batch: the original's, spotted in quarters)")
     parser.add_argument("--batch_size", type=int, default=256, help="windows per batch in moving mode")

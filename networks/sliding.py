@@ -148,7 +148,7 @@ class _WindowPool:
         import keras
 
         self.layer = layer
-        self.whole = layer.bn_mode == "moving" or not layer.add_batch_norm  # the assignment once per unit
+        whole = layer.bn_mode == "moving" or not layer.add_batch_norm  # the assignment once per unit
 
         class Gathered(keras.layers.Layer):
             # A layer call, so that Keras casts the layer's weights to its compute dtype (mixed_bfloat16)
@@ -158,7 +158,7 @@ class _WindowPool:
                 super().__init__(**kwargs)
                 self._convert_input_args = False
 
-            def call(self, units, indices, per_unit=None, whole=True):
+            def call(self, units, indices, per_unit=None):
                 import tensorflow as tf
 
                 units = tf.cast(units, self.compute_dtype)
@@ -178,7 +178,7 @@ class _WindowPool:
         self._call = Gathered(dtype=layer.dtype_policy, name=f"{layer.name}_windows")
 
     def per_unit(self, units):
-        return self._call(units, None, whole=self.whole)
+        return self._call(units, None)
 
     def __call__(self, units, per_unit, indices):
-        return self._call(units, indices, per_unit, whole=self.whole)
+        return self._call(units, indices, per_unit)

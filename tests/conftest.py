@@ -53,6 +53,21 @@ def training_argv(root: Path, tflog: Path, *extra) -> list[str]:
             "--loglevel", "WARNING", *extra]
 
 
+def count_xla_descriptor(monkeypatch) -> list:
+    """A list that grows by one each time a graph being traced takes the XLA-compiled descriptor
+    (networks.set_xla_descriptor); the compiled function itself still runs."""
+    from networks import pooling
+
+    calls, compiled = [], pooling._vlad_columns_xla
+
+    def counted(*args):
+        calls.append(1)
+        return compiled(*args)
+
+    monkeypatch.setattr(pooling, "_vlad_columns_xla", counted)
+    return calls
+
+
 @pytest.fixture(scope="session")
 def tiny_runs(tiny_root, tmp_path_factory) -> dict[str, Path]:
     """Run folders of one-epoch trainings on the tiny set: video, audio, method 4, and video with

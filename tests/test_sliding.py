@@ -116,17 +116,22 @@ def test_which_models_take_the_per_frame_path():
 
 
 @pytest.mark.parametrize("run", ["video_moving", "fusion"])
-def test_the_script_spots_per_frame_as_window_by_window(run, tiny_root, tiny_runs, tmp_path, caplog):
+def test_the_script_spots_per_frame_as_window_by_window(run, tiny_root, tiny_runs, tmp_path, caplog, monkeypatch):
     list_path = tiny_root / "listgame_Test_2.npy"
     game = dataset.read_game_list(list_path)[0]
     outputs = {}
+    from conftest import count_xla_descriptor
+
+    calls = count_xla_descriptor(monkeypatch)
     for mode, extra in (("frames", []), ("windows", ["--window_by_window"]), ("xla", ["--xla_descriptor"])):
         out = tmp_path / mode
         caplog.clear()
+        calls.clear()
         with caplog.at_level("INFO", logger="ClassificationSecondBased"):
             assert csb.main(["--model", str(tiny_runs[run]), "--testing", str(list_path), "--output_dir",
                              str(out), "--no_progress", "--output", "m", "--no_json", *extra]) == 0
         assert ("per-frame" in caplog.text) == (mode != "windows")
+        assert bool(calls) == (mode == "xla")  # the compiled descriptor taken only with --xla_descriptor
         outputs[mode] = [np.load(out / game / f"m_Half_{h}.npy") for h in dataset.HALVES]
     for frames, windows, xla in zip(outputs["frames"], outputs["windows"], outputs["xla"]):
         np.testing.assert_allclose(frames, windows, rtol=1e-5, atol=1e-6)

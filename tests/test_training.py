@@ -11,7 +11,7 @@ import ClassificationMinuteBased as cmb
 import compute_mAP as cm
 import fusion
 import networks
-from conftest import training_argv
+from conftest import count_xla_descriptor, training_argv
 
 
 # ------------------------------------------------------------------------------------------------
@@ -205,14 +205,16 @@ def test_predict_mode_reproduces_the_test_logits(tiny_root, tiny_runs, tmp_path,
     np.testing.assert_array_equal(again["labels"], saved["labels"])
 
 
-def test_xla_descriptor_trains_to_the_same_model(tiny_root, tiny_runs, tmp_path):
+def test_xla_descriptor_trains_to_the_same_model(tiny_root, tiny_runs, tmp_path, monkeypatch):
     """--xla_descriptor: the tiny video run trained again with the descriptor compiled gives its test logits
     up to float rounding (the same seed, data and steps)."""
     argv = training_argv(tiny_root, tmp_path, "--architecture", "VideoNetwork", "--max_epoch", "1", "--xla_descriptor")
+    calls = count_xla_descriptor(monkeypatch)
     try:
         assert cmb.main(argv) == 0
     finally:
         networks.set_xla_descriptor(False)
+    assert calls, "the compiled descriptor was not used"
     (run,) = tmp_path.iterdir()
     assert json.loads((run / "args.json").read_text())["args"]["xla_descriptor"] is True
     compiled = np.load(run / "predictions_listgame_Test_2.npz")
