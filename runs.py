@@ -343,8 +343,9 @@ def add_xla_descriptor_argument(parser) -> None:
     """`--xla_descriptor`, the same in the training and spotting scripts and the benchmarks; the caller
     passes it to `networks.set_xla_descriptor` once TensorFlow is started."""
     parser.add_argument("--xla_descriptor", action="store_true",
-                        help="compile NetVLAD's and NetRVLAD's descriptor with XLA (networks.set_xla_descriptor): "
-                             "the same numbers up to float rounding, each new batch shape compiled once")
+                        help="compile NetVLAD's and NetRVLAD's float32 descriptor with XLA "
+                             "(networks.set_xla_descriptor): the same numbers up to float rounding, each new batch "
+                             "shape compiled once; in mixed precision the descriptor has its own path, not compiled")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -357,11 +357,88 @@ def _vlad_columns(frames, assignment, centres=None):
         mass = ops.sum(assignment, axis=1)  # s_k (batch_size, K)
         columns = columns - ops.cast(centres, dtype) * ops.cast(mass, dtype)[:, None, :]
     # Both normalisations as one per-cluster factor (one multiplication of the big tensor, not two
-    # normalise-and-divide passes). A variant that folded the factor into the assignment and took the
-    # norms from (N, N) Gram products saved these passes but cost two extra (B*N, D) x (D, K) products
-    # at K=512; with TensorFlow's BFC allocator (bench/bench_networks.py) it was no faster than this.
+    # normalise-and-divide passes). Folding the factor into the assignment and taking the norms from
+    # (N, N) Gram products saves the remaining passes but costs (B*N, D) x (D, K) products and, in float32,
+    # digits where the norm's terms nearly cancel: half precision takes it (`_vlad_columns_half`).
     scale = _double_l2_scale(ops.sum(ops.square(_float32(columns)), axis=1))  # (batch_size, K)
     return columns * ops.cast(scale, dtype)[:, None, :]
+
+
+@tf.custom_gradient
+def _vlad_columns_half(frames, assignment, *centres):
+    """`_vlad_columns` for a half-precision compute dtype (bfloat16, float16), its norms in float32.
+
+    The same descriptor, computed without materialising the residuals: the column norms come from small
+    products in the assignment's dtype (float32 in the layers), ||X'a_k - s_k c_k||^2 = a_k' (X X') a_k
+    - 2 s_k a_k' (X c_k) + s_k^2 ||c_k||^2 with the (N, N) Gram matrix X X', and the descriptor is one
+    product X' (A r) - c (s r) with the per-cluster factor r already applied. The gradient is written out
+    likewise: the (batch_size, D, K) upstream gradient is read by two batched products and two reductions,
+    and nothing of that size is written but the frames' gradient's products. In float32 this would change
+    the rounding of the faithful path (the norm's three terms can nearly cancel when the centres sit
+    where the frames are; in float32 the cancellation costs digits that bfloat16 and float16 do not
+    have), so the layers take it only in half precision, where it is faster than the elementwise passes
+    and more accurate than residuals rounded to 8 or 11 bits (see `NetVLAD._pool`).
+
+    Args:
+        frames: (batch_size, N, D), compute dtype.
+        assignment: (batch_size, N, K), float32 (or float64, for the tests: everything small is computed
+            in its dtype).
+        centres: nothing for NetRVLAD, or the (D, K) centres in the assignment's dtype.
+    Returns:
+        (batch_size, D, K) in the frames' dtype, as `_vlad_columns`.
+    """
+    dtype, exact = frames.dtype, assignment.dtype
+    x = ops.cast(frames, exact)
+    a = assignment
+    gram_a = tf.linalg.matmul(tf.linalg.matmul(x, x, transpose_b=True), a)  # X X' A (batch_size, N, K)
+    squared = ops.sum(a * gram_a, axis=1)  # ||X' a_k||^2 (batch_size, K)
+    if centres:
+        c = centres[0]
+        mass = ops.sum(a, axis=1)  # s_k (batch_size, K)
+        x_c = tf.linalg.matmul(x, c)  # x_n . c_k (batch_size, N, K)
+        cross = ops.sum(a * x_c, axis=1)  # c_k . X' a_k
+        c_norms = ops.sum(ops.square(c), axis=0)  # ||c_k||^2 (K,)
+        squared = squared - 2.0 * mass * cross + ops.square(mass) * c_norms
+    squared = ops.maximum(squared, 0.0)  # a rounding below zero is a zero column
+    scale = _double_l2_scale(squared)  # r_k (batch_size, K)
+    columns = tf.linalg.matmul(frames, ops.cast(a * scale[:, None, :], dtype), transpose_a=True)
+    if centres:
+        columns = columns - ops.cast(c, dtype) * ops.cast(mass * scale, dtype)[:, None, :]
+
+    def gradient(upstream):
+        # With U = X'A - c s (never formed) and the output U r: dU = G r + U q, q_k = 2 dL/d||U_k||^2.
+        x_g = ops.cast(tf.linalg.matmul(frames, upstream), exact)  # X G (batch_size, N, K)
+        along = ops.sum(a * x_g, axis=1)  # sum_d G U, through X'A ...
+        if centres:
+            c_g = ops.cast(ops.sum(upstream * ops.cast(c, dtype)[None], axis=1), exact)  # sum_d c G (batch_size, K)
+            along = along - mass * c_g  # ... and the centres
+        with tf.GradientTape() as tape:
+            tape.watch(squared)
+            factor = _double_l2_scale(squared)
+        q = 2.0 * tape.gradient(factor, squared, output_gradients=along)  # (batch_size, K)
+        a_q = a * q[:, None, :]
+        # dX = A dU' = (A r) G' + (A q) U', with (A q) U' = ((A q) A') X - (A q s) c'.
+        d_frames = (ops.cast(tf.linalg.matmul(ops.cast(a * scale[:, None, :], dtype), upstream, transpose_b=True),
+                             exact)
+                    + tf.linalg.matmul(tf.linalg.matmul(a_q, a, transpose_b=True), x))
+        # dA = X dU = (X G) r + (X U) q, with X U = X X' A - (X c) s.
+        d_assignment = x_g * scale[:, None, :] + gram_a * q[:, None, :]
+        if not centres:
+            return ops.cast(d_frames, dtype), d_assignment
+        d_frames = d_frames - tf.linalg.matmul(a_q * mass[:, None, :], c, transpose_b=True)
+        # s_k = sum_n a_nk: ds_k = -c_k . dU_k = -(r_k c_k . G_k + q_k c_k . U_k).
+        d_mass = -(scale * c_g + q * (cross - mass * c_norms))
+        d_assignment = d_assignment - x_c * (mass * q)[:, None, :] + d_mass[:, None, :]
+        # dc = -sum_b s dU = -(sum_b (s r) G + sum_b (s q) U), the second as X' (A s q) - c sum_b s^2 q.
+        weights = mass * q
+        features = ops.shape(x)[-1]
+        d_centres = -(ops.cast(ops.sum(upstream * ops.cast(mass * scale, dtype)[:, None, :], axis=0), exact)
+                      + tf.linalg.matmul(ops.reshape(x, (-1, features)),
+                                         ops.reshape(a * weights[:, None, :], (-1, ops.shape(a)[-1])), transpose_a=True)
+                      - c * ops.sum(weights * mass, axis=0))
+        return ops.cast(d_frames, dtype), d_assignment, d_centres
+
+    return columns, gradient
 
 
 # The VLAD descriptor's tail compiled with XLA (`set_xla_descriptor`); off by default, as the original.
@@ -375,7 +452,8 @@ def set_xla_descriptor(enabled: bool) -> None:
 
     XLA fuses the elementwise passes over the (batch_size, D, K) tensor that the separate TensorFlow ops
     make one by one (memory-bound at K = 512), the gradient included. The outputs equal the uncompiled
-    ones up to float rounding (the tests compare them); each new batch shape is compiled once.
+    ones up to float rounding (the tests compare them); each new batch shape is compiled once. Float32
+    layers only: in half precision the layers take `_vlad_columns_half`, which has no such passes.
     """
     global _XLA_DESCRIPTOR
     _XLA_DESCRIPTOR = bool(enabled)
@@ -411,7 +489,11 @@ class NetVLAD(LoupePooling):
         return _float32(self.cluster_weights2)[0]  # (D, K)
 
     def _pool(self, frames, assignment):
-        columns = (_vlad_columns_xla if _XLA_DESCRIPTOR else _vlad_columns)(frames, assignment, self._centres())
+        centres = self._centres()
+        if frames.dtype in (tf.bfloat16, tf.float16):  # mixed precision: norms in float32, see the function
+            columns = _vlad_columns_half(frames, assignment, *([] if centres is None else [centres]))
+        else:
+            columns = (_vlad_columns_xla if _XLA_DESCRIPTOR else _vlad_columns)(frames, assignment, centres)
         return ops.reshape(columns, (-1, self.feature_size * self.cluster_size))  # (batch_size, D*K)
 
 

@@ -392,6 +392,99 @@ def test_xla_descriptor_gives_the_same_outputs_and_gradients(name, monkeypatch):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+def loupe_vlad_tf(x, a, centres=None):
+    """loupe.py's NetVLAD/NetRVLAD descriptor, step by step in TensorFlow (differentiable, any dtype):
+    A'X transposed, minus s_k c_k, tf.nn.l2_normalize over D, flattened, tf.nn.l2_normalize."""
+    vlad = tf.transpose(tf.linalg.matmul(a, x, transpose_a=True), (0, 2, 1))  # (B, D, K)
+    if centres is not None:
+        vlad = vlad - tf.reduce_sum(a, axis=1, keepdims=True) * centres
+    vlad = tf.nn.l2_normalize(vlad, axis=1)
+    return tf.reshape(tf.nn.l2_normalize(tf.reshape(vlad, (x.shape[0], -1)), axis=1), vlad.shape)
+
+
+@pytest.mark.parametrize("centred", [True, False], ids=["NetVLAD", "NetRVLAD"])
+def test_half_precision_descriptor_has_loupes_values_and_gradients(centred):
+    """The mixed-precision descriptor (norms from Gram products, its gradient written out) is the same
+    function as LOUPE's: in float64 its outputs and its gradients to the frames, the assignment and the
+    centres equal TensorFlow's differentiation of loupe.py's steps to rounding."""
+    generator = rng(21)
+    x = tf.constant(generator.standard_normal((B, N, D)) + 0.3)
+    a = tf.nn.softmax(tf.constant(generator.standard_normal((B, N, K)) * 2))
+    centres = tf.constant(generator.standard_normal((D, K)) * 0.3)
+    upstream = tf.constant(generator.standard_normal((B, D, K)))
+    inputs = [x, a, centres] if centred else [x, a]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(inputs)
+        got = P._vlad_columns_half(*inputs)
+        expected = loupe_vlad_tf(x, a, centres if centred else None)
+    assert got.dtype == tf.float64
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12, atol=1e-14)
+    for mine, theirs in zip(tape.gradient(got, inputs, output_gradients=upstream),
+                            tape.gradient(expected, inputs, output_gradients=upstream)):
+        scale = np.abs(theirs.numpy()).max()
+        assert scale > 1e-3  # every input gets a gradient
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=0, atol=1e-12 * scale)
+
+
+def test_half_precision_descriptor_is_as_accurate_as_rounded_residuals():
+    """With centres where the frames are (the norm's terms nearly cancel), in bfloat16: the Gram norms in
+    float32 are no less accurate than the residuals rounded to bfloat16 (the float32 layers' path, which
+    in float32 itself is far more accurate: why float32 keeps it)."""
+    generator = rng(22)
+    x = tf.cast(tf.cast(generator.standard_normal((8, 40, 64)) + 3.0, tf.bfloat16), tf.float64)
+    a = tf.nn.softmax(tf.constant(generator.standard_normal((8, 40, 16)) * 2))
+    means = tf.einsum("bnd,bnk->dk", x, a) / tf.reduce_sum(a, axis=(0, 1))
+    centres = means + 0.01 * generator.standard_normal(means.shape)
+    exact = loupe_vlad_tf(x, a, centres).numpy()
+    residual = np.linalg.norm(tf.einsum("bnd,bnk->bdk", x, a) - centres * tf.reduce_sum(a, axis=1)[:, None, :])
+    assert residual < 0.2 * np.linalg.norm(tf.einsum("bnd,bnk->bdk", x, a))  # the terms nearly cancel
+
+    def error(columns):
+        return np.abs(tf.cast(columns, tf.float64).numpy() - exact).max() / np.abs(exact).max()
+
+    half = error(P._vlad_columns_half(tf.cast(x, tf.bfloat16), tf.cast(a, tf.float32), tf.cast(centres, tf.float32)))
+    rounded = error(P._vlad_columns(tf.cast(x, tf.bfloat16), tf.cast(a, tf.float32), tf.cast(centres, tf.float32)))
+    float32 = error(P._vlad_columns(tf.cast(x, tf.float32), tf.cast(a, tf.float32), tf.cast(centres, tf.float32)))
+    assert half < 1.5 * rounded and half < 0.1
+    assert float32 < 1e-4 < rounded
+
+
+@pytest.mark.parametrize("name", ["NetVLAD", "NetRVLAD"])
+def test_mixed_precision_layers_take_the_half_precision_descriptor(name, monkeypatch):
+    """Under a mixed policy NetVLAD and NetRVLAD compute their descriptor with `_vlad_columns_half` (and
+    float32 layers do not); outputs and weight gradients stay close to the float32 layer's on the same
+    weights, in bfloat16 and in float16."""
+    calls = []
+    half = P._vlad_columns_half
+
+    def counted(*args):
+        calls.append(args[0].dtype)
+        return half(*args)
+
+    monkeypatch.setattr(P, "_vlad_columns_half", counted)
+    x = tf.constant(frames())
+    upstream = tf.constant(rng(23).standard_normal((B, O)).astype(np.float32))
+    full = LOUPE[name](K, O)
+    full(x)
+    randomise_bn(full)
+
+    def run(layer):
+        with tf.GradientTape() as tape:
+            out = tf.cast(layer(x, training=True), tf.float32)
+        return [out, *tape.gradient(out, layer.trainable_variables, output_gradients=upstream)]
+
+    expected = run(full)
+    assert not calls
+    for policy, tolerance in (("mixed_bfloat16", 0.05), ("mixed_float16", 0.01)):
+        layer = LOUPE[name](K, O, dtype=policy)
+        layer(x)
+        layer.set_weights(full.get_weights())
+        got = run(layer)
+        assert calls and calls[-1] == layer.compute_dtype
+        for mine, theirs in zip(got, expected):
+            assert np.linalg.norm(mine - theirs) <= tolerance * np.linalg.norm(theirs)
+
+
 # ------------------------------------------------------------------------------------------------
 # Properties
 
