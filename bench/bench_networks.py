@@ -1,7 +1,7 @@
 """Benchmark of a training step of the paper's networks, against a large matrix product on the same machine.
 
     .venv/bin/python bench/bench_networks.py [--batch 256] [--frames 40] [--repeats 3] [--bf16 auto|on|off]
-                                             [--allocator bfc|mallopt|default] [--compare_allocators]
+                                             [--allocator bfc|mallopt|default] [--compare_allocators] [--parts]
 
 Times one optimizer step (forward, backward and Adam with the original's epsilon 1e-8, by default the
 trainer's fused update, `--optimizer keras` for Keras's own; in a tf.function like the trainer's) at batch 256 and 40 frames (20 s windows) for NetVLAD k=512 and NetRVLAD k=64, one
@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="time NetVLAD k=512 (1 stream) under each allocator, one process each")
     runs.add_xla_descriptor_argument(parser)
     parser.add_argument("--only", type=int, nargs="*", help="indexes of the configurations to run (0..3)")
+    parser.add_argument("--parts", action="store_true",
+                        help="instead: where NetVLAD k=512's forward+backward goes (the hidden projection's three "
+                             "products, the descriptor by path and precision, a copy of the descriptor)")
     parser.add_argument("--update_only", action="store_true", help=argparse.SUPPRESS)  # the child of main
     parser.add_argument("--optimizer", choices=["fused", "keras"], default="fused",
                         help="Adam's update in the steps: fused (TF1's ApplyAdam kernel, what the trainer runs) or "
@@ -105,6 +108,66 @@ def update_against_copy(tf, keras, networks, args) -> None:
           f"Keras {times['keras']:.3f} s; a copy of weights, gradient and both moments ({gigabytes:.1f} GB read, "
           f"{gigabytes:.1f} GB written) {copy:.3f} s: fused / copy {times['fused'] / copy:.2f}, Keras / copy "
           f"{times['keras'] / copy:.2f} (target: fused within 2)")
+
+
+def parts(tf, args) -> None:
+    """Times the pieces of NetVLAD k=512's forward+backward on their own, at the step's shapes, each inside
+    a tf.function whose result is one number (so that no large output is copied out): the hidden
+    projection's three products, the X'A product, the descriptor (forward, forward+backward) on each path
+    (float32 as the original, float32 compiled with XLA, bfloat16 with rounded residuals as float32's ops
+    computed it, bfloat16 as the mixed layers compute it) and a copy of the (batch, D*K) descriptor."""
+    from networks import pooling as P
+
+    b, n, d, k, o = args.batch, args.frames, args.dim, 512, 512
+    rng = tf.random.Generator.from_seed(2)
+    rate = matmul_rate(tf, args.repeats)
+    print(f"parts of NetVLAD k=512's forward+backward: batch {b}, {n} frames, D {d}, K {k}, O {o}; float32 4096^3 "
+          f"product {rate:.1f} GFLOP/s; best of {args.repeats} after a warm-up")
+
+    def timed(label, function, *inputs, flops=None):
+        scalar = tf.function(lambda *x: tf.add_n([tf.cast(tf.reshape(t, [-1])[0], tf.float32)
+                                                   for t in tf.nest.flatten(function(*x))]))
+        best, _ = best_and_median(lambda: scalar(*inputs).numpy(), args.repeats)
+        extra = f"  {flops / best / 1e9:7.1f} GFLOP/s, {flops / best / 1e9 / rate:.2f} of the matmul rate" if flops else ""
+        print(f"  {label:<70} {best:7.3f} s{extra}")
+
+    pooled = rng.normal((b, d * k))
+    weights = rng.normal((d * k, o))
+    upstream = rng.normal((b, o))
+    hidden = 2.0 * b * d * k * o
+    print("hidden projection (float32):")
+    timed("forward: pooled x weights", lambda: tf.linalg.matmul(pooled, weights), flops=hidden)
+    timed("weight gradient: pooled' x dy", lambda: tf.linalg.matmul(pooled, upstream, transpose_a=True), flops=hidden)
+    timed("input gradient as computed: (weights x dy')'", lambda: tf.transpose(
+        tf.linalg.matmul(weights, upstream, transpose_b=True)), flops=hidden)
+    timed("input gradient, TensorFlow's form: dy x weights'",
+          lambda: tf.linalg.matmul(upstream, weights, transpose_b=True), flops=hidden)
+    del weights
+    x32 = rng.normal((b, n, d))
+    a = tf.nn.softmax(rng.normal((b, n, k)) * 2)
+    centres = rng.normal((d, k)) / d ** 0.5
+    columns_upstream = rng.normal((b, d, k))
+    print("descriptor:")
+    timed("X'A, float32", lambda: tf.linalg.matmul(x32, a, transpose_a=True), flops=2.0 * b * n * d * k)
+    timed("a copy of the (batch, D*K) descriptor, float32", lambda: pooled * 2.0)
+
+    def both(function):
+        def run(x, a, c):
+            with tf.GradientTape() as tape:
+                tape.watch([x, a, c])
+                out = function(x, a, c)
+            return tape.gradient(out, [x, a, c], output_gradients=tf.cast(columns_upstream, out.dtype))
+        return run
+
+    compiled = tf.function(P._vlad_columns, jit_compile=True)
+    x16 = tf.cast(x32, tf.bfloat16)
+    for label, function, x in (("float32 (the original's ops)", P._vlad_columns, x32),
+                               ("float32, XLA (--xla_descriptor)", compiled, x32),
+                               ("bfloat16, residuals rounded (float32's ops)", P._vlad_columns, x16),
+                               ("bfloat16, as the mixed layers (_vlad_columns_half)", P._vlad_columns_half, x16)):
+        timed(f"{label}: forward", function, x, a, centres)
+        timed(f"{label}: forward+backward", tf.function(both(function)) if function is not compiled
+              else tf.function(both(function), jit_compile=True), x, a, centres)
 
 
 def set_up_allocator(choice: str) -> str:
@@ -293,6 +356,9 @@ def main(argv=None) -> int:
         print("descriptor compiled with XLA (--xla_descriptor)")
     if args.update_only:
         update_against_copy(tf, keras, networks, args)
+        return 0
+    if args.parts:
+        parts(tf, args)
         return 0
 
     if not args.only or 0 in args.only:
