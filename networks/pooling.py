@@ -372,12 +372,12 @@ def _vlad_columns_half(frames, assignment, *centres):
     products in the assignment's dtype (float32 in the layers), ||X'a_k - s_k c_k||^2 = a_k' (X X') a_k
     - 2 s_k a_k' (X c_k) + s_k^2 ||c_k||^2 with the (N, N) Gram matrix X X', and the descriptor is one
     product X' (A r) - c (s r) with the per-cluster factor r already applied. The gradient is written out
-    likewise: the (batch_size, D, K) upstream gradient is read by two batched products and two reductions,
-    and nothing of that size is written but the frames' gradient's products. In float32 this would change
-    the rounding of the faithful path (the norm's three terms can nearly cancel when the centres sit
-    where the frames are; in float32 the cancellation costs digits that bfloat16 and float16 do not
-    have), so the layers take it only in half precision, where it is faster than the elementwise passes
-    and more accurate than residuals rounded to 8 or 11 bits (see `NetVLAD._pool`).
+    likewise, in terms of X, A and small products: the (batch_size, D, K) upstream gradient G is used by
+    two batched products (X G and (A r) G') and two weighted sums (over D and over the batch), and no
+    gradient of that size is formed. In float32 this would change the rounding of the faithful path (the
+    norm's three terms nearly cancel when the centres sit where the frames are, which costs float32
+    digits), so the layers take it only in half precision, where it is faster than the elementwise passes
+    and about as accurate as residuals rounded to 8 or 11 bits (the tests compare; see `NetVLAD._pool`).
 
     Args:
         frames: (batch_size, N, D), compute dtype.
