@@ -278,7 +278,7 @@ def spot(args) -> int:
                 batches = windows_of_half(len(index), bn_mode, args.batch_size)
                 if spotter is not None:  # windows numbered 0..n-1 in time order, as the index's positions
                     half = split.halves[half_id]
-                    p = tf.math.sigmoid(spotter.logits({s: half.streams[s] for s in streams}, batches)).numpy()
+                    p = spotter.probabilities({s: half.streams[s] for s in streams}, batches)
                 else:
                     p = np.concatenate([tf.math.sigmoid(logits(inputs)).numpy()
                                         for inputs in dataset.make_dataset(split, index, batches, streams=streams)])

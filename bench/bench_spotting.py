@@ -128,7 +128,7 @@ def main(argv=None) -> int:
                         spotter = sliding.HalfSpotter(use, dataset.FRAMES_PER_SECOND)
 
                         def spot_half():
-                            return tf.math.sigmoid(spotter.logits(half, batches)).numpy()
+                            return spotter.probabilities(half, batches)
 
                     output = spot_half()  # warm-up: tracing, first allocations
                     best = float("inf")
