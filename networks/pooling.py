@@ -364,6 +364,10 @@ def _vlad_columns(frames, assignment, centres=None):
     return columns * ops.cast(scale, dtype)[:, None, :]
 
 
+# Unit roundoff of the half-precision compute dtypes (8 and 11 significant bits).
+_HALF_ROUNDING = {tf.bfloat16: 2.0 ** -8, tf.float16: 2.0 ** -11}
+
+
 @tf.custom_gradient
 def _vlad_columns_half(frames, assignment, *centres):
     """`_vlad_columns` for a half-precision compute dtype (bfloat16, float16), its norms in float32.
@@ -398,12 +402,20 @@ def _vlad_columns_half(frames, assignment, *centres):
         x_c = tf.linalg.matmul(x, c)  # x_n . c_k (batch_size, N, K)
         cross = ops.sum(a * x_c, axis=1)  # c_k . X' a_k
         c_norms = ops.sum(ops.square(c), axis=0)  # ||c_k||^2 (K,)
+        terms = squared + ops.square(mass) * c_norms
         squared = squared - 2.0 * mass * cross + ops.square(mass) * c_norms
+        # The difference X'(A r) - c (s r) below is rounded in the compute dtype: where a column's two
+        # terms nearly cancel, its rounding error, not its exact norm, sets the size of what is left. The
+        # norm is floored at that error, so that a column never comes out longer than about 1 (residuals
+        # rounded first, as float32's ops compute them, are normalised after rounding, so theirs cannot).
+        squared = ops.maximum(squared, _HALF_ROUNDING.get(dtype, 0.0) ** 2 * terms)
     squared = ops.maximum(squared, 0.0)  # a rounding below zero is a zero column
     scale = _double_l2_scale(squared)  # r_k (batch_size, K)
-    columns = tf.linalg.matmul(frames, ops.cast(a * scale[:, None, :], dtype), transpose_a=True)
+    # Factors past the compute dtype's range (float16: a near-zero column's 1/norm) clipped, not infinite.
+    limit = float(dtype.max) / 2 if dtype == tf.float16 else float("inf")
+    columns = tf.linalg.matmul(frames, ops.cast(ops.minimum(a * scale[:, None, :], limit), dtype), transpose_a=True)
     if centres:
-        columns = columns - ops.cast(c, dtype) * ops.cast(mass * scale, dtype)[:, None, :]
+        columns = columns - ops.cast(c, dtype) * ops.cast(ops.minimum(mass * scale, limit), dtype)[:, None, :]
 
     def gradient(upstream):
         # With U = X'A - c s (never formed) and the output U r: dU = G r + U q, q_k = 2 dL/d||U_k||^2.

@@ -16,8 +16,8 @@ the model normalises that batch's windows, so the quarters' semantics are kept.
 The window sums themselves (X'A, D x K per window) are still one batched product per window, not
 prefix sums over the time axis: at the paper's sizes a product over N frames costs less than the
 memory passes of a running sum of D x K matrices per frame, and it keeps the outputs equal to the
-window-by-window model's bit for bit in float32 (the same products on the same rows; the tests compare
-them exactly).
+window-by-window model's (the same products on the same rows: bit for bit in float32 where a product
+rounds a row the same whatever the number of rows, as oneDNN with AVX-512 does; the tests compare).
 `unsupported_reason` says which models this module takes.
 
 Units: the rows a pooling layer pools. For a single stream (and each stream of methods 3 to 5) a unit is
@@ -143,7 +143,7 @@ class HalfSpotter:
         """The sigmoid of `logits`, taken batch by batch as the window-by-window path takes it: one call
         over the whole half rounds differently in the last bit (TensorFlow's vectorised sigmoid computes
         the last elements of an array whose size is not a multiple of its vector width one by one), and
-        the two paths' float32 outputs are otherwise bit-identical."""
+        the two paths' float32 outputs can otherwise be bit-identical (see the module's docstring)."""
         import tensorflow as tf
 
         logits = self.logits(half, batches)

@@ -66,10 +66,15 @@ def test_per_frame_spotting_equals_window_by_window(architecture, pooling, optio
     spotter = HalfSpotter(model, 2)
     got = spotter.logits(half, batches)
     assert got.shape == expected.shape == (26, 4)
-    # Bit for bit in float32: the same rows go through the same products and the same moments.
-    np.testing.assert_array_equal(got, expected)
-    # The probabilities too, which needs the sigmoid taken batch by batch as the window path takes it.
-    np.testing.assert_array_equal(spotter.probabilities(half, batches), _windowed(model, half, batches, sigmoid=True))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    probabilities = spotter.probabilities(half, batches)
+    windowed = _windowed(model, half, batches, sigmoid=True)
+    np.testing.assert_allclose(probabilities, windowed, rtol=1e-5, atol=1e-7)
+    if np.array_equal(got, expected):
+        # Where the products round a row the same whatever the number of rows (oneDNN with AVX-512 here:
+        # not with oneDNN off or limited to AVX2), the probabilities are identical too, which needs the
+        # sigmoid taken batch by batch as the window path takes it.
+        np.testing.assert_array_equal(probabilities, windowed)
 
 
 def test_batch_mode_normalises_each_part_on_its_own():
@@ -141,5 +146,5 @@ def test_the_script_spots_per_frame_as_window_by_window(run, tiny_root, tiny_run
         assert bool(calls) == (mode == "xla")  # the compiled descriptor taken only with --xla_descriptor
         outputs[mode] = [np.load(out / game / f"m_Half_{h}.npy") for h in dataset.HALVES]
     for frames, windows, xla in zip(outputs["frames"], outputs["windows"], outputs["xla"]):
-        np.testing.assert_array_equal(frames, windows)  # bit for bit in float32
+        np.testing.assert_allclose(frames, windows, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(xla, windows, rtol=1e-5, atol=1e-6)
