@@ -166,8 +166,8 @@ def parts(tf, args) -> None:
                                ("bfloat16, residuals rounded (float32's ops)", P._vlad_columns, x16),
                                ("bfloat16, as the mixed layers (_vlad_columns_half)", P._vlad_columns_half, x16)):
         timed(f"{label}: forward", function, x, a, centres)
-        timed(f"{label}: forward+backward", tf.function(both(function)) if function is not compiled
-              else tf.function(both(function), jit_compile=True), x, a, centres)
+        timed(f"{label}: forward+backward", tf.function(both(function), jit_compile=function is compiled), x, a,
+              centres)
 
 
 def set_up_allocator(choice: str) -> str:

@@ -147,9 +147,9 @@ class HalfSpotter:
         import tensorflow as tf
 
         logits = self.logits(half, batches)
-        ends = np.cumsum([len(b) for b in batches])[:-1]
         if len(logits) == 0:
             return logits
+        ends = np.cumsum([len(b) for b in batches])[:-1]
         return np.concatenate([tf.math.sigmoid(part).numpy() for part in np.split(logits, ends)])
 
 
