@@ -492,10 +492,16 @@ def start_tensorflow():
     return tf
 
 
+def cpu_flags() -> frozenset[str]:
+    """The processor's instruction-set flags (`avx2`, `avx512f`, `amx_bf16`, ...) from Linux /proc/cpuinfo;
+    empty where it cannot be read."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    return frozenset(next((line for line in info.splitlines() if line.startswith("flags")), "").split())
+
+
 def cpu_has_bf16() -> bool:
     """Whether the processor has bfloat16 instructions (avx512_bf16 or amx_bf16; Linux /proc/cpuinfo)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())

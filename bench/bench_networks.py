@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", type=int, nargs="*", help="indexes of the configurations to run (0..3)")
     parser.add_argument("--parts", action="store_true",
                         help="instead: where NetVLAD k=512's forward+backward goes (the hidden projection's three "
-                             "products, the descriptor by path and precision, a copy of the descriptor)")
+                             "products in each form and precision, the descriptor by path and precision, a copy "
+                             "of the descriptor)")
     parser.add_argument("--update_only", action="store_true", help=argparse.SUPPRESS)  # the child of main
     parser.add_argument("--optimizer", choices=["fused", "keras"], default="fused",
                         help="Adam's update in the steps: fused (TF1's ApplyAdam kernel, what the trainer runs) or "
@@ -113,7 +114,9 @@ def update_against_copy(tf, keras, networks, args) -> None:
 def parts(tf, args) -> None:
     """Times the pieces of NetVLAD k=512's forward+backward on their own, at the step's shapes, each inside
     a tf.function whose result is one number (so that no large output is copied out): the hidden
-    projection's three products, the X'A product, the descriptor (forward, forward+backward) on each path
+    projection's three products in float32 and bfloat16, in each form `_projection` can write them
+    (`--batch 675` gives spotting's quarters), the bfloat16 prediction path with and without the centres
+    projected apart, the X'A product, the descriptor (forward, forward+backward) on each path
     (float32 as the original, float32 compiled with XLA, bfloat16 with rounded residuals as float32's ops
     computed it, bfloat16 as the mixed layers compute it) and a copy of the (batch, D*K) descriptor."""
     from networks import pooling as P
@@ -135,17 +138,37 @@ def parts(tf, args) -> None:
     weights = rng.normal((d * k, o))
     upstream = rng.normal((b, o))
     hidden = 2.0 * b * d * k * o
-    print("hidden projection (float32):")
-    timed("forward: pooled x weights", lambda: tf.linalg.matmul(pooled, weights), flops=hidden)
-    timed("weight gradient: pooled' x dy", lambda: tf.linalg.matmul(pooled, upstream, transpose_a=True), flops=hidden)
-    timed("input gradient as computed: (weights x dy')'", lambda: tf.transpose(
-        tf.linalg.matmul(weights, upstream, transpose_b=True)), flops=hidden)
-    timed("input gradient, TensorFlow's form: dy x weights'",
-          lambda: tf.linalg.matmul(upstream, weights, transpose_b=True), flops=hidden)
-    del weights
+    forms = P.product_forms()
+
+    def taken(dtype, product, form):  # whether `_projection` writes `product` in `form` on this machine
+        if product == "forward":
+            return (form == "(W' V')'") == (dtype == tf.bfloat16 and forms["transposed_half_forward"])
+        return product != "input gradient" or (form == "(W dy')'") == forms["transposed_gradient"]
+
+    for dtype in (tf.float32, tf.bfloat16):
+        v, w, dy = (tf.cast(t, dtype) for t in (pooled, weights, upstream))
+        print(f"hidden projection ({dtype.name}), each product's forms (* the one `product_forms` takes here):")
+        for (product, form), function in (
+                (("forward", "V W"), lambda: tf.linalg.matmul(v, w)),
+                (("forward", "(W' V')'"), lambda: tf.transpose(tf.linalg.matmul(w, v, transpose_a=True,
+                                                                                   transpose_b=True))),
+                (("weight gradient", "V' dy"), lambda: tf.linalg.matmul(v, dy, transpose_a=True)),
+                (("input gradient", "dy W'"), lambda: tf.linalg.matmul(dy, w, transpose_b=True)),
+                (("input gradient", "(W dy')'"), lambda: tf.transpose(tf.linalg.matmul(w, dy, transpose_b=True)))):
+            mark = "*" if taken(dtype, product, form) else " "
+            timed(f"{mark} {product}: {form}", function, flops=hidden)
+        del v, w, dy
     x32 = rng.normal((b, n, d))
     a = tf.nn.softmax(rng.normal((b, n, k)) * 2)
     centres = rng.normal((d, k)) / d ** 0.5
+    x16, w16 = tf.cast(x32, tf.bfloat16), tf.cast(weights, tf.bfloat16)
+    del weights
+    print("descriptor and projection, bfloat16, not training (prediction, spotting):")
+    timed("the descriptor (_vlad_columns_half), then the projection", lambda: P._projection(
+        tf.reshape(P._vlad_columns_half(x16, a, centres), (b, -1)), w16))
+    timed("the centres' part projected apart (_vlad_projection_half)",
+          lambda: P._vlad_projection_half(x16, a, centres, w16))
+    del w16
     columns_upstream = rng.normal((b, d, k))
     print("descriptor:")
     timed("X'A, float32", lambda: tf.linalg.matmul(x32, a, transpose_a=True), flops=2.0 * b * n * d * k)
@@ -160,7 +183,6 @@ def parts(tf, args) -> None:
         return run
 
     compiled = tf.function(P._vlad_columns, jit_compile=True)
-    x16 = tf.cast(x32, tf.bfloat16)
     for label, function, x in (("float32 (the original's ops)", P._vlad_columns, x32),
                                ("float32, XLA (--xla_descriptor)", compiled, x32),
                                ("bfloat16, residuals rounded (float32's ops)", P._vlad_columns, x16),

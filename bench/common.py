@@ -12,6 +12,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+import runs  # the project's folder is on the path of every benchmark
+
 SUMMARY_ENV = "BENCH_SUMMARY"
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
@@ -23,8 +25,7 @@ def cpu() -> tuple[str, list[str]]:
     except OSError:
         return platform.processor() or "?", []
     model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    words = set(next((line for line in info.splitlines() if line.startswith("flags")), "").split())
-    return model, [f for f in FLAGS if f in words]
+    return model, [f for f in FLAGS if f in runs.cpu_flags()]
 
 
 def gpus() -> str:

@@ -299,16 +299,24 @@ class LoupePooling(keras.layers.Layer):
         return self._pool(inputs, self.assignment(inputs, training=training))
 
     def call(self, inputs, training=None):
-        return self.project(self.descriptor(inputs, training=training), training=training)
+        return self.pool_and_project(inputs, self.assignment(inputs, training=training), training=training)
+
+    def pool_and_project(self, frames, assignment, training=None):
+        """`project(_pool(frames, assignment))`: the layer's output from its frames (batch_size,
+        max_samples, feature_size) and their soft assignment (`assignment`); a subclass may compute it
+        without forming the pooled vector (`NetVLAD`)."""
+        return self.project(self._pool(frames, assignment), training=training)
 
     def project(self, pooled, training=None):
         """The projection by `hidden1_weights` and the context gating of pooled vectors (batch_size, P)
         -> (batch_size, O); inside a call of this layer (or of one with its dtype policy)."""
-        weights = tf.convert_to_tensor(self.hidden1_weights.value)  # read (and autocast) outside the custom gradient
-        output = _projection(ops.cast(pooled, self.compute_dtype), weights)  # (batch_size, O)
-        if self.gating:
-            output = self.context_gating(output, training=training)
-        return output
+        return self._gated(_projection(ops.cast(pooled, self.compute_dtype), self._hidden_weights()), training)
+
+    def _hidden_weights(self):
+        return tf.convert_to_tensor(self.hidden1_weights.value)  # read (and autocast) outside the custom gradient
+
+    def _gated(self, output, training):
+        return self.context_gating(output, training=training) if self.gating else output
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.output_dim)
@@ -319,22 +327,56 @@ class LoupePooling(keras.layers.Layer):
                 "bn_momentum": self.bn_momentum, "bn_epsilon": self.bn_epsilon}
 
 
+# Unit roundoff of the half-precision compute dtypes (8 and 11 significant bits).
+_HALF_ROUNDING = {tf.bfloat16: 2.0 ** -8, tf.float16: 2.0 ** -11}
+
+
+def product_forms() -> dict[str, bool]:
+    """How `_projection` writes its long products on this machine, decided once per process.
+
+    oneDNN picks its CPU kernel from the operands' layouts, and which layout is fastest differs between
+    processors (`bench/bench_networks.py --parts` times every form). With V the pooled vectors
+    (batch_size, P), W the weights (P, O) and dy the upstream gradient:
+    - `transposed_gradient`: the input gradient as (W dy')' rather than TensorFlow's dy W'. Taken on
+      processors without AVX-512, where it was measured 2-3x faster; with AVX-512 (and AMX) dy W' is
+      the faster one, in float32 and in bfloat16.
+    - `transposed_half_forward`: a half-precision forward as (W' V')' rather than V W. Taken where the
+      processor has AMX (`amx_bf16`): there V W runs at about half the rate at 256-675 rows.
+    Float32's forward is V W everywhere (the spotting paths' outputs stay bit for bit the same). Where
+    TensorFlow sees a GPU, TensorFlow's forms.
+    """
+    global _PRODUCT_FORMS
+    if _PRODUCT_FORMS is None:
+        from runs import cpu_flags
+
+        flags = frozenset() if tf.config.list_physical_devices("GPU") else cpu_flags()
+        _PRODUCT_FORMS = {"transposed_gradient": bool(flags) and "avx512f" not in flags,
+                          "transposed_half_forward": "amx_bf16" in flags}
+    return _PRODUCT_FORMS
+
+
+_PRODUCT_FORMS = None
+
+
 @tf.custom_gradient
 def _projection(pooled, weights):
-    """pooled (batch_size, P) x weights (P, O), with the input gradient computed as (weights dy')'.
-
-    The gradient is the usual one; only its evaluation order differs. For NetVLAD k=512 the input gradient
-    is a (256, 512) x (512, 262144) product; with oneDNN on a CPU, TensorFlow's default form (dy weights',
-    the long dimension last) was measured slower than the transposed product weights dy' plus a
-    transpose of its result (the README's benchmark section has the figures).
-    """
+    """pooled (batch_size, P) x weights (P, O): the usual product and gradient, each product written in
+    the form `product_forms` picks for this machine (the same values up to float rounding)."""
+    forms = product_forms()
+    if forms["transposed_half_forward"] and pooled.dtype in _HALF_ROUNDING:
+        output = tf.transpose(tf.linalg.matmul(weights, pooled, transpose_a=True, transpose_b=True))
+    else:
+        output = tf.linalg.matmul(pooled, weights)
 
     def gradient(upstream):
-        d_pooled = tf.transpose(tf.linalg.matmul(weights, upstream, transpose_b=True))  # (batch_size, P)
+        if forms["transposed_gradient"]:
+            d_pooled = tf.transpose(tf.linalg.matmul(weights, upstream, transpose_b=True))  # (batch_size, P)
+        else:
+            d_pooled = tf.linalg.matmul(upstream, weights, transpose_b=True)
         d_weights = tf.linalg.matmul(pooled, upstream, transpose_a=True)  # (P, O)
         return d_pooled, d_weights
 
-    return tf.linalg.matmul(pooled, weights), gradient
+    return output, gradient
 
 
 def _vlad_columns(frames, assignment, centres=None):
@@ -364,8 +406,41 @@ def _vlad_columns(frames, assignment, centres=None):
     return columns * ops.cast(scale, dtype)[:, None, :]
 
 
-# Unit roundoff of the half-precision compute dtypes (8 and 11 significant bits).
-_HALF_ROUNDING = {tf.bfloat16: 2.0 ** -8, tf.float16: 2.0 ** -11}
+def _half_vlad_norms(x, a, c, dtype) -> dict:
+    """The column norms of `_vlad_columns_half` and what its gradient reuses, computed in `a`'s dtype.
+
+    Args:
+        x: (batch_size, N, D) frames, in the assignment's dtype; a: (batch_size, N, K) assignment;
+        c: the (D, K) centres or None; dtype: the compute dtype the descriptor is rounded to.
+    Returns:
+        squared (batch_size, K) squared column norms, scale r = `_double_l2_scale(squared)`, gram_a =
+        X X' A, the factors a_r = A r and (centres) s_r = s r in `dtype`, and with centres mass = s, x_c =
+        X c, cross = c_k . X' a_k and c_norms = ||c_k||^2.
+    """
+    gram_a = tf.linalg.matmul(tf.linalg.matmul(x, x, transpose_b=True), a)  # X X' A (batch_size, N, K)
+    squared = ops.sum(a * gram_a, axis=1)  # ||X' a_k||^2 (batch_size, K)
+    norms = {"gram_a": gram_a}
+    if c is not None:
+        mass = ops.sum(a, axis=1)  # s_k (batch_size, K)
+        x_c = tf.linalg.matmul(x, c)  # x_n . c_k (batch_size, N, K)
+        cross = ops.sum(a * x_c, axis=1)  # c_k . X' a_k
+        c_norms = ops.sum(ops.square(c), axis=0)  # ||c_k||^2 (K,)
+        terms = squared + ops.square(mass) * c_norms
+        squared = squared - 2.0 * mass * cross + ops.square(mass) * c_norms
+        # The difference X'(A r) - c (s r) is rounded in the compute dtype: where a column's two terms
+        # nearly cancel, its rounding error, not its exact norm, sets the size of what is left. The norm
+        # is floored at that error, so that a column never comes out longer than about 1 (residuals
+        # rounded first, as float32's ops compute them, are normalised after rounding, so theirs cannot).
+        squared = ops.maximum(squared, _HALF_ROUNDING.get(dtype, 0.0) ** 2 * terms)
+        norms.update(mass=mass, x_c=x_c, cross=cross, c_norms=c_norms)
+    squared = ops.maximum(squared, 0.0)  # a rounding below zero is a zero column
+    scale = _double_l2_scale(squared)  # r_k (batch_size, K)
+    # Factors past the compute dtype's range (float16: a near-zero column's 1/norm) clipped, not infinite.
+    limit = float(dtype.max) / 2 if dtype == tf.float16 else float("inf")
+    norms.update(squared=squared, scale=scale, a_r=ops.cast(ops.minimum(a * scale[:, None, :], limit), dtype))
+    if c is not None:
+        norms["s_r"] = ops.cast(ops.minimum(norms["mass"] * scale, limit), dtype)
+    return norms
 
 
 @tf.custom_gradient
@@ -392,30 +467,13 @@ def _vlad_columns_half(frames, assignment, *centres):
         (batch_size, D, K) in the frames' dtype, as `_vlad_columns`.
     """
     dtype, exact = frames.dtype, assignment.dtype
-    x = ops.cast(frames, exact)
-    a = assignment
-    gram_a = tf.linalg.matmul(tf.linalg.matmul(x, x, transpose_b=True), a)  # X X' A (batch_size, N, K)
-    squared = ops.sum(a * gram_a, axis=1)  # ||X' a_k||^2 (batch_size, K)
+    x, a = ops.cast(frames, exact), assignment
+    norms = _half_vlad_norms(x, a, centres[0] if centres else None, dtype)
+    squared, gram_a, scale = norms["squared"], norms["gram_a"], norms["scale"]
+    columns = tf.linalg.matmul(frames, norms["a_r"], transpose_a=True)  # X' (A r)
     if centres:
-        c = centres[0]
-        mass = ops.sum(a, axis=1)  # s_k (batch_size, K)
-        x_c = tf.linalg.matmul(x, c)  # x_n . c_k (batch_size, N, K)
-        cross = ops.sum(a * x_c, axis=1)  # c_k . X' a_k
-        c_norms = ops.sum(ops.square(c), axis=0)  # ||c_k||^2 (K,)
-        terms = squared + ops.square(mass) * c_norms
-        squared = squared - 2.0 * mass * cross + ops.square(mass) * c_norms
-        # The difference X'(A r) - c (s r) below is rounded in the compute dtype: where a column's two
-        # terms nearly cancel, its rounding error, not its exact norm, sets the size of what is left. The
-        # norm is floored at that error, so that a column never comes out longer than about 1 (residuals
-        # rounded first, as float32's ops compute them, are normalised after rounding, so theirs cannot).
-        squared = ops.maximum(squared, _HALF_ROUNDING.get(dtype, 0.0) ** 2 * terms)
-    squared = ops.maximum(squared, 0.0)  # a rounding below zero is a zero column
-    scale = _double_l2_scale(squared)  # r_k (batch_size, K)
-    # Factors past the compute dtype's range (float16: a near-zero column's 1/norm) clipped, not infinite.
-    limit = float(dtype.max) / 2 if dtype == tf.float16 else float("inf")
-    columns = tf.linalg.matmul(frames, ops.cast(ops.minimum(a * scale[:, None, :], limit), dtype), transpose_a=True)
-    if centres:
-        columns = columns - ops.cast(c, dtype) * ops.cast(ops.minimum(mass * scale, limit), dtype)[:, None, :]
+        c, mass, x_c, cross, c_norms = centres[0], norms["mass"], norms["x_c"], norms["cross"], norms["c_norms"]
+        columns = columns - ops.cast(c, dtype) * norms["s_r"][:, None, :]
 
     def gradient(upstream):
         # With U = X'A - c s (never formed) and the output U r: dU = G r + U q, q_k = 2 dL/d||U_k||^2.
@@ -430,8 +488,7 @@ def _vlad_columns_half(frames, assignment, *centres):
         q = 2.0 * tape.gradient(factor, squared, output_gradients=along)  # (batch_size, K)
         a_q = a * q[:, None, :]
         # dX = A dU' = (A r) G' + (A q) U', with (A q) U' = ((A q) A') X - (A q s) c'.
-        d_frames = (ops.cast(tf.linalg.matmul(ops.cast(a * scale[:, None, :], dtype), upstream, transpose_b=True),
-                             exact)
+        d_frames = (ops.cast(tf.linalg.matmul(norms["a_r"], upstream, transpose_b=True), exact)
                     + tf.linalg.matmul(tf.linalg.matmul(a_q, a, transpose_b=True), x))
         # dA = X dU = (X G) r + (X U) q, with X U = X X' A - (X c) s.
         d_assignment = x_g * scale[:, None, :] + gram_a * q[:, None, :]
@@ -444,13 +501,43 @@ def _vlad_columns_half(frames, assignment, *centres):
         # dc = -sum_b s dU = -(sum_b (s r) G + sum_b (s q) U), the second as X' (A s q) - c sum_b s^2 q.
         weights = mass * q
         features = ops.shape(x)[-1]
-        d_centres = -(ops.cast(ops.sum(upstream * ops.cast(mass * scale, dtype)[:, None, :], axis=0), exact)
+        d_centres = -(ops.cast(ops.sum(upstream * norms["s_r"][:, None, :], axis=0), exact)
                       + tf.linalg.matmul(ops.reshape(x, (-1, features)),
                                          ops.reshape(a * weights[:, None, :], (-1, ops.shape(a)[-1])), transpose_a=True)
                       - c * ops.sum(weights * mass, axis=0))
         return ops.cast(d_frames, dtype), d_assignment, d_centres
 
     return columns, gradient
+
+
+def _vlad_projection_half(frames, assignment, centres, weights):
+    """NetVLAD's normalised descriptor projected by `weights`, in half precision, without forming it.
+
+    With the per-cluster factor r of `_vlad_columns_half`, the descriptor is X'(A r) - c (s r), and its
+    centres' part projects to a small product: sum_{d,k} c_dk (s r)_k W_(dK+k) = (s r) M, with M_k =
+    c_k' W_k (K, O), one batched product over the clusters. So the projection is X'(A r) W - (s r) M
+    (the difference taken in the assignment's dtype, float32): the elementwise pass that forms the (batch_size, D, K)
+    difference is saved. Plain operations, differentiable as they are; the layers take it where they
+    do not train (`NetVLAD.pool_and_project`), as accurate as projecting the rounded difference (the
+    tests compare).
+
+    Args:
+        frames: (batch_size, N, D), compute dtype (bfloat16 or float16).
+        assignment: (batch_size, N, K), float32 (float64 in the tests: the small products' dtype).
+        centres: (D, K), in the assignment's dtype.
+        weights: (D*K, O), compute dtype.
+    Returns:
+        (batch_size, O) in the compute dtype.
+    """
+    dtype, exact = frames.dtype, assignment.dtype
+    features, clusters = ops.shape(centres)
+    norms = _half_vlad_norms(ops.cast(frames, exact), assignment, centres, dtype)
+    sums = tf.linalg.matmul(frames, norms["a_r"], transpose_a=True)  # X' (A r) (batch_size, D, K)
+    projected = _projection(ops.reshape(sums, (-1, features * clusters)), weights)
+    per_cluster = ops.transpose(ops.reshape(weights, (features, clusters, -1)), (1, 0, 2))  # W_k (K, D, O)
+    centre_weights = tf.linalg.matmul(ops.cast(ops.transpose(centres), dtype)[:, None, :], per_cluster)[:, 0]
+    centre_part = tf.linalg.matmul(ops.cast(norms["s_r"], exact), ops.cast(centre_weights, exact))
+    return ops.cast(ops.cast(projected, exact) - centre_part, dtype)
 
 
 # The VLAD descriptor's tail compiled with XLA (`set_xla_descriptor`); off by default, as the original.
@@ -500,9 +587,16 @@ class NetVLAD(LoupePooling):
     def _centres(self):
         return _float32(self.cluster_weights2)[0]  # (D, K)
 
+    def pool_and_project(self, frames, assignment, training=None):
+        # Half precision, not training (spotting, prediction): the centres projected apart, see the function.
+        centres = self._centres()
+        if training or centres is None or frames.dtype not in _HALF_ROUNDING:
+            return super().pool_and_project(frames, assignment, training=training)
+        return self._gated(_vlad_projection_half(frames, assignment, centres, self._hidden_weights()), training)
+
     def _pool(self, frames, assignment):
         centres = self._centres()
-        if frames.dtype in (tf.bfloat16, tf.float16):  # mixed precision: norms in float32, see the function
+        if frames.dtype in _HALF_ROUNDING:  # mixed precision: norms in float32, see the function
             columns = _vlad_columns_half(frames, assignment, *([] if centres is None else [centres]))
         else:
             columns = (_vlad_columns_xla if _XLA_DESCRIPTOR else _vlad_columns)(frames, assignment, centres)

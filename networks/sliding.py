@@ -5,9 +5,9 @@ every second, so each frame belongs to N / fps windows (20 at T = 20 s, 60 at T 
 per-frame work, the soft assignment (a (feature_size x K) product, batch norm and a softmax per frame),
 is repeated that many times, on windows copied through the input pipeline. `HalfSpotter` projects each
 frame of the padded half on the clusters once, then, per batch of windows, gathers the windows' frames
-in the graph (no window is copied through the input pipeline), pools them with the layer's own `_pool`,
-and runs the layer's projection and gating and the rest of the model (dropout, concatenation, logits)
-as the model does. Where batch norm uses its moving averages (`--bn_mode moving`), a frame's whole
+in the graph (no window is copied through the input pipeline), pools, projects and gates them with the
+layer's own `pool_and_project`, and runs the rest of the model (dropout, concatenation, logits) as the
+model does. Where batch norm uses its moving averages (`--bn_mode moving`), a frame's whole
 assignment does not depend on the other frames of its window and is computed once per frame too. In the
 original's `batch` mode the assignment's batch norm takes the moments of all the rows of the part being
 evaluated (a quarter of the half): there each batch's gathered projections are normalised together, as
@@ -186,8 +186,7 @@ class _WindowPool:
                     rows = tf.reshape(tf.gather(per_unit, indices), (-1, layer.cluster_size))
                     assignment = tf.reshape(layer.soft_assignment(rows, training=False),
                                             (-1, tf.shape(indices)[1], layer.cluster_size))
-                pooled = layer._pool(frames, assignment)  # (b, pooled_dim)
-                return layer.project(pooled, training=False)
+                return layer.pool_and_project(frames, assignment, training=False)  # (b, output_dim)
 
         self._call = Gathered(dtype=layer.dtype_policy, name=f"{layer.name}_windows")
 
