@@ -301,11 +301,17 @@ class LoupePooling(keras.layers.Layer):
     def call(self, inputs, training=None):
         return self.pool_and_project(inputs, self.assignment(inputs, training=training), training=training)
 
-    def pool_and_project(self, frames, assignment, training=None):
+    def pool_and_project(self, frames, assignment, training=None, weight_products=None):
         """`project(_pool(frames, assignment))`: the layer's output from its frames (batch_size,
         max_samples, feature_size) and their soft assignment (`assignment`); a subclass may compute it
-        without forming the pooled vector (`NetVLAD`)."""
+        without forming the pooled vector (`NetVLAD`), with products of its weights alone that a caller
+        pooling many batches computes once (`weight_products()`, passed back here; None: computed here)."""
         return self.project(self._pool(frames, assignment), training=training)
+
+    def weight_products(self) -> tuple:
+        """The products of the weights alone that `pool_and_project` uses when not training (none here);
+        inside a call of a layer with this layer's dtype policy."""
+        return ()
 
     def project(self, pooled, training=None):
         """The projection by `hidden1_weights` and the context gating of pooled vectors (batch_size, P)
@@ -510,13 +516,22 @@ def _vlad_columns_half(frames, assignment, *centres):
     return columns, gradient
 
 
-def _vlad_projection_half(frames, assignment, centres, weights):
+def _centre_weights(centres, weights):
+    """M (K, O) with M_k = c_k' W_k, W_k the rows of `weights` (D*K, O) that multiply cluster k (index
+    d*K + k): what the centres' part of the VLAD descriptor projects through (`_vlad_projection_half`).
+    One product per cluster, in the weights' dtype."""
+    features, clusters = ops.shape(centres)
+    per_cluster = ops.transpose(ops.reshape(weights, (features, clusters, -1)), (1, 0, 2))  # W_k (K, D, O)
+    return tf.linalg.matmul(ops.cast(ops.transpose(centres), weights.dtype)[:, None, :], per_cluster)[:, 0]
+
+
+def _vlad_projection_half(frames, assignment, centres, weights, centre_weights=None):
     """NetVLAD's normalised descriptor projected by `weights`, in half precision, without forming it.
 
     With the per-cluster factor r of `_vlad_columns_half`, the descriptor is X'(A r) - c (s r), and its
     centres' part projects to a small product: sum_{d,k} c_dk (s r)_k W_(dK+k) = (s r) M, with M_k =
-    c_k' W_k (K, O), one batched product over the clusters. So the projection is X'(A r) W - (s r) M
-    (the difference taken in the assignment's dtype, float32): the elementwise pass that forms the (batch_size, D, K)
+    c_k' W_k (K, O) (`_centre_weights`). So the projection is X'(A r) W - (s r) M (the difference taken
+    in the assignment's dtype, float32): the elementwise pass that forms the (batch_size, D, K)
     difference is saved. Plain operations, differentiable as they are; the layers take it where they
     do not train (`NetVLAD.pool_and_project`), as accurate as projecting the rounded difference (the
     tests compare).
@@ -526,6 +541,7 @@ def _vlad_projection_half(frames, assignment, centres, weights):
         assignment: (batch_size, N, K), float32 (float64 in the tests: the small products' dtype).
         centres: (D, K), in the assignment's dtype.
         weights: (D*K, O), compute dtype.
+        centre_weights: `_centre_weights(centres, weights)` if computed already (None: computed here).
     Returns:
         (batch_size, O) in the compute dtype.
     """
@@ -534,8 +550,8 @@ def _vlad_projection_half(frames, assignment, centres, weights):
     norms = _half_vlad_norms(ops.cast(frames, exact), assignment, centres, dtype)
     sums = tf.linalg.matmul(frames, norms["a_r"], transpose_a=True)  # X' (A r) (batch_size, D, K)
     projected = _projection(ops.reshape(sums, (-1, features * clusters)), weights)
-    per_cluster = ops.transpose(ops.reshape(weights, (features, clusters, -1)), (1, 0, 2))  # W_k (K, D, O)
-    centre_weights = tf.linalg.matmul(ops.cast(ops.transpose(centres), dtype)[:, None, :], per_cluster)[:, 0]
+    if centre_weights is None:
+        centre_weights = _centre_weights(centres, weights)
     centre_part = tf.linalg.matmul(ops.cast(norms["s_r"], exact), ops.cast(centre_weights, exact))
     return ops.cast(ops.cast(projected, exact) - centre_part, dtype)
 
@@ -587,12 +603,20 @@ class NetVLAD(LoupePooling):
     def _centres(self):
         return _float32(self.cluster_weights2)[0]  # (D, K)
 
-    def pool_and_project(self, frames, assignment, training=None):
+    def _projects_centres_apart(self, training=None) -> bool:
         # Half precision, not training (spotting, prediction): the centres projected apart, see the function.
-        centres = self._centres()
-        if training or centres is None or frames.dtype not in _HALF_ROUNDING:
+        return not training and self._centres() is not None and self.compute_dtype in ("bfloat16", "float16")
+
+    def weight_products(self):
+        return (_centre_weights(self._centres(), self._hidden_weights()),) if self._projects_centres_apart() else ()
+
+    def pool_and_project(self, frames, assignment, training=None, weight_products=None):
+        if not self._projects_centres_apart(training):
             return super().pool_and_project(frames, assignment, training=training)
-        return self._gated(_vlad_projection_half(frames, assignment, centres, self._hidden_weights()), training)
+        weights = self._hidden_weights()
+        centre_weights, = weight_products or (_centre_weights(self._centres(), weights),)
+        return self._gated(_vlad_projection_half(frames, assignment, self._centres(), weights, centre_weights),
+                           training)
 
     def _pool(self, frames, assignment):
         centres = self._centres()

@@ -84,12 +84,13 @@ class HalfSpotter:
         self.pools = [_WindowPool(layer) for layer in self.poolings]
 
         @tf.function(reduce_retracing=True)
-        def assign(units):  # per unit: the whole assignment (moving mode) or its logits (batch mode)
+        def assign(units):  # per unit: the whole assignment (moving mode) or its logits (batch mode),
+            # and per pooling the products of its weights that its projection uses (`weight_products`)
             return [pool.per_unit(u) for pool, u in zip(self.pools, units)]
 
         @tf.function(reduce_retracing=True)
-        def window_logits(units, assignments, indices):
-            pooled = [pool(u, a, i) for pool, u, a, i in zip(self.pools, units, assignments, indices)]
+        def window_logits(units, per_unit, indices):
+            pooled = [pool(u, p, i) for pool, u, p, i in zip(self.pools, units, per_unit, indices)]
             return tf.cast(self.head(pooled, training=False), tf.float32)
 
         self._assign, self._window_logits = assign, window_logits
@@ -156,7 +157,9 @@ class HalfSpotter:
 class _WindowPool:
     """One LOUPE pooling layer applied to windows gathered from per-unit rows and their per-unit work: the
     soft assignment (float32) where batch norm uses its moving averages (or there is none), else the
-    assignment's logits (the compute dtype), normalised per batch of windows with that batch's moments."""
+    assignment's logits (the compute dtype), normalised per batch of windows with that batch's moments;
+    and the products of the layer's weights alone that its projection uses (`weight_products`), computed
+    with the per-unit work, once per half."""
 
     def __init__(self, layer):
         import keras
@@ -178,7 +181,9 @@ class _WindowPool:
                 units = tf.cast(units, self.compute_dtype)
                 if per_unit is None:
                     logits = layer.assignment_logits(units)  # (U, K)
-                    return layer.soft_assignment(logits, training=False) if whole else logits
+                    return (layer.soft_assignment(logits, training=False) if whole else logits,
+                            layer.weight_products())
+                per_unit, products = per_unit
                 frames = tf.gather(units, indices)  # (b, N, feature_size)
                 if whole:
                     assignment = tf.gather(per_unit, indices)  # (b, N, K)
@@ -186,7 +191,8 @@ class _WindowPool:
                     rows = tf.reshape(tf.gather(per_unit, indices), (-1, layer.cluster_size))
                     assignment = tf.reshape(layer.soft_assignment(rows, training=False),
                                             (-1, tf.shape(indices)[1], layer.cluster_size))
-                return layer.pool_and_project(frames, assignment, training=False)  # (b, output_dim)
+                return layer.pool_and_project(frames, assignment, training=False,
+                                              weight_products=products)  # (b, output_dim)
 
         self._call = Gathered(dtype=layer.dtype_policy, name=f"{layer.name}_windows")
 

@@ -77,6 +77,33 @@ def test_per_frame_spotting_equals_window_by_window(architecture, pooling, optio
         np.testing.assert_array_equal(probabilities, windowed)
 
 
+@pytest.mark.parametrize("bn_mode", ["moving", "batch"])
+@pytest.mark.parametrize("architecture,pooling", [("VideoNetwork", "VLAD"), ("AudioVideoArchi5", "VLAD"),
+                                                  ("VideoNetwork", "RVLAD")])
+def test_per_frame_spotting_in_bfloat16_equals_window_by_window(architecture, pooling, bn_mode, monkeypatch):
+    """Under mixed_bfloat16 (`--precision bfloat16`) both paths project NetVLAD's centres apart; per
+    frame, the centres' weights (`_centre_weights`) are computed with the per-unit work, once per half
+    and pooling, not per batch. The two paths' logits agree to bfloat16's rounding."""
+    import networks
+    from networks import pooling as P
+    from networks.sliding import HalfSpotter
+
+    traced = []
+    centre_weights = P._centre_weights
+    monkeypatch.setattr(P, "_centre_weights", lambda *args: traced.append(1) or centre_weights(*args))
+    model = networks.with_policy(_model(architecture, pooling, {}, bn_mode), "mixed_bfloat16")
+    rng = np.random.default_rng(8)
+    half = {s: rng.standard_normal((53, 512)).astype(np.float32) for s in ("video", "audio")}
+    batches = csb.windows_of_half(53 // 2, bn_mode, 10)
+    spotter = HalfSpotter(model, 2)
+    got = spotter.logits(half, batches)
+    poolings = len(spotter.poolings) if pooling == "VLAD" else 0
+    assert len(traced) == poolings  # traced in the per-unit function only
+    expected = _windowed(model, half, batches)
+    assert len(traced) > poolings or pooling != "VLAD"  # the window-by-window model computes its own
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-2 * np.abs(expected).max())
+
+
 def test_batch_mode_normalises_each_part_on_its_own():
     """In the original's batch mode a window's outputs depend on the windows evaluated with it: the
     per-frame path gives the quarters' outputs, which differ from those of one batch of all windows."""
