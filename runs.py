@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 import dataset
+from networks.machine import cpu_flags
 
 TOP = Path(__file__).resolve().parent
 log = logging.getLogger("runs")
@@ -490,16 +491,6 @@ def start_tensorflow():
         log.info("devices: CPU only (%d cores%s); TensorFlow sees no GPU", os.cpu_count() or 1,
                  ", bfloat16 instructions" if cpu_has_bf16() else "")
     return tf
-
-
-def cpu_flags() -> frozenset[str]:
-    """The processor's instruction-set flags (`avx2`, `avx512f`, `amx_bf16`, ...) from Linux /proc/cpuinfo;
-    empty where it cannot be read."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    return frozenset(next((line for line in info.splitlines() if line.startswith("flags")), "").split())
 
 
 def cpu_has_bf16() -> bool:

@@ -168,6 +168,9 @@ def parts(tf, args) -> None:
         tf.reshape(P._vlad_columns_half(x16, a, centres), (b, -1)), w16))
     timed("the centres' part projected apart (_vlad_projection_half)",
           lambda: P._vlad_projection_half(x16, a, centres, w16))
+    centre_weights = P._centre_weights(centres, w16)
+    timed("the same, the centres' weights given (per-frame spotting)",
+          lambda: P._vlad_projection_half(x16, a, centres, w16, centre_weights))
     del w16
     columns_upstream = rng.normal((b, d, k))
     print("descriptor:")

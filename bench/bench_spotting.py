@@ -11,11 +11,12 @@ time does not depend on their values). It prints the time per half, windows per 
 rate of the matrix products (the forward FLOPs of the model's products, about 0.31 GFLOP per window and
 stream, almost all of it the (262144 x 512) hidden projection) and that rate as a fraction of a large
 float32 matrix product's rate measured in the same run, and the largest difference between the
-paths' probabilities. Target: at least 0.8 in float32.
+paths' probabilities. Target (NetVLAD k=512): at least 0.8 in float32.
 
 With `--bf16 on` (or `auto` where the processor has bfloat16 instructions) the same under the
 `mixed_bfloat16` policy (ClassificationSecondBased.py `--precision bfloat16`), with the largest
-deviation of the probabilities from float32.
+deviation of the probabilities from float32 (target: within 1e-3) and the speed-up over float32 (target
+for NetVLAD k=512 where the processor has AMX: at least 2).
 
 With `--bn_mode moving` the models use moving batch-norm statistics and are spotted in batches of
 `--batch_size` windows. The paper's T = 60 s model: `--window 60 --pooling RVLAD --k 64`.
@@ -146,16 +147,18 @@ def main(argv=None) -> int:
                                 f"  max |p - p_float32 windows| = {difference:.2g}")
                     what = (f"one {args.minutes:g}-min half, T={args.window:g} s, {architecture} {args.pooling} "
                             f"k={args.k}, {args.bn_mode} batch norm, {path}, {precision}")
+                    targeted = args.pooling == "VLAD" and args.k == 512  # the rate targets are NetVLAD k=512's
                     if precision == "float32":
                         float32_times[path] = best
                         common.record("spotting", what, best, "s", flops * len(index) / reference / 1e9,
                                       "the forward products at the float32 4096^3 matmul rate",
-                                      ratio=rate / reference, target="rate >= 0.8 of the matmul's")
+                                      ratio=rate / reference,
+                                      target="rate >= 0.8 of the matmul's" if targeted else "—")
                     else:  # the issue's bfloat16 target: a speed-up over float32, the same outputs within 1e-3
                         common.record("spotting", f"{what} ({rate / reference:.2f} of the float32 matmul rate, "
                                       f"max |p - p_float32| {difference:.1e})", best, "s", float32_times[path],
                                       "the same in float32", ratio=float32_times[path] / best,
-                                      target=">= 2 (speed-up) on AMX, |p - p_float32| <= 1e-3")
+                                      target=(">= 2 (speed-up) on AMX, " if targeted else "") + "|p - p_float32| <= 1e-3")
                     print(f"{architecture + ' ' + args.pooling + ' k=' + str(args.k):<34}{precision:<11}{path:<11}"
                           f"{best:>8.2f}{len(index) / best:>11.0f}{flops / 1e9:>10.3f}{rate:>9.1f}"
                           f"{rate / reference:>10.2f}{note}")

@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from .machine import cpu_flags
 from .names import BN_MODES
 
 PACKAGE = "soccernet"
@@ -346,15 +347,13 @@ def product_forms() -> dict[str, bool]:
     - `transposed_gradient`: the input gradient as (W dy')' rather than TensorFlow's dy W'. Taken on
       processors without AVX-512, where it was measured 2-3x faster; with AVX-512 (and AMX) dy W' is
       the faster one, in float32 and in bfloat16.
-    - `transposed_half_forward`: a half-precision forward as (W' V')' rather than V W. Taken where the
+    - `transposed_half_forward`: a bfloat16 forward as (W' V')' rather than V W. Taken where the
       processor has AMX (`amx_bf16`): there V W runs at about half the rate at 256-675 rows.
     Float32's forward is V W everywhere (the spotting paths' outputs stay bit for bit the same). Where
     TensorFlow sees a GPU, TensorFlow's forms.
     """
     global _PRODUCT_FORMS
     if _PRODUCT_FORMS is None:
-        from runs import cpu_flags
-
         flags = frozenset() if tf.config.list_physical_devices("GPU") else cpu_flags()
         _PRODUCT_FORMS = {"transposed_gradient": bool(flags) and "avx512f" not in flags,
                           "transposed_half_forward": "amx_bf16" in flags}
@@ -369,7 +368,7 @@ def _projection(pooled, weights):
     """pooled (batch_size, P) x weights (P, O): the usual product and gradient, each product written in
     the form `product_forms` picks for this machine (the same values up to float rounding)."""
     forms = product_forms()
-    if forms["transposed_half_forward"] and pooled.dtype in _HALF_ROUNDING:
+    if forms["transposed_half_forward"] and pooled.dtype == tf.bfloat16:
         output = tf.transpose(tf.linalg.matmul(weights, pooled, transpose_a=True, transpose_b=True))
     else:
         output = tf.linalg.matmul(pooled, weights)
@@ -552,7 +551,7 @@ def _vlad_projection_half(frames, assignment, centres, weights, centre_weights=N
     projected = _projection(ops.reshape(sums, (-1, features * clusters)), weights)
     if centre_weights is None:
         centre_weights = _centre_weights(centres, weights)
-    centre_part = tf.linalg.matmul(ops.cast(norms["s_r"], exact), ops.cast(centre_weights, exact))
+    centre_part = tf.linalg.matmul(norms["mass"] * norms["scale"], ops.cast(centre_weights, exact))
     return ops.cast(ops.cast(projected, exact) - centre_part, dtype)
 
 
@@ -572,6 +571,11 @@ def set_xla_descriptor(enabled: bool) -> None:
     """
     global _XLA_DESCRIPTOR
     _XLA_DESCRIPTOR = bool(enabled)
+
+
+# Batch size from which a half-precision NetVLAD layer that is not training projects the centres apart
+# when it computes their weights itself (about 0.04 s per call for K = 512; see `pool_and_project`).
+_APART_ROWS = 256
 
 
 @_register
@@ -613,10 +617,25 @@ class NetVLAD(LoupePooling):
     def pool_and_project(self, frames, assignment, training=None, weight_products=None):
         if not self._projects_centres_apart(training):
             return super().pool_and_project(frames, assignment, training=training)
-        weights = self._hidden_weights()
-        centre_weights, = weight_products or (_centre_weights(self._centres(), weights),)
-        return self._gated(_vlad_projection_half(frames, assignment, self._centres(), weights, centre_weights),
-                           training)
+        weights, centres = self._hidden_weights(), self._centres()
+        if weight_products:
+            return self._gated(_vlad_projection_half(frames, assignment, centres, weights, *weight_products),
+                               training)
+
+        # The centres' weights computed here, for this batch alone: that pays from about 256 windows
+        # (`bench/bench_networks.py --parts` times both at the batch it is given).
+        def apart():
+            return _vlad_projection_half(frames, assignment, centres, weights)
+
+        def formed():
+            return _projection(self._pool(frames, assignment), weights)
+
+        rows = frames.shape[0]
+        if rows is not None:
+            output = apart() if rows >= _APART_ROWS else formed()
+        else:
+            output = tf.cond(tf.shape(frames)[0] >= _APART_ROWS, apart, formed)
+        return self._gated(output, training)
 
     def _pool(self, frames, assignment):
         centres = self._centres()

@@ -374,10 +374,8 @@ def test_projection_equals_plain_matmul_in_every_form(forms, dtype, monkeypatch)
     ({"avx2", "avx512f", "amx_bf16"}, True, (False, False)),  # a GPU: TensorFlow's forms
 ])
 def test_product_forms_follow_the_machine(flags, gpu, expected, monkeypatch):
-    import runs
-
     monkeypatch.setattr(P, "_PRODUCT_FORMS", None)
-    monkeypatch.setattr(runs, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(P, "cpu_flags", lambda: frozenset(flags))
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if gpu and kind == "GPU" else [])
     forms = P.product_forms()
     assert (forms["transposed_gradient"], forms["transposed_half_forward"]) == expected
@@ -524,22 +522,33 @@ def test_projected_half_precision_descriptor_is_as_accurate_as_projecting_it(dty
     assert folded < 1.5 * projected and folded < 0.1
 
 
+@pytest.mark.parametrize("projected", [False, True], ids=["descriptor", "projected"])
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
-def test_half_precision_descriptor_stays_bounded_where_a_sample_cancels(dtype):
+def test_half_precision_descriptor_stays_bounded_where_a_sample_cancels(dtype, projected):
     """Centres at one window's own weighted means (its residuals almost zero, far below the compute
     dtype's rounding of the terms): every column of the output stays finite and of norm about 1 or less,
-    as residuals normalised after rounding are; all-zero frames (NetRVLAD: a zero column, 1/norm = 1e6,
-    beyond float16's range) give zeros, not NaN."""
+    as residuals normalised after rounding are (projected: the output no longer than 1.15 times the
+    weights' largest singular value); all-zero frames (NetRVLAD: a zero column, 1/norm = 1e6, beyond
+    float16's range) give zeros, not NaN."""
     generator = rng(24)
     x = tf.cast(tf.cast(generator.standard_normal((4, 40, 64)) + 3.0, dtype), tf.float32)
     a = tf.nn.softmax(tf.constant(generator.standard_normal((4, 40, 16)) * 2, tf.float32))
+    weights = tf.cast(generator.standard_normal((64 * 16, 8)) / 4, dtype)
+    largest = np.linalg.svd(tf.cast(weights, tf.float64).numpy(), compute_uv=False)[0]
     for eps in (1e-2, 1e-3, 0.0):
         centres = tf.einsum("nd,nk->dk", x[0], a[0]) / tf.reduce_sum(a[0], axis=0) + eps * generator.standard_normal((64, 16))
-        out = tf.cast(P._vlad_columns_half(tf.cast(x, dtype), a, tf.cast(centres, tf.float32)), tf.float64).numpy()
-        assert np.isfinite(out).all()
-        assert np.sqrt((out ** 2).sum(axis=(1, 2))).max() < 1.15, eps
-    zeros = P._vlad_columns_half(tf.zeros((2, 40, 64), dtype), a[:2])
-    np.testing.assert_array_equal(tf.cast(zeros, tf.float32).numpy(), 0.0)
+        inputs = (tf.cast(x, dtype), a, tf.cast(centres, tf.float32))
+        if projected:
+            out = tf.cast(P._vlad_projection_half(*inputs, weights), tf.float64).numpy()
+            assert np.isfinite(out).all()
+            assert np.sqrt((out ** 2).sum(axis=1)).max() < 1.15 * largest, eps
+        else:
+            out = tf.cast(P._vlad_columns_half(*inputs), tf.float64).numpy()
+            assert np.isfinite(out).all()
+            assert np.sqrt((out ** 2).sum(axis=(1, 2))).max() < 1.15, eps
+    if not projected:
+        zeros = P._vlad_columns_half(tf.zeros((2, 40, 64), dtype), a[:2])
+        np.testing.assert_array_equal(tf.cast(zeros, tf.float32).numpy(), 0.0)
 
 
 @pytest.mark.parametrize("name", ["NetVLAD", "NetRVLAD"])
@@ -592,6 +601,7 @@ def test_mixed_precision_layers_project_the_centres_apart_when_not_training(name
         return folded(*args)
 
     monkeypatch.setattr(P, "_vlad_projection_half", counted)
+    monkeypatch.setattr(P, "_APART_ROWS", 1)  # a batch of B windows
     x = tf.constant(frames())
     full = LOUPE[name](K, O)
     full(x)
@@ -608,6 +618,22 @@ def test_mixed_precision_layers_project_the_centres_apart_when_not_training(name
         got = tf.cast(layer(x, training=False), tf.float32).numpy()
         assert calls == ([layer.compute_dtype] if name == "NetVLAD" else [])
         assert np.linalg.norm(got - expected) <= tolerance * np.linalg.norm(expected)
+
+
+def test_half_precision_netvlad_projects_the_centres_apart_from_a_batch_size(monkeypatch):
+    """Computing the centres' weights for one batch pays only from `_APART_ROWS` windows: below, the layer
+    forms the descriptor and projects it; decided from the static batch size, else in the graph."""
+    monkeypatch.setattr(P, "_APART_ROWS", 4)
+    monkeypatch.setattr(P, "_vlad_projection_half", lambda frames, *rest: tf.fill((tf.shape(frames)[0], O),
+                                                                               tf.constant(7.0, frames.dtype)))
+    x = tf.constant(frames())
+    layer = P.NetVLAD(K, O, gating=False, dtype="mixed_bfloat16")
+    layer(x)
+    unknown = tf.function(lambda x: layer(x, training=False), input_signature=[tf.TensorSpec((None, N, D))])
+    for call in (lambda x: layer(x, training=False), unknown):
+        for batch in (3, 4, 5):
+            apart = np.all(tf.cast(call(x[:batch]), tf.float32).numpy() == 7.0)
+            assert apart == (batch >= 4), batch
 
 
 # ------------------------------------------------------------------------------------------------
