@@ -153,7 +153,7 @@ def main(argv=None) -> int:
                         common.record("spotting", what, best, "s", flops * len(index) / reference / 1e9,
                                       "the forward products at the float32 4096^3 matmul rate",
                                       ratio=rate / reference,
-                                      target="rate >= 0.8 of the matmul's" if targeted else "—")
+                                      target="rate >= 0.8 of the matmul's" if targeted else "")
                     else:  # the bfloat16 target: a speed-up over float32, the same outputs within 1e-3
                         common.record("spotting", f"{what} ({rate / reference:.2f} of the float32 matmul rate, "
                                       f"max |p - p_float32| {difference:.1e})", best, "s", float32_times[path],

@@ -25,7 +25,8 @@ def cpu() -> tuple[str, list[str]]:
     except OSError:
         return platform.processor() or "?", []
     model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    return model, [f for f in FLAGS if f in runs.cpu_flags()]
+    flags = runs.cpu_flags()
+    return model, [f for f in FLAGS if f in flags]
 
 
 def gpus() -> str:

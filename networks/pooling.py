@@ -348,7 +348,7 @@ def product_forms() -> dict[str, bool]:
       processors without AVX-512, where it was measured 2-3x faster; with AVX-512 (and AMX) dy W' is
       the faster one, in float32 and in bfloat16.
     - `transposed_half_forward`: a bfloat16 forward as (W' V')' rather than V W. Taken where the
-      processor has AMX (`amx_bf16`): there V W runs at about half the rate at 256-675 rows.
+      processor has AMX (`amx_bf16`): there V W ran at 0.55-0.7 of its rate at 256-675 rows.
     Float32's forward is V W everywhere (the spotting paths' outputs stay bit for bit the same). Where
     TensorFlow sees a GPU, TensorFlow's forms.
     """
@@ -609,7 +609,7 @@ class NetVLAD(LoupePooling):
 
     def _projects_centres_apart(self, training=None) -> bool:
         # Half precision, not training (spotting, prediction): the centres projected apart, see the function.
-        return not training and self._centres() is not None and self.compute_dtype in ("bfloat16", "float16")
+        return not training and self._centres() is not None and tf.as_dtype(self.compute_dtype) in _HALF_ROUNDING
 
     def weight_products(self):
         return (_centre_weights(self._centres(), self._hidden_weights()),) if self._projects_centres_apart() else ()
@@ -618,21 +618,20 @@ class NetVLAD(LoupePooling):
         if not self._projects_centres_apart(training):
             return super().pool_and_project(frames, assignment, training=training)
         weights, centres = self._hidden_weights(), self._centres()
-        if weight_products:
-            return self._gated(_vlad_projection_half(frames, assignment, centres, weights, *weight_products),
-                               training)
 
-        # The centres' weights computed here, for this batch alone: that pays from about 256 windows
-        # (`bench/bench_networks.py --parts` times both at the batch it is given).
         def apart():
-            return _vlad_projection_half(frames, assignment, centres, weights)
+            return _vlad_projection_half(frames, assignment, centres, weights, *(weight_products or ()))
 
         def formed():
             return _projection(self._pool(frames, assignment), weights)
 
+        # Computing the centres' weights for this batch alone pays from about 256 windows
+        # (`bench/bench_networks.py --parts` times both at the batch it is given).
         rows = frames.shape[0]
-        if rows is not None:
-            output = apart() if rows >= _APART_ROWS else formed()
+        if weight_products or (rows is not None and rows >= _APART_ROWS):
+            output = apart()
+        elif rows is not None:
+            output = formed()
         else:
             output = tf.cond(tf.shape(frames)[0] >= _APART_ROWS, apart, formed)
         return self._gated(output, training)

@@ -53,19 +53,26 @@ def training_argv(root: Path, tflog: Path, *extra) -> list[str]:
             "--loglevel", "WARNING", *extra]
 
 
-def count_xla_descriptor(monkeypatch) -> list:
-    """A list that grows by one each time a graph being traced takes the XLA-compiled descriptor
-    (networks.set_xla_descriptor); the compiled function itself still runs."""
+def count_pooling_calls(monkeypatch, name: str) -> list:
+    """A list that grows by the dtype of the first argument each time `networks.pooling.<name>` is called
+    (for a function called in a traced graph: each time a graph being traced takes it); the function
+    itself still runs."""
     from networks import pooling
 
-    calls, compiled = [], pooling._vlad_columns_xla
+    calls, original = [], getattr(pooling, name)
 
     def counted(*args):
-        calls.append(1)
-        return compiled(*args)
+        calls.append(args[0].dtype)
+        return original(*args)
 
-    monkeypatch.setattr(pooling, "_vlad_columns_xla", counted)
+    monkeypatch.setattr(pooling, name, counted)
     return calls
+
+
+def count_xla_descriptor(monkeypatch) -> list:
+    """A list that grows each time a graph being traced takes the XLA-compiled descriptor
+    (networks.set_xla_descriptor); the compiled function itself still runs."""
+    return count_pooling_calls(monkeypatch, "_vlad_columns_xla")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 import networks
 import reference_numpy as ref
-from conftest import count_xla_descriptor
+from conftest import count_pooling_calls, count_xla_descriptor
 from networks import pooling as P
 
 TOP = Path(__file__).resolve().parent.parent
@@ -556,14 +556,7 @@ def test_mixed_precision_layers_take_the_half_precision_descriptor(name, monkeyp
     """Under a mixed policy NetVLAD and NetRVLAD compute their descriptor with `_vlad_columns_half` (and
     float32 layers do not); outputs and weight gradients stay close to the float32 layer's on the same
     weights, in bfloat16 and in float16."""
-    calls = []
-    half = P._vlad_columns_half
-
-    def counted(*args):
-        calls.append(args[0].dtype)
-        return half(*args)
-
-    monkeypatch.setattr(P, "_vlad_columns_half", counted)
+    calls = count_pooling_calls(monkeypatch, "_vlad_columns_half")
     x = tf.constant(frames())
     upstream = tf.constant(rng(23).standard_normal((B, O)).astype(np.float32))
     full = LOUPE[name](K, O)
@@ -593,14 +586,7 @@ def test_mixed_precision_layers_project_the_centres_apart_when_not_training(name
     """Under a mixed policy a NetVLAD layer called not training (prediction, spotting) computes its output
     with `_vlad_projection_half`, within the policy's rounding of the float32 layer's; training, float32
     and NetRVLAD (no centres) do not take it."""
-    calls = []
-    folded = P._vlad_projection_half
-
-    def counted(*args):
-        calls.append(args[0].dtype)
-        return folded(*args)
-
-    monkeypatch.setattr(P, "_vlad_projection_half", counted)
+    calls = count_pooling_calls(monkeypatch, "_vlad_projection_half")
     monkeypatch.setattr(P, "_APART_ROWS", 1)  # a batch of B windows
     x = tf.constant(frames())
     full = LOUPE[name](K, O)

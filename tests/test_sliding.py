@@ -85,12 +85,12 @@ def test_per_frame_spotting_in_bfloat16_equals_window_by_window(architecture, po
     frame, the centres' weights (`_centre_weights`) are computed with the per-unit work, once per half
     and pooling, not per batch. The two paths' logits agree to bfloat16's rounding."""
     import networks
+    from conftest import count_pooling_calls
     from networks import pooling as P
     from networks.sliding import HalfSpotter
 
-    traced = []
-    centre_weights = P._centre_weights
-    monkeypatch.setattr(P, "_centre_weights", lambda *args: traced.append(1) or centre_weights(*args))
+    traced = count_pooling_calls(monkeypatch, "_centre_weights")
+    monkeypatch.setattr(P, "_APART_ROWS", 1)  # a layer given no weights would compute them per batch
     model = networks.with_policy(_model(architecture, pooling, {}, bn_mode), "mixed_bfloat16")
     rng = np.random.default_rng(8)
     half = {s: rng.standard_normal((53, 512)).astype(np.float32) for s in ("video", "audio")}
