@@ -1,0 +1,25 @@
+"""A test hook: SIGKILL this process at a named point, as a scheduler or the out-of-memory killer would.
+
+The reliability tests set `$SOCCERNET_FAULT` to "POINT" or "POINT@N" (the N-th time the point is reached,
+default the first) and check that what the killed process leaves behind is whole. Unset, the hook does
+nothing. Points: "write:<file name>" (a file written, not yet renamed into place, `base.files`) and those
+the training loop names ("step", "validate").
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+FAULT_ENV = "SOCCERNET_FAULT"
+_fault_counts: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """Kill this process with SIGKILL here when `$SOCCERNET_FAULT` names this point (tests only)."""
+    wanted = os.environ.get(FAULT_ENV)
+    if not wanted:
+        return
+    point, _, count = wanted.partition("@")
+    _fault_counts[name] = _fault_counts.get(name, 0) + 1
+    if name == point and _fault_counts[name] == int(count or 1):
+        os.kill(os.getpid(), signal.SIGKILL)

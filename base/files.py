@@ -1,0 +1,98 @@
+"""Files that are whole or absent: the one owner of the write-then-rename contract, and JSON list reading.
+
+A write goes to a temporary file in the target's folder and is renamed onto the target (atomic on POSIX),
+so a reader never sees a half-written file, whatever kills the writer.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from base.errors import DataError
+from base.fault_hook import fault_point
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporaries of `path` left by a process that was killed before it could clean up."""
+    for stale in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}"):
+        pid = stale.name[len(path.stem) + 2:].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Write a file so that it is either absent, as before, or complete: never half-written.
+
+    `write(temporary)` writes the content to a temporary path in the same folder (a unique name,
+    `.<stem>.<pid>-<random>.tmp<suffix>`, with `path`'s suffix so that writers that choose the format by
+    suffix, as Keras and numpy do, behave as for `path`); it is then renamed onto `path` (atomic on
+    POSIX). Whatever happens in this process, the temporary file is gone afterwards; temporaries of the
+    same file left by a killed process are removed on the next write.
+
+    Returns:
+        `path`.
+    Raises:
+        OSError: the write failed (a full disk, a folder that is not writable); its `filename` is `path`
+            and the previous file, if any, is intact.
+    """
+    path = Path(path)
+    _remove_stale_temporaries(path)
+    # Unique per process and call; created by `write` itself, so with the usual permissions.
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        write(temporary)
+        fault_point(f"write:{path.name}")
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise OSError(exc.errno, f"could not be written ({exc.strerror or exc})", str(path)) from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def write_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """`np.save` of a plain array (never pickled), atomically."""
+    return write_atomic(path, lambda temporary: np.save(temporary, array, allow_pickle=False))
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """A UTF-8 text file, atomically."""
+    return write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, content) -> Path:
+    """JSON (indented, one trailing newline), atomically. The content is serialised before anything is
+    written, so content that is not JSON leaves no file."""
+    text = json.dumps(content, indent=2) + "\n"
+    return write_text_atomic(path, text)
+
+
+def read_json_list(path: str | os.PathLike, key: str, kind: str) -> list:
+    """The list under `key` of a JSON object file; DataError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, f"{kind} not found")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"invalid JSON ({exc})") from None
+    items = content.get(key) if isinstance(content, dict) else None
+    if not isinstance(items, list):
+        raise DataError(path, f"no '{key}' list")
+    return items
