@@ -1,5 +1,6 @@
-"""Feature extraction from media: decoding (media.py), the authors' VGGish audio features
-(audio_features.py), SoccerNet's ResNET_TF2 video features (video_features.py) and extract_features.py."""
+"""Feature extraction from media: decoding (extraction/media.py), the authors' VGGish audio features
+(extraction/audio_features.py), SoccerNet's ResNET_TF2 video features (extraction/video_features.py) and
+`python -m extraction.extract_features`."""
 from __future__ import annotations
 
 import wave
@@ -7,10 +8,10 @@ import wave
 import numpy as np
 import pytest
 
-import audio_features as af
 import dataset
-import media
-import video_features as vf
+from extraction import audio_features as af
+from extraction import media
+from extraction import video_features as vf
 
 # ------------------------------------------------------------------------------------------------
 # The log-mel front end against the formulas, written out plainly
@@ -288,7 +289,7 @@ def game(tmp_path_factory):
 
 
 def test_script_extracts_skips_and_refuses_bad_input(game, tmp_path, capsys):
-    import extract_features
+    from extraction import extract_features
 
     argv = ["--game", str(game), "--random_weights", "--no_progress", "--loglevel", "WARNING"]
     assert extract_features.main(argv) == 0  # the real ResNet-152 graph, random weights
