@@ -320,3 +320,37 @@ def test_script_extracts_skips_and_refuses_bad_input(game, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("error: ") and message in err[-1], err
     assert not list(bad.glob("*.npy"))
+
+
+# ------------------------------------------------------------------------------------------------
+# The package's layout
+
+
+def test_faces_load_without_tensorflow_and_no_module_imports_them():
+    """`python -m extraction.X --help` imports no TensorFlow; the faces are run (runpy, subprocess), never
+    imported by a module of the project."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    top = Path(__file__).resolve().parent.parent
+    faces = ("extract_features", "spot_video", "fit_pca", "write_clip")
+    code = ("import sys; " + "; ".join(f"import extraction.{face}" for face in faces) +
+            "; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=top, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    offenders = []
+    for path in top.rglob("*.py"):
+        if {".venv", "tests", "data"} & set(path.relative_to(top).parts):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            offenders += [f"{path.relative_to(top)} imports {name}" for name in names
+                          if name in {f"extraction.{face}" for face in faces}]
+    assert offenders == []
