@@ -2,12 +2,12 @@
 
     .venv/bin/python bench/bench_extraction.py [--seconds 60] [--runs audio:float32 video:bfloat16 ...]
 
-Writes a synthetic clip with `media.write_test_clip` (by default 60 s, 25 fps, 640x360, stereo 44.1 kHz
-AAC) to a temporary folder, then times, each in a fresh process (so that each peak resident memory is its
-own), the whole path of extract_features.py for one half with random weights: decoding, the authors'
-VGGish chunks (audio_features.extract_half) or SoccerNet's frames and crop (video_features.extract_file),
-the network. Prints seconds of media processed per second of wall time (network build excluded, the
-first call's tracing included), the peak RSS (ru_maxrss) and the machine.
+Writes a synthetic clip with `extraction.media.write_test_clip` (by default 60 s, 25 fps, 640x360, stereo
+44.1 kHz AAC) to a temporary folder, then times, each in a fresh process (so that each peak resident memory is
+its own), the whole path of `python -m extraction.extract_features` for one half with random weights:
+decoding, the authors' VGGish chunks (audio_features.extract_half) or SoccerNet's frames and crop
+(video_features.extract_file), the network. Prints seconds of media processed per second of wall time
+(network build excluded, the first call's tracing included), the peak RSS (ru_maxrss) and the machine.
 """
 from __future__ import annotations
 
@@ -36,9 +36,7 @@ def child(kind: str, precision: str, clip: str) -> dict:
 
     runs.setup_logging("WARNING")
     runs.start_tensorflow()
-    import audio_features
-    import media
-    import video_features
+    from extraction import audio_features, media, video_features
 
     if kind == "audio":
         predict = audio_features.compiled_predict(audio_features.make_vggish(None, precision, random_weights=True))
@@ -67,7 +65,7 @@ def main() -> int:
     if args.child:
         print(json.dumps(child(*args.child)))
         return 0
-    import media
+    from extraction import media
 
     print("machine:", common.machine())
     with tempfile.TemporaryDirectory() as folder:

@@ -1,5 +1,6 @@
-"""Feature extraction from media: decoding (media.py), the authors' VGGish audio features
-(audio_features.py), SoccerNet's ResNET_TF2 video features (video_features.py) and extract_features.py."""
+"""Feature extraction from media: decoding (extraction/media.py), the authors' VGGish audio features
+(extraction/audio_features.py), SoccerNet's ResNET_TF2 video features (extraction/video_features.py) and
+`python -m extraction.extract_features`."""
 from __future__ import annotations
 
 import wave
@@ -7,10 +8,10 @@ import wave
 import numpy as np
 import pytest
 
-import audio_features as af
 import dataset
-import media
-import video_features as vf
+from extraction import audio_features as af
+from extraction import media
+from extraction import video_features as vf
 
 # ------------------------------------------------------------------------------------------------
 # The log-mel front end against the formulas, written out plainly
@@ -288,7 +289,7 @@ def game(tmp_path_factory):
 
 
 def test_script_extracts_skips_and_refuses_bad_input(game, tmp_path, capsys):
-    import extract_features
+    from extraction import extract_features
 
     argv = ["--game", str(game), "--random_weights", "--no_progress", "--loglevel", "WARNING"]
     assert extract_features.main(argv) == 0  # the real ResNet-152 graph, random weights
@@ -319,3 +320,37 @@ def test_script_extracts_skips_and_refuses_bad_input(game, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("error: ") and message in err[-1], err
     assert not list(bad.glob("*.npy"))
+
+
+# ------------------------------------------------------------------------------------------------
+# The package's layout
+
+
+def test_faces_load_without_tensorflow_and_no_module_imports_them():
+    """`python -m extraction.X --help` imports no TensorFlow; the faces are run (runpy, subprocess), never
+    imported by a module of the project."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    top = Path(__file__).resolve().parent.parent
+    faces = ("extract_features", "spot_video", "fit_pca", "write_clip")
+    code = ("import sys; " + "; ".join(f"import extraction.{face}" for face in faces) +
+            "; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=top, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    offenders = []
+    for path in top.rglob("*.py"):
+        if {".venv", "tests", "data"} & set(path.relative_to(top).parts):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            offenders += [f"{path.relative_to(top)} imports {name}" for name in names
+                          if name in {f"extraction.{face}" for face in faces}]
+    assert offenders == []

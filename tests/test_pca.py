@@ -1,11 +1,11 @@
-"""Fitting PCA on raw features and writing the PCA files (fit_pca.py)."""
+"""Fitting PCA on raw features and writing the PCA files (python -m extraction.fit_pca)."""
 from __future__ import annotations
 
 import numpy as np
 
 import dataset
-import fit_pca
 import synthetic
+from extraction import fit_pca
 
 
 def test_fit_pca_writes_pca_files(tmp_path, capsys):

@@ -3,6 +3,7 @@ as an uninterrupted run; state matched by name; a diverging or failing run keeps
 refused input writes nothing; bad model and prediction files get one line and exit code 2."""
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -233,9 +234,9 @@ def test_bad_prediction_files_get_one_line(tiny_root, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("script", ["ClassificationMinuteBased", "ClassificationSecondBased", "compute_mAP",
-                                    "fit_pca"])
+                                    "extraction.fit_pca"])
 def test_an_unknown_log_level_is_a_usage_error(script, capsys):
-    module = __import__(script)
+    module = importlib.import_module(script)
     with pytest.raises(SystemExit) as stop:
         module.build_parser().parse_args(["--loglevel", "FOO"])
     assert stop.value.code == 2 and "unknown log level 'FOO'" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""spot_video.py: from two video files to spots, through the real scripts (random extraction weights)."""
+"""python -m extraction.spot_video: from two video files to spots, through the real scripts (random extraction
+weights)."""
 from __future__ import annotations
 
 import json
@@ -8,8 +9,7 @@ import pytest
 
 import compute_mAP as cm
 import dataset
-import media
-import spot_video
+from extraction import media, spot_video
 
 
 @pytest.fixture(scope="module")

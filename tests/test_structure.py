@@ -65,7 +65,7 @@ def test_each_option_states_its_default_once():
     import re
 
     scripts = ["ClassificationMinuteBased", "ClassificationSecondBased", "compute_mAP", "fusion", "reproduce", "demo",
-               "synthetic", "fit_pca"]
+               "synthetic", "extraction.fit_pca"]
     checked = 0
     for name in scripts:
         parser = importlib.import_module(name).build_parser()

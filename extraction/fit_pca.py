@@ -1,6 +1,6 @@
 """Fit PCA on the training split's raw features and write `{half}_{features}_PCA512.npy` files.
 
-    python fit_pca.py --training listgame_Train_300.npy --lists listgame_Valid_100.npy \\
+    python -m extraction.fit_pca --training listgame_Train_300.npy --lists listgame_Valid_100.npy \\
         listgame_Test_100.npy --features ResNET --SoccerNet_path /path/to/SoccerNet
 
 SoccerNet's published `*_PCA512.npy` files came from a scikit-learn PCA whose fit was never released
@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 import dataset
 import runs
+from extraction.pca import apply_pca, fit_pca, save_pca
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,40 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def save_pca(path: str | Path, pca) -> None:
-    """Save the PCA as plain arrays (no pickle): components (k, d), mean (d,), explained variance (k,)."""
-    arrays = dict(components=pca.components_, mean=pca.mean_, explained_variance=pca.explained_variance_,
-                  explained_variance_ratio=pca.explained_variance_ratio_)
-    dataset.write_atomic(path, lambda temporary: np.savez(temporary, **arrays))
-
-
-class SavedPCA:
-    """A PCA saved by `save_pca`, with IncrementalPCA's `transform` ((x - mean) @ components.T, no
-    whitening) for `dataset.apply_pca`."""
-
-    def __init__(self, components: np.ndarray, mean: np.ndarray):
-        self.components_ = components
-        self.mean_ = mean
-        self.n_components_ = int(components.shape[0])
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, np.float64) - self.mean_) @ self.components_.T
-
-
-def load_pca(path: str | Path, dim: int | None = None) -> SavedPCA:
-    """The PCA of a `--save` file; DataError when it is not one (or does not take `dim`-d features)."""
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            components, mean = np.asarray(saved["components"], np.float64), np.asarray(saved["mean"], np.float64)
-    except (OSError, ValueError, KeyError) as exc:
-        raise dataset.DataError(path, f"not a PCA saved by fit_pca.py --save ({exc})") from None
-    if components.ndim != 2 or mean.shape != (components.shape[1],):
-        raise dataset.DataError(path, f"components {components.shape} and mean {mean.shape} do not match")
-    if dim is not None and components.shape[1] != dim:
-        raise dataset.DataError(path, f"a PCA of {components.shape[1]}-d features; these are {dim}-d")
-    return SavedPCA(components, mean)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     runs.setup_logging(args.loglevel)
@@ -89,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  audio_features=None, pca=False, label_file=None)
 
         training = open_split(args.training)
-        pca = dataset.fit_pca(training, n_components=args.components, batch_frames=args.batch_frames,
+        pca = fit_pca(training, n_components=args.components, batch_frames=args.batch_frames,
                               subsample=args.subsample)
         kept = float(np.sum(pca.explained_variance_ratio_))
         logging.info("PCA fitted on %d frames: %d components keep %.1f %% of the variance",
@@ -99,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = 0
         for list_path in [args.training] + list(args.lists):
             split = training if list_path == args.training else open_split(list_path)
-            written += len(dataset.apply_pca(pca, split, overwrite=args.overwrite))
+            written += len(apply_pca(pca, split, overwrite=args.overwrite))
     except dataset.DataError as exc:
         logging.debug("bad input", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)

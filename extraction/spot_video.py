@@ -1,19 +1,19 @@
 """Spot a match video: one command from a video file per half to a trained model's spots.
 
-    .venv/bin/python spot_video.py --model runs/<run> --video1 first_half.mkv --video2 second_half.mkv \\
+    .venv/bin/python -m extraction.spot_video --model runs/<run> --video1 first_half.mkv --video2 second_half.mkv \\
         --game_dir my_game --vggish_weights vggish_audioset_weights_without_fc2.h5 \\
         --resnet_weights imagenet --pca resnet_pca.npz
-    .venv/bin/python spot_video.py --model runs/<run> --game /data/SoccerNet/<league>/<season>/<game> ...
+    .venv/bin/python -m extraction.spot_video --model runs/<run> --game /data/SoccerNet/<league>/<season>/<game> ...
 
 The model must have been trained on the features these steps make: `--featuresVideo ResNET_TF2`
-(SoccerNet v2 publishes them, with their own PCA, for every SoccerNet game; `extract_features.py` and
-`fit_pca.py` make them for other games) and VGGish audio. Steps, each the project's own tool:
-1. `extract_features.py`: the streams the model reads, the authors' VGGish audio features
+(SoccerNet v2 publishes them, with their own PCA, for every SoccerNet game; `extraction.extract_features`
+and `extraction.fit_pca` make them for other games) and VGGish audio. Steps, each the project's own tool:
+1. `python -m extraction.extract_features`: the streams the model reads, the authors' VGGish audio features
    (`{half}_VGGish.npy`) and SoccerNet's ResNet-152 video features (`{half}_ResNET_TF2.npy`), into the
    game folder (`--game`, a SoccerNet game folder with `1_HQ.mkv`, `2_HQ.mkv` and `video.ini`) or into
    `--game_dir` (for `--video1/--video2`, any video files; without a video.ini the whole files are used);
-2. for a model trained on PCA-reduced video features (`--PCA`, as the paper), the PCA of `fit_pca.py
-   --save` (`--pca FILE.npz`, fitted on training games' ResNET_TF2 features) gives
+2. for a model trained on PCA-reduced video features (`--PCA`, as the paper), the PCA of `python -m
+   extraction.fit_pca --save` (`--pca FILE.npz`, fitted on training games' ResNET_TF2 features) gives
    `{half}_ResNET_TF2_PCA512.npy`; a model trained on the 2048-d features needs none;
 3. `ClassificationSecondBased.py --game`: the per-second probabilities (`<output_dir>/<game>/<prefix>_Half_{1,2}.npy`),
    the SoccerNet `results_spotting.json` and a timeline plot.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -31,12 +32,14 @@ from typing import Sequence
 
 import compute_mAP as outputs
 import dataset
-import extract_features
 import networks
 import runs
+from extraction.jobs import VIDEO_NAME
+from extraction.pca import apply_pca, load_pca
 
 log = logging.getLogger("spot_video")
-TOP = Path(__file__).resolve().parent
+TOP = Path(__file__).resolve().parent.parent  # the repository's folder
+HERE = Path(__file__).resolve().parent
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,18 +81,16 @@ def plan(args) -> tuple[dict, tuple[str, ...], Path, object]:
         raise dataset.DataError("--vggish_weights", f"the model of {model_file.parent} reads audio features: give "
                                                     "the VGGish weights file")
     video = settings.get("featuresVideo", "ResNET")
-    if "video" in streams and video != extract_features.VIDEO_NAME:
+    if "video" in streams and video != VIDEO_NAME:
         raise dataset.DataError(model_file.parent, f"its model was trained on {video} video features; the features "
-                                f"extracted from a video are {extract_features.VIDEO_NAME} (SoccerNet v2's): train "
-                                f"with --featuresVideo {extract_features.VIDEO_NAME}")
+                                f"extracted from a video are {VIDEO_NAME} (SoccerNet v2's): train "
+                                f"with --featuresVideo {VIDEO_NAME}")
     pca = None
     if "video" in streams and settings.get("PCA", True):
         if not args.pca:
             raise dataset.DataError("--pca", f"the model of {model_file.parent} reads PCA-reduced video features: "
                                              "give a PCA saved by fit_pca.py --save")
-        import fit_pca
-
-        pca = fit_pca.load_pca(args.pca, dim=dataset.KNOWN_DIMS["ResNET"])
+        pca = load_pca(args.pca, dim=dataset.KNOWN_DIMS["ResNET"])
     return settings, streams, game_dir, pca
 
 
@@ -107,9 +108,23 @@ def extraction_argv(args, streams: Sequence[str]) -> list[str]:
 def reduce_video(args, game_dir: Path, pca) -> None:
     """`{half}_ResNET_TF2_PCA512.npy` from `{half}_ResNET_TF2.npy` with the saved PCA."""
     split = dataset.Split(game_dir, data_root=game_dir.parent, games=[game_dir.name],
-                          video_features=extract_features.VIDEO_NAME, audio_features=None, pca=False, label_file=None)
-    written = dataset.apply_pca(pca, split, overwrite=args.overwrite, progress=not args.no_progress)
+                          video_features=VIDEO_NAME, audio_features=None, pca=False, label_file=None)
+    written = apply_pca(pca, split, overwrite=args.overwrite, progress=not args.no_progress)
     log.info("PCA of %s: %d file%s written", args.pca, len(written), "" if len(written) == 1 else "s")
+
+
+def run_extraction(argv: Sequence[str]) -> int:
+    """`python -m extraction.extract_features ARGV` in this process (its output and exit code as its own):
+    the face's file run as `__main__` (runpy), so that no module imports it."""
+    saved = sys.argv
+    sys.argv = [str(HERE / "extract_features.py"), *argv]
+    try:
+        runpy.run_path(str(HERE / "extract_features.py"), run_name="__main__")
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    finally:
+        sys.argv = saved
+    return 0
 
 
 def spotting_argv(args, game_dir: Path) -> list[str]:
@@ -134,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return runs.EXIT_BAD_INPUT
     print(f"== 1/3: features of {game_dir} ({' + '.join(streams)}) ==", flush=True)
-    code = extract_features.main(extraction_argv(args, streams))
+    code = run_extraction(extraction_argv(args, streams))
     if code:
         return code
     if pca is not None:

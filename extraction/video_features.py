@@ -20,11 +20,11 @@ A reimplementation of SoccerNet's `Features/ExtractResNET_TF2.py` / `VideoFeatur
 
 What differs from SoccerNet v1's published `ResNET_PCA512` (what the authors trained on): those came
 from SoccerNet v1's own extraction code (another ResNet-152 implementation and frame grabbing, not
-this TF2 script) and a PCA to 512 whose fit was never released; neither can be reproduced, so these are the ResNET_TF2 features of SoccerNet
-v2 (which fit_pca.py can reduce with a PCA of its own). Small differences from SoccerNet's own TF2 files
-remain possible: PyAV's FFmpeg and swscale versions against OpenCV 3.4.11's, OpenCV's INTER_AREA upscaling
-kernel (only for videos under 224 lines), and a crop of odd width (SoccerNet would give 225 columns and fail;
-224 are kept here).
+this TF2 script) and a PCA to 512 whose fit was never released; neither can be reproduced, so these are the
+ResNET_TF2 features of SoccerNet v2 (which `python -m extraction.fit_pca` can reduce with a PCA of its own).
+Small differences from SoccerNet's own TF2 files remain possible: PyAV's FFmpeg and swscale versions against
+OpenCV 3.4.11's, OpenCV's INTER_AREA upscaling kernel (only for videos under 224 lines), and a crop of odd width
+(SoccerNet would give 225 columns and fail; 224 are kept here).
 """
 from __future__ import annotations
 
@@ -33,21 +33,21 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable
 
+import keras
 import numpy as np
 
 import dataset
-import media
+from extraction import media
 # The extraction networks' test-only warning and their compiled inference (`compiled_predict`) are
 # audio_features'.
-from audio_features import RANDOM_WARNING
+from extraction.audio_features import RANDOM_WARNING
+from extraction.jobs import CHANNEL_ORDERS, PRECISIONS
+from extraction.jobs import FRAME_BATCH as BATCH_SIZE  # SoccerNet's predict batch
 
 log = logging.getLogger("video_features")
 
 SIZE = 224
 DIM = 2048
-BATCH_SIZE = 64       # SoccerNet's predict batch
-PRECISIONS = ("float32", "bfloat16")
-CHANNEL_ORDERS = ("bgr", "rgb")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -161,8 +161,6 @@ def build_resnet(weights: str | os.PathLike | None = "imagenet", precision: str 
         precision: "float32" or "bfloat16" (computed in bf16; the output is float32).
         random_weights: allow None weights: for tests only, logged as a warning.
     """
-    import keras
-
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if weights is None and not random_weights:

@@ -32,9 +32,14 @@ import os
 from pathlib import Path
 from typing import Callable
 
+import h5py
+import keras
 import numpy as np
+import resampy
+import tensorflow as tf
 
 import dataset
+from extraction.jobs import PRECISIONS
 
 log = logging.getLogger("audio_features")
 
@@ -61,7 +66,6 @@ VGGISH_LAYERS = (("conv1", 64), ("pool1", None), ("conv2", 128), ("pool2", None)
                  ("conv3/conv3_1", 256), ("conv3/conv3_2", 256), ("pool3", None),
                  ("conv4/conv4_1", 512), ("conv4/conv4_2", 512))
 CONV_LAYERS = tuple(name for name, filters in VGGISH_LAYERS if filters)
-PRECISIONS = ("float32", "bfloat16")
 
 
 def keras_name(name: str) -> str:
@@ -141,8 +145,6 @@ def chunk_patches(chunks: np.ndarray, sample_rate: int) -> np.ndarray:
     Returns:
         (batch, 46, 64) float64.
     """
-    import resampy
-
     data = chunks / 32768.0
     if data.ndim == 3:
         data = np.mean(data, axis=2)
@@ -211,8 +213,6 @@ def build_vggish(precision: str = "float32"):
     """The Keras VGGish of the authors up to `conv4/conv4_2`, plus global average pooling: input
     (46, 64, 1), output (512,) float32. Layer names as DTaoo's port (and its `.h5` weights) with '/'
     written '_' (`keras_name`)."""
-    import keras
-
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
@@ -235,8 +235,6 @@ def _decode(names) -> list[str]:
 
 
 def _h5_weights(path: Path) -> dict[str, list[np.ndarray]]:
-    import h5py
-
     try:
         with h5py.File(path, "r") as handle:
             root = handle
@@ -262,8 +260,6 @@ def _h5_weights(path: Path) -> dict[str, list[np.ndarray]]:
 
 
 def _checkpoint_weights(path: Path) -> dict[str, list[np.ndarray]]:
-    import tensorflow as tf
-
     try:
         reader = tf.train.load_checkpoint(str(path))
     except (ValueError, tf.errors.OpError) as exc:
@@ -329,8 +325,6 @@ def make_vggish(weights: str | os.PathLike | None, precision: str = "float32", r
 
 def compiled_predict(model) -> Callable[[np.ndarray], np.ndarray]:
     """`model(x, training=False)` in one traced tf.function for any batch size; float32 output."""
-    import tensorflow as tf
-
     spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32)
 
     @tf.function(input_signature=[spec], reduce_retracing=True)

@@ -10,20 +10,21 @@ The one owner of decoding (PyAV for containers, the standard `wave` module for `
   (SoccerNet/DataLoader.py), which SoccerNet's `ExtractResNET_TF2.py` used for `*_ResNET_TF2.npy`.
 - `half_start(video_ini, half)`: the authors' `startTimes` (extract_features.py): line 2 / line 5 of
   `video.ini`, last whitespace-separated field.
-- `write_test_clip` / `write_wav`: small synthetic media for tests and the README demo.
+- `write_test_clip` / `write_wav`: small synthetic media for tests and the README demo (a command line:
+  `python -m extraction.write_clip`).
 
 Errors are `dataset.DataError(path, problem)`.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
 import wave
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
+import av
 import numpy as np
 
 import dataset
@@ -34,8 +35,6 @@ AUDIO_EXTENSIONS = (".wav",)
 
 
 def _open(path: str | os.PathLike):
-    import av
-
     path = Path(path)
     if not path.is_file():
         raise dataset.DataError(path, "file not found")
@@ -74,8 +73,6 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     Raises:
         DataError: missing or unreadable file, no audio stream, an unsupported format or layout.
     """
-    import av
-
     path = Path(path)
     if path.suffix.lower() in AUDIO_EXTENSIONS:
         if not path.is_file():
@@ -243,8 +240,6 @@ def read_frames(path: str | os.PathLike, fps: float = 2.0, start: float | None =
     `kept`: the selection if the caller has it already (`frame_numbers` of the same arguments), so
     that the file is not demuxed again to count its frames.
     """
-    import av
-
     container = _open(path)
     try:
         stream = _video_stream(container, path)
@@ -321,8 +316,6 @@ def half_duration(video_ini_path: str | os.PathLike, half: int) -> float | None:
 
 
 def _video_codec() -> str:
-    import av
-
     for name in ("libx264", "mpeg4"):
         try:
             av.codec.Codec(name, "w")
@@ -347,8 +340,6 @@ def write_test_clip(path: str | os.PathLike, seconds: float, fps: int = 25, size
 
 def _write_clip(path: Path, seconds: float, fps: int, size: tuple[int, int], tone_hz: float | None,
                 sample_rate: int, channels: int) -> None:
-    import av
-
     width, height = size
     n_frames = int(round(seconds * fps))
     with av.open(str(path), "w") as container:
@@ -386,23 +377,3 @@ def _write_clip(path: Path, seconds: float, fps: int, size: tuple[int, int], ton
                     container.mux(packet)
             for packet in audio.encode(None):
                 container.mux(packet)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python media.py CLIP --seconds S`: write a synthetic test clip (a moving picture and a tone)."""
-    parser = argparse.ArgumentParser(description="Write a synthetic test clip: a moving coloured picture and a "
-                                                 "sine tone (for trying extract_features.py and spot_video.py).")
-    parser.add_argument("path", help="the clip to write (.mkv or .mp4)")
-    parser.add_argument("--seconds", type=float, default=60.0, help="length")
-    parser.add_argument("--tone_hz", type=float, default=440.0, help="frequency of the tone (0: no audio stream)")
-    parser.add_argument("--size", type=int, nargs=2, default=[320, 180], metavar=("WIDTH", "HEIGHT"))
-    args = parser.parse_args(argv)
-    if args.seconds <= 0:
-        parser.error("--seconds must be positive")
-    path = write_test_clip(args.path, args.seconds, size=tuple(args.size), tone_hz=args.tone_hz or None)
-    print(f"wrote {path} ({args.seconds:g} s)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
