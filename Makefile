@@ -1,7 +1,8 @@
 # The README's two commands: `make demo` and `make test`. Each creates the virtual environment
 # .venv if it is missing and installs requirements.txt into it (skipped when nothing changed).
+# `make bench` runs every benchmark and writes docs/benchmarks.md.
 # `make install GPU=1` adds TensorFlow's CUDA libraries (the tensorflow[and-cuda] extra, same version)
-# for NVIDIA GPUs.
+# for NVIDIA GPUs (docs/distributed.md).
 PYTHON ?= python3
 GPU    ?=
 VENV   := .venv
@@ -16,7 +17,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-# Every benchmark, one table (bench/run_all.py; BENCH_ARGS=--quick for a few minutes).
+# Every benchmark, one table, printed and written to docs/benchmarks.md (bench/run_all.py;
+# BENCH_ARGS=--quick for a few minutes, BENCH_ARGS="--quick --no_page" to leave the page as it is).
 bench: $(STAMP)
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 

@@ -1,13 +1,14 @@
 """Every benchmark in one command, and one table of their headline figures (`make bench`).
 
-    .venv/bin/python bench/run_all.py [--quick] [--full_epoch] [--only networks spotting ...]
+    .venv/bin/python bench/run_all.py [--quick] [--full_epoch] [--only networks spotting ...] [--page PATH]
 
 Runs each benchmark of bench/ as its own process, one after the other (so that each has the machine to
 itself), with `$BENCH_SUMMARY` set: each one records its headline figures there (`common.record`), each
 with the bound it was measured against in the same run (the float32 4096^3 matrix product, a memory
 copy, the loop reference, the formula's memory). Then prints the machine's description (processor and
-instructions, cores, memory, TensorFlow build, GPU) and the table, in Markdown, as the README shows it.
-Each benchmark's own output goes to bench/out/run_all/<name>.log.
+instructions, cores, memory, TensorFlow build, GPU) and the table, in Markdown, and writes them with the
+date to docs/benchmarks.md (`--page PATH` writes elsewhere, `--page ''` or `--no_page` writes no page,
+e.g. for a quick run made to compare). Each benchmark's own output goes to bench/out/run_all/<name>.log.
 
 `--quick` uses smaller sizes (a few minutes in all on 2 cores); by default the sizes of the issues'
 targets (about 25 minutes on 2 cores); `--full_epoch` runs the epoch benchmark at SoccerNet's size (300
@@ -50,6 +51,30 @@ BENCHMARKS = {
 
 SCRIPTS = {"spotting_60": "spotting", "spotting_moving": "spotting"}  # benchmarks that run another one's script (default: bench_<name>.py)
 
+PAGE = TOP / "docs" / "benchmarks.md"
+PAGE_TITLE = "# Benchmarks\n"
+PAGE_MARKER = "<!-- Written by bench/run_all.py (make bench): regenerate it, do not edit it by hand. -->"
+# What the table's columns mean: the same on every run.
+PAGE_NOTES = """\
+`make bench` (`bench/run_all.py`) runs every benchmark of `bench/`, each in its own process, and
+prints the machine's description and one table: each headline figure beside the bound it was measured
+against in the same run (the float32 4096^3 matrix product, a copy of the same buffers, the loop
+reference, the formula's memory) and the issues' target. Each benchmark also runs alone
+(`.venv/bin/python bench/bench_<name>.py --help`) and prints more; `make bench` keeps each one's output
+of the run in `bench/out/run_all/` (`--logs`).
+
+Ratios: for times against a rate bound, the fraction of that rate reached; for the Adam update, its time
+over the copy's; for the evaluator, how many times faster than the loop reference; for the
+`mixed_bfloat16` training rows and the bfloat16 spotting rows, the speed-up over float32 in the same run.
+The epoch rows train on a small synthetic set (two steps per epoch; `--full_epoch`: SoccerNet's size).
+Seconds move from one run to the next with the processor's matrix-product rate: compare ratios, not
+seconds, across runs.
+
+`make bench BENCH_ARGS=--quick` takes a few minutes with smaller sizes; add `--no_page` (or
+`--page PATH`) to keep this page. What the figures mean for the design, and older measurements on
+other machines: [performance notes]({performance}).
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -57,21 +82,63 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--full_epoch", action="store_true", help="the epoch benchmark at SoccerNet's size (15 GB)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS))
     parser.add_argument("--logs", default=str(BENCH / "out" / "run_all"), help="folder of each benchmark's output")
+    parser.add_argument("--page", default=str(PAGE),
+                        help="Markdown page to write the machine, the table and the date to ('': none; "
+                             "default: docs/benchmarks.md)")
+    parser.add_argument("--no_page", action="store_true", help="write no page (as --page '')")
     return parser
 
 
-def table(rows: list[dict]) -> str:
+def page_path(args: argparse.Namespace) -> Path | None:
+    """Where the page goes, or None for no page."""
+    return None if args.no_page or not args.page else Path(args.page)
+
+
+def table(rows: list[dict], escape: bool = False) -> str:
+    """The rows as a Markdown table; `escape`: a '|' inside a cell (|p - p_float32|) written '\\|', as
+    GitHub needs it (the printed table keeps the plain text)."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|") if escape else text
+
     lines = ["| benchmark | what | figure | same-run bound | ratio | target |", "|---|---|---|---|---|---|"]
     for r in rows:
         bound = f"{r['bound']:.3g} {r['unit']} ({r['bound_what']})" if r.get("bound") is not None else "—"
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") is not None else "—"
-        lines.append(f"| {r['bench']} | {r['what']} | {r['figure']:,.3g} {r['unit']} | {bound} | {ratio} | "
-                     f"{r.get('target') or '—'} |")
+        lines.append(f"| {r['bench']} | {cell(r['what'])} | {r['figure']:,.3g} {r['unit']} | {cell(bound)} | "
+                     f"{ratio} | {cell(r.get('target') or '—')} |")
     return "\n".join(lines)
+
+
+def page_text(page: Path, machine: str, table_text: str, date: str, command: str, failed=(), note: str = "") -> str:
+    """The benchmark page: the machine, the date and command of the run, the table, what it means."""
+    performance = os.path.relpath(TOP / "docs" / "performance.md", Path(page).resolve().parent)
+    parts = [PAGE_TITLE, PAGE_MARKER + "\n", f"Run on {date}: `{command}`." + (f" {note}" if note else "") + "\n",
+             f"machine: {machine}\n", table_text + "\n"]
+    if failed:
+        parts.append(f"failed (no rows, or fewer): {', '.join(failed)}\n")
+    parts.append(PAGE_NOTES.format(performance=Path(performance).as_posix()))
+    return "\n".join(parts)
+
+
+def write_page(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically: a temporary file in the same folder, renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    invocation = " ".join(["bench/run_all.py", *(sys.argv[1:] if argv is None else argv)])
+    started = time.perf_counter()
     logs = Path(args.logs)
     logs.mkdir(parents=True, exist_ok=True)
     rows, failed = [], []
@@ -98,8 +165,16 @@ def main(argv=None) -> int:
     import runs
 
     runs.start_tensorflow()
-    print(f"\nmachine: {common.machine()}; {common.tensorflow_build()}\n")
+    machine = f"{common.machine()}; {common.tensorflow_build()}"
+    print(f"\nmachine: {machine}\n")
     print(table(rows))
+    page = page_path(args)
+    if page is not None:
+        seconds = time.perf_counter() - started
+        took = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+        write_page(page, page_text(page, machine, table(rows, escape=True), time.strftime("%Y-%m-%d"), invocation,
+                                   failed, note=f"It took {took}."))
+        print(f"\nwritten: {page}")
     if failed:
         print(f"\nfailed: {', '.join(failed)} (see their logs)", file=sys.stderr)
         return 1

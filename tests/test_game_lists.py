@@ -76,13 +76,13 @@ def _package_downloader():
 
 
 def test_readme_download_recipe_matches_the_installed_package():
-    """Each downloadGames call of the README's recipe names files that the installed SoccerNet package
+    """Each downloadGames call of the download recipe (docs/data.md) names files that the installed SoccerNet package
     serves from the source the call names, with arguments its signature takes."""
     import ast
     import textwrap
 
     source, constants, methods = _package_downloader()
-    readme = (TOP / "README.md").read_text(encoding="utf-8")
+    readme = (TOP / "docs" / "data.md").read_text(encoding="utf-8")
     block = readme[readme.index(".venv-download/bin/python - <<'PY'"):]
     code = textwrap.dedent(block.split("\n", 1)[1].split("\n   PY\n", 1)[0])
     calls = [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") ==
@@ -105,7 +105,7 @@ def test_readme_download_recipe_matches_the_installed_package():
                 assert file in hugging_face, file
             else:
                 assert where == "EXRCSDrive" and ("Labels" in file or "ResNET" in file), (where, file)
-    # What the README says beside the calls.
+    # What docs/data.md says beside the calls.
     assert "1_ResNET_PCA512.npy" not in hugging_face
     assert constants["_HF_FEATURE_BRANCH_BY_FILE"]["1_ResNET_TF2_PCA512.npy"] == "resnet-tf2-pca512"
     assert "resnet-tf2-pca512" in readme and "DeprecationWarning" in source
