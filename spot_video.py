@@ -32,8 +32,8 @@ from typing import Sequence
 import compute_mAP as outputs
 import dataset
 import extract_features
-import networks
 import runs
+from networks import names
 
 log = logging.getLogger("spot_video")
 TOP = Path(__file__).resolve().parent
@@ -72,7 +72,7 @@ def plan(args) -> tuple[dict, tuple[str, ...], Path, object]:
     needs none); checks the weights."""
     model_file = runs.model_file(args.model)
     settings = runs.read_args(model_file.parent)
-    streams = networks.streams_of(settings.get("architecture", "VideoNetwork"))
+    streams = names.streams_of(settings.get("architecture", "VideoNetwork"))
     game_dir = Path(args.game) if args.game else Path(args.game_dir)
     if "audio" in streams and not (args.vggish_weights or args.random_weights):
         raise dataset.DataError("--vggish_weights", f"the model of {model_file.parent} reads audio features: give "

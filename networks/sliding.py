@@ -28,10 +28,13 @@ pairs first, then audio pairs.
 """
 from __future__ import annotations
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from . import pooling as P
 from .architectures import model_build_config
+from .loupe import LoupePooling
 
 
 def unsupported_reason(model, stride: int) -> str | None:
@@ -45,8 +48,8 @@ def unsupported_reason(model, stride: int) -> str | None:
     if not config:
         return "not a model of this project"
     poolings = [layer for layer in model.layers if isinstance(layer, (P.TemporalPooling, P.ConvPooling,
-                                                                    P.FCPooling, P.LoupePooling))]
-    if not all(isinstance(layer, P.LoupePooling) for layer in poolings):
+                                                                    P.FCPooling, LoupePooling))]
+    if not all(isinstance(layer, LoupePooling) for layer in poolings):
         return f"{config['pooling']} pooling (not a LOUPE pooling)"
     fusion = [layer for layer in model.layers if isinstance(layer, P.EarlyFusion)]
     if fusion and not fusion[0].framewise and (config["num_frames"] % 2 or stride % 2):
@@ -66,9 +69,6 @@ class HalfSpotter:
     """
 
     def __init__(self, model, stride: int):
-        import keras
-        import tensorflow as tf
-
         reason = unsupported_reason(model, stride)
         if reason is not None:
             raise ValueError(f"per-frame spotting does not apply: {reason}")
@@ -76,7 +76,7 @@ class HalfSpotter:
         self.frames = config["num_frames"]
         self.stride = int(stride)
         self.streams = list(model.input) if isinstance(model.input, dict) else ["video"]
-        self.poolings = [layer for layer in model.layers if isinstance(layer, P.LoupePooling)]
+        self.poolings = [layer for layer in model.layers if isinstance(layer, LoupePooling)]
         fusion = [layer for layer in model.layers if isinstance(layer, P.EarlyFusion)]
         self.fusion = None if not fusion else ("framewise" if fusion[0].framewise else "time")
         # The model from the pooled vectors to the logits (dropout, concatenation, Dense, average).
@@ -128,8 +128,6 @@ class HalfSpotter:
             half: stream -> (n_frames, dim) features of the half.
             batches: window numbers (0..n_windows-1) of each batch, in order.
         """
-        import tensorflow as tf
-
         n_windows = sum(len(b) for b in batches)
         if n_windows == 0:  # a half shorter than a second
             return np.zeros((0, self.head.output.shape[-1]), np.float32)
@@ -145,8 +143,6 @@ class HalfSpotter:
         over the whole half rounds differently in the last bit (TensorFlow's vectorised sigmoid computes
         the last elements of an array whose size is not a multiple of its vector width one by one), and
         the two paths' float32 outputs can otherwise be bit-identical (see the module's docstring)."""
-        import tensorflow as tf
-
         logits = self.logits(half, batches)
         if len(logits) == 0:
             return logits
@@ -162,8 +158,6 @@ class _WindowPool:
     with the per-unit work, once per half."""
 
     def __init__(self, layer):
-        import keras
-
         self.layer = layer
         whole = layer.bn_mode == "moving" or not layer.add_batch_norm  # the assignment once per unit
 
@@ -176,8 +170,6 @@ class _WindowPool:
                 self._convert_input_args = False
 
             def call(self, units, indices, per_unit=None):
-                import tensorflow as tf
-
                 units = tf.cast(units, self.compute_dtype)
                 if per_unit is None:
                     logits = layer.assignment_logits(units)  # (U, K)
