@@ -281,8 +281,10 @@ def spot(args) -> int:
                 index = split.spotting_index(frames, [half_id])
                 batches = windows_of_half(len(index), bn_mode, args.batch_size)
                 if spotter is not None:  # windows numbered 0..n-1 in time order, as the index's positions
-                    half = split.halves[half_id]
-                    p = spotter.probabilities({s: half.streams[s] for s in streams}, batches)
+                    half = {s: split.halves[half_id].streams[s] for s in streams}
+                    numbers = dataset.padded_frame_numbers(min(len(a) for a in half.values()), spotter.frames,
+                                                           spotter.stride, len(index))
+                    p = spotter.probabilities(half, batches, numbers)
                 else:
                     p = np.concatenate([tf.math.sigmoid(logits(inputs)).numpy()
                                         for inputs in dataset.make_dataset(split, index, batches, streams=streams)])

@@ -126,9 +126,11 @@ def main(argv=None) -> int:
                                                    dataset.make_dataset(split, index, batches, streams=streams)])
                     else:
                         spotter = sliding.HalfSpotter(use, dataset.FRAMES_PER_SECOND)
+                        numbers = dataset.padded_frame_numbers(min(len(a) for a in half.values()), spotter.frames,
+                                                               spotter.stride, len(index))
 
                         def spot_half():
-                            return spotter.probabilities(half, batches)
+                            return spotter.probabilities(half, batches, numbers)
 
                     output = spot_half()  # warm-up: tracing, first allocations
                     best = float("inf")

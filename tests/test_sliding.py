@@ -38,6 +38,11 @@ def _model(architecture, pooling, options, bn_mode="moving"):
     return model
 
 
+def _numbers(half, batches):
+    """The frame numbers of the replicate-padded half that the windows cover, as the script passes them."""
+    return dataset.padded_frame_numbers(min(len(a) for a in half.values()), FRAMES, 2, sum(len(b) for b in batches))
+
+
 def _windowed(model, half, batches, sigmoid=False):
     """The model on each batch of gathered windows, as the script's window-by-window path: logits, or
     probabilities (the sigmoid of each batch's logits)."""
@@ -65,10 +70,10 @@ def test_per_frame_spotting_equals_window_by_window(architecture, pooling, optio
     batches = csb.windows_of_half(53 // 2, bn_mode, 10)  # batch mode: the four quarters
     expected = _windowed(model, half, batches)
     spotter = HalfSpotter(model, 2)
-    got = spotter.logits(half, batches)
+    got = spotter.logits(half, batches, _numbers(half, batches))
     assert got.shape == expected.shape == (26, 4)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    probabilities = spotter.probabilities(half, batches)
+    probabilities = spotter.probabilities(half, batches, _numbers(half, batches))
     windowed = _windowed(model, half, batches, sigmoid=True)
     np.testing.assert_allclose(probabilities, windowed, rtol=1e-5, atol=1e-7)
     if np.array_equal(got, expected):
@@ -96,7 +101,7 @@ def test_per_frame_spotting_in_bfloat16_equals_window_by_window(architecture, po
     half = {s: rng.standard_normal((53, 512)).astype(np.float32) for s in ("video", "audio")}
     batches = csb.windows_of_half(53 // 2, bn_mode, 10)
     spotter = HalfSpotter(model, 2)
-    got = spotter.logits(half, batches)
+    got = spotter.logits(half, batches, _numbers(half, batches))
     poolings = len(spotter.poolings) if pooling == "VLAD" else 0
     assert len(traced) == poolings  # traced in the per-unit function only
     expected = _windowed(model, half, batches)
@@ -115,7 +120,8 @@ def test_batch_mode_normalises_each_part_on_its_own():
     quarters = csb.windows_of_half(20, "batch", 10)
     assert [len(q) for q in quarters] == [5, 5, 5, 5]
     spotter = HalfSpotter(model, 2)
-    by_quarter, whole = spotter.logits(half, quarters), spotter.logits(half, [np.arange(20)])
+    by_quarter = spotter.logits(half, quarters, _numbers(half, quarters))
+    whole = spotter.logits(half, [np.arange(20)], _numbers(half, [np.arange(20)]))
     np.testing.assert_allclose(whole, _windowed(model, half, [np.arange(20)]), rtol=1e-5, atol=1e-6)
     assert np.abs(by_quarter - whole).max() > 1e-3
 
@@ -128,7 +134,7 @@ def test_halves_of_a_few_frames(n_frames):
     rng = np.random.default_rng(1)
     half = {s: rng.standard_normal((n_frames, 512)).astype(np.float32) for s in ("video", "audio")}
     batches = csb.windows_of_half(n_frames // 2, "moving", 10)
-    got = HalfSpotter(model, 2).logits(half, batches)
+    got = HalfSpotter(model, 2).logits(half, batches, _numbers(half, batches))
     assert got.shape == (n_frames // 2, 4)
     if n_frames >= 2:
         np.testing.assert_allclose(got, _windowed(model, half, batches), rtol=1e-5, atol=1e-6)
