@@ -142,8 +142,8 @@ class LoupePooling(keras.layers.Layer):
     def project(self, pooled, training=None):
         """The projection by `hidden1_weights` and the context gating of pooled vectors (batch_size, P)
         -> (batch_size, O); inside a call of this layer (or of one with its dtype policy)."""
-        return self._gated(kernels._projection(ops.cast(pooled, self.compute_dtype), self._hidden_weights()),
-                           training)
+        projected = kernels._projection(ops.cast(pooled, self.compute_dtype), self._hidden_weights())
+        return self._gated(projected, training)
 
     def _hidden_weights(self):
         return tf.convert_to_tensor(self.hidden1_weights.value)  # read (and autocast) outside the custom gradient
@@ -191,7 +191,8 @@ class NetVLAD(LoupePooling):
         return to_float32(self.cluster_weights2)[0]  # (D, K)
 
     def _projects_centres_apart(self, training=None) -> bool:
-        # Half precision, not training (spotting, prediction): the centres projected apart, see the function.
+        # Half precision, not training (spotting, prediction): the centres projected apart
+        # (`kernels.vlad_projection`).
         return not training and self._centres() is not None and kernels.is_half(self.compute_dtype)
 
     def weight_products(self):
