@@ -40,8 +40,8 @@ import numpy as np
 import compute_mAP as metrics
 import dataset
 import distribution
-import networks
 import runs
+from networks import names
 
 log = logging.getLogger("ClassificationMinuteBased")
 TOP = Path(__file__).resolve().parent
@@ -58,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=runs.HelpFormatter)
     original = parser.add_argument_group("flags of the original script")
-    original.add_argument("--architecture", type=runs.argument_type(networks.resolve_architecture, "architecture"),
-                          help=f"network: {', '.join(networks.ARCHITECTURE_NAMES)}, or the paper's method number "
+    original.add_argument("--architecture", type=runs.argument_type(names.resolve_architecture, "architecture"),
+                          help=f"network: {', '.join(names.ARCHITECTURE_NAMES)}, or the paper's method number "
                                "3..7 (required to train; taken from the run with --resume or --mode predict)")
     original.add_argument("--training", default=str(TOP / "listgame_Train_300.npy"), help="training game list")
     original.add_argument("--validation", default=str(TOP / "listgame_Valid_100.npy"), help="validation game list")
@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     original.add_argument("--featuresAudio", default="VGGish",
                           help="audio features {half}_<name>.npy; 'none' for no audio files")
     original.add_argument("--PCA", action="store_true", help="read the video features' _PCA512 files")
-    original.add_argument("--network", type=runs.argument_type(networks.resolve_pooling, "pooling"), default="RVLAD",
-                          help=f"pooling: {', '.join(networks.POOLINGS)}")
+    original.add_argument("--network", type=runs.argument_type(names.resolve_pooling, "pooling"), default="RVLAD",
+                          help=f"pooling: {', '.join(names.POOLINGS)}")
     original.add_argument("--VLAD_k", type=int, default=64, help="clusters of the VLAD-type poolings")
     original.add_argument("--WindowSize", type=float, default=60, help="chunk length T in seconds")
     original.add_argument("--featurePerSec", type=int, default=2, help="features per second")
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--SoccerNet_path", default=None,
                      help="data root of the game folders (default: the folder of each list file)")
     new.add_argument("--seed", type=int, default=1234, help="random seed (weights, dropout, shuffling)")
-    new.add_argument("--bn_mode", choices=networks.BN_MODES, default="batch",
+    new.add_argument("--bn_mode", choices=names.BN_MODES, default="batch",
                      help="batch: batch norm always uses the batch's statistics, as the original (also at "
                           "test time); moving: moving averages updated in training and used at inference")
     new.add_argument("--micro_batch", type=runs.argument_type(distribution.parse_micro_batch, "micro-batch"),
@@ -326,13 +326,15 @@ class Evaluator:
     def __init__(self, model, replicas=None):
         import tensorflow as tf
 
+        from networks import architectures, pooling
+
         self.tf = tf
         self.model = model
         self.replicas = replicas
         self.streams = tuple(model.input.keys()) if isinstance(model.input, dict) else ("video",)
-        logits_of = networks.logits_function(model)
-        # One trace for every batch size (see networks.input_signature): a resumed run runs the same graph.
-        self.signature = [networks.input_signature(model), tf.TensorSpec([None, dataset.NUM_CLASSES], tf.float32)]
+        logits_of = architectures.logits_function(model)
+        # One trace for every batch size (see architectures.input_signature): a resumed run runs the same graph.
+        self.signature = [architectures.input_signature(model), tf.TensorSpec([None, dataset.NUM_CLASSES], tf.float32)]
 
         def evaluate_replica(inputs, labels):
             # Under a strategy, the model itself: a nested compiled function cannot hold the all-reduces
@@ -344,7 +346,7 @@ class Evaluator:
             self._evaluate = tf.function(evaluate_replica, input_signature=self.signature)
             return
         for layer in model._flatten_layers(include_self=False, recursive=True):
-            if isinstance(layer, networks.BatchNorm):
+            if isinstance(layer, pooling.BatchNorm):
                 layer.synchronized = replicas.sync_batch_norm  # read when the step functions are traced
         strategy = replicas.strategy
 
@@ -591,7 +593,7 @@ def open_training_data(args) -> TrainingData:
     testing.release()
     data = TrainingData(splits, {name: split.chunk_index(args.WindowSize) for name, split in splits.items()},
                         testing)
-    missing = [s for s in networks.streams_of(args.architecture) if s not in data.dims]
+    missing = [s for s in names.streams_of(args.architecture) if s not in data.dims]
     if missing:
         raise dataset.DataError(args.training, f"{args.architecture} needs {' and '.join(missing)} features, "
                                                f"but --features{missing[0].capitalize()} is none")
@@ -654,6 +656,8 @@ def build_or_resume(args, run: Path, data: TrainingData, state: dict | None, rep
 
     import keras
 
+    from networks import architectures
+
     keras.backend.clear_session()  # stable layer names from one run to the next in a process
     keras.utils.set_random_seed(args.seed)
     dims = data.dims
@@ -662,10 +666,11 @@ def build_or_resume(args, run: Path, data: TrainingData, state: dict | None, rep
         # The layers take the policy of --precision (saved with the model); the logits layer is float32.
         keras.mixed_precision.set_global_policy(args.precision)
         try:
-            model = networks.build_model(args.architecture, num_frames=data.frames, video_dim=dims.get("video", 512),
-                                         audio_dim=dims.get("audio", 512), pooling=args.network, vlad_k=args.VLAD_k,
-                                         bn_mode=args.bn_mode, honour_pooling=args.honour_pooling,
-                                         framewise_fusion=args.framewise_fusion, keep_prob=1.0 - args.dropout)
+            model = architectures.build_model(args.architecture, num_frames=data.frames,
+                                              video_dim=dims.get("video", 512), audio_dim=dims.get("audio", 512),
+                                              pooling=args.network, vlad_k=args.VLAD_k, bn_mode=args.bn_mode,
+                                              honour_pooling=args.honour_pooling,
+                                              framewise_fusion=args.framewise_fusion, keep_prob=1.0 - args.dropout)
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
         log.info("%s with %s: %s trainable parameters%s", args.architecture, args.network,
@@ -877,7 +882,9 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
         parser.error("--WindowSize times --featurePerSec must be a whole number of frames")
     runs.setup_process(args)
     tf = runs.start_tensorflow()
-    networks.set_xla_descriptor(args.xla_descriptor)
+    from networks import kernels
+
+    kernels.set_xla_descriptor(args.xla_descriptor)
     run, chief = None, True
     try:
         distribution.configure_devices(args.distribute, args.replicas)

@@ -38,8 +38,8 @@ import numpy as np
 import compute_mAP as outputs
 import dataset
 import fusion
-import networks
 import runs
+from networks import names
 
 log = logging.getLogger("ClassificationSecondBased")
 TOP = Path(__file__).resolve().parent
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="spot only the I-th of N disjoint parts of the list (games I, I+N, I+2N, ... counting "
                           "from 1), so that N processes or machines share a list; together they write exactly "
                           "the files of one unsharded run")
-    new.add_argument("--combine", type=int, choices=networks.LATE_FUSION, default=None,
+    new.add_argument("--combine", type=int, choices=names.LATE_FUSION, default=None,
                      help="instead of a model: fuse --video_output and --audio_output by late fusion method 1 or 2")
     new.add_argument("--video_output", default=None, help="--combine: prefix of a video run's outputs")
     new.add_argument("--audio_output", default=None, help="--combine: prefix of an audio run's outputs")
@@ -119,8 +119,10 @@ def bfloat16_copy(model):
     """The same model under the mixed_bfloat16 policy (bfloat16 products, float32 weights and logits)."""
     import tensorflow as tf
 
+    from networks import architectures
+
     try:
-        copy = networks.with_policy(model, "mixed_bfloat16")
+        copy = architectures.with_policy(model, "mixed_bfloat16")
     except ValueError as exc:
         raise dataset.DataError("--precision", str(exc)) from None
     if not tf.config.list_physical_devices("GPU") and not runs.cpu_has_bf16():
@@ -250,11 +252,13 @@ def spot(args) -> int:
              len(games) - len(pending))
     if pending:
         tf = runs.start_tensorflow()
-        networks.set_xla_descriptor(args.xla_descriptor)
+        from networks import architectures, kernels
+
+        kernels.set_xla_descriptor(args.xla_descriptor)
         model, _ = runs.load_model(model_file)
         config, frames = runs.model_config(model, model_file, settings)
         window_sec = frames / settings["featurePerSec"]
-        streams = networks.streams_of(config["architecture"])
+        streams = names.streams_of(config["architecture"])
         bn_mode = config["bn_mode"]
         if args.precision == "bfloat16":
             model = bfloat16_copy(model)
@@ -267,7 +271,7 @@ def spot(args) -> int:
                               pca=settings["PCA"], label_file=None, games=pending, fps=settings["featurePerSec"])
 
         spotter = per_frame_spotter(args, model, settings["featurePerSec"])
-        logits = networks.logits_function(model)
+        logits = architectures.logits_function(model)
         started = time.perf_counter()
         windows = 0
         for game in tqdm(pending, desc="spotting", unit="game", disable=runs.progress_off(args.no_progress)):
@@ -277,8 +281,10 @@ def spot(args) -> int:
                 index = split.spotting_index(frames, [half_id])
                 batches = windows_of_half(len(index), bn_mode, args.batch_size)
                 if spotter is not None:  # windows numbered 0..n-1 in time order, as the index's positions
-                    half = split.halves[half_id]
-                    p = spotter.probabilities({s: half.streams[s] for s in streams}, batches)
+                    half = {s: split.halves[half_id].streams[s] for s in streams}
+                    numbers = dataset.padded_frame_numbers(min(len(a) for a in half.values()), spotter.frames,
+                                                           spotter.stride, len(index))
+                    p = spotter.probabilities(half, batches, numbers)
                 else:
                     p = np.concatenate([tf.math.sigmoid(logits(inputs)).numpy()
                                         for inputs in dataset.make_dataset(split, index, batches, streams=streams)])

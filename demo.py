@@ -34,10 +34,10 @@ from typing import Sequence
 
 import compute_mAP
 import dataset
-import networks
 import reproduce
 import runs
 import synthetic
+from networks.names import TRAINED_MODELS
 
 TOP = Path(__file__).resolve().parent
 # --micro_batch 256: the pieces with which the README's demo figures (and their three seeds) were made;
@@ -102,7 +102,7 @@ def demo_plans(windows: Sequence[int]) -> list[reproduce.Plan]:
 def findings(folders: dict, spotting: dict, windows: Sequence[int]) -> list[str]:
     """The paper's qualitative findings, checked on the demo's numbers."""
     first = windows[0]
-    trained = {m: reproduce.Training(networks.TRAINED_MODELS[m], "RVLAD", 64, first) for m in MODELS}
+    trained = {m: reproduce.Training(TRAINED_MODELS[m], "RVLAD", 64, first) for m in MODELS}
     reports = {m: reproduce.test_report(folders, r) for m, r in trained.items()}
     mAP = {m: r["mAP"] for m, r in reports.items()}
     goal = {m: r["AP"]["goal"] for m, r in reports.items()}
@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("The paper's qualitative findings on this synthetic data:\n" + "\n".join(checks))
     dataset.write_text_atomic(results / "findings.txt", "\n".join(checks) + "\n")
 
-    by_model = {m: folders[reproduce.Training(networks.TRAINED_MODELS[m], "RVLAD", 64, first).prefix]
+    by_model = {m: folders[reproduce.Training(TRAINED_MODELS[m], "RVLAD", 64, first).prefix]
                 for m in MODELS}
     plots = [reproduce.plot_training_curves({f"{m}, T = {first} s": run for m, run in by_model.items()},
                                             results / "figure3_training_curves.png",

@@ -260,7 +260,7 @@ class StepMemory:
 def step_memory(model) -> StepMemory:
     """The memory formula of a built model: its parameters, and for each pooling layer the sizes that
     set its activations (from the layer's input shape and configuration)."""
-    from networks import pooling as P
+    from networks import loupe
 
     params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
     per_chunk = 0.0
@@ -269,7 +269,7 @@ def step_memory(model) -> StepMemory:
         if floats is None:
             continue
         _, frames, features = layer.input.shape
-        if isinstance(layer, P.LoupePooling):
+        if isinstance(layer, loupe.LoupePooling):
             k = layer.cluster_size
             pooled = layer._pooled_dim(features)
         else:

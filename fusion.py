@@ -24,8 +24,8 @@ import numpy as np
 
 import compute_mAP as metrics
 import dataset
-import networks
 import runs
+from networks import names
 
 
 def logit(p: np.ndarray, eps: float = 1e-7) -> np.ndarray:
@@ -41,7 +41,7 @@ def fuse_logits(video_logits: np.ndarray, audio_logits: np.ndarray, method: int)
         sigmoid((z_v + z_a) / 2). Both take the confusion matrix's argmax from (z_v + z_a) / 2, as the
         original's Archi9Prediction and Archi3Prediction did.
     """
-    if method not in networks.LATE_FUSION:
+    if method not in names.LATE_FUSION:
         raise ValueError(f"late fusion is method 1 or 2, not {method}")
     mean = 0.5 * np.asarray(video_logits, np.float64) + 0.5 * np.asarray(audio_logits, np.float64)
     if method == 1:
@@ -102,7 +102,7 @@ def check_pair(video_run: str | Path, audio_run: str | Path) -> None:
     for run, wanted, flag in ((video_run, "VideoNetwork", "--video_run"), (audio_run, "AudioNetwork", "--audio_run")):
         args = runs.read_args(run)
         try:
-            architecture = networks.resolve_architecture(str(args.get("architecture")))
+            architecture = names.resolve_architecture(str(args.get("architecture")))
         except ValueError:
             architecture = args.get("architecture")
         if architecture != wanted:
@@ -136,7 +136,7 @@ def late_fusion(video_run: str | Path, audio_run: str | Path, method: int, list_
 
 def describe_methods() -> str:
     lines = ["The paper's seven audio-video fusion methods:"]
-    for method in networks.METHODS.values():
+    for method in names.METHODS.values():
         lines.append(f"  {method.number}. {method.name:<17} {method.where}\n     {'':<17} run: {method.command}")
     return "\n".join(lines)
 
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=runs.HelpFormatter)
     parser.add_argument("--list", action="store_true", help="list the seven methods and exit")
-    parser.add_argument("--method", type=int, choices=networks.LATE_FUSION, help="1: product of probabilities; 2: mean of logits")
+    parser.add_argument("--method", type=int, choices=names.LATE_FUSION, help="1: product of probabilities; 2: mean of logits")
     parser.add_argument("--video_run", help="run folder of a trained VideoNetwork")
     parser.add_argument("--audio_run", help="run folder of a trained AudioNetwork")
     parser.add_argument("--testing", default=None,
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except dataset.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return runs.EXIT_BAD_INPUT
-    print(metrics.format_classification_report(report, f"method {args.method} ({networks.METHODS[args.method].name})"))
+    print(metrics.format_classification_report(report, f"method {args.method} ({names.METHODS[args.method].name})"))
     if args.output:
         try:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -33,8 +33,8 @@ from typing import Callable, Sequence
 
 import compute_mAP
 import dataset
-import networks
 import runs
+from networks.names import LATE_FUSION, TRAINED_MODELS
 
 TOP = Path(__file__).resolve().parent
 
@@ -55,7 +55,7 @@ PAPER_TABLE5 = {  # (pooling, T) -> stream -> (seg. max, seg. centre, NMS) Avera
     ("VLAD", 20): {"video": (49.2, 50.2, 49.4), "audio": (30.0, 31.0, 30.0), "method 4": (54.0, 56.0, 53.6)}}
 # Architecture -> table row ("video", "audio", "method 3".."method 7").
 DEFAULT_SEED = 1234  # ClassificationMinuteBased.py's --seed default
-STREAM_OF_ARCHITECTURE = {architecture: model for model, architecture in networks.TRAINED_MODELS.items()}
+STREAM_OF_ARCHITECTURE = {architecture: model for model, architecture in TRAINED_MODELS.items()}
 
 
 @dataclass(frozen=True)
@@ -104,9 +104,9 @@ class Plan:
 def classification_plan(pooling: str, k: int, windows: Sequence[int], models: Sequence[str]) -> Plan:
     plan = Plan()
     for window in windows:
-        trained = {m: Training(networks.TRAINED_MODELS[m], pooling, k, window) for m in models if m in networks.TRAINED_MODELS}
+        trained = {m: Training(TRAINED_MODELS[m], pooling, k, window) for m in models if m in TRAINED_MODELS}
         plan.trainings += list(trained.values())
-        for method in networks.LATE_FUSION:
+        for method in LATE_FUSION:
             if f"method {method}" in models:
                 plan.late_fusions.append((trained["video"], trained["audio"], method))
     return plan
@@ -312,8 +312,8 @@ def table1(folders: dict, s: Settings, windows=(60, 30), pooling="RVLAD", k=64, 
         for window in windows:
             values = []
             for seed in s.seeds:
-                if model in networks.TRAINED_MODELS:
-                    run = Training(networks.TRAINED_MODELS[model], pooling, k, window, seed)
+                if model in TRAINED_MODELS:
+                    run = Training(TRAINED_MODELS[model], pooling, k, window, seed)
                     values.append(test_report(folders, run)["mAP"])
                 else:
                     method = int(model.split()[1])
@@ -329,7 +329,7 @@ def table1(folders: dict, s: Settings, windows=(60, 30), pooling="RVLAD", k=64, 
 
 def table2(folders: dict, s: Settings, confusion_windows=(60, 30), window=60) -> tuple[str, dict]:
     models = ("video", "audio", "method 4")
-    reports = {m: [test_report(folders, Training(networks.TRAINED_MODELS[m], "RVLAD", 64, window, seed))
+    reports = {m: [test_report(folders, Training(TRAINED_MODELS[m], "RVLAD", 64, window, seed))
                    for seed in s.seeds] for m in models}
     width = 16 if len(s.seeds) == 1 else 20
     rows = [f"Table 2: per-class AP (%), NetRVLAD k = 64, T = {window} s (ours / paper at T = 60 s)" + seeds_note(s),

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 import dataset
+from networks import names
 from networks.machine import cpu_flags
 
 TOP = Path(__file__).resolve().parent
@@ -167,9 +168,7 @@ def resolve_settings(args: argparse.Namespace, recorded: dict, model_file: Path)
     Raises:
         dataset.DataError: a given flag contradicts the run.
     """
-    import networks  # the names only (no TensorFlow)
-
-    normalise = {"architecture": networks.resolve_architecture, "network": networks.resolve_pooling,
+    normalise = {"architecture": names.resolve_architecture, "network": names.resolve_pooling,
                  "WindowSize": float, "VLAD_k": int, "featurePerSec": int, "PCA": bool}
     settings = {}
     for flag in MODEL_FLAGS:
@@ -202,9 +201,9 @@ def model_config(model, model_file: Path, settings: dict) -> tuple[dict, int]:
     Raises:
         dataset.DataError: not a model of this project's networks/, or a setting that disagrees.
     """
-    import networks
+    from networks import architectures  # TensorFlow: imported once the process is set up
 
-    config = networks.model_build_config(model)
+    config = architectures.model_build_config(model)
     if not config:
         raise dataset.DataError(model_file, "is not a model built by this project's networks/")
     if settings["architecture"] is not None and settings["architecture"] != config["architecture"]:
@@ -268,11 +267,11 @@ def load_model(path: str | os.PathLike):
         dataset.DataError: no such file, or a file that is not a model this project saved (not a .keras
             archive, truncated, another architecture, a newer Keras...), in one line.
     """
-    import networks
+    from networks import architectures  # TensorFlow: imported once the process is set up
 
     found = model_file(path)
     try:
-        return networks.load_model(found), found
+        return architectures.load_model(found), found
     except Exception as exc:  # Keras raises many kinds here; each means "not a model we can load"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise dataset.DataError(found, f"not a model this project can load ({type(exc).__name__}"
@@ -342,7 +341,7 @@ def add_process_arguments(parser: argparse.ArgumentParser, gpu: bool = True) -> 
 
 def add_xla_descriptor_argument(parser) -> None:
     """`--xla_descriptor`, the same in the training and spotting scripts and the benchmarks; the caller
-    passes it to `networks.set_xla_descriptor` once TensorFlow is started."""
+    passes it to `networks.kernels.set_xla_descriptor` once TensorFlow is started."""
     parser.add_argument("--xla_descriptor", action="store_true",
                         help="compile NetVLAD's and NetRVLAD's float32 descriptor with XLA "
                              "(networks.set_xla_descriptor): the same numbers up to float rounding, each new batch "

@@ -45,7 +45,7 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", g
 
     import dataset
     import distribution
-    import networks
+    from networks import architectures
 
     with tempfile.TemporaryDirectory(dir=scratch) as tflog:
         argv = ["--training", str(data / f"listgame_Train_{games[0]}.npy"),
@@ -63,7 +63,7 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", g
         log = (run / "train.log").read_text()
     index = dataset.Split(data / f"listgame_Train_{games[0]}.npy", video_features="ResNET", audio_features="VGGish",
                           pca=True).chunk_index(20)
-    memory = distribution.step_memory(networks.build_model("AudioVideoArchi5", num_frames=40, vlad_k=64))
+    memory = distribution.step_memory(architectures.build_model("AudioVideoArchi5", num_frames=40, vlad_k=64))
     largest = int(np.sort(np.bincount(index.half_id))[::-1][:60].sum())
     # Under mirrored on one machine each replica holds its own copy of the model and runs its own piece.
     replicas = 2 if mode == "mirrored" else 1

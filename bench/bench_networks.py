@@ -40,6 +40,7 @@ sys.path.insert(0, str(TOP))
 
 import common  # noqa: E402  (bench/ is the script's folder)
 import runs  # noqa: E402  (imports no TensorFlow)
+from networks import names  # noqa: E402  (the vocabulary: no TensorFlow)
 from runs import cpu_has_bf16  # noqa: E402
 
 CONFIGS = (  # (label, architecture, pooling, K)
@@ -77,14 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def update_against_copy(tf, keras, networks, args) -> None:
+def update_against_copy(tf, keras, architectures, args) -> None:
     """Adam's update of NetVLAD k=512's parameters, fused and Keras's, against the same-run time of one
     read and one write of the buffers it touches (weights, gradient, two moments: a copy of each)."""
     import numpy as np
 
     from networks import optimizer as original
 
-    model = networks.build_model("VideoNetwork", num_frames=args.frames, video_dim=args.dim, pooling="VLAD", vlad_k=512)
+    model = architectures.build_model("VideoNetwork", num_frames=args.frames, video_dim=args.dim, pooling="VLAD",
+                                      vlad_k=512)
     variables = model.trainable_variables
     params = sum(int(np.prod(v.shape)) for v in variables)
     grads = [tf.random.normal(v.shape) * 1e-3 for v in variables]
@@ -119,7 +121,7 @@ def parts(tf, args) -> None:
     projected apart, the X'A product, the descriptor (forward, forward+backward) on each path
     (float32 as the original, float32 compiled with XLA, bfloat16 with rounded residuals as float32's ops
     computed it, bfloat16 as the mixed layers compute it) and a copy of the (batch, D*K) descriptor."""
-    from networks import pooling as P
+    from networks import kernels as K
 
     b, n, d, k, o = args.batch, args.frames, args.dim, 512, 512
     rng = tf.random.Generator.from_seed(2)
@@ -138,7 +140,7 @@ def parts(tf, args) -> None:
     weights = rng.normal((d * k, o))
     upstream = rng.normal((b, o))
     hidden = 2.0 * b * d * k * o
-    forms = P.product_forms()
+    forms = K.product_forms()
 
     def taken(dtype, product, form):  # whether `_projection` writes `product` in `form` on this machine
         if product == "forward":
@@ -164,13 +166,13 @@ def parts(tf, args) -> None:
     x16, w16 = tf.cast(x32, tf.bfloat16), tf.cast(weights, tf.bfloat16)
     del weights
     print("descriptor and projection, bfloat16, not training (prediction, spotting):")
-    timed("the descriptor (_vlad_columns_half), then the projection", lambda: P._projection(
-        tf.reshape(P._vlad_columns_half(x16, a, centres), (b, -1)), w16))
+    timed("the descriptor (_vlad_columns_half), then the projection", lambda: K._projection(
+        tf.reshape(K._vlad_columns_half(x16, a, centres), (b, -1)), w16))
     timed("the centres' part projected apart (_vlad_projection_half)",
-          lambda: P._vlad_projection_half(x16, a, centres, w16))
-    centre_weights = P._centre_weights(centres, w16)
+          lambda: K._vlad_projection_half(x16, a, centres, w16))
+    centre_weights = K._centre_weights(centres, w16)
     timed("the same, the centres' weights given (per-frame spotting)",
-          lambda: P._vlad_projection_half(x16, a, centres, w16, centre_weights))
+          lambda: K._vlad_projection_half(x16, a, centres, w16, centre_weights))
     del w16
     columns_upstream = rng.normal((b, d, k))
     print("descriptor:")
@@ -185,11 +187,11 @@ def parts(tf, args) -> None:
             return tape.gradient(out, [x, a, c], output_gradients=tf.cast(columns_upstream, out.dtype))
         return run
 
-    compiled = tf.function(P._vlad_columns, jit_compile=True)
-    for label, function, x in (("float32 (the original's ops)", P._vlad_columns, x32),
+    compiled = tf.function(K._vlad_columns, jit_compile=True)
+    for label, function, x in (("float32 (the original's ops)", K._vlad_columns, x32),
                                ("float32, XLA (--xla_descriptor)", compiled, x32),
-                               ("bfloat16, residuals rounded (float32's ops)", P._vlad_columns, x16),
-                               ("bfloat16, as the mixed layers (_vlad_columns_half)", P._vlad_columns_half, x16)):
+                               ("bfloat16, residuals rounded (float32's ops)", K._vlad_columns, x16),
+                               ("bfloat16, as the mixed layers (_vlad_columns_half)", K._vlad_columns_half, x16)):
         timed(f"{label}: forward", function, x, a, centres)
         timed(f"{label}: forward+backward", tf.function(both(function), jit_compile=function is compiled), x, a,
               centres)
@@ -228,18 +230,18 @@ def step_flops(model, batch: int) -> dict[str, float]:
     depends on trainable weights, only the weight gradient (1x) where it is an input window. The
     batch-norm, softmax, normalisation, dropout and Adam element-wise work is not counted.
     """
-    from networks import pooling as P
+    from networks import loupe
 
     forward = backward = 0.0
     for layer in model.layers:
-        if isinstance(layer, P.LoupePooling):
+        if isinstance(layer, loupe.LoupePooling):
             rows = batch * int(layer.input.shape[1])
             d, k, o = layer.feature_size, layer.cluster_size, layer.output_dim
             assign = 2.0 * rows * d * k  # frames x cluster_weights
             forward += assign
             backward += assign  # weight gradient only
-            if isinstance(layer, (P.NetVLAD, P.NetFV)):  # NetRVLAD is a NetVLAD subclass
-                moments = 2 if isinstance(layer, P.NetFV) else 1
+            if isinstance(layer, (loupe.NetVLAD, loupe.NetFV)):  # NetRVLAD is a NetVLAD subclass
+                moments = 2 if isinstance(layer, loupe.NetFV) else 1
                 forward += moments * assign  # X' A (and (X^2)' A)
                 backward += moments * assign  # gradient to the assignment only
             hidden = 2.0 * batch * int(layer.hidden1_weights.shape[0]) * o
@@ -296,13 +298,13 @@ def make_step(tf, keras, model, learning_rate=1e-3, fused=True):
     return step, gradients, apply
 
 
-def measure(tf, keras, networks, label, architecture, pooling, k, args, weights=None):
-    model = networks.build_model(architecture, num_frames=args.frames, video_dim=args.dim, audio_dim=args.dim,
-                                 pooling=pooling, vlad_k=k)
+def measure(tf, keras, architectures, label, architecture, pooling, k, args, weights=None):
+    model = architectures.build_model(architecture, num_frames=args.frames, video_dim=args.dim, audio_dim=args.dim,
+                                      pooling=pooling, vlad_k=k)
     if weights is not None:
         model.set_weights(weights)
     rng = tf.random.Generator.from_seed(1)
-    inputs = {s: rng.normal((args.batch, args.frames, args.dim)) for s in networks.streams_of(architecture)}
+    inputs = {s: rng.normal((args.batch, args.frames, args.dim)) for s in names.streams_of(architecture)}
     labels = tf.cast(rng.uniform((args.batch, 4)) < 0.3, tf.float32)
     # Logits and loss before any step, for the bfloat16 deviation (same weights, same 64 windows).
     initial = model.get_weights() if weights is None else None
@@ -374,13 +376,13 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    import networks
+    from networks import architectures, kernels
 
-    networks.set_xla_descriptor(args.xla_descriptor)
+    kernels.set_xla_descriptor(args.xla_descriptor)
     if args.xla_descriptor:
         print("descriptor compiled with XLA (--xla_descriptor)")
     if args.update_only:
-        update_against_copy(tf, keras, networks, args)
+        update_against_copy(tf, keras, architectures, args)
         return 0
     if args.parts:
         parts(tf, args)
@@ -397,7 +399,7 @@ def main(argv=None) -> int:
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs; batch {args.batch}, "
           f"{args.frames} frames, {args.dim}-d streams; best of {args.repeats} after a warm-up")
     before = matmul_rate(tf, args.repeats)
-    rows = [measure(tf, keras, networks, *config, args) for config in configs]
+    rows = [measure(tf, keras, architectures, *config, args) for config in configs]
     after = matmul_rate(tf, args.repeats)
     reference = max(before, after)
     print(f"matmul 4096^3 float32: {before:.1f} GFLOP/s before, {after:.1f} after; reference {reference:.1f}")
@@ -418,7 +420,7 @@ def main(argv=None) -> int:
         return 0
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        half = [measure(tf, keras, networks, *config, args, weights=row["weights"])
+        half = [measure(tf, keras, architectures, *config, args, weights=row["weights"])
                 for config, row in zip(configs, rows)]
     finally:
         keras.mixed_precision.set_global_policy("float32")

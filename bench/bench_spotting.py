@@ -78,11 +78,10 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     import ClassificationSecondBased as second
-    import networks
-    from networks import sliding
+    from networks import architectures, kernels, names, sliding
     from bench_networks import matmul_rate, step_flops
 
-    networks.set_xla_descriptor(args.xla_descriptor)
+    kernels.set_xla_descriptor(args.xla_descriptor)
     if args.xla_descriptor:
         print("descriptor compiled with XLA (--xla_descriptor)")
     frames = int(round(args.minutes * 60 * dataset.FRAMES_PER_SECOND))
@@ -110,8 +109,8 @@ def main(argv=None) -> int:
             keras.utils.set_random_seed(1)
             config = dict(architecture=architecture, num_frames=window_frames, pooling=args.pooling,
                           vlad_k=args.k, honour_pooling=True, bn_mode=args.bn_mode)
-            model = networks.build_model(**config)
-            streams = networks.streams_of(architecture)
+            model = architectures.build_model(**config)
+            streams = names.streams_of(architecture)
             flops = step_flops(model, 1)["forward"]
             reference_output = None
             float32_times = {}
@@ -120,16 +119,18 @@ def main(argv=None) -> int:
                 use = second.bfloat16_copy(model) if precision == "bfloat16" else model  # as --precision does
                 for path in paths:
                     if path == "windows":
-                        logits = networks.logits_function(use)  # as the script's spotting loop
+                        logits = architectures.logits_function(use)  # as the script's spotting loop
 
                         def spot_half():
                             return np.concatenate([tf.math.sigmoid(logits(inputs)).numpy() for inputs in
                                                    dataset.make_dataset(split, index, batches, streams=streams)])
                     else:
                         spotter = sliding.HalfSpotter(use, dataset.FRAMES_PER_SECOND)
+                        numbers = dataset.padded_frame_numbers(min(len(a) for a in half.values()), spotter.frames,
+                                                               spotter.stride, len(index))
 
                         def spot_half():
-                            return spotter.probabilities(half, batches)
+                            return spotter.probabilities(half, batches, numbers)
 
                     output = spot_half()  # warm-up: tracing, first allocations
                     best = float("inf")

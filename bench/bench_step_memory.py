@@ -37,9 +37,10 @@ def measure(architecture, pooling, k, frames, batch):
     import numpy as np
     import tensorflow as tf
 
-    import networks
+    from networks import architectures
 
-    model = networks.build_model(architecture, num_frames=frames, pooling=pooling, vlad_k=k, honour_pooling=True)
+    model = architectures.build_model(architecture, num_frames=frames, pooling=pooling, vlad_k=k,
+                                      honour_pooling=True)
     streams = tuple(model.input.keys())
 
     @tf.function
@@ -79,7 +80,7 @@ def main() -> int:
     import keras
 
     import distribution
-    import networks
+    from networks import architectures
 
     if not args.skip_measure:
         print("\n| model | pooling | K | N | measured activations (MB/chunk) | formula (MB/chunk) | formula / measured |")
@@ -94,8 +95,8 @@ def main() -> int:
     print("|---|---|---|---|---|")
     for title, architecture, pooling, k, frames, step in PAPER:
         keras.backend.clear_session()
-        memory = distribution.step_memory(networks.build_model(architecture, num_frames=frames, pooling=pooling,
-                                                               vlad_k=k, honour_pooling=True))
+        memory = distribution.step_memory(architectures.build_model(architecture, num_frames=frames, pooling=pooling,
+                                                                    vlad_k=k, honour_pooling=True))
         cells = []
         for budget, share, gpu in ((24 * GIB * distribution.MEMORY_SHARE, step, False),
                                    (80 * GIB * distribution.MEMORY_SHARE, step, True),

@@ -32,10 +32,10 @@ from typing import Sequence
 
 import compute_mAP as outputs
 import dataset
-import networks
 import runs
 from extraction.jobs import VIDEO_NAME
 from extraction.pca import apply_pca, load_pca
+from networks import names
 
 log = logging.getLogger("spot_video")
 TOP = Path(__file__).resolve().parent.parent  # the repository's folder
@@ -75,7 +75,7 @@ def plan(args) -> tuple[dict, tuple[str, ...], Path, object]:
     needs none); checks the weights."""
     model_file = runs.model_file(args.model)
     settings = runs.read_args(model_file.parent)
-    streams = networks.streams_of(settings.get("architecture", "VideoNetwork"))
+    streams = names.streams_of(settings.get("architecture", "VideoNetwork"))
     game_dir = Path(args.game) if args.game else Path(args.game_dir)
     if "audio" in streams and not (args.vggish_weights or args.random_weights):
         raise dataset.DataError("--vggish_weights", f"the model of {model_file.parent} reads audio features: give "

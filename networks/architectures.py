@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Callable
 
 import keras
+import tensorflow as tf
 
+from . import loupe
 from . import pooling as P
 from .names import ALWAYS_RVLAD, BN_MODES, SINGLE_STREAM, resolve_architecture, resolve_pooling, streams_of
 
@@ -107,9 +109,9 @@ def make_pooling(pooling: str, *, vlad_k: int, output_dim: int, bn_mode: str = "
         A layer mapping (batch_size, max_samples, feature_size) to (batch_size, width).
     """
     pooling = resolve_pooling(pooling)
-    loupe = {"RVLAD": P.NetRVLAD, "VLAD": P.NetVLAD, "SOFTDBOW": P.SoftDBoW, "NETFV": P.NetFV}
-    if pooling in loupe:
-        return loupe[pooling](vlad_k, output_dim, bn_mode=bn_mode, bn_momentum=bn_momentum, name=name)
+    learnable = {"RVLAD": loupe.NetRVLAD, "VLAD": loupe.NetVLAD, "SOFTDBOW": loupe.SoftDBoW, "NETFV": loupe.NetFV}
+    if pooling in learnable:
+        return learnable[pooling](vlad_k, output_dim, bn_mode=bn_mode, bn_momentum=bn_momentum, name=name)
     if pooling in ("MAX", "AVERAGE"):
         return P.TemporalPooling(pooling.lower(), pool_size=pool_size, name=name)
     if pooling == "CNN":
@@ -226,6 +228,12 @@ class SpottingModel(keras.Model):
         return cls(**config)
 
 
+# Every custom class of a saved model, given explicitly when loading one (`load_model`).
+CUSTOM_OBJECTS = {cls.__name__: cls for cls in (P.BatchNorm, P.ContextGating, loupe.NetVLAD, loupe.NetRVLAD,
+                                                loupe.SoftDBoW, loupe.NetFV, P.TemporalPooling, P.ConvPooling,
+                                                P.FCPooling, P.EarlyFusion, SpottingModel)}
+
+
 def build_model(architecture: str, *, num_frames: int, name: str | None = None, **options) -> keras.Model:
     """An uncompiled model of one architecture.
 
@@ -250,8 +258,6 @@ def model_build_config(model: keras.Model) -> dict:
 def load_model(path: str | Path) -> keras.Model:
     """A `.keras` model file saved by this project, with the project's layers named explicitly (no import
     for a side effect) and without its training configuration."""
-    from . import CUSTOM_OBJECTS
-
     return keras.models.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False, safe_mode=True)
 
 
@@ -278,8 +284,6 @@ def with_policy(model: keras.Model, policy: str) -> keras.Model:
 def input_signature(model: keras.Model) -> dict:
     """{stream: TensorSpec((None, N, dim))} of a model's inputs: compiled functions traced once for any
     batch size, so that the same graph (and the same kernels) runs whatever batch came first."""
-    import tensorflow as tf
-
     inputs = model.input if isinstance(model.input, dict) else {"video": model.input}
     return {name: tf.TensorSpec([None, *tensor.shape[1:]], tf.float32, name=name) for name, tensor in inputs.items()}
 
@@ -288,8 +292,6 @@ def logits_function(model: keras.Model) -> Callable:
     """A compiled inference function: {stream: (b, N, dim)} -> float32 logits (b, num_classes), batch norm
     and dropout in inference mode (batch norm still uses batch statistics in the original's "batch" mode).
     No optimizer or gradient state is built."""
-    import tensorflow as tf
-
     @tf.function(input_signature=[input_signature(model)])
     def logits(inputs):
         return tf.cast(model(inputs, training=False), tf.float32)

@@ -17,6 +17,7 @@ Keras's update by about 1e-6 (relative) per step, on the original's side.
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 # tf.train.AdamOptimizer's defaults (TensorFlow 1.14), which the original used.
 BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-8
@@ -28,8 +29,6 @@ class FusedAdam(keras.optimizers.Adam):
     `update_step` once per replica's copy of the variable."""
 
     def update_step(self, gradient, variable, learning_rate):
-        import tensorflow as tf
-
         if self.amsgrad or isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype

@@ -28,10 +28,13 @@ pairs first, then audio pairs.
 """
 from __future__ import annotations
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from . import pooling as P
 from .architectures import model_build_config
+from .loupe import LoupePooling
 
 
 def unsupported_reason(model, stride: int) -> str | None:
@@ -45,8 +48,8 @@ def unsupported_reason(model, stride: int) -> str | None:
     if not config:
         return "not a model of this project"
     poolings = [layer for layer in model.layers if isinstance(layer, (P.TemporalPooling, P.ConvPooling,
-                                                                    P.FCPooling, P.LoupePooling))]
-    if not all(isinstance(layer, P.LoupePooling) for layer in poolings):
+                                                                    P.FCPooling, LoupePooling))]
+    if not all(isinstance(layer, LoupePooling) for layer in poolings):
         return f"{config['pooling']} pooling (not a LOUPE pooling)"
     fusion = [layer for layer in model.layers if isinstance(layer, P.EarlyFusion)]
     if fusion and not fusion[0].framewise and (config["num_frames"] % 2 or stride % 2):
@@ -61,14 +64,12 @@ class HalfSpotter:
         model: a model of this package with LOUPE poolings (`unsupported_reason` is None).
         stride: frames between window starts (features per second, 2).
 
-    Call `logits(half, batches)` with the half's frames per stream and the batches of window numbers (in
-    `batch` mode, the parts whose rows are normalised together: the original's quarters).
+    Call `logits(half, batches, numbers)` with the half's frames per stream, the batches of window numbers
+    (in `batch` mode, the parts whose rows are normalised together: the original's quarters) and the
+    frame numbers of the replicate-padded half that the windows cover (`dataset.padded_frame_numbers`).
     """
 
     def __init__(self, model, stride: int):
-        import keras
-        import tensorflow as tf
-
         reason = unsupported_reason(model, stride)
         if reason is not None:
             raise ValueError(f"per-frame spotting does not apply: {reason}")
@@ -76,7 +77,7 @@ class HalfSpotter:
         self.frames = config["num_frames"]
         self.stride = int(stride)
         self.streams = list(model.input) if isinstance(model.input, dict) else ["video"]
-        self.poolings = [layer for layer in model.layers if isinstance(layer, P.LoupePooling)]
+        self.poolings = [layer for layer in model.layers if isinstance(layer, LoupePooling)]
         fusion = [layer for layer in model.layers if isinstance(layer, P.EarlyFusion)]
         self.fusion = None if not fusion else ("framewise" if fusion[0].framewise else "time")
         # The model from the pooled vectors to the logits (dropout, concatenation, Dense, average).
@@ -95,17 +96,18 @@ class HalfSpotter:
 
         self._assign, self._window_logits = assign, window_logits
 
-    def units(self, half: dict[str, np.ndarray], n_windows: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def units(self, half: dict[str, np.ndarray], n_windows: int,
+              numbers: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The rows each pooling pools, and for each pooling the (n_windows, N) unit numbers of every window.
 
         Args:
             half: stream -> (n_frames, dim) features of one half.
             n_windows: windows of the half (one per second).
+            numbers: (stride*(n_windows - 1) + N,) frame numbers of the replicate-padded half: padded frame
+                p is frame clip(p - N/2, 0, n_frames - 1) (`dataset.padded_frame_numbers(n_frames, N,
+                stride, n_windows)`), window i covers padded frames [stride*i, stride*i + N).
         """
-        from dataset import padded_frame_numbers
-
         n_frames = min(len(a) for a in half.values())
-        numbers = padded_frame_numbers(n_frames, self.frames, self.stride, n_windows)  # (padded,)
         padded = {s: np.asarray(half[s][:n_frames], np.float32)[numbers] for s in self.streams}
         starts = np.arange(n_windows, dtype=np.int64)[:, None] * self.stride  # window i starts at padded i*stride
         window = starts + np.arange(self.frames, dtype=np.int64)[None, :]  # (n_windows, N)
@@ -121,33 +123,31 @@ class HalfSpotter:
         first = starts // 2 + np.arange(half_window, dtype=np.int64)[None, :]
         return [units], [np.concatenate([first, first + pairs], axis=1)]
 
-    def logits(self, half: dict[str, np.ndarray], batches: list[np.ndarray]) -> np.ndarray:
+    def logits(self, half: dict[str, np.ndarray], batches: list[np.ndarray], numbers: np.ndarray) -> np.ndarray:
         """Float32 logits (windows, classes) of the windows of one half, batch by batch.
 
         Args:
             half: stream -> (n_frames, dim) features of the half.
             batches: window numbers (0..n_windows-1) of each batch, in order.
+            numbers: the frame numbers of the padded half that the windows cover (see `units`).
         """
-        import tensorflow as tf
-
         n_windows = sum(len(b) for b in batches)
         if n_windows == 0:  # a half shorter than a second
             return np.zeros((0, self.head.output.shape[-1]), np.float32)
-        units, windows = self.units(half, n_windows)
+        units, windows = self.units(half, n_windows, numbers)
         units = [tf.constant(u) for u in units]
         per_unit = self._assign(units)
         parts = [self._window_logits(units, per_unit, [tf.constant(w[b]) for w in windows]).numpy()
                  for b in batches]
         return np.concatenate(parts)
 
-    def probabilities(self, half: dict[str, np.ndarray], batches: list[np.ndarray]) -> np.ndarray:
+    def probabilities(self, half: dict[str, np.ndarray], batches: list[np.ndarray],
+                      numbers: np.ndarray) -> np.ndarray:
         """The sigmoid of `logits`, taken batch by batch as the window-by-window path takes it: one call
         over the whole half rounds differently in the last bit (TensorFlow's vectorised sigmoid computes
         the last elements of an array whose size is not a multiple of its vector width one by one), and
         the two paths' float32 outputs can otherwise be bit-identical (see the module's docstring)."""
-        import tensorflow as tf
-
-        logits = self.logits(half, batches)
+        logits = self.logits(half, batches, numbers)
         if len(logits) == 0:
             return logits
         ends = np.cumsum([len(b) for b in batches])[:-1]
@@ -162,8 +162,6 @@ class _WindowPool:
     with the per-unit work, once per half."""
 
     def __init__(self, layer):
-        import keras
-
         self.layer = layer
         whole = layer.bn_mode == "moving" or not layer.add_batch_norm  # the assignment once per unit
 
@@ -176,8 +174,6 @@ class _WindowPool:
                 self._convert_input_args = False
 
             def call(self, units, indices, per_unit=None):
-                import tensorflow as tf
-
                 units = tf.cast(units, self.compute_dtype)
                 if per_unit is None:
                     logits = layer.assignment_logits(units)  # (U, K)

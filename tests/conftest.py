@@ -54,24 +54,24 @@ def training_argv(root: Path, tflog: Path, *extra) -> list[str]:
 
 
 def count_pooling_calls(monkeypatch, name: str) -> list:
-    """A list that grows by the dtype of the first argument each time `networks.pooling.<name>` is called
+    """A list that grows by the dtype of the first argument each time `networks.kernels.<name>` is called
     (for a function called in a traced graph: each time a graph being traced takes it); the function
     itself still runs."""
-    from networks import pooling
+    from networks import kernels
 
-    calls, original = [], getattr(pooling, name)
+    calls, original = [], getattr(kernels, name)
 
     def counted(*args):
         calls.append(args[0].dtype)
         return original(*args)
 
-    monkeypatch.setattr(pooling, name, counted)
+    monkeypatch.setattr(kernels, name, counted)
     return calls
 
 
 def count_xla_descriptor(monkeypatch) -> list:
     """A list that grows each time a graph being traced takes the XLA-compiled descriptor
-    (networks.set_xla_descriptor); the compiled function itself still runs."""
+    (networks.kernels.set_xla_descriptor); the compiled function itself still runs."""
     return count_pooling_calls(monkeypatch, "_vlad_columns_xla")
 
 

@@ -6,8 +6,8 @@ import shlex
 
 import pytest
 
-import networks
 import reproduce
+from networks.names import TRAINED_MODELS
 
 TINY_DEMO = ["--games", "3", "2", "2", "--half_minutes", "4", "--event_rate", "10", "--windows", "20", "10",
              "--max_epochs", "1", "1", "--train_args", "--batch_size 2 --VLAD_k 4 --micro_batch 64", "--no_progress"]
@@ -99,7 +99,7 @@ def test_findings_name_the_classes_where_fusion_falls_short(tmp_path):
         folders = {}
         ap = {"video": (0.8, 0.7, 0.6), "audio": (0.2, 0.5, 0.9), "method 4": (fusion_card, 0.8, 0.95)}
         for model, (card, subs, goal) in ap.items():
-            run = reproduce.Training(networks.TRAINED_MODELS[model], "RVLAD", 64, 60)
+            run = reproduce.Training(TRAINED_MODELS[model], "RVLAD", 64, 60)
             folder = tmp_path / f"{fusion_card}" / run.prefix
             folder.mkdir(parents=True)
             mAP = (card + subs + goal) / 3
@@ -154,7 +154,7 @@ def test_tables_give_mean_and_standard_deviation_over_seeds(tmp_path):
     maps = {"video": (0.60, 0.62, 0.64), "audio": (0.40, 0.50, 0.60)}
     for model, values in maps.items():
         for seed, value in zip(s.seeds, values):
-            run = reproduce.Training(networks.TRAINED_MODELS[model], "RVLAD", 64, 60, seed)
+            run = reproduce.Training(TRAINED_MODELS[model], "RVLAD", 64, 60, seed)
             (tmp_path / run.prefix).mkdir()
             (tmp_path / run.prefix / runs.TEST_REPORT).write_text(json.dumps({"mAP": value}))
             folders[run.prefix] = tmp_path / run.prefix

@@ -15,8 +15,8 @@ import pytest
 import ClassificationMinuteBased as cmb
 import dataset
 import distribution
-import networks
 from conftest import TOP
+from networks import architectures
 
 sys.path.insert(0, str(TOP / "tools"))
 import launch_workers  # noqa: E402
@@ -184,7 +184,7 @@ def test_step_memory_formula_by_hand():
     """VideoNetwork, NetRVLAD k = 4 on (40, 512) windows: per chunk 4 bytes x (5.5 x K*D + 1.5 x N*D + 1.0 x N*K)
     for the pooling, 4 x 2 copies of the 40 x 512 input; fixed: 6 copies of the parameters, and on a CPU the
     pipeline's bound on what it gathers ahead."""
-    model = networks.build_model("VideoNetwork", num_frames=40, vlad_k=4)
+    model = architectures.build_model("VideoNetwork", num_frames=40, vlad_k=4)
     memory = distribution.step_memory(model)
     assert memory.per_chunk == pytest.approx(4 * (5.5 * 4 * 512 + 1.5 * 40 * 512 + 1.0 * 40 * 4))
     assert memory.input_per_chunk == 4 * 2 * 40 * 512 and memory.input_fixed == 2 ** 30
@@ -209,7 +209,7 @@ def test_micro_batch_auto_chooses_whole_steps_or_the_largest_piece():
 def test_micro_batch_auto_is_logged_and_followed(tiny_root, tmp_path, caplog):
     """Through the script: a budget that holds the tiny step trains whole steps; a budget of a few chunks
     splits it, and the log says so."""
-    model = networks.build_model("AudioVideoArchi5", num_frames=40, vlad_k=4)
+    model = architectures.build_model("AudioVideoArchi5", num_frames=40, vlad_k=4)
     memory = distribution.step_memory(model)
     small = (memory.fixed + memory.input_fixed + 5.5 * (memory.per_chunk + memory.input_per_chunk)) / 2 ** 30
     for budget, expected in (("4", "whole steps"), (f"{small:.9f}", "pieces of 5 chunks")):

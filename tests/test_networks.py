@@ -14,16 +14,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import networks
 import reference_numpy as ref
 from conftest import count_pooling_calls, count_xla_descriptor
+from networks import architectures, kernels, names
+from networks import loupe as L
 from networks import pooling as P
 
 TOP = Path(__file__).resolve().parent.parent
 
 # A tiny configuration: D features per stream, O pooled width, K clusters, N frames, B windows.
 D, O, K, N, B = 12, 6, 4, 8, 5
-LOUPE = {"NetVLAD": P.NetVLAD, "NetRVLAD": P.NetRVLAD, "SoftDBoW": P.SoftDBoW, "NetFV": P.NetFV}
+LOUPE = {"NetVLAD": L.NetVLAD, "NetRVLAD": L.NetRVLAD, "SoftDBoW": L.SoftDBoW, "NetFV": L.NetFV}
 
 
 def rng(seed=0):
@@ -74,32 +75,32 @@ def test_vocabulary_follows_the_authors_numbering():
     """AudioVideoArchiN implements method N - 1 (the authors' networks.py against the paper's Figure 1);
     methods 1 and 2 have no graph; every name resolves to itself and builds; the vocabulary loads
     without TensorFlow (so that the scripts can check their flags before --GPU acts)."""
-    for number, method in networks.METHODS.items():
+    for number, method in names.METHODS.items():
         if method.trained:
             assert int(method.name.removeprefix("AudioVideoArchi")) - 1 == number
-            assert networks.resolve_architecture(str(number)) == method.name
-            assert networks.streams_of(method.name) == ("video", "audio")
+            assert names.resolve_architecture(str(number)) == method.name
+            assert names.streams_of(method.name) == ("video", "audio")
         else:
-            assert number in networks.LATE_FUSION and method.name in ("Archi9Prediction", "Archi3Prediction")
+            assert number in names.LATE_FUSION and method.name in ("Archi9Prediction", "Archi3Prediction")
             with pytest.raises(ValueError, match="fusion.py"):
-                networks.resolve_architecture(method.name)
-    assert networks.LATE_FUSION == (1, 2)
-    for name in networks.ARCHITECTURE_NAMES:
-        assert networks.resolve_architecture(name) == name
+                names.resolve_architecture(method.name)
+    assert names.LATE_FUSION == (1, 2)
+    for name in names.ARCHITECTURE_NAMES:
+        assert names.resolve_architecture(name) == name
         with keras.StatelessScope(initialize_variables=False):
-            assert networks.build_model(name, **TINY).name == name
-    for pooling in networks.POOLINGS:
-        assert networks.resolve_pooling(pooling.lower()) == pooling
-    code = "import sys, networks; networks.resolve_architecture('4'); print('tensorflow' in sys.modules)"
+            assert architectures.build_model(name, **TINY).name == name
+    for pooling in names.POOLINGS:
+        assert names.resolve_pooling(pooling.lower()) == pooling
+    code = "import sys; from networks import names; names.resolve_architecture('4'); print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=TOP, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
 
 
 def test_custom_objects_are_registered():
-    assert set(networks.CUSTOM_OBJECTS) >= {"NetVLAD", "NetRVLAD", "SoftDBoW", "NetFV", "ContextGating", "BatchNorm",
-                                            "TemporalPooling", "ConvPooling", "FCPooling", "EarlyFusion",
-                                            "SpottingModel"}
-    for cls in networks.CUSTOM_OBJECTS.values():
+    assert set(architectures.CUSTOM_OBJECTS) >= {"NetVLAD", "NetRVLAD", "SoftDBoW", "NetFV", "ContextGating",
+                                                 "BatchNorm", "TemporalPooling", "ConvPooling", "FCPooling",
+                                                 "EarlyFusion", "SpottingModel"}
+    for cls in architectures.CUSTOM_OBJECTS.values():
         assert keras.saving.get_registered_object(keras.saving.get_registered_name(cls)) is cls
 
 
@@ -108,39 +109,39 @@ def test_custom_objects_are_registered():
     ("method3", "AudioVideoArchi4"), ("method 4", "AudioVideoArchi5"), ("method_5", "AudioVideoArchi6"),
     ("Method6", "AudioVideoArchi7"), (" 7 ", "AudioVideoArchi8")])
 def test_resolve_architecture(text, expected):
-    assert networks.resolve_architecture(text) == expected
+    assert names.resolve_architecture(text) == expected
 
 
 @pytest.mark.parametrize("text", ["1", "2", "method 1", "method_2", "Archi9Prediction", "Archi3Prediction"])
 def test_late_fusion_methods_point_to_fusion_py(text):
     with pytest.raises(ValueError, match="late-fusion.*fusion.py"):
-        networks.resolve_architecture(text)
+        names.resolve_architecture(text)
 
 
 @pytest.mark.parametrize("text", ["8", "method 0", "AudioVideoArchi9", "videonetwork", ""])
 def test_unknown_architecture_lists_valid_names(text):
     with pytest.raises(ValueError, match="valid: VideoNetwork, AudioNetwork, AudioVideoArchi4"):
-        networks.resolve_architecture(text)
+        names.resolve_architecture(text)
     with pytest.raises(ValueError, match="valid: VideoNetwork"):
-        networks.build_model(text, num_frames=N)
+        architectures.build_model(text, num_frames=N)
 
 
 def test_pooling_names():
-    assert networks.resolve_pooling("vlad") == "VLAD"
-    assert networks.resolve_pooling("SoftDBoW") == "SOFTDBOW"
+    assert names.resolve_pooling("vlad") == "VLAD"
+    assert names.resolve_pooling("SoftDBoW") == "SOFTDBOW"
     with pytest.raises(ValueError, match="valid: CNN, FC, MAX, AVERAGE, RVLAD, VLAD, SOFTDBOW, NETFV"):
-        networks.resolve_pooling("NetVLAD")
+        names.resolve_pooling("NetVLAD")
     with pytest.raises(ValueError, match="valid: CNN"):
-        networks.build_model("VideoNetwork", num_frames=N, pooling="GRU")
+        architectures.build_model("VideoNetwork", num_frames=N, pooling="GRU")
     with pytest.raises(ValueError, match="valid: batch, moving"):
-        networks.build_model("VideoNetwork", num_frames=N, bn_mode="frozen")
+        architectures.build_model("VideoNetwork", num_frames=N, bn_mode="frozen")
 
 
 def test_streams_of():
-    assert networks.streams_of("VideoNetwork") == ("video",)
-    assert networks.streams_of("AudioNetwork") == ("audio",)
+    assert names.streams_of("VideoNetwork") == ("video",)
+    assert names.streams_of("AudioNetwork") == ("audio",)
     for method in range(3, 8):
-        assert networks.streams_of(str(method)) == ("video", "audio")
+        assert names.streams_of(str(method)) == ("video", "audio")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -151,7 +152,7 @@ def test_streams_of():
 def count_built(architecture, frames=40, **kwargs) -> tuple[int, int]:
     """(trainable, BN moving statistics) of a full-size model, its variables created without values."""
     with keras.StatelessScope(initialize_variables=False):
-        model = networks.build_model(architecture, num_frames=frames, **kwargs)
+        model = architectures.build_model(architecture, num_frames=frames, **kwargs)
     return trainable_count(model), moving_stat_count(model)
 
 
@@ -210,7 +211,7 @@ def test_spec_breakdown_and_moving_statistics(clean_session_after):
     """The variables of NetVLAD k=512 (LOUPE's names) and the non-trainable BN statistics (2K + 2O per
     pooling)."""
     with keras.StatelessScope(initialize_variables=False):
-        model = networks.build_model("VideoNetwork", num_frames=40, pooling="VLAD", vlad_k=512)
+        model = architectures.build_model("VideoNetwork", num_frames=40, pooling="VLAD", vlad_k=512)
     sizes = {v.path: int(np.prod(v.shape)) for v in model.trainable_weights}
     assert sizes == {"video_pooling/cluster_weights": 262_144, "video_pooling/cluster_bn/gamma": 512,
                      "video_pooling/cluster_bn/beta": 512, "video_pooling/cluster_weights2": 262_144,
@@ -239,7 +240,7 @@ def pooling_params(pooling: str, d: int, k: int, o: int, n: int) -> tuple[int, i
 def expected_params(architecture: str, pooling: str, d: int, k: int, o: int, n: int, c: int = 4,
                     honour: bool = False) -> int:
     """Trainable parameters of an architecture by those formulas and the graphs of the authors' networks.py."""
-    if architecture in networks.ALWAYS_RVLAD and not honour:
+    if architecture in names.ALWAYS_RVLAD and not honour:
         pooling = "RVLAD"
     head = lambda width: width * c + c  # noqa: E731
     if architecture in ("VideoNetwork", "AudioNetwork"):
@@ -261,16 +262,16 @@ TINY = dict(num_frames=N, video_dim=D, audio_dim=D, vlad_k=K, output_dim=O)
 
 def test_registry_is_complete_and_counts_match_formulas(clean_session_after):
     """Every architecture with every pooling (faithful and honoured) has the parameter count of the formulas."""
-    for architecture in networks.ARCHITECTURE_NAMES:
-        for pooling in networks.POOLINGS:
+    for architecture in names.ARCHITECTURE_NAMES:
+        for pooling in names.POOLINGS:
             for honour in (False, True):
                 with keras.StatelessScope(initialize_variables=False):
-                    model = networks.build_model(architecture, pooling=pooling, honour_pooling=honour, **TINY)
+                    model = architectures.build_model(architecture, pooling=pooling, honour_pooling=honour, **TINY)
                 assert trainable_count(model) == expected_params(architecture, pooling, D, K, O, N, honour=honour), \
                     (architecture, pooling, honour)
     # The independent table of full-size counts covers every architecture and every pooling.
-    assert {a for a, *_ in SPEC_COUNTS} == set(networks.ARCHITECTURE_NAMES)
-    assert {p for _, p, *_ in SPEC_COUNTS} == set(networks.POOLINGS)
+    assert {a for a, *_ in SPEC_COUNTS} == set(names.ARCHITECTURE_NAMES)
+    assert {p for _, p, *_ in SPEC_COUNTS} == set(names.POOLINGS)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -306,7 +307,7 @@ def test_context_gating_matches_numpy_and_stays_within_input():
 @pytest.mark.filterwarnings("ignore:You are using a softmax over axis")  # K = 1 on purpose
 def test_netrvlad_literal():
     """Hand-worked: one cluster, identity projection, no gating: the output is the unit mean direction."""
-    layer = P.NetRVLAD(1, 2, gating=False)
+    layer = L.NetRVLAD(1, 2, gating=False)
     x = np.array([[[1.0, 1.0], [2.0, 3.0]]], np.float32)  # sum over frames (3, 4)
     layer(x)
     layer.hidden1_weights.assign(np.eye(2, dtype=np.float32))
@@ -350,11 +351,11 @@ FORMS = [{"transposed_gradient": g, "transposed_half_forward": f} for g in (Fals
 def test_projection_equals_plain_matmul_in_every_form(forms, dtype, monkeypatch):
     """`_projection`'s output and gradients, whichever form `product_forms` picks, are the plain
     product's (to the dtype's rounding)."""
-    monkeypatch.setattr(P, "_PRODUCT_FORMS", forms)
+    monkeypatch.setattr(kernels, "_PRODUCT_FORMS", forms)
     pooled, weights, upstream = (tf.cast(rng(seed).standard_normal(shape), dtype)
                                  for seed, shape in ((3, (B, 20)), (4, (20, O)), (5, (B, O))))
     results = []
-    for function in (P._projection, tf.linalg.matmul):
+    for function in (kernels._projection, tf.linalg.matmul):
         with tf.GradientTape() as tape:
             tape.watch([pooled, weights])
             out = function(pooled, weights)
@@ -374,12 +375,12 @@ def test_projection_equals_plain_matmul_in_every_form(forms, dtype, monkeypatch)
     ({"avx2", "avx512f", "amx_bf16"}, True, (False, False)),  # a GPU: TensorFlow's forms
 ])
 def test_product_forms_follow_the_machine(flags, gpu, expected, monkeypatch):
-    monkeypatch.setattr(P, "_PRODUCT_FORMS", None)
-    monkeypatch.setattr(P, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(kernels, "_PRODUCT_FORMS", None)
+    monkeypatch.setattr(kernels, "cpu_flags", lambda: frozenset(flags))
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if gpu and kind == "GPU" else [])
-    forms = P.product_forms()
+    forms = kernels.product_forms()
     assert (forms["transposed_gradient"], forms["transposed_half_forward"]) == expected
-    assert P.product_forms() is forms  # decided once per process
+    assert kernels.product_forms() is forms  # decided once per process
 
 
 @pytest.mark.parametrize("name", ["NetVLAD", "NetRVLAD"])
@@ -404,7 +405,7 @@ def test_xla_descriptor_gives_the_same_outputs_and_gradients(name, monkeypatch):
 
     plain = run()
     calls = count_xla_descriptor(monkeypatch)
-    P.set_xla_descriptor(True)
+    kernels.set_xla_descriptor(True)
     try:
         compiled = run()
         assert calls, "the compiled descriptor was not used"
@@ -412,7 +413,7 @@ def test_xla_descriptor_gives_the_same_outputs_and_gradients(name, monkeypatch):
                                                                        shared_weights(layer), gating=True),
                                    rtol=1e-5, atol=1e-6)
     finally:
-        P.set_xla_descriptor(False)
+        kernels.set_xla_descriptor(False)
     assert len(compiled) == len(plain) == 2 + len(layer.trainable_variables)
     for got, expected in zip(compiled, plain):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
@@ -441,7 +442,7 @@ def test_half_precision_descriptor_has_loupes_values_and_gradients(centred):
     inputs = [x, a, centres] if centred else [x, a]
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(inputs)
-        got = P._vlad_columns_half(*inputs)
+        got = kernels._vlad_columns_half(*inputs)
         expected = loupe_vlad_tf(x, a, centres if centred else None)
     assert got.dtype == tf.float64
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12, atol=1e-14)
@@ -468,9 +469,11 @@ def test_half_precision_descriptor_is_as_accurate_as_rounded_residuals():
     def error(columns):
         return np.abs(tf.cast(columns, tf.float64).numpy() - exact).max() / np.abs(exact).max()
 
-    half = error(P._vlad_columns_half(tf.cast(x, tf.bfloat16), tf.cast(a, tf.float32), tf.cast(centres, tf.float32)))
-    rounded = error(P._vlad_columns(tf.cast(x, tf.bfloat16), tf.cast(a, tf.float32), tf.cast(centres, tf.float32)))
-    float32 = error(P._vlad_columns(tf.cast(x, tf.float32), tf.cast(a, tf.float32), tf.cast(centres, tf.float32)))
+    half = error(kernels._vlad_columns_half(tf.cast(x, tf.bfloat16), tf.cast(a, tf.float32),
+                                            tf.cast(centres, tf.float32)))
+    rounded = error(kernels._vlad_columns(tf.cast(x, tf.bfloat16), tf.cast(a, tf.float32),
+                                          tf.cast(centres, tf.float32)))
+    float32 = error(kernels._vlad_columns(tf.cast(x, tf.float32), tf.cast(a, tf.float32), tf.cast(centres, tf.float32)))
     assert half < 1.5 * rounded and half < 0.1
     assert float32 < 1e-4 < rounded
 
@@ -488,7 +491,7 @@ def test_projected_half_precision_descriptor_has_loupes_values_and_gradients():
     inputs = [x, a, centres, weights]
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(inputs)
-        got = P._vlad_projection_half(*inputs)
+        got = kernels._vlad_projection_half(*inputs)
         expected = tf.linalg.matmul(tf.reshape(loupe_vlad_tf(x, a, centres), (B, -1)), weights)
     assert got.dtype == tf.float64
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12, atol=1e-13)
@@ -517,8 +520,8 @@ def test_projected_half_precision_descriptor_is_as_accurate_as_projecting_it(dty
     def error(output):
         return np.abs(tf.cast(output, tf.float64).numpy() - exact).max() / np.abs(exact).max()
 
-    folded = error(P._vlad_projection_half(*half, tf.cast(weights, dtype)))
-    projected = error(tf.linalg.matmul(tf.reshape(P._vlad_columns_half(*half), (8, -1)), tf.cast(weights, dtype)))
+    folded = error(kernels._vlad_projection_half(*half, tf.cast(weights, dtype)))
+    projected = error(tf.linalg.matmul(tf.reshape(kernels._vlad_columns_half(*half), (8, -1)), tf.cast(weights, dtype)))
     assert folded < 1.5 * projected and folded < 0.1
 
 
@@ -539,15 +542,15 @@ def test_half_precision_descriptor_stays_bounded_where_a_sample_cancels(dtype, p
         centres = tf.einsum("nd,nk->dk", x[0], a[0]) / tf.reduce_sum(a[0], axis=0) + eps * generator.standard_normal((64, 16))
         inputs = (tf.cast(x, dtype), a, tf.cast(centres, tf.float32))
         if projected:
-            out = tf.cast(P._vlad_projection_half(*inputs, weights), tf.float64).numpy()
+            out = tf.cast(kernels._vlad_projection_half(*inputs, weights), tf.float64).numpy()
             assert np.isfinite(out).all()
             assert np.sqrt((out ** 2).sum(axis=1)).max() < 1.15 * largest, eps
         else:
-            out = tf.cast(P._vlad_columns_half(*inputs), tf.float64).numpy()
+            out = tf.cast(kernels._vlad_columns_half(*inputs), tf.float64).numpy()
             assert np.isfinite(out).all()
             assert np.sqrt((out ** 2).sum(axis=(1, 2))).max() < 1.15, eps
     if not projected:
-        zeros = P._vlad_columns_half(tf.zeros((2, 40, 64), dtype), a[:2])
+        zeros = kernels._vlad_columns_half(tf.zeros((2, 40, 64), dtype), a[:2])
         np.testing.assert_array_equal(tf.cast(zeros, tf.float32).numpy(), 0.0)
 
 
@@ -587,7 +590,7 @@ def test_mixed_precision_layers_project_the_centres_apart_when_not_training(name
     with `_vlad_projection_half`, within the policy's rounding of the float32 layer's; training, float32
     and NetRVLAD (no centres) do not take it."""
     calls = count_pooling_calls(monkeypatch, "_vlad_projection_half")
-    monkeypatch.setattr(P, "_APART_ROWS", 1)  # a batch of B windows
+    monkeypatch.setattr(kernels, "_APART_ROWS", 1)  # a batch of B windows
     x = tf.constant(frames())
     full = LOUPE[name](K, O)
     full(x)
@@ -609,11 +612,11 @@ def test_mixed_precision_layers_project_the_centres_apart_when_not_training(name
 def test_half_precision_netvlad_projects_the_centres_apart_from_a_batch_size(monkeypatch):
     """Computing the centres' weights for one batch pays only from `_APART_ROWS` windows: below, the layer
     forms the descriptor and projects it; decided from the static batch size, else in the graph."""
-    monkeypatch.setattr(P, "_APART_ROWS", 4)
-    monkeypatch.setattr(P, "_vlad_projection_half", lambda frames, *rest: tf.fill((tf.shape(frames)[0], O),
-                                                                               tf.constant(7.0, frames.dtype)))
+    monkeypatch.setattr(kernels, "_APART_ROWS", 4)
+    monkeypatch.setattr(kernels, "_vlad_projection_half", lambda frames, *rest: tf.fill((tf.shape(frames)[0], O),
+                                                                                     tf.constant(7.0, frames.dtype)))
     x = tf.constant(frames())
-    layer = P.NetVLAD(K, O, gating=False, dtype="mixed_bfloat16")
+    layer = L.NetVLAD(K, O, gating=False, dtype="mixed_bfloat16")
     layer(x)
     unknown = tf.function(lambda x: layer(x, training=False), input_signature=[tf.TensorSpec((None, N, D))])
     for call in (lambda x: layer(x, training=False), unknown):
@@ -647,10 +650,10 @@ def test_unit_norms_and_assignment():
         assignment = layer.assignment(x).numpy()
         assert assignment.shape == (B, N, K)
         np.testing.assert_allclose(assignment.sum(axis=2), 1.0, rtol=1e-5)
-    softdbow = P.SoftDBoW(K, O)
+    softdbow = L.SoftDBoW(K, O)
     softdbow(x)
     np.testing.assert_allclose(np.linalg.norm(softdbow.descriptor(x).numpy(), axis=1), 1.0, rtol=1e-5)
-    netfv = P.NetFV(K, O)
+    netfv = L.NetFV(K, O)
     netfv(x)
     fv = netfv.descriptor(x).numpy()
     np.testing.assert_allclose(np.linalg.norm(fv[:, :D * K], axis=1), 1.0, rtol=1e-5)
@@ -658,7 +661,7 @@ def test_unit_norms_and_assignment():
 
 
 def test_loupe_layers_take_any_frame_count_and_feature_size():
-    layer = P.NetVLAD(K, O)
+    layer = L.NetVLAD(K, O)
     inputs = keras.Input((None, 7))
     model = keras.Model(inputs, layer(inputs))
     for n in (1, 3, 40):
@@ -689,25 +692,25 @@ def test_early_fusion_regroups_the_time_axis():
 
 @pytest.mark.parametrize("framewise", [False, True])
 def test_methods_6_and_7_pool_the_fused_descriptors(framewise):
-    model = networks.build_model("AudioVideoArchi8", framewise_fusion=framewise, **TINY)
+    model = architectures.build_model("AudioVideoArchi8", framewise_fusion=framewise, **TINY)
     video, audio = frames(seed=7), frames(seed=8)
     layer = model.get_layer("fused_pooling")
-    assert isinstance(layer, P.NetRVLAD) and layer.feature_size == 2 * D
+    assert isinstance(layer, L.NetRVLAD) and layer.feature_size == 2 * D
     fused = ref.early_fusion(video, audio, framewise)
     pooled = layer(fused).numpy()
     expected = model.get_layer("logits")(pooled).numpy()
     np.testing.assert_allclose(model({"video": video, "audio": audio}).numpy(), expected, rtol=1e-5, atol=1e-6)
-    assert networks.build_model("AudioVideoArchi7", **TINY).get_layer("fused_pooling").output_dim == 2 * O
+    assert architectures.build_model("AudioVideoArchi7", **TINY).get_layer("fused_pooling").output_dim == 2 * O
 
 
 def test_faithful_and_honoured_pooling():
     for architecture in ("AudioVideoArchi4", "AudioVideoArchi6"):
-        model = networks.build_model(architecture, pooling="VLAD", **TINY)
-        assert type(model.get_layer("video_pooling")) is P.NetRVLAD
-        honoured = networks.build_model(architecture, pooling="VLAD", honour_pooling=True, **TINY)
-        assert type(honoured.get_layer("audio_pooling")) is P.NetVLAD
-    model = networks.build_model("AudioVideoArchi5", pooling="SOFTDBOW", **TINY)
-    assert type(model.get_layer("video_pooling")) is P.SoftDBoW
+        model = architectures.build_model(architecture, pooling="VLAD", **TINY)
+        assert type(model.get_layer("video_pooling")) is L.NetRVLAD
+        honoured = architectures.build_model(architecture, pooling="VLAD", honour_pooling=True, **TINY)
+        assert type(honoured.get_layer("audio_pooling")) is L.NetVLAD
+    model = architectures.build_model("AudioVideoArchi5", pooling="SOFTDBOW", **TINY)
+    assert type(model.get_layer("video_pooling")) is L.SoftDBoW
 
 
 # ------------------------------------------------------------------------------------------------
@@ -717,27 +720,27 @@ def test_faithful_and_honoured_pooling():
 @pytest.fixture(scope="module")
 def batch_and_moving():
     keras.utils.set_random_seed(11)
-    batch = networks.build_model("AudioVideoArchi5", pooling="VLAD", **TINY)
-    moving = networks.build_model("AudioVideoArchi5", pooling="VLAD", bn_mode="moving", **TINY)
+    batch = architectures.build_model("AudioVideoArchi5", pooling="VLAD", **TINY)
+    moving = architectures.build_model("AudioVideoArchi5", pooling="VLAD", bn_mode="moving", **TINY)
     moving.set_weights(batch.get_weights())
     inputs = {"video": frames(batch=6, seed=9), "audio": frames(batch=6, seed=10)}
     return batch, moving, inputs
 
 
 def test_model_inputs_outputs_and_names():
-    for architecture in networks.ARCHITECTURE_NAMES:
-        model = networks.build_model(architecture, **TINY)
-        streams = networks.streams_of(architecture)
+    for architecture in names.ARCHITECTURE_NAMES:
+        model = architectures.build_model(architecture, **TINY)
+        streams = names.streams_of(architecture)
         assert sorted(model.input) == sorted(streams)
         assert model.name == architecture
         inputs = {s: frames(seed=i) for i, s in enumerate(streams)}
         logits = model(inputs)
         assert logits.shape == (B, 4) and logits.dtype == tf.float32
-        names = {layer.name for layer in model.layers}
-        assert "logits" in names
-        assert names >= {f"{s}_pooling" for s in streams} or "fused_pooling" in names
-        assert networks.model_build_config(model)["architecture"] == architecture
-    model = networks.build_model("method 3", **TINY)
+        layer_names = {layer.name for layer in model.layers}
+        assert "logits" in layer_names
+        assert layer_names >= {f"{s}_pooling" for s in streams} or "fused_pooling" in layer_names
+        assert architectures.model_build_config(model)["architecture"] == architecture
+    model = architectures.build_model("method 3", **TINY)
     assert {"video_logits", "audio_logits", "video_dropout", "audio_dropout"} <= {la.name for la in model.layers}
 
 
@@ -748,7 +751,7 @@ def test_dropout_only_in_training(batch_and_moving):
     np.testing.assert_array_equal(first, model.predict(inputs, verbose=0))
     assert not np.allclose(first, model(inputs, training=True).numpy())
     # Dropout is the only difference between training and inference in batch mode.
-    no_dropout = networks.build_model("AudioVideoArchi5", pooling="VLAD", keep_prob=1.0, **TINY)
+    no_dropout = architectures.build_model("AudioVideoArchi5", pooling="VLAD", keep_prob=1.0, **TINY)
     no_dropout.set_weights(model.get_weights())
     np.testing.assert_allclose(no_dropout(inputs, training=True).numpy(), first, rtol=1e-6, atol=1e-6)
 
@@ -778,12 +781,12 @@ def test_moving_mode_is_standard_batch_norm(batch_and_moving):
 
 def test_mixed_bfloat16_keeps_logits_float32():
     keras.utils.set_random_seed(12)
-    full = networks.build_model("AudioVideoArchi5", pooling="VLAD", **TINY)
+    full = architectures.build_model("AudioVideoArchi5", pooling="VLAD", **TINY)
     inputs = {"video": frames(seed=13), "audio": frames(seed=14)}
     reference = full(inputs).numpy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        half = networks.build_model("AudioVideoArchi5", pooling="VLAD", **TINY)
+        half = architectures.build_model("AudioVideoArchi5", pooling="VLAD", **TINY)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     half.set_weights(full.get_weights())
@@ -802,8 +805,8 @@ def test_mixed_bfloat16_keeps_logits_float32():
 # Serialisation
 
 
-LAYER_CONFIGS = [P.NetVLAD(K, O, gating=False, bn_mode="moving", bn_momentum=0.9), P.NetRVLAD(K, O),
-                 P.SoftDBoW(K, O, add_batch_norm=False), P.NetFV(K, O), P.ContextGating(bn_mode="moving"),
+LAYER_CONFIGS = [L.NetVLAD(K, O, gating=False, bn_mode="moving", bn_momentum=0.9), L.NetRVLAD(K, O),
+                 L.SoftDBoW(K, O, add_batch_norm=False), L.NetFV(K, O), P.ContextGating(bn_mode="moving"),
                  P.BatchNorm("moving"), P.TemporalPooling("average", pool_size=7), P.ConvPooling(64, 5),
                  P.FCPooling(10), P.EarlyFusion(framewise=True)]
 
@@ -819,20 +822,20 @@ def test_layer_config_round_trip(layer):
 
 
 def test_model_config_round_trip():
-    model = networks.build_model("AudioVideoArchi7", pooling="SOFTDBOW", honour_pooling=True, framewise_fusion=True,
-                                 bn_mode="moving", keep_prob=0.5, name="m", **TINY)
-    config = networks.model_build_config(model)
+    model = architectures.build_model("AudioVideoArchi7", pooling="SOFTDBOW", honour_pooling=True,
+                                      framewise_fusion=True, bn_mode="moving", keep_prob=0.5, name="m", **TINY)
+    config = architectures.model_build_config(model)
     assert config == {"architecture": "AudioVideoArchi7", "num_frames": N, "video_dim": D, "audio_dim": D,
                       "pooling": "SOFTDBOW", "vlad_k": K, "output_dim": O, "num_classes": 4, "keep_prob": 0.5,
                       "bn_mode": "moving", "honour_pooling": True, "framewise_fusion": True,
                       "bn_momentum": 0.999, "pool_size": 120}
-    clone = networks.build_model(**config)
+    clone = architectures.build_model(**config)
     assert clone.get_config() == {**model.get_config(), "name": "AudioVideoArchi7"}
-    assert networks.model_build_config(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])) == {}
+    assert architectures.model_build_config(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])) == {}
 
 
 # Models saved and reloaded in a fresh process: every architecture, and every pooling.
-ROUND_TRIP = [(a, {}) for a in networks.ARCHITECTURE_NAMES] + [
+ROUND_TRIP = [(a, {}) for a in names.ARCHITECTURE_NAMES] + [
     ("VideoNetwork", {"pooling": p}) for p in ("CNN", "FC", "MAX", "AVERAGE", "VLAD", "SOFTDBOW", "NETFV")] + [
     ("AudioVideoArchi5", {"pooling": "VLAD", "bn_mode": "moving"}),
     ("AudioVideoArchi4", {"pooling": "NETFV", "honour_pooling": True}),
@@ -843,15 +846,15 @@ RELOAD_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     import numpy as np
     sys.path.insert(0, sys.argv[1])
-    import networks
+    from networks import architectures
     folder = Path(sys.argv[2])
     data = np.load(folder / "inputs.npz")
     out = {}
     for path in sorted(folder.glob("*.keras")):
-        model = networks.load_model(path)  # the layers given explicitly, no import for a side effect
+        model = architectures.load_model(path)  # the layers given explicitly, no import for a side effect
         inputs = {s: data[s] for s in model.input}
         out[path.stem] = model.predict(inputs, verbose=0)
-        out[path.stem + "_config"] = np.array(json.dumps(networks.model_build_config(model)))
+        out[path.stem + "_config"] = np.array(json.dumps(architectures.model_build_config(model)))
     np.savez(folder / "reloaded.npz", **out)
 """)
 
@@ -861,15 +864,15 @@ def test_keras_files_reload_in_a_fresh_process(tmp_path):
     np.savez(tmp_path / "inputs.npz", **inputs)
     expected = {}
     for i, (architecture, extra) in enumerate(ROUND_TRIP):
-        model = networks.build_model(architecture, **{**TINY, **extra})
+        model = architectures.build_model(architecture, **{**TINY, **extra})
         if extra.get("bn_mode") == "moving":
             model(inputs, training=True)  # move the statistics away from 0 / 1 so that saving them matters
         key = f"{i:02d}_{architecture}"
         expected[key] = (model.predict({s: inputs[s] for s in model.input}, verbose=0),
-                         networks.model_build_config(model))
+                         architectures.model_build_config(model))
         model.save(tmp_path / f"{key}.keras")
     # Also the in-process round trip.
-    loaded = networks.load_model(tmp_path / "00_VideoNetwork.keras")
+    loaded = architectures.load_model(tmp_path / "00_VideoNetwork.keras")
     np.testing.assert_array_equal(loaded.predict({"video": inputs["video"]}, verbose=0), expected["00_VideoNetwork"][0])
     subprocess.run([sys.executable, "-c", RELOAD_SCRIPT, str(TOP), str(tmp_path)], check=True, timeout=300)
     reloaded = np.load(tmp_path / "reloaded.npz")

@@ -82,13 +82,13 @@ def test_a_killed_run_resumes_to_the_same_model(tiny_root, tmp_path, uninterrupt
 def test_state_is_matched_by_name_not_position(tmp_path):
     import keras
 
-    import networks
+    from networks import architectures
 
     def trainer():
         keras.backend.clear_session()
         keras.utils.set_random_seed(4)
-        return cmb.Trainer(networks.build_model("VideoNetwork", num_frames=8, video_dim=12, vlad_k=4,
-                                                output_dim=6, pooling="VLAD"), 0.01)
+        return cmb.Trainer(architectures.build_model("VideoNetwork", num_frames=8, video_dim=12, vlad_k=4,
+                                                     output_dim=6, pooling="VLAD"), 0.01)
 
     first = trainer()
     path = tmp_path / "state.npz"

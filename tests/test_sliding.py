@@ -24,11 +24,11 @@ CASES = [  # (architecture, pooling, options)
 def _model(architecture, pooling, options, bn_mode="moving"):
     import keras
 
-    import networks
+    from networks import architectures
 
     keras.utils.set_random_seed(3)
-    model = networks.build_model(architecture, num_frames=FRAMES, pooling=pooling, vlad_k=8, output_dim=16,
-                                 honour_pooling=True, bn_mode=bn_mode, **options)
+    model = architectures.build_model(architecture, num_frames=FRAMES, pooling=pooling, vlad_k=8, output_dim=16,
+                                      honour_pooling=True, bn_mode=bn_mode, **options)
     # Moving statistics other than 0 and 1, so that a wrong batch-norm mode would show.
     rng = np.random.default_rng(5)
     for variable in model.non_trainable_variables:
@@ -38,13 +38,19 @@ def _model(architecture, pooling, options, bn_mode="moving"):
     return model
 
 
+def _numbers(half, batches):
+    """The frame numbers of the replicate-padded half that the windows cover, as the script passes them."""
+    return dataset.padded_frame_numbers(min(len(a) for a in half.values()), FRAMES, 2, sum(len(b) for b in batches))
+
+
 def _windowed(model, half, batches, sigmoid=False):
     """The model on each batch of gathered windows, as the script's window-by-window path: logits, or
     probabilities (the sigmoid of each batch's logits)."""
-    import networks
     import tensorflow as tf
 
-    logits = networks.logits_function(model)
+    from networks import architectures
+
+    logits = architectures.logits_function(model)
     n_frames = min(len(a) for a in half.values())
     starts = dataset.spotting_starts(n_frames, FRAMES)
     numbers = np.clip(starts[:, None] + np.arange(FRAMES)[None, :], 0, n_frames - 1)
@@ -64,10 +70,10 @@ def test_per_frame_spotting_equals_window_by_window(architecture, pooling, optio
     batches = csb.windows_of_half(53 // 2, bn_mode, 10)  # batch mode: the four quarters
     expected = _windowed(model, half, batches)
     spotter = HalfSpotter(model, 2)
-    got = spotter.logits(half, batches)
+    got = spotter.logits(half, batches, _numbers(half, batches))
     assert got.shape == expected.shape == (26, 4)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    probabilities = spotter.probabilities(half, batches)
+    probabilities = spotter.probabilities(half, batches, _numbers(half, batches))
     windowed = _windowed(model, half, batches, sigmoid=True)
     np.testing.assert_allclose(probabilities, windowed, rtol=1e-5, atol=1e-7)
     if np.array_equal(got, expected):
@@ -84,19 +90,18 @@ def test_per_frame_spotting_in_bfloat16_equals_window_by_window(architecture, po
     """Under mixed_bfloat16 (`--precision bfloat16`) both paths project NetVLAD's centres apart; per
     frame, the centres' weights (`_centre_weights`) are computed with the per-unit work, once per half
     and pooling, not per batch. The two paths' logits agree to bfloat16's rounding."""
-    import networks
     from conftest import count_pooling_calls
-    from networks import pooling as P
+    from networks import architectures, kernels
     from networks.sliding import HalfSpotter
 
     traced = count_pooling_calls(monkeypatch, "_centre_weights")
-    monkeypatch.setattr(P, "_APART_ROWS", 1)  # a layer given no weights would compute them per batch
-    model = networks.with_policy(_model(architecture, pooling, {}, bn_mode), "mixed_bfloat16")
+    monkeypatch.setattr(kernels, "_APART_ROWS", 1)  # a layer given no weights would compute them per batch
+    model = architectures.with_policy(_model(architecture, pooling, {}, bn_mode), "mixed_bfloat16")
     rng = np.random.default_rng(8)
     half = {s: rng.standard_normal((53, 512)).astype(np.float32) for s in ("video", "audio")}
     batches = csb.windows_of_half(53 // 2, bn_mode, 10)
     spotter = HalfSpotter(model, 2)
-    got = spotter.logits(half, batches)
+    got = spotter.logits(half, batches, _numbers(half, batches))
     poolings = len(spotter.poolings) if pooling == "VLAD" else 0
     assert len(traced) == poolings  # traced in the per-unit function only
     expected = _windowed(model, half, batches)
@@ -115,7 +120,8 @@ def test_batch_mode_normalises_each_part_on_its_own():
     quarters = csb.windows_of_half(20, "batch", 10)
     assert [len(q) for q in quarters] == [5, 5, 5, 5]
     spotter = HalfSpotter(model, 2)
-    by_quarter, whole = spotter.logits(half, quarters), spotter.logits(half, [np.arange(20)])
+    by_quarter = spotter.logits(half, quarters, _numbers(half, quarters))
+    whole = spotter.logits(half, [np.arange(20)], _numbers(half, [np.arange(20)]))
     np.testing.assert_allclose(whole, _windowed(model, half, [np.arange(20)]), rtol=1e-5, atol=1e-6)
     assert np.abs(by_quarter - whole).max() > 1e-3
 
@@ -128,7 +134,7 @@ def test_halves_of_a_few_frames(n_frames):
     rng = np.random.default_rng(1)
     half = {s: rng.standard_normal((n_frames, 512)).astype(np.float32) for s in ("video", "audio")}
     batches = csb.windows_of_half(n_frames // 2, "moving", 10)
-    got = HalfSpotter(model, 2).logits(half, batches)
+    got = HalfSpotter(model, 2).logits(half, batches, _numbers(half, batches))
     assert got.shape == (n_frames // 2, 4)
     if n_frames >= 2:
         np.testing.assert_allclose(got, _windowed(model, half, batches), rtol=1e-5, atol=1e-6)
@@ -143,15 +149,15 @@ def test_padded_frame_numbers_cover_the_spotting_windows():
 
 
 def test_which_models_take_the_per_frame_path():
-    import networks
+    from networks import architectures
     from networks.sliding import unsupported_reason
 
     assert unsupported_reason(_model("VideoNetwork", "RVLAD", {}), 2) is None
-    assert unsupported_reason(networks.build_model("VideoNetwork", num_frames=FRAMES, vlad_k=4), 2) is None
-    assert "odd window length" in unsupported_reason(networks.build_model(
+    assert unsupported_reason(architectures.build_model("VideoNetwork", num_frames=FRAMES, vlad_k=4), 2) is None
+    assert "odd window length" in unsupported_reason(architectures.build_model(
         "AudioVideoArchi8", num_frames=FRAMES + 1, pooling="RVLAD", vlad_k=4, honour_pooling=True), 2)
-    assert "MAX" in unsupported_reason(networks.build_model("VideoNetwork", num_frames=FRAMES, pooling="MAX",
-                                                            bn_mode="moving"), 2)
+    assert "MAX" in unsupported_reason(architectures.build_model("VideoNetwork", num_frames=FRAMES, pooling="MAX",
+                                                                 bn_mode="moving"), 2)
 
 
 @pytest.mark.parametrize("run", ["video_moving", "fusion"])

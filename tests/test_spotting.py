@@ -53,8 +53,9 @@ def test_batch_mode_follows_the_quarters(tiny_root, tiny_runs, tmp_path):
     """In the original's batch mode the statistics are those of each quarter: the outputs are the model
     run on exactly each quarter of the half's windows, whatever --batch_size says, and differ from the
     model run on the whole half at once."""
-    import networks
     import tensorflow as tf
+
+    from networks import architectures
 
     list_path = tiny_root / "listgame_Test_2.npy"
     game = dataset.read_game_list(list_path)[0]
@@ -64,9 +65,9 @@ def test_batch_mode_follows_the_quarters(tiny_root, tiny_runs, tmp_path):
         assert _spot(tiny_runs["video"], list_path, out, "--batch_size", str(batch), "--output", "b", "--no_json") == 0
         results.append(np.load(out / game / "b_Half_1.npy"))
     np.testing.assert_array_equal(results[0], results[1])
-    model = networks.load_model(tiny_runs["video"] / "best_model.keras")
+    model = architectures.load_model(tiny_runs["video"] / "best_model.keras")
     split = dataset.Split(list_path, label_file=None, games=[game])
-    index = split.spotting_index(networks.model_build_config(model)["num_frames"], [0])
+    index = split.spotting_index(architectures.model_build_config(model)["num_frames"], [0])
     n = len(index)
 
     def run_on(parts):

@@ -118,12 +118,12 @@ def test_a_bare_model_reads_the_features_its_input_takes():
     import pytest
 
     import dataset
-    import networks
     import runs
+    from networks import architectures
 
     args = argparse.Namespace(**{flag: None for flag in runs.MODEL_FLAGS})
     for width, pca in ((512, True), (2048, False)):
-        model = networks.build_model("VideoNetwork", num_frames=40, video_dim=width, vlad_k=4)
+        model = architectures.build_model("VideoNetwork", num_frames=40, video_dim=width, vlad_k=4)
         settings = runs.resolve_settings(args, {}, Path("model.keras"))
         assert settings["PCA"] is None
         config, frames = runs.model_config(model, Path("model.keras"), settings)

@@ -10,8 +10,8 @@ import pytest
 import ClassificationMinuteBased as cmb
 import compute_mAP as cm
 import fusion
-import networks
 from conftest import count_xla_descriptor, training_argv
+from networks import architectures, kernels, names
 
 
 # ------------------------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_late_fusion_on_known_logits():
 def test_fusion_lists_the_seven_methods(capsys):
     assert fusion.main(["--list"]) == 0
     text = capsys.readouterr().out
-    for number, method in networks.METHODS.items():
+    for number, method in names.METHODS.items():
         assert f"{number}. {method.name}" in text
     assert "run: fusion.py --method 2" in text and "run: ClassificationMinuteBased.py --architecture 4" in text
 
@@ -213,7 +213,7 @@ def test_xla_descriptor_trains_to_the_same_model(tiny_root, tiny_runs, tmp_path,
     try:
         assert cmb.main(argv) == 0
     finally:
-        networks.set_xla_descriptor(False)
+        kernels.set_xla_descriptor(False)
     assert calls, "the compiled descriptor was not used"
     (run,) = tmp_path.iterdir()
     assert json.loads((run / "args.json").read_text())["args"]["xla_descriptor"] is True
@@ -396,15 +396,15 @@ def test_mixed_precision_training_reaches_the_float32_map_and_reloads(tiny_root,
         assert all(np.isfinite(float(r["train_loss"])) for r in rows)
         best[precision] = max(float(r["valid_mAP"]) for r in rows)
     assert abs(best["mixed_bfloat16"] - best["float32"]) <= 0.05, best
-    model = networks.load_model(runs_of["mixed_bfloat16"] / "best_model.keras")
+    model = architectures.load_model(runs_of["mixed_bfloat16"] / "best_model.keras")
     assert model.get_layer("video_pooling").compute_dtype == "float32"
-    in_bfloat16 = networks.with_policy(model, "mixed_bfloat16")
+    in_bfloat16 = architectures.with_policy(model, "mixed_bfloat16")
     assert in_bfloat16.get_layer("video_pooling").compute_dtype == "bfloat16"
     assert in_bfloat16.get_layer("logits").compute_dtype == "float32"
     rng = np.random.default_rng(0)
     x = {"video": rng.standard_normal((16, 40, 512)).astype(np.float32)}
-    in_bf16 = np.asarray(networks.logits_function(in_bfloat16)(x))
-    in_f32 = np.asarray(networks.logits_function(model)(x))
+    in_bf16 = np.asarray(architectures.logits_function(in_bfloat16)(x))
+    in_f32 = np.asarray(architectures.logits_function(model)(x))
     assert in_bf16.dtype == np.float32
     np.testing.assert_allclose(in_bf16, in_f32, atol=0.1 * max(1.0, float(np.abs(in_f32).max())))
     saved = np.load(runs_of["mixed_bfloat16"] / "predictions_listgame_Test_2.npz")
