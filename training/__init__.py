@@ -1,0 +1,1 @@
+"""The training stage (the library behind ClassificationMinuteBased.py and fusion.py)."""
