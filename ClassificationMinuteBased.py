@@ -39,9 +39,9 @@ import numpy as np
 
 import compute_mAP as metrics
 import dataset
-import distribution
 import networks
 import runs
+from training import cluster, options
 
 log = logging.getLogger("ClassificationMinuteBased")
 TOP = Path(__file__).resolve().parent
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--bn_mode", choices=networks.BN_MODES, default="batch",
                      help="batch: batch norm always uses the batch's statistics, as the original (also at "
                           "test time); moving: moving averages updated in training and used at inference")
-    new.add_argument("--micro_batch", type=runs.argument_type(distribution.parse_micro_batch, "micro-batch"),
+    new.add_argument("--micro_batch", type=runs.argument_type(options.parse_micro_batch, "micro-batch"),
                      default="auto",
                      help="chunks per forward/backward piece (per replica); gradients of the pieces are summed so "
                           "one optimizer step still covers --batch_size halves. auto: the whole step where its "
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_xla_descriptor_argument(new)
     new.add_argument("--dropout", type=float, default=0.4,
                      help="dropout rate in training (the original's keep_prob 0.6); 0 for none")
-    new.add_argument("--distribute", choices=distribution.DISTRIBUTE, default="none",
+    new.add_argument("--distribute", choices=options.DISTRIBUTE, default="none",
                      help="none: one device; mirrored: every local GPU (without one, --replicas logical CPU "
                           "devices); multiworker: one process per machine, the cluster given by TF_CONFIG "
                           "(README: multi-node training)")
@@ -359,9 +359,11 @@ class Evaluator:
                              plans: list[list[np.ndarray]]):
         """For each group of per-replica shares (one global batch), the distributed (inputs, labels) of
         this process's replicas, read through one pipeline in order."""
+        from training import pipeline
+
         local = self.replicas.local_ids
         position = {replica: number for number, replica in enumerate(local)}
-        data = iter(dataset.make_dataset(split, index, [shares[r] for shares in plans for r in local],
+        data = iter(pipeline.make_dataset(split, index, [shares[r] for shares in plans for r in local],
                                          streams=self.streams))
         for _ in plans:
             elements = [next(data) for _ in local]
@@ -371,6 +373,8 @@ class Evaluator:
     def predict_halves(self, split: dataset.Split, index: dataset.WindowIndex) -> tuple[np.ndarray, float]:
         """Logits of every chunk, one half per batch (as the original evaluated), and the original's
         loss scalar (sum over halves of the half's mean loss)."""
+        from training import pipeline
+
         batches = [b for b in dataset.half_batches(index, 1) if len(b)]
         logits = []
         loss_sum = 0.0
@@ -378,7 +382,7 @@ class Evaluator:
             plans = [np.array_split(b, self.replicas.count) for b in batches]
             elements = self._distributed_batches(split, index, plans)
         else:
-            elements = dataset.make_dataset(split, index, batches, streams=self.streams)
+            elements = pipeline.make_dataset(split, index, batches, streams=self.streams)
         for inputs, target in elements:
             out, losses = self._evaluate(inputs, target)
             logits.append(out.numpy())
@@ -472,13 +476,15 @@ class Trainer(Evaluator):
         `micro_batch`: chunks per piece (per replica under distribution); 0 for whole steps."""
         if self.replicas is not None:
             return self._train_epoch_distributed(split, index, steps, micro_batch, progress)
+        from training import pipeline
+
         micro_batch = micro_batch or 10 ** 9
         pieces, scales = [], []
         for step in steps:
             for piece in dataset.split_batch(step, micro_batch):
                 pieces.append(piece)
                 scales.append(1.0 / len(step))
-        data = iter(dataset.make_dataset(split, index, pieces, streams=self.streams))
+        data = iter(pipeline.make_dataset(split, index, pieces, streams=self.streams))
         logits, labels, loss_sum = [], [], 0.0
         position = 0
         for number, step in enumerate(steps, 1):
@@ -512,7 +518,7 @@ class Trainer(Evaluator):
         the replicas; every replica adds the gradient of its share's summed loss times 1 / (chunks of the
         whole step), so the optimizer's sum over replicas is the gradient of the step's mean loss, as on
         one device. Logits are gathered from every replica; the loss is all-reduced."""
-        import distribution
+        from training import distribution
 
         plans = [distribution.step_plan(step, micro_batch, self.replicas.count) for step in steps]
         elements = self._distributed_batches(split, index, [shares for plan in plans for shares in plan])
@@ -626,7 +632,7 @@ def largest_step(index: dataset.WindowIndex, halves_per_step: int) -> int:
 def resolve_micro_batch(args, model, index: dataset.WindowIndex, replicas) -> int:
     """--micro_batch as chunks per piece and replica (0: whole steps), choosing for `auto` from the step's
     memory estimate (`distribution.step_memory`) and the device's memory (or --memory_budget)."""
-    import distribution
+    from training import distribution
 
     if args.micro_batch != "auto":
         return int(args.micro_batch)
@@ -869,7 +875,7 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
                                      **{flag: getattr(args, flag) for flag in MACHINE_FLAGS}})
     if args.distribute == "multiworker":
         try:
-            distribution.read_tf_config()
+            cluster.read_tf_config()
         except dataset.DataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return runs.EXIT_BAD_INPUT
@@ -877,6 +883,8 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
         parser.error("--WindowSize times --featurePerSec must be a whole number of frames")
     runs.setup_process(args)
     tf = runs.start_tensorflow()
+    from training import distribution
+
     networks.set_xla_descriptor(args.xla_descriptor)
     run, chief = None, True
     try:

@@ -250,6 +250,8 @@ def spot(args) -> int:
              len(games) - len(pending))
     if pending:
         tf = runs.start_tensorflow()
+        from training import pipeline
+
         networks.set_xla_descriptor(args.xla_descriptor)
         model, _ = runs.load_model(model_file)
         config, frames = runs.model_config(model, model_file, settings)
@@ -281,7 +283,7 @@ def spot(args) -> int:
                     p = spotter.probabilities({s: half.streams[s] for s in streams}, batches)
                 else:
                     p = np.concatenate([tf.math.sigmoid(logits(inputs)).numpy()
-                                        for inputs in dataset.make_dataset(split, index, batches, streams=streams)])
+                                        for inputs in pipeline.make_dataset(split, index, batches, streams=streams)])
                 probabilities[split.halves[half_id].half] = p
                 windows += len(index)
             write_game_outputs(args, game, prefix, probabilities)

@@ -80,6 +80,7 @@ def main(argv=None) -> int:
     import ClassificationSecondBased as second
     import networks
     from networks import sliding
+    from training import pipeline
     from bench_networks import matmul_rate, step_flops
 
     networks.set_xla_descriptor(args.xla_descriptor)
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
 
                         def spot_half():
                             return np.concatenate([tf.math.sigmoid(logits(inputs)).numpy() for inputs in
-                                                   dataset.make_dataset(split, index, batches, streams=streams)])
+                                                   pipeline.make_dataset(split, index, batches, streams=streams)])
                     else:
                         spotter = sliding.HalfSpotter(use, dataset.FRAMES_PER_SECOND)
 

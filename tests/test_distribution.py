@@ -14,9 +14,9 @@ import pytest
 
 import ClassificationMinuteBased as cmb
 import dataset
-import distribution
 import networks
 from conftest import TOP
+from training import cluster, distribution
 
 sys.path.insert(0, str(TOP / "tools"))
 import launch_workers  # noqa: E402
@@ -163,12 +163,12 @@ def test_bad_tf_config_exits_2_before_anything_is_written(tiny_root, tmp_path, m
 
 
 def test_tf_config_roles():
-    two = distribution.local_cluster(2, ports=[5001, 5002])
+    two = cluster.local_cluster(2, ports=[5001, 5002])
     assert two[1] == {"cluster": {"worker": ["127.0.0.1:5001", "127.0.0.1:5002"]}, "task": {"type": "worker", "index": 1}}
-    assert [distribution.is_chief(c) for c in two] == [True, False]
+    assert [cluster.is_chief(c) for c in two] == [True, False]
     with_chief = {"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker", "index": 0}}
-    assert not distribution.is_chief(with_chief)
-    assert distribution.read_tf_config({"TF_CONFIG": json.dumps(with_chief)}) == with_chief
+    assert not cluster.is_chief(with_chief)
+    assert cluster.read_tf_config({"TF_CONFIG": json.dumps(with_chief)}) == with_chief
 
 
 def test_step_plan_shares_each_piece_among_replicas():
