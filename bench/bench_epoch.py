@@ -44,8 +44,8 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", g
     import numpy as np
 
     import dataset
-    import distribution
     import networks
+    from training import distribution
 
     with tempfile.TemporaryDirectory(dir=scratch) as tflog:
         argv = ["--training", str(data / f"listgame_Train_{games[0]}.npy"),
