@@ -37,9 +37,9 @@ import numpy as np
 
 import compute_mAP as outputs
 import dataset
-import fusion
 import networks
 import runs
+from training import late_fusion
 
 log = logging.getLogger("ClassificationSecondBased")
 TOP = Path(__file__).resolve().parent
@@ -322,7 +322,7 @@ def combine(args) -> int:
         for half in dataset.HALVES:
             video, audio = (outputs.read_prediction_file(outputs.prediction_file(args.output_dir, game, prefix, half))
                             for prefix in (args.video_output, args.audio_output))
-            fused[half] = fusion.fuse_probabilities(video, audio, args.combine)
+            fused[half] = late_fusion.fuse_probabilities(video, audio, args.combine)
         write_game_outputs(args, game, args.output, fused)
         if game in plotted:
             plot_game(outputs.timeline_file(args.output_dir, game, args.output), game, fused, game_events(root, game),

@@ -12,6 +12,7 @@ import compute_mAP as cm
 import fusion
 import networks
 from conftest import count_xla_descriptor, training_argv
+from training import late_fusion
 from training.schedule import Schedule
 from training.trainer import Trainer
 
@@ -139,16 +140,16 @@ def test_micro_batches_make_the_same_step_as_one_batch():
 def test_late_fusion_on_known_logits():
     video = np.array([[0.0, 2.0, -1.0, 0.0]])
     audio = np.array([[0.0, -2.0, 1.0, 4.0]])
-    p1, argmax1 = fusion.fuse_logits(video, audio, 1)
-    p2, argmax2 = fusion.fuse_logits(video, audio, 2)
+    p1, argmax1 = late_fusion.fuse_logits(video, audio, 1)
+    p2, argmax2 = late_fusion.fuse_logits(video, audio, 2)
     s = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
     np.testing.assert_allclose(p1, [[0.25, s(2) * s(-2), s(-1) * s(1), 0.5 * s(4)]])
     np.testing.assert_allclose(p2, [[0.5, 0.5, 0.5, s(2)]])
     np.testing.assert_allclose(argmax1, [[0, 0, 0, 2]])
     np.testing.assert_array_equal(argmax1, argmax2)
-    np.testing.assert_allclose(fusion.fuse_probabilities(s(video), s(audio)[:, :], 2), p2, rtol=1e-6)
-    np.testing.assert_allclose(fusion.fuse_probabilities(s(video), s(audio), 1), p1, rtol=1e-6)
-    assert fusion.fuse_probabilities(np.zeros((5, 4)), np.zeros((4, 4)), 1).shape == (4, 4)
+    np.testing.assert_allclose(late_fusion.fuse_probabilities(s(video), s(audio)[:, :], 2), p2, rtol=1e-6)
+    np.testing.assert_allclose(late_fusion.fuse_probabilities(s(video), s(audio), 1), p1, rtol=1e-6)
+    assert late_fusion.fuse_probabilities(np.zeros((5, 4)), np.zeros((4, 4)), 1).shape == (4, 4)
 
 
 def test_fusion_lists_the_seven_methods(capsys):
@@ -294,7 +295,7 @@ def test_late_fusion_of_two_runs(tiny_runs, tmp_path, capsys):
                             "--output", str(out)]) == 0
         report = json.loads(out.read_text())
         v, a = (np.load(r / "predictions_listgame_Test_2.npz") for r in (video, audio))
-        probabilities, _ = fusion.fuse_logits(v["logits"], a["logits"], method)
+        probabilities, _ = late_fusion.fuse_logits(v["logits"], a["logits"], method)
         assert report["AP"]["goal"] == pytest.approx(cm.pr_auc(v["labels"][:, 3], probabilities[:, 3]))
     assert "method 2 (Archi3Prediction)" in capsys.readouterr().out
     # Runs that scored other chunks are refused.
