@@ -37,9 +37,9 @@ import numpy as np
 
 import compute_mAP as outputs
 import dataset
-import fusion
 import runs
 from networks import names
+from training import late_fusion
 
 log = logging.getLogger("ClassificationSecondBased")
 TOP = Path(__file__).resolve().parent
@@ -253,6 +253,7 @@ def spot(args) -> int:
     if pending:
         tf = runs.start_tensorflow()
         from networks import architectures, kernels
+        from training import pipeline
 
         kernels.set_xla_descriptor(args.xla_descriptor)
         model, _ = runs.load_model(model_file)
@@ -287,7 +288,7 @@ def spot(args) -> int:
                     p = spotter.probabilities(half, batches, numbers)
                 else:
                     p = np.concatenate([tf.math.sigmoid(logits(inputs)).numpy()
-                                        for inputs in dataset.make_dataset(split, index, batches, streams=streams)])
+                                        for inputs in pipeline.make_dataset(split, index, batches, streams=streams)])
                 probabilities[split.halves[half_id].half] = p
                 windows += len(index)
             write_game_outputs(args, game, prefix, probabilities)
@@ -326,7 +327,7 @@ def combine(args) -> int:
         for half in dataset.HALVES:
             video, audio = (outputs.read_prediction_file(outputs.prediction_file(args.output_dir, game, prefix, half))
                             for prefix in (args.video_output, args.audio_output))
-            fused[half] = fusion.fuse_probabilities(video, audio, args.combine)
+            fused[half] = late_fusion.fuse_probabilities(video, audio, args.combine)
         write_game_outputs(args, game, args.output, fused)
         if game in plotted:
             plot_game(outputs.timeline_file(args.output_dir, game, args.output), game, fused, game_events(root, game),

@@ -7,21 +7,24 @@ A run folder is what `ClassificationMinuteBased.py` writes, `<tflog>/<outputPref
     test_report.json               the test of the best model on the run's --testing list; a run
                                    that holds it is finished (`find_run`)
     test_report_<list>.json        the test on another list (`--mode predict --testing LIST`)
-    predictions_<list>.npz         test logits per chunk, for late fusion (`predictions_file`)
-    metrics.csv, train.log         one row, and log lines, per epoch
+    predictions_<list>.npz         test logits per chunk, for late fusion (`predictions_file`,
+                                   `save_predictions`, `read_predictions`)
+    metrics.csv, train.log         one row (`CSV_FIELDS`, `read_metrics_csv`), and log lines, per epoch
     training/ validation/ testing/ TensorBoard scalars
     checkpoint/state.json          where a killed run resumes from (`read_state`), pointing at
     checkpoint/last_state_<e>.npz  the state after epoch e, and
-    checkpoint/best_state.npz      the state of the best epoch (checkpoint/ is removed when the run
-                                   finishes, unless --keep_checkpoint)
+    checkpoint/best_state.npz      the state of the best epoch (`save_state`, `load_state`; checkpoint/
+                                   is removed when the run finishes, unless --keep_checkpoint)
 
-This module owns those names. It also owns the process set-up of the scripts (`setup_process`: `--GPU`,
-the allocator settings, one logging format with a progress-bar-friendly handler), which must run before
-TensorFlow is imported, and the processor probe for bfloat16.
+This module owns those names and the formats of those files (with numpy: the state functions take the
+model's and the optimizer's variables, and import no TensorFlow). It also owns the process set-up of the
+scripts (`setup_process`: `--GPU`, the allocator settings, one logging format with a progress-bar-friendly
+handler), which must run before TensorFlow is imported, and the processor probe for bfloat16.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
 import logging
@@ -31,6 +34,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 import dataset
 from networks import names
@@ -147,6 +152,124 @@ def test_report_file(run: str | os.PathLike, list_path: str | os.PathLike,
     if run_testing is not None and stem == Path(run_testing).stem:
         return Path(run) / TEST_REPORT
     return Path(run) / f"{Path(TEST_REPORT).stem}_{stem}.json"
+
+
+# ------------------------------------------------------------------------------------------------
+# The files of a run: the states, metrics.csv, the test logits
+
+
+def state_variables(model, optimizer) -> dict:
+    """Every variable of the model and the optimizer (weights, batch-norm statistics, dropout generator
+    states, Adam moments, step and learning rate) by a stable name: "model/<path>", "optimizer/<path>"
+    (the layers are named and the session cleared before each build, so the paths are the same in every
+    build of the same run)."""
+    named = {f"model/{v.path}": v for v in model.variables}
+    named.update({f"optimizer/{v.path}": v for v in optimizer.variables})
+    if len(named) != len(model.variables) + len(optimizer.variables):
+        raise ValueError("two variables share a path: the state could not be matched by name")
+    return named
+
+
+def save_state(path: Path, model, optimizer) -> None:
+    """All model and optimizer variables as one .npz of plain arrays keyed by name, written atomically."""
+    arrays = {name: np.asarray(v.numpy()) for name, v in state_variables(model, optimizer).items()}
+    dataset.write_atomic(path, lambda temporary: np.savez(temporary, **arrays))
+
+
+def load_state(path: Path, model, optimizer) -> None:
+    """Assign the variables saved by `save_state`, matched by name (never by position: several NetVLAD
+    variables share a shape). The optimizer's learning rate is restored too: set the schedule's
+    afterwards.
+
+    Raises:
+        dataset.DataError: the file is not such a state, or its names or shapes are not this model's.
+    """
+    variables = state_variables(model, optimizer)
+    try:
+        saved = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise dataset.DataError(path, f"not a saved state ({exc})") from None
+    with saved:
+        missing = sorted(set(variables) - set(saved.files))
+        unexpected = sorted(set(saved.files) - set(variables))
+        if missing or unexpected:
+            detail = "; ".join(f"{kind} {names[0]!r}" + (f" and {len(names) - 1} more" if len(names) > 1 else "")
+                               for kind, names in (("missing", missing), ("unexpected", unexpected)) if names)
+            raise dataset.DataError(path, f"saved state does not match this model's variables ({detail})")
+        arrays = {name: saved[name] for name in variables}
+    for name, variable in variables.items():
+        if tuple(arrays[name].shape) != tuple(variable.shape):
+            raise dataset.DataError(path, f"saved state does not match this model: {name!r} has shape "
+                                          f"{tuple(arrays[name].shape)}, the model's {tuple(variable.shape)}")
+    for name, variable in variables.items():
+        variable.assign(arrays[name])
+
+
+# The columns of metrics.csv, one row per epoch (1-based).
+CSV_FIELDS = ["epoch", "learning_rate", "train_loss", "train_mAP", "valid_loss", "valid_mAP",
+              "valid_AP_card", "valid_AP_subs", "valid_AP_goal", "best_mAP", "best_epoch", "bad_epochs",
+              "action", "seconds"]
+
+
+def append_csv(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def read_metrics_csv(path: str | os.PathLike) -> list[dict]:
+    """The rows of a metrics.csv, as text by column name (`CSV_FIELDS`)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def truncate_csv(path: Path, epochs: int) -> None:
+    """Keep the rows of the first `epochs` epochs (a run killed after logging an epoch but before
+    its checkpoint replays that epoch on --resume)."""
+    if not path.exists():
+        return
+    rows = [row for row in read_metrics_csv(path) if int(row["epoch"]) <= epochs]
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    dataset.write_atomic(path, write)
+
+
+# The arrays of a predictions_<list>.npz that identify its chunks (two files score the same chunks when
+# these are equal); "logits" holds the scores.
+CHUNK_KEYS = ("games", "halves", "half_id", "start", "labels")
+
+
+def save_predictions(path: Path, split: dataset.Split, index: dataset.WindowIndex, logits: np.ndarray) -> None:
+    """Test logits with what identifies each chunk, for late fusion (fusion.py). Plain arrays only."""
+    arrays = dict(logits=logits.astype(np.float32), labels=index.labels, half_id=index.half_id, start=index.start,
+                  games=np.array([h.game for h in split.halves]),
+                  halves=np.array([h.half for h in split.halves], np.int32))
+    dataset.write_atomic(path, lambda temporary: np.savez(temporary, **arrays))
+
+
+def read_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of a `predictions_<list>.npz` (`save_predictions`).
+
+    Raises:
+        dataset.DataError: no such file, or not an .npz of plain arrays.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise dataset.DataError(path, "no saved predictions (train the run to the end, or run "
+                                      "ClassificationMinuteBased.py --mode predict --model RUN)")
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return {key: saved[key] for key in saved.files}
+    except (OSError, ValueError) as exc:  # not an .npz of plain arrays
+        raise dataset.DataError(path, f"unreadable saved predictions ({exc})") from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -281,7 +404,6 @@ def load_model(path: str | os.PathLike):
 def versions() -> dict:
     """Python, TensorFlow, Keras and numpy versions and the git commit, for `args.json`."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
     commit = None

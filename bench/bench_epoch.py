@@ -15,7 +15,6 @@ plus the model's own memory; the original loaded every chunk into memory.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import subprocess
 import sys
@@ -44,8 +43,9 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", g
     import numpy as np
 
     import dataset
-    import distribution
     from networks import architectures
+    import runs
+    from training import distribution
 
     with tempfile.TemporaryDirectory(dir=scratch) as tflog:
         argv = ["--training", str(data / f"listgame_Train_{games[0]}.npy"),
@@ -58,8 +58,7 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", g
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - began
         (run,) = Path(tflog).iterdir()
-        with open(run / "metrics.csv", newline="") as handle:
-            row = next(csv.DictReader(handle))
+        row = runs.read_metrics_csv(run / runs.METRICS_CSV)[0]
         log = (run / "train.log").read_text()
     index = dataset.Split(data / f"listgame_Train_{games[0]}.npy", video_features="ResNET", audio_features="VGGish",
                           pca=True).chunk_index(20)

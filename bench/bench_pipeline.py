@@ -4,7 +4,7 @@
 
 Generates (once, in a child process, so that its memory does not count) a synthetic training set of
 30 games with 45-minute halves, then streams every training chunk of both streams at T = 20 s
-through `dataset.make_dataset` for several epochs, in the original's batches (all chunks of 60
+through `training.pipeline.make_dataset` for several epochs, in the original's batches (all chunks of 60
 halves per step) cut into micro-batches of 256, and in shuffled batches of 256 windows. Prints windows per second and the peak
 resident memory of this process (which includes the memory-mapped pages it touched and TensorFlow).
 Targets (issue 2): peak RSS under 1.5 GB, well over 10,000 windows per second.
@@ -71,6 +71,8 @@ def main() -> int:
           f"opened and checked in {opened:.1f} s; peak RSS so far {peak_rss_gb():.2f} GB")
     import tensorflow as tf  # noqa: F401  (its import is part of the baseline memory)
 
+    from training import pipeline
+
     print(f"peak RSS after importing TensorFlow: {peak_rss_gb():.2f} GB")
     rng = np.random.default_rng(0)
     if args.plan == "original":
@@ -81,7 +83,7 @@ def main() -> int:
         name = f"shuffled batches of {args.micro_batch}"
         plan = lambda: dataset.shuffled_batches(len(index), args.micro_batch, rng)  # noqa: E731
     batches = [b for _ in range(args.epochs) for b in plan()]  # several epochs through one pipeline
-    iterator = iter(dataset.make_dataset(split, index, batches))
+    iterator = iter(pipeline.make_dataset(split, index, batches))
     first = next(iterator)[1].shape[0]  # pipeline start-up excluded from the rate
     start = time.perf_counter()
     total = 0

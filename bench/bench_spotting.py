@@ -79,6 +79,7 @@ def main(argv=None) -> int:
 
     import ClassificationSecondBased as second
     from networks import architectures, kernels, names, sliding
+    from training import pipeline
     from bench_networks import matmul_rate, step_flops
 
     kernels.set_xla_descriptor(args.xla_descriptor)
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
 
                         def spot_half():
                             return np.concatenate([tf.math.sigmoid(logits(inputs)).numpy() for inputs in
-                                                   dataset.make_dataset(split, index, batches, streams=streams)])
+                                                   pipeline.make_dataset(split, index, batches, streams=streams)])
                     else:
                         spotter = sliding.HalfSpotter(use, dataset.FRAMES_PER_SECOND)
                         numbers = dataset.padded_frame_numbers(min(len(a) for a in half.values()), spotter.frames,

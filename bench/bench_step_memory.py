@@ -6,7 +6,7 @@ paper's configurations gets from it.
 Part 1: for several poolings and window lengths, one forward+backward pass (the gradients of the
 original's loss) at batch B/2 and B, with TensorFlow's CPU allocator statistics (the BFC allocator that
 `runs.tune_allocator` selects): the measured activation bytes per chunk (the slope) beside the
-formula's (`distribution.POOLING_FLOATS`); the formula should not be below the measurement.
+formula's (`training.distribution.POOLING_FLOATS`); the formula should not be below the measurement.
 Part 2: the paper's configurations (steps of 60 halves: about 2,800 chunks at T = 60 s, 8,600 at T = 20 s)
 on a 24 GB machine (inputs in the same memory), one 80 GB GPU, and 8 of them: the whole step, or the
 largest piece that fits.
@@ -79,8 +79,8 @@ def main() -> int:
     runs.start_tensorflow()  # without the CUDA start-up lines on a machine with no NVIDIA driver
     import keras
 
-    import distribution
     from networks import architectures
+    from training import distribution
 
     if not args.skip_measure:
         print("\n| model | pooling | K | N | measured activations (MB/chunk) | formula (MB/chunk) | formula / measured |")

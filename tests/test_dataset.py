@@ -9,6 +9,7 @@ import pytest
 
 import dataset
 from conftest import write_game, write_list
+from training import pipeline
 
 GAME = "league/2015-2016/2016-01-01 - 20-00 Home 1 - 0 Away"
 
@@ -320,7 +321,7 @@ def test_tf_dataset_yields_the_gathered_batches_in_order(tiny_root):
     split = dataset.Split(tiny_root / "listgame_Valid_2.npy")
     index = split.chunk_index(30)
     batches = dataset.half_batches(index, 1)
-    elements = list(dataset.make_dataset(split, index, batches))
+    elements = list(pipeline.make_dataset(split, index, batches))
     assert len(elements) == len(batches) == 4
     for (inputs, labels), positions in zip(elements, batches):
         assert set(inputs) == {"video", "audio"}
@@ -329,22 +330,22 @@ def test_tf_dataset_yields_the_gathered_batches_in_order(tiny_root):
         np.testing.assert_array_equal(inputs["audio"].numpy(), reference["audio"])
         np.testing.assert_array_equal(labels.numpy(), index.labels[positions])
     spots = split.spotting_index(dataset.window_frames(30), [0])
-    (only,) = list(dataset.make_dataset(split, spots, [np.arange(len(spots))]))
+    (only,) = list(pipeline.make_dataset(split, spots, [np.arange(len(spots))]))
     assert isinstance(only, dict) and only["video"].shape == (len(spots), 60, 512)
 
 
 def test_pipeline_holds_at_most_its_bound_ahead(tiny_root):
     """The depth rule by hand (bound 100 bytes), and the same elements from a pipeline that gathers on
     demand (a bound below one batch) as from the full-depth one."""
-    assert dataset.pipeline_depth(10.0, bound=100) == (2, 2)       # 4 batches of 10 fit
-    assert dataset.pipeline_depth(40.0, bound=100) == (2, 0)       # 2 fit: both in flight, none prefetched
-    assert dataset.pipeline_depth(60.0, bound=100) == (1, 0)
-    assert dataset.pipeline_depth(101.0, bound=100) == (0, 0)      # on demand
+    assert pipeline.pipeline_depth(10.0, bound=100) == (2, 2)       # 4 batches of 10 fit
+    assert pipeline.pipeline_depth(40.0, bound=100) == (2, 0)       # 2 fit: both in flight, none prefetched
+    assert pipeline.pipeline_depth(60.0, bound=100) == (1, 0)
+    assert pipeline.pipeline_depth(101.0, bound=100) == (0, 0)      # on demand
     split = dataset.Split(tiny_root / "listgame_Valid_2.npy")
     index = split.chunk_index(30)
     batches = dataset.half_batches(index, 1)
-    deep = list(dataset.make_dataset(split, index, batches))
-    on_demand = list(dataset.make_dataset(split, index, batches, bound=1))
+    deep = list(pipeline.make_dataset(split, index, batches))
+    on_demand = list(pipeline.make_dataset(split, index, batches, bound=1))
     assert len(deep) == len(on_demand) == len(batches)
     for (a, la), (b, lb) in zip(deep, on_demand):
         np.testing.assert_array_equal(a["video"].numpy(), b["video"].numpy())

@@ -14,9 +14,10 @@ import pytest
 
 import ClassificationMinuteBased as cmb
 import dataset
-import distribution
+import runs
 from conftest import TOP
 from networks import architectures
+from training import cluster, distribution
 
 sys.path.insert(0, str(TOP / "tools"))
 import launch_workers  # noqa: E402
@@ -59,7 +60,7 @@ def _assert_same_step(one, other, weights_atol=1e-5):
     largest component, weights within `weights_atol` wherever Adam's update is well conditioned
     (|gradient| >= 1e-5; below that, Adam with epsilon 1e-8 turns float32 summation-order noise into
     visible differences), and the test logits after it."""
-    train_loss = cmb.CSV_FIELDS.index("train_loss")
+    train_loss = runs.CSV_FIELDS.index("train_loss")
     assert float(one["csv"][train_loss]) == pytest.approx(float(other["csv"][train_loss]), rel=1e-5)
     gradients, theirs = _gradients(one), _gradients(other)
     assert len(gradients) == len(theirs) == 16  # every trainable variable of the two NetRVLAD streams and the head
@@ -141,7 +142,7 @@ def test_two_workers_train_two_steps_in_step_with_one_process(tiny_root, tmp_pat
     assert sorted(fingerprints) == ["[worker 0", "[worker 1"] and len(set(fingerprints.values())) == 1
     assert len(list(multi.iterdir())) == 1  # only the chief wrote a run folder
     one, two = _state(single), _state(multi)
-    train_loss = cmb.CSV_FIELDS.index("train_loss")
+    train_loss = runs.CSV_FIELDS.index("train_loss")
     assert float(two["csv"][train_loss]) == pytest.approx(float(one["csv"][train_loss]), rel=1e-4)
     for name in one:
         if name.startswith("model/"):
@@ -163,12 +164,12 @@ def test_bad_tf_config_exits_2_before_anything_is_written(tiny_root, tmp_path, m
 
 
 def test_tf_config_roles():
-    two = distribution.local_cluster(2, ports=[5001, 5002])
+    two = cluster.local_cluster(2, ports=[5001, 5002])
     assert two[1] == {"cluster": {"worker": ["127.0.0.1:5001", "127.0.0.1:5002"]}, "task": {"type": "worker", "index": 1}}
-    assert [distribution.is_chief(c) for c in two] == [True, False]
+    assert [cluster.is_chief(c) for c in two] == [True, False]
     with_chief = {"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker", "index": 0}}
-    assert not distribution.is_chief(with_chief)
-    assert distribution.read_tf_config({"TF_CONFIG": json.dumps(with_chief)}) == with_chief
+    assert not cluster.is_chief(with_chief)
+    assert cluster.read_tf_config({"TF_CONFIG": json.dumps(with_chief)}) == with_chief
 
 
 def test_step_plan_shares_each_piece_among_replicas():
@@ -214,7 +215,7 @@ def test_micro_batch_auto_is_logged_and_followed(tiny_root, tmp_path, caplog):
     small = (memory.fixed + memory.input_fixed + 5.5 * (memory.per_chunk + memory.input_per_chunk)) / 2 ** 30
     for budget, expected in (("4", "whole steps"), (f"{small:.9f}", "pieces of 5 chunks")):
         caplog.clear()
-        with caplog.at_level("INFO", logger="ClassificationMinuteBased"):
+        with caplog.at_level("INFO", logger="training.loop"):
             assert cmb.main(_argv(tiny_root, tmp_path / budget, "--batch_size", "3", "--memory_budget", budget,
                                   "--loglevel", "INFO")) == 0
         assert any(expected in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records][:12]

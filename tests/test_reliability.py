@@ -23,6 +23,7 @@ import compute_mAP as cm
 import dataset
 import runs
 from conftest import training_argv, write_list
+from training.trainer import Trainer
 
 TOP = Path(__file__).resolve().parent.parent
 KILL_ARGS = ("--architecture", "VideoNetwork", "--max_epoch", "3", "--deterministic", "--keep_checkpoint")
@@ -87,32 +88,32 @@ def test_state_is_matched_by_name_not_position(tmp_path):
     def trainer():
         keras.backend.clear_session()
         keras.utils.set_random_seed(4)
-        return cmb.Trainer(architectures.build_model("VideoNetwork", num_frames=8, video_dim=12, vlad_k=4,
-                                                     output_dim=6, pooling="VLAD"), 0.01)
+        return Trainer(architectures.build_model("VideoNetwork", num_frames=8, video_dim=12, vlad_k=4,
+                                                 output_dim=6, pooling="VLAD"), 0.01)
 
     first = trainer()
     path = tmp_path / "state.npz"
-    cmb.save_state(path, first.model, first.optimizer)
+    runs.save_state(path, first.model, first.optimizer)
     with np.load(path) as saved:  # the same arrays, stored in reverse order
         arrays = {key: saved[key] for key in reversed(saved.files)}
     np.savez(path, **arrays)
     second = trainer()
     for variable in second.model.trainable_variables:
         variable.assign(np.zeros(variable.shape, variable.dtype))
-    cmb.load_state(path, second.model, second.optimizer)
+    runs.load_state(path, second.model, second.optimizer)
     # cluster_weights and cluster_weights2 share a shape: each is back in its own variable.
     for a, b in zip(first.model.variables, second.model.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     del arrays["model/video_pooling/cluster_weights2"]
     np.savez(path, **arrays)
     with pytest.raises(dataset.DataError, match="missing 'model/video_pooling/cluster_weights2'"):
-        cmb.load_state(path, second.model, second.optimizer)
+        runs.load_state(path, second.model, second.optimizer)
 
 
 def test_non_finite_loss_stops_with_its_own_code_and_keeps_the_last_good_files(tiny_root, tmp_path, monkeypatch,
                                                                                capsys):
     poisoned = {"on": False}
-    original = cmb.Trainer.__init__
+    original = Trainer.__init__
 
     def init(self, *args, **kwargs):
         original(self, *args, **kwargs)
@@ -126,7 +127,7 @@ def test_non_finite_loss_stops_with_its_own_code_and_keeps_the_last_good_files(t
         # Steps of several pieces accumulate; a step of one piece is applied at once.
         self._accumulate, self._whole_step = poison(self._accumulate), poison(self._whole_step)
 
-    monkeypatch.setattr(cmb.Trainer, "__init__", init)
+    monkeypatch.setattr(Trainer, "__init__", init)
     code = cmb.main(training_argv(tiny_root, tmp_path, "--architecture", "VideoNetwork", "--max_epoch", "3"),
                     after_epoch=lambda epoch: poisoned.update(on=True))
     assert code == runs.EXIT_NON_FINITE

@@ -41,7 +41,8 @@ def test_no_module_imports_a_classification_script():
 
 def test_libraries_load_without_tensorflow():
     code = ("import sys; import runs, dataset, compute_mAP, fusion, networks, reproduce, demo, "
-            "ClassificationMinuteBased, ClassificationSecondBased; "
+            "ClassificationMinuteBased, ClassificationSecondBased, training.options, training.cluster, "
+            "training.schedule, training.data, training.late_fusion; "
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=TOP, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

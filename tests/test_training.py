@@ -12,6 +12,9 @@ import compute_mAP as cm
 import fusion
 from conftest import count_xla_descriptor, training_argv
 from networks import architectures, kernels, names
+from training import late_fusion
+from training.schedule import Schedule
+from training.trainer import Trainer
 
 
 # ------------------------------------------------------------------------------------------------
@@ -77,7 +80,7 @@ def test_report_and_confusion_matrix_rows_are_ground_truth():
 
 
 def test_schedule_decays_restores_and_stops():
-    schedule = cmb.Schedule()
+    schedule = Schedule()
     actions = [schedule.update(0.5)]
     actions += [schedule.update(0.4) for _ in range(11)]  # the 11th bad epoch: counter 11 > 10
     assert actions[0] == ["save"] and actions[1:11] == [[]] * 10 and actions[11] == ["decay"]
@@ -91,10 +94,10 @@ def test_schedule_decays_restores_and_stops():
 
 
 def test_schedule_state_round_trips():
-    schedule = cmb.Schedule(lr=0.05, lr_patience=2)
+    schedule = Schedule(lr=0.05, lr_patience=2)
     for score in (0.3, 0.2, 0.2, 0.2):
         schedule.update(score)
-    again = cmb.Schedule(**json.loads(json.dumps(schedule.to_json())))
+    again = Schedule(**json.loads(json.dumps(schedule.to_json())))
     assert again == schedule and again.lr == pytest.approx(0.005)
 
 
@@ -116,7 +119,7 @@ def test_micro_batches_make_the_same_step_as_one_batch():
     y = (rng.random((10, 4)) < 0.3).astype(np.float32)
     results = []
     for pieces in ([slice(0, 10)], [slice(0, 3), slice(3, 7), slice(7, 10)]):
-        trainer = cmb.Trainer(model(), 0.01)
+        trainer = Trainer(model(), 0.01)
         for piece in pieces:
             trainer._accumulate({"video": x[piece]}, y[piece], np.float32(1 / 10))
         trainer._apply()
@@ -124,7 +127,7 @@ def test_micro_batches_make_the_same_step_as_one_batch():
     for whole, split in zip(*results):
         np.testing.assert_allclose(whole, split, rtol=1e-5, atol=1e-6)
     # A step of one piece skips the accumulator: bit for bit the accumulated step.
-    trainer = cmb.Trainer(model(), 0.01)
+    trainer = Trainer(model(), 0.01)
     trainer._whole_step({"video": x}, y, np.float32(1 / 10))
     for direct, accumulated in zip([v.numpy() for v in trainer.model.trainable_variables], results[0]):
         np.testing.assert_array_equal(direct, accumulated)
@@ -137,16 +140,16 @@ def test_micro_batches_make_the_same_step_as_one_batch():
 def test_late_fusion_on_known_logits():
     video = np.array([[0.0, 2.0, -1.0, 0.0]])
     audio = np.array([[0.0, -2.0, 1.0, 4.0]])
-    p1, argmax1 = fusion.fuse_logits(video, audio, 1)
-    p2, argmax2 = fusion.fuse_logits(video, audio, 2)
+    p1, argmax1 = late_fusion.fuse_logits(video, audio, 1)
+    p2, argmax2 = late_fusion.fuse_logits(video, audio, 2)
     s = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
     np.testing.assert_allclose(p1, [[0.25, s(2) * s(-2), s(-1) * s(1), 0.5 * s(4)]])
     np.testing.assert_allclose(p2, [[0.5, 0.5, 0.5, s(2)]])
     np.testing.assert_allclose(argmax1, [[0, 0, 0, 2]])
     np.testing.assert_array_equal(argmax1, argmax2)
-    np.testing.assert_allclose(fusion.fuse_probabilities(s(video), s(audio)[:, :], 2), p2, rtol=1e-6)
-    np.testing.assert_allclose(fusion.fuse_probabilities(s(video), s(audio), 1), p1, rtol=1e-6)
-    assert fusion.fuse_probabilities(np.zeros((5, 4)), np.zeros((4, 4)), 1).shape == (4, 4)
+    np.testing.assert_allclose(late_fusion.fuse_probabilities(s(video), s(audio)[:, :], 2), p2, rtol=1e-6)
+    np.testing.assert_allclose(late_fusion.fuse_probabilities(s(video), s(audio), 1), p1, rtol=1e-6)
+    assert late_fusion.fuse_probabilities(np.zeros((5, 4)), np.zeros((4, 4)), 1).shape == (4, 4)
 
 
 def test_fusion_lists_the_seven_methods(capsys):
@@ -292,7 +295,7 @@ def test_late_fusion_of_two_runs(tiny_runs, tmp_path, capsys):
                             "--output", str(out)]) == 0
         report = json.loads(out.read_text())
         v, a = (np.load(r / "predictions_listgame_Test_2.npz") for r in (video, audio))
-        probabilities, _ = fusion.fuse_logits(v["logits"], a["logits"], method)
+        probabilities, _ = late_fusion.fuse_logits(v["logits"], a["logits"], method)
         assert report["AP"]["goal"] == pytest.approx(cm.pr_auc(v["labels"][:, 3], probabilities[:, 3]))
     assert "method 2 (Archi3Prediction)" in capsys.readouterr().out
     # Runs that scored other chunks are refused.
@@ -330,9 +333,9 @@ def test_resume_ends_with_the_same_model(tiny_root, tmp_path, monkeypatch):
             "--keep_checkpoint"]
     # Validation scores scripted (whatever the tiny data gives) so that epoch 2 is worse than epoch 1: with
     # --lr_patience 0 the learning rate then decays and the best state is restored before epoch 3.
-    update = cmb.Schedule.update
+    update = Schedule.update
     scripted = [0.5, 0.4, 0.6, 0.7]
-    monkeypatch.setattr(cmb.Schedule, "update", lambda self, score: update(self, scripted[self.epoch + 1]))
+    monkeypatch.setattr(Schedule, "update", lambda self, score: update(self, scripted[self.epoch + 1]))
     assert cmb.main(_argv(tiny_root, tmp_path / "whole", *argv)) == 0
 
     class Killed(Exception):

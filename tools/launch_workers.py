@@ -3,7 +3,7 @@
     .venv/bin/python tools/launch_workers.py --workers 2 -- ClassificationMinuteBased.py \\
         --distribute multiworker --architecture AudioVideoArchi5 --PCA ...
 
-Each worker is a process of the given script with its own `TF_CONFIG` (`distribution.local_cluster`: a
+Each worker is a process of the given script with its own `TF_CONFIG` (`training.cluster.local_cluster`: a
 cluster of `--workers` tasks on 127.0.0.1 ports free at the start; worker 0 is the chief and writes the
 run folder). Their output comes here line by line, prefixed with "[worker i]". The workers run on the
 CPU unless `--gpus_per_worker` gives each its own GPUs. When a worker fails the others are stopped; the
@@ -25,8 +25,8 @@ from typing import Sequence
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
-import distribution  # noqa: E402
 import runs  # noqa: E402
+from training import cluster  # noqa: E402
 
 EXIT_TIMEOUT = 124
 
@@ -53,7 +53,7 @@ def launch(command: Sequence[str], workers: int, gpus_per_worker: int = 0, timeo
            out=None) -> int:
     """Run `command` (a script and its arguments) as `workers` local workers; return the exit status."""
     out = out or sys.stdout
-    configs = distribution.local_cluster(workers)
+    configs = cluster.local_cluster(workers)
     processes, threads = [], []
     for number, config in enumerate(configs):
         env = dict(os.environ, TF_CONFIG=json.dumps(config))

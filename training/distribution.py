@@ -1,114 +1,44 @@
-"""Training on several devices and machines, and the size of a step's pieces (no TensorFlow at import).
+"""Training on several devices and machines, and the size of a step's pieces.
 
 This module owns:
-- the strategies of `ClassificationMinuteBased.py --distribute`: `none` (one device, the plain code
-  path), `mirrored` (`tf.distribute.MirroredStrategy` over the local GPUs, or over logical CPU devices
-  on a machine without one) and `multiworker` (`tf.distribute.MultiWorkerMirroredStrategy`, one process
-  per machine, configured by the `TF_CONFIG` environment variable); `Replicas` is what the trainer
-  needs to know of them (replica count, which replicas this process feeds, whether it is the chief);
-- the cluster description: `read_tf_config` checks `TF_CONFIG`, `local_cluster` writes one per local
-  worker on 127.0.0.1 ports (`tools/launch_workers.py`, the tests);
+- the strategies of `ClassificationMinuteBased.py --distribute` (`training.options.DISTRIBUTE`): `none`
+  (one device, the plain code path), `mirrored` (`tf.distribute.MirroredStrategy` over the local GPUs,
+  or over logical CPU devices on a machine without one) and `multiworker`
+  (`tf.distribute.MultiWorkerMirroredStrategy`, one process per machine, configured by the `TF_CONFIG`
+  environment variable, which `training.cluster` reads and writes without TensorFlow); `Replicas` is
+  what the trainer needs to know of them (replica count, which replicas this process feeds, whether it
+  is the chief);
 - how one optimizer step is shared: `step_plan` cuts a step's chunks into pieces (micro-batches) and
   each piece into one contiguous share per replica, so that the gradients summed over pieces and
   replicas are those of the whole step, and with synchronised batch norm a piece's statistics are
   those of the whole piece (all replicas together);
-- the memory estimate of a step (`StepMemory`) and the choice of `--micro_batch auto`.
+- the memory estimate of a step (`StepMemory`) and the choice of `--micro_batch auto`
+  (`training.options.parse_micro_batch` reads the flag).
 
 The original (`trainer.py`) runs on one device and takes every chunk of `--batch_size` halves in one
 forward pass; nothing here changes what a step is.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
 import dataset
+from networks import loupe
+from training.cluster import is_chief, read_tf_config
+from training.pipeline import PIPELINE_BYTES
 
-DISTRIBUTE = ("none", "mirrored", "multiworker")
-TF_CONFIG = "TF_CONFIG"
 # Share of the device memory that a step may plan for (the rest: fragmentation, the framework, the
 # evaluation that runs beside it, estimate errors).
 MEMORY_SHARE = 0.85
 FLOAT_BYTES = 4
-
-
-# ------------------------------------------------------------------------------------------------
-# The cluster (TF_CONFIG)
-
-
-def read_tf_config(environ=None) -> dict:
-    """The `TF_CONFIG` of a multi-worker run, checked.
-
-    `{"cluster": {"worker": ["host:port", ...], "chief": ["host:port"] (optional)},
-    "task": {"type": "worker" | "chief", "index": i}}`, as TensorFlow reads it.
-
-    Raises:
-        dataset.DataError: missing, not JSON, or not such a description.
-    """
-    environ = os.environ if environ is None else environ
-    text = environ.get(TF_CONFIG)
-    if not text:
-        raise dataset.DataError(TF_CONFIG, "--distribute multiworker needs the TF_CONFIG environment variable "
-                                           "(the cluster and this worker's task; README: multi-node training)")
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise dataset.DataError(TF_CONFIG, f"not JSON ({exc.msg} at character {exc.pos})") from None
-    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict) \
-            or not isinstance(config.get("task"), dict):
-        raise dataset.DataError(TF_CONFIG, 'needs "cluster" and "task" objects')
-    cluster, task = config["cluster"], config["task"]
-    unknown = sorted(set(cluster) - {"worker", "chief"})
-    if unknown:
-        raise dataset.DataError(TF_CONFIG, f"unknown job {unknown[0]!r} in the cluster (only chief and worker)")
-    for job, addresses in cluster.items():
-        if not isinstance(addresses, list) or not addresses or not all(
-                isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses):
-            raise dataset.DataError(TF_CONFIG, f'cluster job "{job}" must be a list of "host:port" addresses')
-    if len(cluster.get("chief", [])) > 1:
-        raise dataset.DataError(TF_CONFIG, "a cluster has at most one chief")
-    if "worker" not in cluster and "chief" not in cluster:
-        raise dataset.DataError(TF_CONFIG, "the cluster has no worker")
-    kind, index = task.get("type"), task.get("index")
-    if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
-        raise dataset.DataError(TF_CONFIG, f"task {kind!r} {index!r} is not in the cluster")
-    return config
-
-
-def is_chief(config: dict) -> bool:
-    """TensorFlow's rule: the chief task, or worker 0 when the cluster has no chief."""
-    task = config["task"]
-    return task["type"] == "chief" or (task["type"] == "worker" and task["index"] == 0
-                                        and "chief" not in config["cluster"])
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` TCP ports free on 127.0.0.1 just now."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def local_cluster(workers: int, ports: Sequence[int] | None = None) -> list[dict]:
-    """One TF_CONFIG per worker of a cluster on this machine, on 127.0.0.1 only (worker 0 is the chief)."""
-    ports = list(ports) if ports is not None else free_ports(workers)
-    addresses = [f"127.0.0.1:{port}" for port in ports[:workers]]
-    return [{"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}} for i in range(workers)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -118,8 +48,6 @@ def local_cluster(workers: int, ports: Sequence[int] | None = None) -> list[dict
 def configure_devices(kind: str, replicas: int) -> None:
     """Before TensorFlow's runtime starts: on a machine without a GPU, `mirrored` splits the CPU into
     `replicas` logical devices (2 when 0), so that the mirrored code path runs (and is tested) on a CPU."""
-    import tensorflow as tf
-
     if kind != "mirrored" or tf.config.list_physical_devices("GPU"):
         return
     wanted = replicas or 2
@@ -176,8 +104,6 @@ def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True) ->
     """
     if kind == "none":
         return None
-    import tensorflow as tf
-
     if kind == "mirrored":
         devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
                   [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -225,7 +151,7 @@ POOLING_FLOATS = {
 }
 # Copies of a chunk's input windows alive at once in host memory while its piece runs: the batch in the
 # step and the array it was gathered into. What the pipeline gathers ahead is bounded apart, in bytes
-# (`dataset.PIPELINE_BYTES`, a fixed term of the estimate).
+# (`training.pipeline.PIPELINE_BYTES`, a fixed term of the estimate).
 INPUT_COPIES = 2
 # Per trainable parameter: weights, gradient, gradient accumulator, Adam's two moments and one
 # temporary of the update.
@@ -240,7 +166,7 @@ class StepMemory:
     fixed: float
     per_chunk: float
     input_per_chunk: float
-    input_fixed: float = float(dataset.PIPELINE_BYTES)
+    input_fixed: float = float(PIPELINE_BYTES)
 
     def peak(self, chunks: int, with_inputs: bool = True) -> float:
         inputs = self.input_fixed + chunks * self.input_per_chunk if with_inputs else 0.0
@@ -260,8 +186,6 @@ class StepMemory:
 def step_memory(model) -> StepMemory:
     """The memory formula of a built model: its parameters, and for each pooling layer the sizes that
     set its activations (from the layer's input shape and configuration)."""
-    from networks import loupe
-
     params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
     per_chunk = 0.0
     for layer in model._flatten_layers(include_self=False, recursive=True):
@@ -307,16 +231,6 @@ def available_memory(devices: Sequence[str] = ()) -> tuple[float, str]:
     shared = max(1, len(devices))
     return MEMORY_SHARE * total / shared, (f"{total / 2 ** 30:.1f} GiB of available RAM"
                                           + (f" shared by {shared} replicas" if shared > 1 else ""))
-
-
-def parse_micro_batch(text: str) -> int | str:
-    """`--micro_batch`: "auto", or a number of chunks (0: the whole step)."""
-    if text == "auto":
-        return text
-    value = int(text)
-    if value < 0:
-        raise ValueError("must be auto, 0 or a positive number of chunks")
-    return value
 
 
 def choose_micro_batch(memory: StepMemory, largest_share: int, budget: float, where: str,

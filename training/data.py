@@ -1,0 +1,69 @@
+"""The data of a training run: the training, validation and test splits opened and checked before
+anything is written, and their chunk indexes (the numpy data layer, `dataset.py`; no TensorFlow)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+import dataset
+from networks.names import streams_of
+
+log = logging.getLogger(__name__)
+
+
+def features_or_none(name: str | None) -> str | None:
+    return None if name is None or name.lower() in ("", "none") else name
+
+
+def open_split(args, list_path: str) -> dataset.Split:
+    return dataset.Split(list_path, data_root=args.SoccerNet_path,
+                         video_features=features_or_none(args.featuresVideo),
+                         audio_features=features_or_none(args.featuresAudio), pca=args.PCA, fps=args.featurePerSec)
+
+
+@dataclass
+class TrainingData:
+    """The training and validation splits and their chunk indexes, and the test split."""
+
+    splits: dict[str, dataset.Split]
+    indexes: dict[str, dataset.WindowIndex]
+    testing: dataset.Split
+
+    @property
+    def frames(self) -> int:
+        return self.indexes["training"].frames
+
+    @property
+    def dims(self) -> dict[str, int]:
+        training = self.splits["training"]
+        return {stream: training.dim(stream) for stream in training.streams}
+
+
+def open_training_data(args) -> TrainingData:
+    """Open and check the training, validation and test lists and their files (DataError on bad input),
+    before anything is written."""
+    splits = {name: open_split(args, getattr(args, name)) for name in ("training", "validation")}
+    testing = open_split(args, args.testing)  # tested at the end: checked now
+    testing.release()
+    data = TrainingData(splits, {name: split.chunk_index(args.WindowSize) for name, split in splits.items()},
+                        testing)
+    missing = [s for s in streams_of(args.architecture) if s not in data.dims]
+    if missing:
+        raise dataset.DataError(args.training, f"{args.architecture} needs {' and '.join(missing)} features, "
+                                               f"but --features{missing[0].capitalize()} is none")
+    return data
+
+
+def describe(data: TrainingData) -> None:
+    for name, index in data.indexes.items():
+        log.info("%s: %d halves, %d chunks of %d frames (%s)", name, len(data.splits[name].halves), len(index),
+                 data.frames, ", ".join(f"{name} {int(index.labels[:, c].sum())}"
+                                        for c, name in enumerate(dataset.CLASSES) if c))
+
+
+def largest_step(index: dataset.WindowIndex, halves_per_step: int) -> int:
+    """The most chunks a training step can hold: those of the `halves_per_step` longest halves."""
+    counts = np.sort(np.bincount(index.half_id))[::-1]
+    return int(counts[:halves_per_step].sum())
