@@ -22,6 +22,7 @@ TensorFlow is imported, and the processor probe for bfloat16.
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
 import logging
@@ -146,6 +147,13 @@ def test_report_file(run: str | os.PathLike, list_path: str | os.PathLike,
     if run_testing is not None and stem == Path(run_testing).stem:
         return Path(run) / TEST_REPORT
     return Path(run) / f"{Path(TEST_REPORT).stem}_{stem}.json"
+
+
+def read_metrics(run: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of a run's `metrics.csv`, one per epoch, as ClassificationMinuteBased.py wrote them (text
+    values keyed by its columns: epoch, train_mAP, valid_mAP, action, ...)."""
+    with open(Path(run) / METRICS_CSV, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
 
 # ------------------------------------------------------------------------------------------------
