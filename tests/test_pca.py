@@ -5,7 +5,7 @@ import numpy as np
 
 import dataset
 import fit_pca
-import synthetic
+from experiments import synthetic
 
 
 def test_fit_pca_writes_pca_files(tmp_path, capsys):
