@@ -40,7 +40,8 @@ def test_no_module_imports_a_classification_script():
 
 
 def test_libraries_load_without_tensorflow():
-    code = ("import sys; import runs, dataset, compute_mAP, fusion, networks, reproduce, demo, "
+    code = ("import sys; import runs, dataset, compute_mAP, fusion, networks, "
+            "experiments.reproduce, experiments.demo, experiments.make_synthetic, spotting.games, spotting.combine, "
             "ClassificationMinuteBased, ClassificationSecondBased; "
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=TOP, capture_output=True, text=True, timeout=120)
@@ -64,8 +65,8 @@ def test_each_option_states_its_default_once():
     import importlib
     import re
 
-    scripts = ["ClassificationMinuteBased", "ClassificationSecondBased", "compute_mAP", "fusion", "reproduce", "demo",
-               "synthetic", "fit_pca"]
+    scripts = ["ClassificationMinuteBased", "ClassificationSecondBased", "compute_mAP", "fusion", "experiments.reproduce",
+               "experiments.demo", "experiments.make_synthetic", "fit_pca"]
     checked = 0
     for name in scripts:
         parser = importlib.import_module(name).build_parser()
