@@ -65,8 +65,8 @@ def test_each_option_states_its_default_once():
     import importlib
     import re
 
-    scripts = ["ClassificationMinuteBased", "ClassificationSecondBased", "compute_mAP", "fusion", "experiments.reproduce",
-               "experiments.demo", "experiments.make_synthetic", "fit_pca"]
+    scripts = ["ClassificationMinuteBased", "ClassificationSecondBased", "compute_mAP", "fusion",
+               "experiments.reproduce", "experiments.demo", "experiments.make_synthetic", "fit_pca"]
     checked = 0
     for name in scripts:
         parser = importlib.import_module(name).build_parser()
