@@ -23,27 +23,26 @@ methods 1 and 2, fusion.py) into a new output; a SoccerNet `results_spotting.jso
 candidate method and threshold), which the official evaluator reads; a timeline plot for the first
 `--plot_games` games (or the games it names). Games whose outputs exist are skipped unless `--redo`; files are written
 atomically.
+
+This script reads and checks its flags and sets the process up; the work is the spotting library's
+(spotting/games.py: the games and their outputs; spotting/spot.py: the model over the windows, imported
+once TensorFlow is started; spotting/combine.py: `--combine`).
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
-import compute_mAP as outputs
 import dataset
 import runs
+from evaluation import candidates, outputs
 from networks import names
-from training import late_fusion
 
 log = logging.getLogger("ClassificationSecondBased")
 TOP = Path(__file__).resolve().parent
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="instead of a model: fuse --video_output and --audio_output by late fusion method 1 or 2")
     new.add_argument("--video_output", default=None, help="--combine: prefix of a video run's outputs")
     new.add_argument("--audio_output", default=None, help="--combine: prefix of an audio run's outputs")
-    new.add_argument("--json_method", default=outputs.JSON_METHOD, choices=outputs.CANDIDATE_METHODS,
+    new.add_argument("--json_method", default=outputs.JSON_METHOD, choices=candidates.CANDIDATE_METHODS,
                      help="candidate method of the results_spotting.json files")
-    new.add_argument("--json_threshold", type=outputs.threshold_argument,
+    new.add_argument("--json_threshold", type=candidates.threshold_argument,
                      default=outputs.JSON_THRESHOLD,
                      help="the files hold every candidate above this threshold, with its confidence, for the "
                           "official evaluator's own threshold sweep (a high one, such as 0.5, under-reports it)")
@@ -100,109 +99,6 @@ def build_parser() -> argparse.ArgumentParser:
                           "(league/season/game) from the list")
     new.add_argument("--no_progress", action="store_true", help="no progress bar")
     return parser
-
-
-# ------------------------------------------------------------------------------------------------
-# Windows
-
-
-def windows_of_half(n_windows: int, bn_mode: str, batch_size: int) -> list[np.ndarray]:
-    """Batches of the windows of one half: the original's four consecutive parts in `batch` mode
-    ([0, n//4), [n//4, 2n//4), [2n//4, 3n//4), [3n//4, n)), else batches of batch_size."""
-    if bn_mode == "batch":
-        bounds = [0, n_windows // 4, 2 * n_windows // 4, 3 * n_windows // 4, n_windows]
-        return [np.arange(bounds[i], bounds[i + 1]) for i in range(4) if bounds[i + 1] > bounds[i]]
-    return [np.arange(b, min(b + batch_size, n_windows)) for b in range(0, n_windows, batch_size)]
-
-
-def bfloat16_copy(model):
-    """The same model under the mixed_bfloat16 policy (bfloat16 products, float32 weights and logits)."""
-    import tensorflow as tf
-
-    from networks import architectures
-
-    try:
-        copy = architectures.with_policy(model, "mixed_bfloat16")
-    except ValueError as exc:
-        raise dataset.DataError("--precision", str(exc)) from None
-    if not tf.config.list_physical_devices("GPU") and not runs.cpu_has_bf16():
-        log.warning("--precision bfloat16: this processor has no bfloat16 instructions; expect no speed-up")
-    return copy
-
-
-def per_frame_spotter(args, model, fps: int):
-    """networks.sliding.HalfSpotter for a model with LOUPE poolings (each frame's per-frame work done once),
-    else None (the window-by-window model, as the original)."""
-    from networks import sliding
-
-    reason = sliding.unsupported_reason(model, fps)
-    if args.window_by_window or reason is not None:
-        log.info("window-by-window spotting (%s)", "--window_by_window" if args.window_by_window else reason)
-        return None
-    log.info("per-frame spotting: each frame's per-frame work done once, windows pooled in the graph")
-    return sliding.HalfSpotter(model, fps)
-
-
-# ------------------------------------------------------------------------------------------------
-# Outputs
-
-
-def write_game_outputs(args, game: str, prefix: str, probabilities: dict[int, np.ndarray]) -> None:
-    """The per-half arrays, then the game's results_spotting.json (written last: marks the game done),
-    where compute_mAP.py reads them."""
-    for half, array in probabilities.items():
-        path = outputs.prediction_file(args.output_dir, game, prefix, half)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        dataset.write_npy_atomic(path, array.astype(np.float32))
-    if not args.no_json:
-        target = outputs.results_spotting_file(args.output_dir, prefix, game)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        outputs.write_results_spotting(target, outputs.results_spotting_json(
-            probabilities, args.json_method, args.json_threshold, game))
-
-
-def game_done(args, game: str, prefix: str) -> bool:
-    return outputs.game_outputs_done(args.output_dir, game, prefix, with_json=not args.no_json)
-
-
-def plot_game(path: Path, game: str, probabilities: dict[int, np.ndarray], events: list[dataset.Event],
-              title: str) -> None:
-    """Per-second probability of each class over both halves, true events marked; written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colours = outputs.CLASS_COLOURS
-    figure, axes = plt.subplots(2, 1, figsize=(12, 5.5), sharey=True)
-    for axis, half in zip(axes, dataset.HALVES):
-        p = probabilities[half]
-        minutes = np.arange(len(p)) / 60.0
-        for c in (1, 2, 3):
-            axis.plot(minutes, p[:, c], color=colours[c], lw=0.9, label=dataset.CLASSES[c])
-        for event in events:
-            if event.half == half:
-                axis.axvline(event.seconds / 60.0, color=colours[event.label], ls="--", lw=1.2, alpha=0.8)
-        axis.set_ylim(0, 1.02)
-        axis.set_ylabel(f"half {half}: probability")
-        axis.grid(alpha=0.3)
-    axes[-1].set_xlabel("minutes from the start of the half (dashed: annotated events)")
-    axes[0].legend(loc="upper right", ncol=3, fontsize=8)
-    figure.suptitle(f"{title}\n{game}", fontsize=9)
-    figure.tight_layout()
-    try:
-        dataset.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
-    finally:
-        plt.close(figure)
-
-
-def game_events(root: Path, game: str) -> list[dataset.Event]:
-    labels = root / game / dataset.V1_LABEL_FILE
-    return dataset.read_labels(labels) if labels.is_file() else []
-
-
-# ------------------------------------------------------------------------------------------------
-# The two modes
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -216,127 +112,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def games_of(args) -> tuple[list[str], Path, Path]:
-    """The games to spot: those of --testing (its --shard part), or the one --game folder. Returns
-    (games, data root, the path that names them in messages)."""
-    if args.game:
-        folder = Path(args.game).resolve()
-        if not folder.is_dir():
-            raise dataset.DataError(args.game, "game folder not found")
-        return [folder.name], folder.parent, Path(args.game)
-    games = dataset.read_game_list(args.testing)
-    if args.shard is not None:
-        index, count = args.shard
-        games = games[index - 1::count]
-    return games, dataset.data_root_for(args.testing, args.SoccerNet_path), Path(args.testing)
-
-
-def plotted_games(args, games: list[str]) -> set[str]:
-    """The games of this run to draw timelines of (`--plot_games` counts in the whole list)."""
-    if args.game:
-        return set(games)
-    return outputs.games_to_plot(args.plot_games, dataset.read_game_list(args.testing), args.testing) & set(games)
-
-
-def spot(args) -> int:
-    from tqdm import tqdm
-
-    model_file = runs.model_file(args.model)
-    recorded = runs.read_args(model_file.parent, required=False)
-    settings = runs.resolve_settings(args, recorded, model_file)
-    prefix = args.output or model_file.parent.name
-    games, root, source = games_of(args)
-    pending = [g for g in games if args.redo or not game_done(args, g, prefix)]
-    plotted = plotted_games(args, games)
-    log.info("%s: %d game%s, %d to spot (%d done)", source, len(games), "" if len(games) == 1 else "s", len(pending),
-             len(games) - len(pending))
-    if pending:
-        tf = runs.start_tensorflow()
-        from networks import architectures, kernels
-        from training import pipeline
-
-        kernels.set_xla_descriptor(args.xla_descriptor)
-        model, _ = runs.load_model(model_file)
-        config, frames = runs.model_config(model, model_file, settings)
-        window_sec = frames / settings["featurePerSec"]
-        streams = names.streams_of(config["architecture"])
-        bn_mode = config["bn_mode"]
-        if args.precision == "bfloat16":
-            model = bfloat16_copy(model)
-        log.info("model %s: %s, T = %g s, batch norm %s, streams %s", model_file, settings["architecture"],
-                 window_sec, bn_mode, "+".join(streams))
-        features = {"video": settings["featuresVideo"], "audio": settings["featuresAudio"]}
-        split = dataset.Split(source, data_root=root,
-                              video_features=features["video"] if features["video"] not in (None, "none") else None,
-                              audio_features=features["audio"] if features["audio"] not in (None, "none") else None,
-                              pca=settings["PCA"], label_file=None, games=pending, fps=settings["featurePerSec"])
-
-        spotter = per_frame_spotter(args, model, settings["featurePerSec"])
-        logits = architectures.logits_function(model)
-        started = time.perf_counter()
-        windows = 0
-        for game in tqdm(pending, desc="spotting", unit="game", disable=runs.progress_off(args.no_progress)):
-            half_ids = [i for i, h in enumerate(split.halves) if h.game == game]
-            probabilities = {}
-            for half_id in half_ids:
-                index = split.spotting_index(frames, [half_id])
-                batches = windows_of_half(len(index), bn_mode, args.batch_size)
-                if spotter is not None:  # windows numbered 0..n-1 in time order, as the index's positions
-                    half = {s: split.halves[half_id].streams[s] for s in streams}
-                    numbers = dataset.padded_frame_numbers(min(len(a) for a in half.values()), spotter.frames,
-                                                           spotter.stride, len(index))
-                    p = spotter.probabilities(half, batches, numbers)
-                else:
-                    p = np.concatenate([tf.math.sigmoid(logits(inputs)).numpy()
-                                        for inputs in pipeline.make_dataset(split, index, batches, streams=streams)])
-                probabilities[split.halves[half_id].half] = p
-                windows += len(index)
-            write_game_outputs(args, game, prefix, probabilities)
-            if game in plotted:
-                plot_game(outputs.timeline_file(args.output_dir, game, prefix), game, probabilities,
-                          game_events(root, game), f"{prefix} ({settings['architecture']}, T = {window_sec:g} s)")
-        elapsed = time.perf_counter() - started
-        log.info("spotted %d windows in %.1f s (%.0f windows/s)", windows, elapsed, windows / max(elapsed, 1e-9))
-    print(f"{prefix}: per-second probabilities of {len(games)} game{'' if len(games) == 1 else 's'} in "
-          f"{args.output_dir}" + json_note(args, prefix))
-    if args.game:
-        print(f"  {outputs.prediction_file(args.output_dir, games[0], prefix, 1).parent}/{prefix}_Half_{{1,2}}.npy, "
-              f"timeline {outputs.timeline_file(args.output_dir, games[0], prefix)}")
-    return 0
-
-
-def json_note(args, prefix: str) -> str:
-    """Where the results_spotting.json files are, and what they hold."""
-    if args.no_json:
-        return ""
-    return (f"; SoccerNet JSON ({args.json_method} candidates above {args.json_threshold:g}, with their "
-            f"confidences) in {outputs.results_spotting_dir(args.output_dir, prefix)}")
-
-
-def combine(args) -> int:
-    from tqdm import tqdm
-
-    if not (args.video_output and args.audio_output and args.output):
-        raise dataset.DataError("--combine", "needs --video_output, --audio_output and --output prefixes")
-    games, root, _ = games_of(args)
-    plotted = plotted_games(args, games)
-    for game in tqdm(games, desc=f"late fusion {args.combine}", unit="game", disable=runs.progress_off(args.no_progress)):
-        if not args.redo and game_done(args, game, args.output):
-            continue
-        fused = {}
-        for half in dataset.HALVES:
-            video, audio = (outputs.read_prediction_file(outputs.prediction_file(args.output_dir, game, prefix, half))
-                            for prefix in (args.video_output, args.audio_output))
-            fused[half] = late_fusion.fuse_probabilities(video, audio, args.combine)
-        write_game_outputs(args, game, args.output, fused)
-        if game in plotted:
-            plot_game(outputs.timeline_file(args.output_dir, game, args.output), game, fused, game_events(root, game),
-                      f"{args.output} (late fusion method {args.combine})")
-    print(f"{args.output}: method {args.combine} of {args.video_output} and {args.audio_output} for "
-          f"{len(games)} games in {args.output_dir}" + json_note(args, args.output))
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -348,8 +123,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--json_threshold 0 gives no {args.json_method} candidates (a segment starts where "
                      "p[j-1] < threshold); use a small positive threshold")
     runs.setup_process(args)
+    # The library after the process set-up; TensorFlow (its GPU settings first, its CUDA start-up lines
+    # on a machine without NVIDIA's driver dropped) only when there are games to spot with a model.
+    from spotting import combine, games
+
     try:
-        return combine(args) if args.combine is not None else spot(args)
+        if args.combine is not None:
+            return combine.combine(args)
+        job = games.prepare(args)
+        if job.pending:
+            runs.start_tensorflow()
+            from spotting import spot
+
+            spot.spot(args, job)
+        return games.report(args, job)
     except dataset.DataError as exc:
         log.debug("bad input", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)

@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test bench install clean-data
 
 demo: $(STAMP)
-	$(PY) demo.py
+	$(PY) -m experiments.demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

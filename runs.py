@@ -154,6 +154,13 @@ def test_report_file(run: str | os.PathLike, list_path: str | os.PathLike,
     return Path(run) / f"{Path(TEST_REPORT).stem}_{stem}.json"
 
 
+def read_metrics(run: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of a run's `metrics.csv`, one per epoch, as ClassificationMinuteBased.py wrote them (text
+    values keyed by its columns: epoch, train_mAP, valid_mAP, action, ...)."""
+    with open(Path(run) / METRICS_CSV, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
 # ------------------------------------------------------------------------------------------------
 # The files of a run: the states, metrics.csv, the test logits
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_compute_mAP.py [--data bench/out/compute_mAP_data] [--skip_loop]
 
-Writes (once) the labels of the first 100 games of listgame_Test_100.npy, planned by synthetic.py (SoccerNet
+Writes (once) the labels of the first 100 games of listgame_Test_100.npy, planned by experiments/synthetic.py (SoccerNet
 rates of goals, cards and substitutions, 45-minute halves plus 1-5 minutes of stoppage), and realistic
 per-second predictions: for each event a bump about 20 s wide (as a 20 s sliding window responds), a little
 off the event, of random height (some events are missed); false bumps at the confounders (near misses, fouls,
@@ -33,7 +33,7 @@ sys.path.insert(0, str(TOP))
 import common  # noqa: E402  (bench/ is the script's folder)
 import compute_mAP  # noqa: E402  (no TensorFlow at import)
 import dataset  # noqa: E402
-import synthetic  # noqa: E402
+from experiments import synthetic  # noqa: E402
 
 PREFIX = "bench"
 # Confounders look like one class to a model: the false positives of realistic predictions.

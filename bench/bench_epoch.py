@@ -91,8 +91,8 @@ def main() -> int:
     data = Path(args.data)
     print(f"machine: {machine()}")
     began = time.perf_counter()
-    subprocess.run([sys.executable, str(TOP / "synthetic.py"), "--output", str(data), "--games",
-                    *map(str, args.games), "--quiet"], check=True)
+    subprocess.run([sys.executable, "-m", "experiments.make_synthetic", "--output", str(data.resolve()), "--games",
+                    *map(str, args.games), "--quiet"], cwd=TOP, check=True)
     print(f"data: {data} ({args.games[0]} training, {args.games[1]} validation games; ready in {time.perf_counter() - began:.0f} s)")
     rows = []
     for mode in args.modes:

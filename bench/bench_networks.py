@@ -29,16 +29,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
 import common  # noqa: E402  (bench/ is the script's folder)
+from common import best_and_median, matmul_rate, step_flops  # noqa: E402
 import runs  # noqa: E402  (imports no TensorFlow)
 from networks import names  # noqa: E402  (the vocabulary: no TensorFlow)
 from runs import cpu_has_bf16  # noqa: E402
@@ -208,66 +207,8 @@ def set_up_allocator(choice: str) -> str:
     return "default"
 
 
-
-def best_and_median(fn, repeats: int) -> tuple[float, float]:
-    fn()  # warm-up (tracing, first allocations)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
-
-
-# ------------------------------------------------------------------------------------------------
-# FLOP count
-
-
-def step_flops(model, batch: int) -> dict[str, float]:
-    """Floating-point operations of a training step's matrix products, from the model's layers.
-
-    Forward: 2*m*k*n per product. Backward: both operand gradients (2x forward) where the left operand
-    depends on trainable weights, only the weight gradient (1x) where it is an input window. The
-    batch-norm, softmax, normalisation, dropout and Adam element-wise work is not counted.
-    """
-    from networks import loupe
-
-    forward = backward = 0.0
-    for layer in model.layers:
-        if isinstance(layer, loupe.LoupePooling):
-            rows = batch * int(layer.input.shape[1])
-            d, k, o = layer.feature_size, layer.cluster_size, layer.output_dim
-            assign = 2.0 * rows * d * k  # frames x cluster_weights
-            forward += assign
-            backward += assign  # weight gradient only
-            if isinstance(layer, (loupe.NetVLAD, loupe.NetFV)):  # NetRVLAD is a NetVLAD subclass
-                moments = 2 if isinstance(layer, loupe.NetFV) else 1
-                forward += moments * assign  # X' A (and (X^2)' A)
-                backward += moments * assign  # gradient to the assignment only
-            hidden = 2.0 * batch * int(layer.hidden1_weights.shape[0]) * o
-            forward += hidden
-            backward += 2 * hidden
-            if layer.gating:
-                forward += 2.0 * batch * o * o
-                backward += 4.0 * batch * o * o
-        elif isinstance(layer, __import__("keras").layers.Dense):
-            dense = 2.0 * batch * int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
-            forward += dense
-            backward += 2 * dense
-    return {"forward": forward, "backward": backward, "total": forward + backward}
-
-
 # ------------------------------------------------------------------------------------------------
 # Measurements
-
-
-def matmul_rate(tf, repeats: int) -> float:
-    """GFLOP/s of a float32 (4096 x 4096) x (4096 x 4096) product, best of `repeats`."""
-    a = tf.random.normal((4096, 4096))
-    b = tf.random.normal((4096, 4096))
-    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)[0]))
-    best, _ = best_and_median(lambda: product().numpy(), repeats)
-    return 2 * 4096 ** 3 / best / 1e9
 
 
 def make_step(tf, keras, model, learning_rate=1e-3, fused=True):

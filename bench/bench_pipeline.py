@@ -50,8 +50,8 @@ def main() -> int:
                              "so that each peak RSS is its own)")
     args = parser.parse_args()
     if args.plan is None:
-        subprocess.run([sys.executable, str(TOP / "synthetic.py"), "--output", args.data, "--games",
-                        str(args.games), "1", "1", "--quiet"], check=True)
+        subprocess.run([sys.executable, "-m", "experiments.make_synthetic", "--output", str(Path(args.data).resolve()),
+                        "--games", str(args.games), "1", "1", "--quiet"], cwd=TOP, check=True)
         for plan in ("original", "shuffled"):
             subprocess.run([sys.executable, __file__, "--plan", plan] + sys.argv[1:], check=True)
         return 0

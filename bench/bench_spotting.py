@@ -37,6 +37,7 @@ sys.path.insert(0, str(TOP / "bench"))
 import numpy as np  # noqa: E402
 
 import common  # noqa: E402
+from common import matmul_rate, step_flops  # noqa: E402
 import dataset  # noqa: E402
 import runs  # noqa: E402
 
@@ -77,10 +78,10 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    import ClassificationSecondBased as second
     from networks import architectures, kernels, names, sliding
+    from spotting import games as spotting_games
+    from spotting import spot as spotting_spot
     from training import pipeline
-    from bench_networks import matmul_rate, step_flops
 
     kernels.set_xla_descriptor(args.xla_descriptor)
     if args.xla_descriptor:
@@ -96,7 +97,7 @@ def main(argv=None) -> int:
         list_path = write_half(Path(folder), frames)
         split = dataset.Split(list_path, pca=True, label_file=None)
         index = split.spotting_index(window_frames, [0])
-        batches = second.windows_of_half(len(index), args.bn_mode, args.batch_size)
+        batches = spotting_games.windows_of_half(len(index), args.bn_mode, args.batch_size)
         print(f"one half: {frames} frames -> {len(index)} windows of {window_frames} frames, "
               f"{len(batches)} batches of {len(batches[0])} (batch-norm mode '{args.bn_mode}'"
               + (", as the original)\n" if args.bn_mode == "batch" else ")\n"))
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
             float32_times = {}
             half = {s: split.halves[0].streams[s] for s in streams}
             for precision in ("float32", "bfloat16") if bf16 else ("float32",):
-                use = second.bfloat16_copy(model) if precision == "bfloat16" else model  # as --precision does
+                use = spotting_spot.bfloat16_copy(model) if precision == "bfloat16" else model  # as --precision does
                 for path in paths:
                     if path == "windows":
                         logits = architectures.logits_function(use)  # as the script's spotting loop

@@ -3,13 +3,20 @@
 A benchmark calls `record(...)` for each headline figure, with the bound it is measured against in the
 same run; when `bench/run_all.py` runs it, the rows go (one JSON object per line) to the file named by
 `$BENCH_SUMMARY`, otherwise nowhere: each benchmark prints its own figures as before.
+
+Also the measures bench_networks.py and bench_spotting.py share: `best_and_median` (timing after a
+warm-up), `step_flops` (a model's matrix-product FLOPs) and `matmul_rate` (the float32 matrix-product
+rate they are measured against). This module imports no TensorFlow: those that need it take it as an
+argument or import it when called, after the benchmark has set its allocator up.
 """
 from __future__ import annotations
 
 import json
 import os
 import platform
+import statistics
 import subprocess
+import time
 from pathlib import Path
 
 import runs  # the project's folder is on the path of every benchmark
@@ -70,3 +77,60 @@ def record(bench: str, what: str, figure: float, unit: str, bound: float | None 
                target=target)
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(row) + "\n")
+
+
+# ------------------------------------------------------------------------------------------------
+# Timing and FLOP counts (bench_networks.py and bench_spotting.py)
+
+
+def best_and_median(fn, repeats: int) -> tuple[float, float]:
+    fn()  # warm-up (tracing, first allocations)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times)
+
+
+def step_flops(model, batch: int) -> dict[str, float]:
+    """Floating-point operations of a training step's matrix products, from the model's layers.
+
+    Forward: 2*m*k*n per product. Backward: both operand gradients (2x forward) where the left operand
+    depends on trainable weights, only the weight gradient (1x) where it is an input window. The
+    batch-norm, softmax, normalisation, dropout and Adam element-wise work is not counted.
+    """
+    from networks import loupe as P
+
+    forward = backward = 0.0
+    for layer in model.layers:
+        if isinstance(layer, P.LoupePooling):
+            rows = batch * int(layer.input.shape[1])
+            d, k, o = layer.feature_size, layer.cluster_size, layer.output_dim
+            assign = 2.0 * rows * d * k  # frames x cluster_weights
+            forward += assign
+            backward += assign  # weight gradient only
+            if isinstance(layer, (P.NetVLAD, P.NetFV)):  # NetRVLAD is a NetVLAD subclass
+                moments = 2 if isinstance(layer, P.NetFV) else 1
+                forward += moments * assign  # X' A (and (X^2)' A)
+                backward += moments * assign  # gradient to the assignment only
+            hidden = 2.0 * batch * int(layer.hidden1_weights.shape[0]) * o
+            forward += hidden
+            backward += 2 * hidden
+            if layer.gating:
+                forward += 2.0 * batch * o * o
+                backward += 4.0 * batch * o * o
+        elif isinstance(layer, __import__("keras").layers.Dense):
+            dense = 2.0 * batch * int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
+            forward += dense
+            backward += 2 * dense
+    return {"forward": forward, "backward": backward, "total": forward + backward}
+
+
+def matmul_rate(tf, repeats: int) -> float:
+    """GFLOP/s of a float32 (4096 x 4096) x (4096 x 4096) product, best of `repeats`."""
+    a = tf.random.normal((4096, 4096))
+    b = tf.random.normal((4096, 4096))
+    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)[0]))
+    best, _ = best_and_median(lambda: product().numpy(), repeats)
+    return 2 * 4096 ** 3 / best / 1e9

@@ -11,7 +11,7 @@ import pytest
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
-import synthetic  # noqa: E402
+from experiments import synthetic  # noqa: E402
 
 # A tiny synthetic set: 4-minute halves, the event rate raised so that short halves hold events.
 TINY = synthetic.SyntheticConfig(games=(3, 2, 2), half_minutes=4.0, stoppage_minutes=(0.0, 0.5), seed=3,

@@ -6,7 +6,10 @@ import shlex
 
 import pytest
 
-import reproduce
+from experiments import reproduce
+from experiments.commands import Settings
+from experiments.plan import Training, table_plan
+from experiments.tables import table1
 from networks.names import TRAINED_MODELS
 
 TINY_DEMO = ["--games", "3", "2", "2", "--half_minutes", "4", "--event_rate", "10", "--windows", "20", "10",
@@ -15,7 +18,7 @@ TINY_DEMO = ["--games", "3", "2", "2", "--half_minutes", "4", "--event_rate", "1
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    import demo
+    from experiments import demo
 
     folder = tmp_path_factory.mktemp("demo")
     argv = TINY_DEMO + ["--data", str(folder / "data"), "--runs", str(folder / "runs"),
@@ -48,7 +51,7 @@ def test_demo_writes_tables_findings_and_plots(demo_run):
 
 
 def test_demo_rerun_reuses_finished_runs(demo_run, capsys):
-    import demo
+    from experiments import demo
 
     folder, argv = demo_run
     runs_before = sorted(p.name for p in (folder / "runs").iterdir())
@@ -83,30 +86,30 @@ def test_reproduce_dry_run_table5_prints_the_paper_commands(capsys, tmp_path):
 
 
 def test_reproduce_table_plans():
-    one = reproduce.table_plan("1")
+    one = table_plan("1")
     assert len(one.trainings) == 2 * 7 and len(one.late_fusions) == 4 and not one.spottings
     assert {t.window for t in one.trainings} == {60, 30}
-    four = reproduce.table_plan("4")
+    four = table_plan("4")
     assert {(t.pooling, t.k) for t in four.trainings} == {("VLAD", 512)}
 
 
 def test_findings_name_the_classes_where_fusion_falls_short(tmp_path):
     """A failed finding says where it fails (not where it holds), and a held one says where it holds."""
-    import demo
     import runs
+    from experiments import demonstration
 
     def reports(fusion_card):
         folders = {}
         ap = {"video": (0.8, 0.7, 0.6), "audio": (0.2, 0.5, 0.9), "method 4": (fusion_card, 0.8, 0.95)}
         for model, (card, subs, goal) in ap.items():
-            run = reproduce.Training(TRAINED_MODELS[model], "RVLAD", 64, 60)
+            run = Training(TRAINED_MODELS[model], "RVLAD", 64, 60)
             folder = tmp_path / f"{fusion_card}" / run.prefix
             folder.mkdir(parents=True)
             mAP = (card + subs + goal) / 3
             (folder / runs.TEST_REPORT).write_text(json.dumps({"mAP": mAP, "AP": {
                 "background": 0.9, "card": card, "subs": subs, "goal": goal}}))
             folders[run.prefix] = folder
-        return demo.findings(folders, {}, [60])
+        return demonstration.findings(folders, {}, [60])
 
     failing = reports(0.7)  # below video's 0.8 on cards only
     assert "  [NO ] fusion at least as good as either stream on every class: below the better stream on card" in failing
@@ -132,7 +135,7 @@ def test_reproduce_dry_run_with_seeds_resumes_and_generates(capsys, tmp_path):
             "--synthetic", str(tmp_path / "nothing_yet")]
     assert reproduce.main(argv) == 0
     out = capsys.readouterr().out.splitlines()
-    assert any("synthetic.py --output" in line and "nothing_yet" in line for line in out)
+    assert any("-m experiments.make_synthetic --output" in line and "nothing_yet" in line for line in out)
     trainings = [shlex.split(l) for l in out if l.startswith(".venv/bin/python ClassificationMinuteBased.py")]
     fresh = [a for a in trainings if "--architecture" in a]
     assert len(fresh) == 3 * 6 - 2
@@ -149,16 +152,16 @@ def test_reproduce_dry_run_with_seeds_resumes_and_generates(capsys, tmp_path):
 def test_tables_give_mean_and_standard_deviation_over_seeds(tmp_path):
     import runs
 
-    s = reproduce.Settings("a", "b", "c", None, tmp_path, tmp_path, tmp_path, seeds=(1, 2, 3))
+    s = Settings("a", "b", "c", None, tmp_path, tmp_path, tmp_path, seeds=(1, 2, 3))
     folders = {}
     maps = {"video": (0.60, 0.62, 0.64), "audio": (0.40, 0.50, 0.60)}
     for model, values in maps.items():
         for seed, value in zip(s.seeds, values):
-            run = reproduce.Training(TRAINED_MODELS[model], "RVLAD", 64, 60, seed)
+            run = Training(TRAINED_MODELS[model], "RVLAD", 64, 60, seed)
             (tmp_path / run.prefix).mkdir()
             (tmp_path / run.prefix / runs.TEST_REPORT).write_text(json.dumps({"mAP": value}))
             folders[run.prefix] = tmp_path / run.prefix
-    text, data = reproduce.table1(folders, s, windows=(60,), models=["video", "audio"])
+    text, data = table1(folders, s, windows=(60,), models=["video", "audio"])
     assert data["video T=60"] == {"mean": pytest.approx(0.62), "std": pytest.approx(0.02), "values": [0.60, 0.62, 0.64]}
     assert data["audio T=60"]["std"] == pytest.approx(0.1)
     assert "62.0±2.0" in text and "50.0±10.0" in text and "seeds 1, 2, 3" in text

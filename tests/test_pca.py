@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 import dataset
-import synthetic
+from experiments import synthetic
 from extraction import fit_pca
 
 

@@ -6,6 +6,7 @@ import pytest
 
 import ClassificationSecondBased as csb
 import dataset
+from spotting import games as spotting_games
 
 FRAMES = 12  # T = 6 s
 CASES = [  # (architecture, pooling, options)
@@ -67,7 +68,7 @@ def test_per_frame_spotting_equals_window_by_window(architecture, pooling, optio
     rng = np.random.default_rng(7)
     dims = {"video": 512, "audio": options.get("audio_dim", 512)}
     half = {s: rng.standard_normal((53, dims[s])).astype(np.float32) for s in ("video", "audio")}
-    batches = csb.windows_of_half(53 // 2, bn_mode, 10)  # batch mode: the four quarters
+    batches = spotting_games.windows_of_half(53 // 2, bn_mode, 10)  # batch mode: the four quarters
     expected = _windowed(model, half, batches)
     spotter = HalfSpotter(model, 2)
     got = spotter.logits(half, batches, _numbers(half, batches))
@@ -99,7 +100,7 @@ def test_per_frame_spotting_in_bfloat16_equals_window_by_window(architecture, po
     model = architectures.with_policy(_model(architecture, pooling, {}, bn_mode), "mixed_bfloat16")
     rng = np.random.default_rng(8)
     half = {s: rng.standard_normal((53, 512)).astype(np.float32) for s in ("video", "audio")}
-    batches = csb.windows_of_half(53 // 2, bn_mode, 10)
+    batches = spotting_games.windows_of_half(53 // 2, bn_mode, 10)
     spotter = HalfSpotter(model, 2)
     got = spotter.logits(half, batches, _numbers(half, batches))
     poolings = len(spotter.poolings) if pooling == "VLAD" else 0
@@ -117,7 +118,7 @@ def test_batch_mode_normalises_each_part_on_its_own():
     model = _model("AudioVideoArchi5", "VLAD", {}, "batch")
     rng = np.random.default_rng(2)
     half = {s: rng.standard_normal((41, 512)).astype(np.float32) for s in ("video", "audio")}
-    quarters = csb.windows_of_half(20, "batch", 10)
+    quarters = spotting_games.windows_of_half(20, "batch", 10)
     assert [len(q) for q in quarters] == [5, 5, 5, 5]
     spotter = HalfSpotter(model, 2)
     by_quarter = spotter.logits(half, quarters, _numbers(half, quarters))
@@ -133,7 +134,7 @@ def test_halves_of_a_few_frames(n_frames):
     model = _model("AudioVideoArchi7", "RVLAD", {})
     rng = np.random.default_rng(1)
     half = {s: rng.standard_normal((n_frames, 512)).astype(np.float32) for s in ("video", "audio")}
-    batches = csb.windows_of_half(n_frames // 2, "moving", 10)
+    batches = spotting_games.windows_of_half(n_frames // 2, "moving", 10)
     got = HalfSpotter(model, 2).logits(half, batches, _numbers(half, batches))
     assert got.shape == (n_frames // 2, 4)
     if n_frames >= 2:

@@ -18,7 +18,7 @@ def tf2_run(tmp_path_factory):
     import dataclasses
 
     import ClassificationMinuteBased
-    import synthetic
+    from experiments import synthetic
     from conftest import TINY, training_argv
 
     root = synthetic.generate(tmp_path_factory.mktemp("tiny_tf2"), dataclasses.replace(TINY, video_features="ResNET_TF2"),

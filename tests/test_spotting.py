@@ -11,6 +11,7 @@ import ClassificationSecondBased as csb
 import compute_mAP as cm
 import dataset
 from conftest import write_game, write_list
+from spotting import games as spotting_games
 
 GAME = "league/2015-2016/2016-01-01 - 20-00 Home 1 - 0 Away"
 
@@ -21,10 +22,10 @@ def _spot(run, list_path, out, *extra):
 
 
 def test_windows_of_half_follow_the_original_quarters():
-    parts = csb.windows_of_half(10, "batch", 256)
+    parts = spotting_games.windows_of_half(10, "batch", 256)
     assert [p.tolist() for p in parts] == [[0, 1], [2, 3, 4], [5, 6], [7, 8, 9]]
-    assert [len(p) for p in csb.windows_of_half(10, "moving", 4)] == [4, 4, 2]
-    assert [len(p) for p in csb.windows_of_half(3, "batch", 256)] == [1, 1, 1]
+    assert [len(p) for p in spotting_games.windows_of_half(10, "moving", 4)] == [4, 4, 2]
+    assert [len(p) for p in spotting_games.windows_of_half(3, "batch", 256)] == [1, 1, 1]
 
 
 def test_output_shapes_for_odd_and_even_frame_counts(tiny_runs, tmp_path):

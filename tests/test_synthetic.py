@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import dataset
-import synthetic
+from experiments import make_synthetic, synthetic
 from conftest import TINY
 
 
@@ -95,17 +95,17 @@ def test_signatures_follow_the_paper():
 
 
 def test_command_line(tmp_path, capsys):
-    assert synthetic.main(["--output", str(tmp_path / "s"), "--games", "1", "1", "1", "--half_minutes", "2",
-                           "--stoppage", "0", "0", "--quiet"]) == 0
+    assert make_synthetic.main(["--output", str(tmp_path / "s"), "--games", "1", "1", "1", "--half_minutes", "2",
+                                "--stoppage", "0", "0", "--quiet"]) == 0
     assert (tmp_path / "s" / "listgame_Valid_1.npy").is_file()
     stamp = (tmp_path / "s" / synthetic.MANIFEST).stat().st_mtime_ns
-    assert synthetic.main(["--output", str(tmp_path / "s"), "--games", "1", "1", "1", "--half_minutes", "2",
-                           "--stoppage", "0", "0", "--quiet"]) == 0  # unchanged settings: not regenerated
+    assert make_synthetic.main(["--output", str(tmp_path / "s"), "--games", "1", "1", "1", "--half_minutes", "2",
+                                "--stoppage", "0", "0", "--quiet"]) == 0  # unchanged settings: not regenerated
     assert (tmp_path / "s" / synthetic.MANIFEST).stat().st_mtime_ns == stamp
-    assert synthetic.main(["--output", str(tmp_path / "t"), "--games", "0", "1", "1"]) == 2
+    assert make_synthetic.main(["--output", str(tmp_path / "t"), "--games", "0", "1", "1"]) == 2
     assert "error:" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        synthetic.main(["--games", "1"])
+        make_synthetic.main(["--games", "1"])
 
 
 def test_official_evaluator_discovers_the_synthetic_games(tiny_root, tmp_path):
@@ -139,9 +139,9 @@ def test_progress_bars_stay_out_of_redirected_output(tmp_path):
     from conftest import TOP
 
     with open(tmp_path / "stderr.txt", "w") as err:
-        done = subprocess.run([sys.executable, str(TOP / "synthetic.py"), "--output", str(tmp_path / "d"), "--games",
-                               "1", "1", "1", "--half_minutes", "1"], stdout=subprocess.PIPE, stderr=err, text=True,
-                              timeout=120)
+        done = subprocess.run([sys.executable, "-m", "experiments.make_synthetic", "--output", str(tmp_path / "d"),
+                               "--games", "1", "1", "1", "--half_minutes", "1"], cwd=TOP, stdout=subprocess.PIPE,
+                              stderr=err, text=True, timeout=120)
     assert done.returncode == 0 and "3 games" in done.stdout
     logged = (tmp_path / "stderr.txt").read_text()
     assert "\r" not in logged and "game/s" not in logged

@@ -1,6 +1,9 @@
 """A synthetic SoccerNet v1: the real layout, file names, shapes and labels, with event signatures.
 
-    python synthetic.py --output data/synthetic --games 30 10 10
+    python -m experiments.make_synthetic --output data/synthetic --games 30 10 10
+
+(that command line is experiments/make_synthetic.py; this module is the generator: `SyntheticConfig`,
+`generate`, `ensure`, `is_current`, `list_names`, `disk_bytes`.)
 
 The real features cannot be downloaded here, so the demo and the tests run on this. For the first N
 games of each official list it writes, under the output root:
@@ -36,26 +39,25 @@ a game's data does not depend on how many games are made.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
-import shutil
-import sys
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from scipy.signal import lfilter
+from tqdm import tqdm
 
-from dataset import FRAMES_PER_SECOND, DataError, read_game_list, seconds_to_game_time, write_json_atomic, \
+from dataset import FRAMES_PER_SECOND, read_game_list, seconds_to_game_time, write_json_atomic, \
     write_npy_atomic
 import runs
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("synthetic")
 
-TOP = Path(__file__).resolve().parent
+TOP = Path(__file__).resolve().parent.parent
 OFFICIAL_LISTS = {"Train": TOP / "listgame_Train_300.npy", "Valid": TOP / "listgame_Valid_100.npy",
                   "Test": TOP / "listgame_Test_100.npy"}
 # The settings file. Not named *.json: the official evaluator (SoccerNet.Evaluation.ActionSpotting.evaluate
@@ -70,7 +72,7 @@ RAW_VIDEO_DIM = 2048
 # Camera shot types of the video stream.
 SHOTS = ("wide", "medium", "closeup", "crowd", "referee", "bench", "replay", "celebration", "coach",
          "goalmouth", "card_shown", "board")
-S = {name: i for i, name in enumerate(SHOTS)}
+SHOT_INDEX = {name: i for i, name in enumerate(SHOTS)}  # shot type -> its row of the prototypes
 # Broad look of each shot type; --video_strength scales how far a type departs from its group.
 SHOT_GROUP = {"wide": 0, "medium": 0, "goalmouth": 0, "closeup": 1, "referee": 1, "celebration": 1,
               "coach": 1, "card_shown": 1, "bench": 1, "board": 1, "crowd": 2, "replay": 0}
@@ -104,7 +106,7 @@ VIDEO_TEMPLATES = {
 
 # Audio components (non-negative prototypes mixed with time-varying amplitudes).
 SOUNDS = ("ambience", "speech", "whistle", "cheer", "applause", "groan", "chant", "excited")
-A = {name: i for i, name in enumerate(SOUNDS)}
+SOUND_INDEX = {name: i for i, name in enumerate(SOUNDS)}  # sound -> its column of the amplitudes
 # Event and confounder templates on audio: (sound, from, to seconds, amplitude, decay seconds or 0).
 AUDIO_TEMPLATES = {
     "goal": [("cheer", 0, 28, 2.4, 14.0), ("excited", 0, 18, 2.0, 0.0), ("whistle", 40, 41, 1.0, 0.0)],
@@ -278,8 +280,6 @@ def make_style(config: SyntheticConfig) -> Style:
 
 def _smooth_noise(rng: np.random.Generator, frames: int, dim: int, rho: float) -> np.ndarray:
     """AR(1) noise along time with unit stationary variance, float32 (frames, dim)."""
-    from scipy.signal import lfilter
-
     white = rng.standard_normal((frames, dim), dtype=np.float32)
     return lfilter([np.sqrt(1 - rho ** 2)], [1.0, -rho], white, axis=0).astype(np.float32)
 
@@ -295,7 +295,7 @@ def _shot_track(rng: np.random.Generator, frames: int, occurrences, half: int):
     while position < frames:
         name = names[rng.choice(len(names), p=weights)]
         length = max(2, int(rng.exponential(SHOT_SECONDS.get(name, OTHER_SHOT_SECONDS)) * FRAMES_PER_SECOND))
-        types[position:position + length] = S[name]
+        types[position:position + length] = SHOT_INDEX[name]
         shot_ids[position:position + length] = shot
         shot, position = shot + 1, position + length
     for event_half, t, kind in occurrences:
@@ -310,7 +310,7 @@ def _shot_track(rng: np.random.Generator, frames: int, occurrences, half: int):
             position = max(0, position)
             while position < stop:
                 length = max(2, int(rng.uniform(2.0, 4.5) * FRAMES_PER_SECOND))
-                types[position:min(stop, position + length)] = S[names_e[rng.choice(len(names_e), p=p)]]
+                types[position:min(stop, position + length)] = SHOT_INDEX[names_e[rng.choice(len(names_e), p=p)]]
                 shot_ids[position:min(stop, position + length)] = shot
                 shot, position = shot + 1, position + length
     return types, shot_ids, shot
@@ -330,22 +330,22 @@ def _amplitudes(rng: np.random.Generator, frames: int, occurrences, half: int, c
     f = FRAMES_PER_SECOND
     amp = np.zeros((frames, len(SOUNDS)), np.float32)
     level = 1.0 + 0.25 * _smooth_noise(rng, frames // 60 + 2, 1, 0.9)[:, 0]  # crowd level per 30 s
-    amp[:, A["ambience"]] = np.repeat(level, 60)[:frames].clip(0.3)
+    amp[:, SOUND_INDEX["ambience"]] = np.repeat(level, 60)[:frames].clip(0.3)
     position = 0
     while position < frames:  # commentary: on about 70 % of the time
         length = int(rng.uniform(4, 20) * f)
         if rng.random() < 0.7:
-            amp[position:position + length, A["speech"]] = rng.uniform(0.6, 1.0)
+            amp[position:position + length, SOUND_INDEX["speech"]] = rng.uniform(0.6, 1.0)
         position += length
     for _ in range(rng.poisson(frames / (f * 300))):  # stray whistles (throw-ins, offsides)
         at = int(rng.integers(frames))
-        amp[at:at + 2, A["whistle"]] = 1.2
+        amp[at:at + 2, SOUND_INDEX["whistle"]] = 1.2
     for _ in range(rng.poisson(frames / (f * 400))):  # stray applause (good play, free kicks)
         at, length = int(rng.integers(frames)), int(rng.uniform(3, 8) * f)
-        amp[at:at + length, A["applause"]] = rng.uniform(0.3, 0.6)
+        amp[at:at + length, SOUND_INDEX["applause"]] = rng.uniform(0.3, 0.6)
     for _ in range(chants):  # chants: crowd noise with no event
         at, length = int(rng.integers(frames)), int(rng.uniform(20, 60) * f)
-        amp[at:at + length, A["chant"]] = rng.uniform(0.3, 0.7)
+        amp[at:at + length, SOUND_INDEX["chant"]] = rng.uniform(0.3, 0.7)
     for event_half, t, kind in occurrences:
         if event_half != half:
             continue
@@ -359,7 +359,7 @@ def _amplitudes(rng: np.random.Generator, frames: int, occurrences, half: int, c
                 curve *= np.exp(-np.arange(stop - start) / (decay * f)).astype(np.float32)
             if sound != "whistle":
                 curve *= config.audio_strength * rng.uniform(0.7, 1.3)
-            amp[start:stop, A[sound]] = np.maximum(amp[start:stop, A[sound]], curve)
+            amp[start:stop, SOUND_INDEX[sound]] = np.maximum(amp[start:stop, SOUND_INDEX[sound]], curve)
     return amp
 
 
@@ -413,8 +413,6 @@ def list_names(config: SyntheticConfig) -> dict[str, str]:
 
 def generate(root: str | Path, config: SyntheticConfig, progress: bool = True) -> Path:
     """Write a synthetic data set under `root` (see the module docstring). Returns the root."""
-    from tqdm import tqdm
-
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     for name in (MANIFEST,) + OLD_MANIFESTS:
@@ -458,77 +456,3 @@ def disk_bytes(config: SyntheticConfig) -> int:
     frames = 2 * FRAMES_PER_SECOND * 60 * (config.half_minutes + sum(config.stoppage_minutes) / 2)
     per_game = frames * 4 * (VIDEO_DIM + AUDIO_DIM + (RAW_VIDEO_DIM if config.raw_video else 0))
     return int(per_game * sum(config.games))
-
-
-# --------------------------------------------------------------------------------------------
-# Command line
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=runs.HelpFormatter)
-    parser.add_argument("--output", default="data/synthetic", help="root folder of the data set")
-    parser.add_argument("--games", type=int, nargs=3, default=[30, 10, 10], metavar=("TRAIN", "VALID", "TEST"),
-                        help="games per split: the first N of each official list")
-    parser.add_argument("--full", action="store_true",
-                        help="full scale: 300 / 100 / 100 games of 45-minute halves (about "
-                             f"{disk_bytes(SyntheticConfig(games=(300, 100, 100))) / 1e9:.1f} GB)")
-    parser.add_argument("--half_minutes", type=float, default=45.0, help="minutes per half before stoppage")
-    parser.add_argument("--stoppage", type=float, nargs=2, default=[1.0, 5.0], metavar=("MIN", "MAX"),
-                        help="stoppage time per half, uniform in [MIN, MAX] minutes")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--video_features", default="ResNET",
-                        help="name of the video features in the file names (ResNET_TF2: SoccerNet v2's, what "
-                             "extract_features.py makes from a video; train with --featuresVideo ResNET_TF2)")
-    parser.add_argument("--raw_video", action="store_true",
-                        help=f"also write {{1,2}}_ResNET.npy ({RAW_VIDEO_DIM}-d), for the PCA path")
-    parser.add_argument("--video_strength", type=float, default=1.0,
-                        help="how distinct the event shots are on video (0: no video signature)")
-    parser.add_argument("--audio_strength", type=float, default=1.0,
-                        help="loudness of the event sounds (0: no audio signature)")
-    parser.add_argument("--confounders", type=float, default=1.0,
-                        help="rate of near misses, fouls, injuries, crowd surges and chants")
-    parser.add_argument("--noise", type=float, default=1.0, help="scale of the frame noise in both streams")
-    parser.add_argument("--event_rate", type=float, default=1.0,
-                        help="multiplier of the SoccerNet event rates (more events in short test halves)")
-    parser.add_argument("--force", action="store_true", help="regenerate even if the settings are unchanged")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> SyntheticConfig:
-    games = (300, 100, 100) if args.full else tuple(args.games)
-    return SyntheticConfig(games=games, half_minutes=45.0 if args.full else args.half_minutes,
-                           stoppage_minutes=tuple(args.stoppage), seed=args.seed, raw_video=args.raw_video,
-                           video_features=args.video_features, video_strength=args.video_strength, audio_strength=args.audio_strength,
-                           confounders=args.confounders, noise=args.noise, event_rate=args.event_rate)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    runs.setup_logging("INFO")
-    config = config_from_args(args)
-    if min(config.games) < 1 or config.half_minutes <= 0:
-        print("error: --games must be at least 1 per split and --half_minutes positive", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
-    root = Path(args.output)
-    free = shutil.disk_usage(root.parent if root.parent.exists() else Path.cwd()).free
-    if disk_bytes(config) > free:
-        print(f"error: {root}: about {disk_bytes(config) / 1e9:.1f} GB needed, {free / 1e9:.1f} GB free",
-              file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
-    try:
-        if args.force:
-            generate(root, config, progress=not args.quiet)
-        else:
-            ensure(root, config, progress=not args.quiet)
-    except (DataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
-    print(f"{root}: {sum(config.games)} games ({', '.join(list_names(config).values())}), "
-          f"about {disk_bytes(config) / 1e9:.2f} GB")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""The reproduction's figures from its runs: the paper's Figure 3 (train and validation mAP per epoch) and a
+test report's confusion matrix, written atomically as PNG files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+import numpy as np  # noqa: E402
+
+import dataset  # noqa: E402
+import runs  # noqa: E402
+
+
+def _save(figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return dataset.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110,
+                                                                           bbox_inches="tight"))
+    finally:
+        plt.close(figure)
+
+
+def plot_training_curves(curves: dict[str, Path], path: Path, title: str) -> Path:
+    """The paper's Figure 3: train and validation mAP per epoch of each run, learning-rate steps marked
+    (from the runs' metrics.csv)."""
+    figure, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.6), sharey=True, squeeze=False)
+    for axis, (label, run) in zip(axes[0], curves.items()):
+        rows = runs.read_metrics(run)
+        epochs = [int(r["epoch"]) for r in rows]
+        axis.plot(epochs, [100 * float(r["train_mAP"]) for r in rows], label="train (dropout on)")
+        axis.plot(epochs, [100 * float(r["valid_mAP"]) for r in rows], label="validation")
+        for r in rows:
+            if "decay" in r["action"]:
+                axis.axvline(int(r["epoch"]) + 0.5, color="grey", ls="--", lw=1)
+        best = max(rows, key=lambda r: float(r["valid_mAP"]))
+        axis.plot([int(best["epoch"])], [100 * float(best["valid_mAP"])], "k*", ms=9, label="best (tested)")
+        axis.set_title(label, fontsize=9)
+        axis.set_xlabel("epoch (dashed: learning rate / 10)")
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("mAP (%)")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    figure.suptitle(title, fontsize=10)
+    return _save(figure, path)
+
+
+def plot_confusion(report: dict, path: Path, title: str) -> Path:
+    """A test report's confusion matrix (rows ground truth), counts and row percentages."""
+    matrix = np.asarray(report["confusion_matrix"], float)
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    names = dataset.CLASS_TITLES
+    figure, axis = plt.subplots(figsize=(5, 4.3))
+    axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(4):
+        for j in range(4):
+            axis.text(j, i, f"{int(matrix[i, j])}\n{100 * share[i, j]:.0f}%", ha="center", va="center",
+                      fontsize=8, color="white" if share[i, j] > 0.6 else "black")
+    axis.set_xticks(range(4), names)
+    axis.set_yticks(range(4), names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("ground truth")
+    axis.set_title(title, fontsize=9)
+    return _save(figure, path)

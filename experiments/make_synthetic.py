@@ -1,0 +1,89 @@
+"""A synthetic SoccerNet v1: the real layout, file names, shapes and labels, with event signatures.
+
+    python -m experiments.make_synthetic --output data/synthetic --games 30 10 10
+
+The command line of the generator experiments/synthetic.py (what it writes and how: its docstring). A
+set made with the same settings is kept (`--force` remakes it); the settings are checked and the disk
+space counted before anything is written.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import runs
+from dataset import DataError
+from experiments.synthetic import RAW_VIDEO_DIM, SyntheticConfig, disk_bytes, ensure, generate, list_names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=runs.HelpFormatter)
+    parser.add_argument("--output", default="data/synthetic", help="root folder of the data set")
+    parser.add_argument("--games", type=int, nargs=3, default=[30, 10, 10], metavar=("TRAIN", "VALID", "TEST"),
+                        help="games per split: the first N of each official list")
+    parser.add_argument("--full", action="store_true",
+                        help="full scale: 300 / 100 / 100 games of 45-minute halves (about "
+                             f"{disk_bytes(SyntheticConfig(games=(300, 100, 100))) / 1e9:.1f} GB)")
+    parser.add_argument("--half_minutes", type=float, default=45.0, help="minutes per half before stoppage")
+    parser.add_argument("--stoppage", type=float, nargs=2, default=[1.0, 5.0], metavar=("MIN", "MAX"),
+                        help="stoppage time per half, uniform in [MIN, MAX] minutes")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--video_features", default="ResNET",
+                        help="name of the video features in the file names (ResNET_TF2: SoccerNet v2's, what "
+                             "extract_features.py makes from a video; train with --featuresVideo ResNET_TF2)")
+    parser.add_argument("--raw_video", action="store_true",
+                        help=f"also write {{1,2}}_ResNET.npy ({RAW_VIDEO_DIM}-d), for the PCA path")
+    parser.add_argument("--video_strength", type=float, default=1.0,
+                        help="how distinct the event shots are on video (0: no video signature)")
+    parser.add_argument("--audio_strength", type=float, default=1.0,
+                        help="loudness of the event sounds (0: no audio signature)")
+    parser.add_argument("--confounders", type=float, default=1.0,
+                        help="rate of near misses, fouls, injuries, crowd surges and chants")
+    parser.add_argument("--noise", type=float, default=1.0, help="scale of the frame noise in both streams")
+    parser.add_argument("--event_rate", type=float, default=1.0,
+                        help="multiplier of the SoccerNet event rates (more events in short test halves)")
+    parser.add_argument("--force", action="store_true", help="regenerate even if the settings are unchanged")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SyntheticConfig:
+    games = (300, 100, 100) if args.full else tuple(args.games)
+    return SyntheticConfig(games=games, half_minutes=45.0 if args.full else args.half_minutes,
+                           stoppage_minutes=tuple(args.stoppage), seed=args.seed, raw_video=args.raw_video,
+                           video_features=args.video_features, video_strength=args.video_strength, audio_strength=args.audio_strength,
+                           confounders=args.confounders, noise=args.noise, event_rate=args.event_rate)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    runs.setup_logging("INFO")
+    config = config_from_args(args)
+    if min(config.games) < 1 or config.half_minutes <= 0:
+        print("error: --games must be at least 1 per split and --half_minutes positive", file=sys.stderr)
+        return runs.EXIT_BAD_INPUT
+    root = Path(args.output)
+    free = shutil.disk_usage(root.parent if root.parent.exists() else Path.cwd()).free
+    if disk_bytes(config) > free:
+        print(f"error: {root}: about {disk_bytes(config) / 1e9:.1f} GB needed, {free / 1e9:.1f} GB free",
+              file=sys.stderr)
+        return runs.EXIT_BAD_INPUT
+    try:
+        if args.force:
+            generate(root, config, progress=not args.quiet)
+        else:
+            ensure(root, config, progress=not args.quiet)
+    except (DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return runs.EXIT_BAD_INPUT
+    print(f"{root}: {sum(config.games)} games ({', '.join(list_names(config).values())}), "
+          f"about {disk_bytes(config) / 1e9:.2f} GB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
