@@ -37,11 +37,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-import compute_mAP as metrics
 import dataset
 import distribution
 import networks
 import runs
+from evaluation import classification
 
 log = logging.getLogger("ClassificationMinuteBased")
 TOP = Path(__file__).resolve().parent
@@ -552,13 +552,13 @@ def test_run(evaluator: Evaluator, args, run: Path, writer=None, step: int = 0,
     split = split or open_split(args, args.testing)
     index = split.chunk_index(args.WindowSize)
     logits, loss = evaluator.predict_halves(split, index)
-    report = metrics.classification_report(index.labels, metrics.sigmoid(logits), loss=loss)
+    report = classification.classification_report(index.labels, classification.sigmoid(logits), loss=loss)
     report_file = report_file or run / runs.TEST_REPORT
     dataset.write_json_atomic(report_file, report)
     save_predictions(runs.predictions_file(run, args.testing), split, index, logits)
     if writer is not None:
         write_scalars(writer, step, report)
-    text = metrics.format_classification_report(report, f"test ({Path(args.testing).name})")
+    text = classification.format_classification_report(report, f"test ({Path(args.testing).name})")
     log.debug("\n%s", text)
     log.info("test on %s: mAP %.1f %%, report in %s", Path(args.testing).name, 100 * report["mAP"], report_file)
     print(text, flush=True)
@@ -709,10 +709,10 @@ def run_epoch(args, epoch: int, current: TrainingState, data: TrainingData, run:
             exc.epoch = epoch + 1
             raise
     dataset.fault_point("validate")
-    train_report = metrics.classification_report(labels, metrics.sigmoid(logits), loss=train_loss)
+    train_report = classification.classification_report(labels, classification.sigmoid(logits), loss=train_loss)
     valid_logits, valid_loss = trainer.predict_halves(data.splits["validation"], data.indexes["validation"])
-    valid_report = metrics.classification_report(data.indexes["validation"].labels, metrics.sigmoid(valid_logits),
-                                                 loss=valid_loss)
+    valid_report = classification.classification_report(data.indexes["validation"].labels,
+                                                        classification.sigmoid(valid_logits), loss=valid_loss)
     actions = schedule.update(valid_report["mAP"])
     if "save" in actions:
         save_state(checkpoint / runs.BEST_STATE, trainer.model, trainer.optimizer)

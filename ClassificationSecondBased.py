@@ -35,11 +35,11 @@ from typing import Sequence
 
 import numpy as np
 
-import compute_mAP as outputs
 import dataset
 import fusion
 import networks
 import runs
+from evaluation import candidates, outputs, plots
 
 log = logging.getLogger("ClassificationSecondBased")
 TOP = Path(__file__).resolve().parent
@@ -88,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="instead of a model: fuse --video_output and --audio_output by late fusion method 1 or 2")
     new.add_argument("--video_output", default=None, help="--combine: prefix of a video run's outputs")
     new.add_argument("--audio_output", default=None, help="--combine: prefix of an audio run's outputs")
-    new.add_argument("--json_method", default=outputs.JSON_METHOD, choices=outputs.CANDIDATE_METHODS,
+    new.add_argument("--json_method", default=outputs.JSON_METHOD, choices=candidates.CANDIDATE_METHODS,
                      help="candidate method of the results_spotting.json files")
-    new.add_argument("--json_threshold", type=outputs.threshold_argument,
+    new.add_argument("--json_threshold", type=candidates.threshold_argument,
                      default=outputs.JSON_THRESHOLD,
                      help="the files hold every candidate above this threshold, with its confidence, for the "
                           "official evaluator's own threshold sweep (a high one, such as 0.5, under-reports it)")
@@ -163,37 +163,6 @@ def game_done(args, game: str, prefix: str) -> bool:
     return outputs.game_outputs_done(args.output_dir, game, prefix, with_json=not args.no_json)
 
 
-def plot_game(path: Path, game: str, probabilities: dict[int, np.ndarray], events: list[dataset.Event],
-              title: str) -> None:
-    """Per-second probability of each class over both halves, true events marked; written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colours = outputs.CLASS_COLOURS
-    figure, axes = plt.subplots(2, 1, figsize=(12, 5.5), sharey=True)
-    for axis, half in zip(axes, dataset.HALVES):
-        p = probabilities[half]
-        minutes = np.arange(len(p)) / 60.0
-        for c in (1, 2, 3):
-            axis.plot(minutes, p[:, c], color=colours[c], lw=0.9, label=dataset.CLASSES[c])
-        for event in events:
-            if event.half == half:
-                axis.axvline(event.seconds / 60.0, color=colours[event.label], ls="--", lw=1.2, alpha=0.8)
-        axis.set_ylim(0, 1.02)
-        axis.set_ylabel(f"half {half}: probability")
-        axis.grid(alpha=0.3)
-    axes[-1].set_xlabel("minutes from the start of the half (dashed: annotated events)")
-    axes[0].legend(loc="upper right", ncol=3, fontsize=8)
-    figure.suptitle(f"{title}\n{game}", fontsize=9)
-    figure.tight_layout()
-    try:
-        dataset.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
-    finally:
-        plt.close(figure)
-
-
 def game_events(root: Path, game: str) -> list[dataset.Event]:
     labels = root / game / dataset.V1_LABEL_FILE
     return dataset.read_labels(labels) if labels.is_file() else []
@@ -233,7 +202,7 @@ def plotted_games(args, games: list[str]) -> set[str]:
     """The games of this run to draw timelines of (`--plot_games` counts in the whole list)."""
     if args.game:
         return set(games)
-    return outputs.games_to_plot(args.plot_games, dataset.read_game_list(args.testing), args.testing) & set(games)
+    return plots.games_to_plot(args.plot_games, dataset.read_game_list(args.testing), args.testing) & set(games)
 
 
 def spot(args) -> int:
@@ -286,8 +255,9 @@ def spot(args) -> int:
                 windows += len(index)
             write_game_outputs(args, game, prefix, probabilities)
             if game in plotted:
-                plot_game(outputs.timeline_file(args.output_dir, game, prefix), game, probabilities,
-                          game_events(root, game), f"{prefix} ({settings['architecture']}, T = {window_sec:g} s)")
+                plots.plot_spots(outputs.timeline_file(args.output_dir, game, prefix), game, None, probabilities,
+                                 game_events(root, game),
+                                 f"{prefix} ({settings['architecture']}, T = {window_sec:g} s)", plots.TIMELINE_LOOK)
         elapsed = time.perf_counter() - started
         log.info("spotted %d windows in %.1f s (%.0f windows/s)", windows, elapsed, windows / max(elapsed, 1e-9))
     print(f"{prefix}: per-second probabilities of {len(games)} game{'' if len(games) == 1 else 's'} in "
@@ -323,8 +293,9 @@ def combine(args) -> int:
             fused[half] = fusion.fuse_probabilities(video, audio, args.combine)
         write_game_outputs(args, game, args.output, fused)
         if game in plotted:
-            plot_game(outputs.timeline_file(args.output_dir, game, args.output), game, fused, game_events(root, game),
-                      f"{args.output} (late fusion method {args.combine})")
+            plots.plot_spots(outputs.timeline_file(args.output_dir, game, args.output), game, None, fused,
+                             game_events(root, game), f"{args.output} (late fusion method {args.combine})",
+                             plots.TIMELINE_LOOK)
     print(f"{args.output}: method {args.combine} of {args.video_output} and {args.audio_output} for "
           f"{len(games)} games in {args.output_dir}" + json_note(args, args.output))
     return 0

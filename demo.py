@@ -32,12 +32,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import compute_mAP
 import dataset
 import networks
 import reproduce
 import runs
 import synthetic
+from evaluation import candidates, outputs
 
 TOP = Path(__file__).resolve().parent
 # --micro_batch 256: the pieces with which the README's demo figures (and their three seeds) were made;
@@ -121,7 +121,7 @@ def findings(folders: dict, spotting: dict, windows: Sequence[int]) -> list[str]
         for run in group:
             if run.architecture == "AudioVideoArchi5":
                 summary = results["models"][run.prefix]["paper"]["best"]
-                best[window] = max(summary[m]["average_mAP"] for m in compute_mAP.CANDIDATE_METHODS)
+                best[window] = max(summary[m]["average_mAP"] for m in candidates.CANDIDATE_METHODS)
     if len(best) > 1:
         short, long_ = min(best), max(best)
         lines.append((f"T = {short} s spotting better than T = {long_} s (method 4, best candidate method)",
@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       results / "confusion_method4.png",
                                       f"Method 4, T = {first} s: test confusion matrix (synthetic data)")]
     game = dataset.read_game_list(s.testing)[0]
-    timeline = compute_mAP.timeline_file(s.predictions, game, fusion_prefixes[-1])
+    timeline = outputs.timeline_file(s.predictions, game, fusion_prefixes[-1])
     if timeline.is_file():
         plots.append(Path(shutil.copyfile(timeline, results / "timeline_method4.png")))
     plots += sorted((results / "figure2").glob("mAP_vs_delta_*.png"))

@@ -22,10 +22,10 @@ from typing import Sequence
 
 import numpy as np
 
-import compute_mAP as metrics
 import dataset
 import networks
 import runs
+from evaluation import classification
 
 
 def logit(p: np.ndarray, eps: float = 1e-7) -> np.ndarray:
@@ -45,8 +45,8 @@ def fuse_logits(video_logits: np.ndarray, audio_logits: np.ndarray, method: int)
         raise ValueError(f"late fusion is method 1 or 2, not {method}")
     mean = 0.5 * np.asarray(video_logits, np.float64) + 0.5 * np.asarray(audio_logits, np.float64)
     if method == 1:
-        return metrics.sigmoid(video_logits) * metrics.sigmoid(audio_logits), mean
-    return metrics.sigmoid(mean), mean
+        return classification.sigmoid(video_logits) * classification.sigmoid(audio_logits), mean
+    return classification.sigmoid(mean), mean
 
 
 def fuse_probabilities(video: np.ndarray, audio: np.ndarray, method: int) -> np.ndarray:
@@ -60,7 +60,7 @@ def fuse_probabilities(video: np.ndarray, audio: np.ndarray, method: int) -> np.
     if method == 1:
         return (video * audio).astype(np.float32)
     if method == 2:
-        return metrics.sigmoid(0.5 * logit(video) + 0.5 * logit(audio)).astype(np.float32)
+        return classification.sigmoid(0.5 * logit(video) + 0.5 * logit(audio)).astype(np.float32)
     raise ValueError(f"late fusion is method 1 or 2, not {method}")
 
 
@@ -128,7 +128,7 @@ def late_fusion(video_run: str | Path, audio_run: str | Path, method: int, list_
         if video[key].shape != audio[key].shape or not np.array_equal(video[key], audio[key]):
             raise dataset.DataError(audio_path, f"does not score the same chunks as {video_path} ('{key}' differs)")
     probabilities, argmax_scores = fuse_logits(video["logits"], audio["logits"], method)
-    report = metrics.classification_report(video["labels"], probabilities, argmax_scores)
+    report = classification.classification_report(video["labels"], probabilities, argmax_scores)
     report["method"] = method
     report["runs"] = {"video": str(video_run), "audio": str(audio_run)}
     return report
@@ -167,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except dataset.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return runs.EXIT_BAD_INPUT
-    print(metrics.format_classification_report(report, f"method {args.method} ({networks.METHODS[args.method].name})"))
+    print(classification.format_classification_report(
+        report, f"method {args.method} ({networks.METHODS[args.method].name})"))
     if args.output:
         try:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import compute_mAP
 import dataset
 import networks
 import runs
+from evaluation import candidates
 
 TOP = Path(__file__).resolve().parent
 
@@ -374,11 +374,11 @@ def table5(spotting: dict, s: Settings | None = None) -> tuple[str, dict]:
         for run in group:  # every seed of each stream
             summary = results["models"][run.prefix]["paper"]["best"]
             streams.setdefault(STREAM_OF_ARCHITECTURE[run.architecture], []).append(
-                [summary[m]["average_mAP"] for m in compute_mAP.CANDIDATE_METHODS])
+                [summary[m]["average_mAP"] for m in candidates.CANDIDATE_METHODS])
         for stream, per_seed in streams.items():
             by_method = list(zip(*per_seed))
             paper = PAPER_TABLE5.get((pooling, window), {}).get(stream, (None,) * 3)
-            data[f"{pooling}{window} {stream}"] = {m: datum(v) for m, v in zip(compute_mAP.CANDIDATE_METHODS, by_method)}
+            data[f"{pooling}{window} {stream}"] = {m: datum(v) for m, v in zip(candidates.CANDIDATE_METHODS, by_method)}
             rows.append(f"{f'Net{pooling} {window} s':<16}{stream:<10}"
                         + "".join(f"{cell(v):>{width - 7}} / " + ("  - " if p is None else f"{p:4.1f}")
                                   for v, p in zip(by_method, paper)))

@@ -29,11 +29,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import compute_mAP as outputs
 import dataset
 import extract_features
 import networks
 import runs
+from evaluation import outputs
 
 log = logging.getLogger("spot_video")
 TOP = Path(__file__).resolve().parent

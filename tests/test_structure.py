@@ -42,6 +42,7 @@ def test_no_module_imports_a_classification_script():
 def test_libraries_load_without_tensorflow():
     code = ("import sys; import runs, dataset, compute_mAP, fusion, networks, reproduce, demo, "
             "ClassificationMinuteBased, ClassificationSecondBased; "
+            "from evaluation import classification, outputs, candidates, reference, truth, report, plots, inputs; "
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=TOP, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
