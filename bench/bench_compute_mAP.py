@@ -13,7 +13,8 @@ Then times, in this process:
   kernels start), then min and median of repeated runs (the machine may be shared: the load is printed);
 - `evaluate(..., metric="paper")` against `evaluate_loop` (the loop reference), with the speed-up and a check
   that every number is identical;
-- the command line end to end (`main`, plots included).
+- the command line end to end (compute_mAP.py run in this process as `python compute_mAP.py ARGS` would,
+  plots included).
 Targets (issue): under 5 s end to end, at least 50 times faster than the loop, identical numbers.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import runpy
 import sys
 import time
 from pathlib import Path
@@ -31,8 +33,9 @@ TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
 import common  # noqa: E402  (bench/ is the script's folder)
-import compute_mAP  # noqa: E402  (no TensorFlow at import)
 import dataset  # noqa: E402
+import runs  # noqa: E402
+from evaluation import candidates, outputs, reference, truth  # noqa: E402  (no TensorFlow at import)
 from experiments import synthetic  # noqa: E402
 
 PREFIX = "bench"
@@ -88,7 +91,7 @@ def generate(root: Path, games: int) -> Path:
             mine = [(e.seconds, e.label) for e in events if e.half == half]
             confusing = [(t, CONFOUNDER_CLASS[k]) for h, t, k in plan.occurrences
                          if h == half and k in CONFOUNDER_CLASS]
-            dataset.write_npy_atomic(compute_mAP.prediction_file(root, game, PREFIX, half),
+            dataset.write_npy_atomic(outputs.prediction_file(root, game, PREFIX, half),
                                      make_predictions(rng, n, mine, confusing))
     list_path = root / f"listgame_Test_{games}.npy"
     dataset.write_npy_atomic(list_path, np.array(chosen))
@@ -107,13 +110,15 @@ def main() -> int:
     list_path = generate(root, args.games)
 
     began = time.perf_counter()
-    import tensorflow as tf  # noqa: F401
+    runs.start_tensorflow()  # as compute_mAP.py's main: GPU memory on demand
+
+    from evaluation import engine  # TensorFlow, started above
 
     print(f"import tensorflow: {time.perf_counter() - began:.1f} s (not counted below); "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     began = time.perf_counter()
-    ground_truth = compute_mAP.load_ground_truth(list_path)
-    predictions = compute_mAP.load_predictions(list_path, root, PREFIX)
+    ground_truth = truth.load_ground_truth(list_path)
+    predictions = outputs.load_spotting_outputs(list_path, root, PREFIX)
     load_s = time.perf_counter() - began
     seconds = sum(len(p) for p in predictions)
     events = [sum(len(gt[c]) for gt in ground_truth) for c in range(3)]
@@ -124,7 +129,7 @@ def main() -> int:
         times, report = [], None
         for _ in range(repeats):
             began = time.perf_counter()
-            report = compute_mAP.evaluate(predictions, ground_truth, **kwargs)
+            report = engine.evaluate(predictions, ground_truth, **kwargs)
             times.append(time.perf_counter() - began)
         return report, times
 
@@ -136,14 +141,14 @@ def main() -> int:
     both, times = timed(args.repeats, metric="both")
     print(f"evaluate, full grid, both metrics: min {min(times):.2f} s, median {np.median(times):.2f} s "
           f"({args.repeats} runs)")
-    spots = {m: int(np.sum(both["spots"][m])) for m in compute_mAP.CANDIDATE_METHODS}
+    spots = {m: int(np.sum(both["spots"][m])) for m in candidates.CANDIDATE_METHODS}
     print(f"candidate spots over the grid: {spots} (total {sum(spots.values())})")
     paper, times = timed(args.repeats, metric="paper")
     paper_s, paper_median = min(times), float(np.median(times))
     print(f"evaluate, full grid, paper metric: min {paper_s:.2f} s, median {paper_median:.2f} s ({args.repeats} runs)")
     if not args.skip_loop:
         began = time.perf_counter()
-        loop = compute_mAP.evaluate_loop(predictions, ground_truth)
+        loop = reference.evaluate_loop(predictions, ground_truth)
         loop_s = time.perf_counter() - began
         identical = json.dumps(loop, sort_keys=True) == json.dumps(paper, sort_keys=True)
         same_as_both = json.dumps(loop["paper"], sort_keys=True) == json.dumps(both["paper"], sort_keys=True)
@@ -157,13 +162,21 @@ def main() -> int:
     for metric in ("paper", "soccernet"):
         best = both[metric]["best"]
         print(f"{metric}: best Average-mAP " + ", ".join(
-            f"{m} {100 * best[m]['average_mAP']:.1f}% at {best[m]['threshold']:.2f}" for m in compute_mAP.CANDIDATE_METHODS))
+            f"{m} {100 * best[m]['average_mAP']:.1f}% at {best[m]['threshold']:.2f}" for m in candidates.CANDIDATE_METHODS))
 
     out = root.parent / "compute_mAP_cli"
     began = time.perf_counter()
-    code = compute_mAP.main(["--testing", str(list_path), "--predictions", str(root), "--prefix", PREFIX,
-                             "--output", str(out), "--loglevel", "WARNING"])
-    print(f"command line (main, both metrics, JSON/CSV/plots): {time.perf_counter() - began:.2f} s, exit {code}")
+    saved, sys.argv = sys.argv, [str(TOP / "compute_mAP.py"), "--testing", str(list_path), "--predictions", str(root),
+                                 "--prefix", PREFIX, "--output", str(out), "--loglevel", "WARNING"]
+    try:  # the face runs as a command (`__main__`), not imported
+        runpy.run_path(sys.argv[0], run_name="__main__")
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    finally:
+        sys.argv = saved
+    print(f"command line (compute_mAP.py as a command, both metrics, JSON/CSV/plots): "
+          f"{time.perf_counter() - began:.2f} s, exit {code}")
     return code
 
 

@@ -30,9 +30,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import compute_mAP as outputs
 import dataset
 import runs
+from evaluation import outputs
 from extraction.jobs import VIDEO_NAME
 from extraction.pca import apply_pca, load_pca
 from networks import names

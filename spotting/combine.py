@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 import dataset
 import runs
-from evaluation import outputs
+from evaluation import outputs, plots
 from spotting import games as spotting_games
 from training.late_fusion import fuse_probabilities
 
@@ -33,9 +33,9 @@ def combine(args) -> int:
             fused[half] = fuse_probabilities(video, audio, args.combine)
         spotting_games.write_game_outputs(args, game, args.output, fused)
         if game in plotted:
-            spotting_games.plot_game(outputs.timeline_file(args.output_dir, game, args.output), game, fused,
-                                     spotting_games.game_events(root, game),
-                                     f"{args.output} (late fusion method {args.combine})")
+            plots.plot_spots(outputs.timeline_file(args.output_dir, game, args.output), game, None, fused,
+                             spotting_games.game_events(root, game), f"{args.output} (late fusion method {args.combine})",
+                             plots.TIMELINE_LOOK)
     print(f"{args.output}: method {args.combine} of {args.video_output} and {args.audio_output} for "
           f"{len(games)} games in {args.output_dir}" + spotting_games.json_note(args, args.output))
     return 0

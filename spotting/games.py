@@ -65,37 +65,6 @@ def json_note(args, prefix: str) -> str:
             f"confidences) in {outputs.results_spotting_dir(args.output_dir, prefix)}")
 
 
-def plot_game(path: Path, game: str, probabilities: dict[int, np.ndarray], events: list[dataset.Event],
-              title: str) -> None:
-    """Per-second probability of each class over both halves, true events marked; written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colours = plots.CLASS_COLOURS
-    figure, axes = plt.subplots(2, 1, figsize=(12, 5.5), sharey=True)
-    for axis, half in zip(axes, dataset.HALVES):
-        p = probabilities[half]
-        minutes = np.arange(len(p)) / 60.0
-        for c in (1, 2, 3):
-            axis.plot(minutes, p[:, c], color=colours[c], lw=0.9, label=dataset.CLASSES[c])
-        for event in events:
-            if event.half == half:
-                axis.axvline(event.seconds / 60.0, color=colours[event.label], ls="--", lw=1.2, alpha=0.8)
-        axis.set_ylim(0, 1.02)
-        axis.set_ylabel(f"half {half}: probability")
-        axis.grid(alpha=0.3)
-    axes[-1].set_xlabel("minutes from the start of the half (dashed: annotated events)")
-    axes[0].legend(loc="upper right", ncol=3, fontsize=8)
-    figure.suptitle(f"{title}\n{game}", fontsize=9)
-    figure.tight_layout()
-    try:
-        dataset.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
-    finally:
-        plt.close(figure)
-
-
 def game_events(root: Path, game: str) -> list[dataset.Event]:
     labels = root / game / dataset.V1_LABEL_FILE
     return dataset.read_labels(labels) if labels.is_file() else []

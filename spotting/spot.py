@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 import dataset
 import runs
-from evaluation import outputs
+from evaluation import outputs, plots
 from networks import architectures, kernels, names, sliding
 from spotting import games as spotting_games
 from training import pipeline
@@ -91,8 +91,8 @@ def spot(args, job: spotting_games.Job) -> None:
             windows += len(index)
         spotting_games.write_game_outputs(args, game, prefix, probabilities)
         if game in job.plotted:
-            spotting_games.plot_game(outputs.timeline_file(args.output_dir, game, prefix), game, probabilities,
-                                     spotting_games.game_events(root, game),
-                                     f"{prefix} ({settings['architecture']}, T = {window_sec:g} s)")
+            plots.plot_spots(outputs.timeline_file(args.output_dir, game, prefix), game, None, probabilities,
+                             spotting_games.game_events(root, game),
+                             f"{prefix} ({settings['architecture']}, T = {window_sec:g} s)", plots.TIMELINE_LOOK)
     elapsed = time.perf_counter() - started
     log.info("spotted %d windows in %.1f s (%.0f windows/s)", windows, elapsed, windows / max(elapsed, 1e-9))

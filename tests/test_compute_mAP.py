@@ -10,19 +10,25 @@ import pytest
 
 import compute_mAP as cm
 import dataset
+import runs
+from evaluation import candidates, engine, engine_spots, outputs, plots, reference
+from evaluation.evaluate import chance_spots
+from evaluation.truth import load_ground_truth
+
+runs.start_tensorflow()  # as compute_mAP.py's main before the engine runs: GPU memory on demand
 
 F32 = np.float32
 
 
 def spots_of(p, threshold, method):
-    seconds, scores = cm.candidates(np.asarray(p), threshold, method)
+    seconds, scores = candidates.candidates(np.asarray(p), threshold, method)
     return seconds.tolist(), scores.tolist()
 
 
 def both(predictions, ground_truth, **kwargs):
     """The vectorised report and the loop report, which must be equal number for number."""
-    fast = cm.evaluate(predictions, ground_truth, metric="paper", **kwargs)
-    slow = cm.evaluate_loop(predictions, ground_truth, **kwargs)
+    fast = engine.evaluate(predictions, ground_truth, metric="paper", **kwargs)
+    slow = reference.evaluate_loop(predictions, ground_truth, **kwargs)
     assert json.dumps(fast, sort_keys=True) == json.dumps(slow, sort_keys=True)
     return fast
 
@@ -164,15 +170,15 @@ def test_vectorised_candidates_equal_the_reference_on_the_hand_cases():
     cases.append(nms)
     thresholds = (0.95, 0.5, 0.2)
     arrays = [np.stack([np.zeros_like(p), p, p[::-1].copy(), np.roll(p, 3)], 1) for p in cases]
-    tf = cm._tf()
-    cfg, col, sec, score = (x.numpy() for x in cm._extract_spots(tf, arrays, cm.CANDIDATE_METHODS, thresholds))
+    cfg, col, sec, score = (x.numpy()
+                            for x in engine_spots.extract_spots(arrays, candidates.CANDIDATE_METHODS, thresholds))
     H = len(arrays)
-    for mi, method in enumerate(cm.CANDIDATE_METHODS):
+    for mi, method in enumerate(candidates.CANDIDATE_METHODS):
         for ti, threshold in enumerate(thresholds):
             for c in range(3):
                 for h, array in enumerate(arrays):
                     mine = (cfg == mi * len(thresholds) + ti) & (col == c * H + h)
-                    seconds, scores = cm.candidates(array[:, c + 1], threshold, method)
+                    seconds, scores = candidates.candidates(array[:, c + 1], threshold, method)
                     assert sec[mine].tolist() == seconds.tolist(), (method, threshold, c, h)
                     assert score[mine].tolist() == scores.tolist()
 
@@ -194,8 +200,8 @@ def test_paper_window_at_its_boundaries(delta, inside, outside):
 def test_official_window_at_its_boundaries(delta, inside, outside):
     """The package: |s - t| <= delta/2, both ends in (one more second than the paper at even delta)."""
     for second, hit in [(s, True) for s in inside] + [(s, False) for s in outside]:
-        report = cm.evaluate([one_class(200, {second: .8})], [gt(card=[100])], methods=("spots",), thresholds=(0.0,),
-                             deltas=(delta,), metric="soccernet")
+        report = engine.evaluate([one_class(200, {second: .8})], [gt(card=[100])], methods=("spots",),
+                                 thresholds=(0.0,), deltas=(delta,), metric="soccernet")
         assert report["soccernet"]["AP"]["spots"][0][0][0] == (1.0 if hit else 0.0), second
 
 
@@ -224,7 +230,7 @@ def test_equal_scores_in_a_half_go_in_time_order():
     predictions, ground_truth = [one_class(300, {104: .5, 96: .5})], [gt(card=[100, 108])]
     report = both(predictions, ground_truth, methods=("spots",), thresholds=(0.0,), deltas=(10,))
     assert report["paper"]["AP"]["spots"][0][0][0] == 1.0
-    report = cm.evaluate(predictions, ground_truth, methods=("spots",), thresholds=(0.0,), deltas=(10,),
+    report = engine.evaluate(predictions, ground_truth, methods=("spots",), thresholds=(0.0,), deltas=(10,),
                          metric="soccernet")
     assert report["soccernet"]["AP"]["spots"][0][0][0] == 1.0
 
@@ -244,7 +250,7 @@ def test_no_events_no_spots_empty_and_short_halves():
     predictions[2][200:210, 2] = .8
     ground_truth = [gt(card=[5]), gt(goal=[1000]), gt(subs=[204])]  # an event beyond its half's predictions
     report = both(predictions, ground_truth, thresholds=(0.5, 0.95), deltas=(20, 5))
-    for method in cm.CANDIDATE_METHODS:
+    for method in candidates.CANDIDATE_METHODS:
         assert report["spots"][method][1] == [0, 0, 0]
     assert report["paper"]["best"]["center"]["average_AP"]["subs"] == pytest.approx(0.5)  # 204 hit at 20, not 5
     # A class with spots but no events (the original divides by zero): AP 0.
@@ -335,7 +341,7 @@ def write_json_files(root: Path, games, predictions, method, threshold) -> Path:
     for i, game in enumerate(games):
         target = root / game / "results_spotting.json"
         target.parent.mkdir(parents=True, exist_ok=True)
-        cm.write_results_spotting(target, cm.results_spotting_json(
+        outputs.write_results_spotting(target, outputs.results_spotting_json(
             {1: predictions[2 * i], 2: predictions[2 * i + 1]}, method, threshold, game))
     return root
 
@@ -362,11 +368,11 @@ def test_official_metric_equals_the_soccernet_package(tmp_path):
     games = [f"league/2016-2017/game {i}" for i in range(4)]
     lengths = {g: tuple(int(x) for x in rng.integers(300, 700, 2)) for g in games}
     list_path = write_labels(tmp_path / "labels", games, lambda g: random_labels(rng, lengths[g]))
-    ground_truth = cm.load_ground_truth(list_path)
+    ground_truth = load_ground_truth(list_path)
     predictions = noisy_predictions(rng, ground_truth, [n for g in games for n in lengths[g]])
     thresholds = (0.6, 0.3)
-    report = cm.evaluate(predictions, ground_truth, thresholds=thresholds, metric="both")
-    for method in cm.CANDIDATE_METHODS:
+    report = engine.evaluate(predictions, ground_truth, thresholds=thresholds, metric="both")
+    for method in candidates.CANDIDATE_METHODS:
         for ti, threshold in enumerate(thresholds):
             folder = write_json_files(tmp_path / f"{method}_{threshold}", games, predictions, method, threshold)
             official = package_score(tmp_path / "labels", folder)
@@ -396,15 +402,15 @@ def test_perfect_and_late_predictions(tmp_path, late, paper, official):
     games = ["league/season/game a", "league/season/game b"]
     events = perfect_labels(rng, games, 600)
     list_path = write_labels(tmp_path / "labels", games, events.get)
-    ground_truth = cm.load_ground_truth(list_path)
+    ground_truth = load_ground_truth(list_path)
     predictions = []
     for half in ground_truth:
         p = np.zeros((600, 4), F32)
         for c in range(3):
             p[(half[c] + late).astype(int), c + 1] = 1.0
         predictions.append(p)
-    report = cm.evaluate(predictions, ground_truth, thresholds=(0.5,))
-    for method in cm.CANDIDATE_METHODS:
+    report = engine.evaluate(predictions, ground_truth, thresholds=(0.5,))
+    for method in candidates.CANDIDATE_METHODS:
         assert report["paper"]["average_mAP"][method][0] == pytest.approx(paper)
         assert report["soccernet"]["average_mAP"][method][0] == pytest.approx(official)
     if late != 4:
@@ -421,18 +427,18 @@ def test_results_spotting_round_trip(tmp_path):
     rng = np.random.default_rng(11)
     ground_truth = [tuple(np.sort(rng.integers(0, 300, 4)).astype(float) for _ in range(3)) for _ in range(2)]
     predictions = noisy_predictions(rng, ground_truth, [300, 350])
-    content = cm.results_spotting_json({1: predictions[0], 2: predictions[1]}, "center", 0.3, "a/b/c")
+    content = outputs.results_spotting_json({1: predictions[0], 2: predictions[1]}, "center", 0.3, "a/b/c")
     assert content["UrlLocal"] == "a/b/c"
     first = content["predictions"][0]
     assert set(first) == {"gameTime", "label", "position", "half", "confidence"}
     assert first["label"] in ("card", "subs", "soccer") and all(isinstance(v, str) for v in first.values())
     path = tmp_path / "results_spotting.json"
-    cm.write_results_spotting(path, content)
-    arrays = cm.read_results_spotting(path)
+    outputs.write_results_spotting(path, content)
+    arrays = outputs.read_results_spotting(path)
     assert sorted(arrays) == [1, 2]
     back = [arrays[1], arrays[2]]
-    original = cm.evaluate(predictions, ground_truth, methods=("center",), thresholds=(0.3,))
-    again = cm.evaluate(back, ground_truth, methods=("spots",), thresholds=(0.0,))
+    original = engine.evaluate(predictions, ground_truth, methods=("center",), thresholds=(0.3,))
+    again = engine.evaluate(back, ground_truth, methods=("spots",), thresholds=(0.0,))
     for metric in ("paper", "soccernet"):
         assert again[metric]["AP"]["spots"] == original[metric]["AP"]["center"]
     assert list(path.parent.iterdir()) == [path]  # no temporary file left
@@ -460,13 +466,14 @@ def test_sub_second_spots_score_as_the_official_evaluator(tmp_path, capsys, capl
     official = package_score(tmp_path / "labels", folder)
     out = tmp_path / "out"
     argv = ["--testing", str(list_path), "--predictions", str(tmp_path), "--prefix", "spots", "--results_spotting",
-            "results_spotting.json", "--output", str(out), "--no_plots", "--deltas", *map(str, cm.DEFAULT_DELTAS)]
+            "results_spotting.json", "--output", str(out), "--no_plots", "--deltas",
+            *map(str, candidates.DEFAULT_DELTAS)]
     assert cm.main(argv + ["--metric", "soccernet"]) == 0
     report = json.loads((out / "results.json").read_text())["models"]["spots"]
     assert report["soccernet"]["average_mAP"]["spots"][0] == pytest.approx(official["a_mAP"], abs=1e-6)
     assert report["soccernet"]["average_AP"]["spots"][0] == pytest.approx(official["a_mAP_per_class"], abs=1e-6)
     # Per second, as before this reader took frames, the official score would differ.
-    floored = cm.evaluate(cm.load_results_spotting(list_path, folder), cm.load_ground_truth(list_path),
+    floored = engine.evaluate(outputs.load_results_spotting(list_path, folder), load_ground_truth(list_path),
                           methods=("spots",), thresholds=(0.0,), metric="soccernet")
     assert abs(floored["soccernet"]["average_mAP"]["spots"][0] - official["a_mAP"]) > 1e-3
     caplog.clear()
@@ -479,18 +486,18 @@ def test_sub_second_spots_score_as_the_official_evaluator(tmp_path, capsys, capl
 
 def test_read_results_spotting_rejects_bad_files(tmp_path):
     with pytest.raises(dataset.DataError, match="not found"):
-        cm.read_results_spotting(tmp_path / "none.json")
+        outputs.read_results_spotting(tmp_path / "none.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     with pytest.raises(dataset.DataError, match="invalid JSON"):
-        cm.read_results_spotting(bad)
+        outputs.read_results_spotting(bad)
     bad.write_text(json.dumps({"predictions": [{"label": "card", "half": "1"}]}))
     with pytest.raises(dataset.DataError, match="malformed"):
-        cm.read_results_spotting(bad)
+        outputs.read_results_spotting(bad)
     bad.write_text(json.dumps({"predictions": [{"label": "card", "half": "1", "position": "1e400",
                                                  "confidence": "0.5"}]}))
     with pytest.raises(dataset.DataError, match="malformed"):
-        cm.read_results_spotting(bad)
+        outputs.read_results_spotting(bad)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -503,12 +510,12 @@ def small_tree(tmp_path):
     games = ["league/2015-2016/one", "league/2015-2016/two"]
     lengths = {g: (400, 420) for g in games}
     list_path = write_labels(tmp_path / "data", games, lambda g: random_labels(rng, lengths[g]))
-    ground_truth = cm.load_ground_truth(list_path)
+    ground_truth = load_ground_truth(list_path)
     for prefix in ("modelA", "modelB"):
         predictions = noisy_predictions(rng, ground_truth, [400, 420, 400, 420])
         for i, game in enumerate(games):
             for half in (1, 2):
-                path = cm.prediction_file(tmp_path / "pred", game, prefix, half)
+                path = outputs.prediction_file(tmp_path / "pred", game, prefix, half)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.save(path, predictions[2 * i + half - 1])
     return tmp_path, list_path, games
@@ -517,12 +524,12 @@ def small_tree(tmp_path):
 def test_chance_spots_follow_the_training_frequencies():
     training = [(np.array([3.0, 9.0]), np.array([1.0]), np.zeros(0)),
                 (np.array([5.0, 6.0]), np.array([2.0, 4.0, 8.0]), np.zeros(0))]  # means 2, 2, 0 per half
-    (half,) = cm.chance_spots(training, [100])
+    (half,) = chance_spots(training, [100])
     assert half.shape == (100, 4)
     assert np.flatnonzero(half[:, 1] >= 0).tolist() == [25, 75] == np.flatnonzero(half[:, 2] >= 0).tolist()
     assert not (half[:, 3] >= 0).any() and set(half[half >= 0].tolist()) == {1.0}
     # Scored: both cards 5 s from a spot (inside delta = 12 s), the subs event 25 s from both.
-    report = cm.evaluate([half], [(np.array([20.0, 80.0]), np.array([50.0]), np.zeros(0))], methods=("spots",),
+    report = engine.evaluate([half], [(np.array([20.0, 80.0]), np.array([50.0]), np.zeros(0))], methods=("spots",),
                          thresholds=(0.0,), deltas=(12,), metric="paper")
     assert report["paper"]["AP"]["spots"][0][0] == [1.0, 0.0, 0.0]
 
@@ -538,12 +545,12 @@ def test_tight_and_loose_deltas_and_the_chance_row(small_tree, capsys):
     printed = capsys.readouterr().out
     both = json.loads((root / "both" / "results.json").read_text())
     model = both["models"]["modelA"]
-    assert model["deltas"] == list(cm.DEFAULT_DELTAS) and model["tight"]["deltas"] == [1, 2, 3, 4, 5]
+    assert model["deltas"] == list(candidates.DEFAULT_DELTAS) and model["tight"]["deltas"] == [1, 2, 3, 4, 5]
     for metric in ("paper", "soccernet"):
         assert model["tight"][metric]["best"] == tight[metric]["best"]
     assert "tight Average-mAP (deltas 1-5 s)" in printed and "chance (uniform, training frequencies)" in printed
-    truth = cm.load_ground_truth(list_path)
-    expected = cm.evaluate(cm.chance_spots(truth, [400, 420, 400, 420]), truth, methods=("spots",), thresholds=(0.0,))
+    truth = load_ground_truth(list_path)
+    expected = engine.evaluate(chance_spots(truth, [400, 420, 400, 420]), truth, methods=("spots",), thresholds=(0.0,))
     assert both["chance"]["paper"]["best"] == expected["paper"]["best"]
     assert both["chance"]["paper"]["best"]["spots"]["average_mAP"] < model["paper"]["best"]["center"]["average_mAP"]
     assert cm.main(argv + ["--output", str(root / "x"), "--deltas", "tight", "5"]) == 2
@@ -559,7 +566,7 @@ def test_per_game_spot_plots(small_tree, capsys):
             "0.5", "--output", str(out), "--no_plots", "--loglevel", "WARNING"]
     assert cm.main(argv + ["--write_json", "--plot_spots", games[1]]) == 0
     (png,) = (out / "spots_modelA").rglob("*.png")
-    assert png == cm.spots_plot_file(out, "modelA", games[1]) and png.stat().st_size > 10_000
+    assert png == plots.spots_plot_file(out, "modelA", games[1]) and png.stat().st_size > 10_000
     assert "1 spot plots" in capsys.readouterr().out
     assert cm.main(argv[:-5] + ["--output", str(root / "other"), "--plot_spots", "no/such/game"]) == 2
     assert "--plot_spots: 'no/such/game' is not a game of this list" in capsys.readouterr().err
@@ -568,14 +575,14 @@ def test_per_game_spot_plots(small_tree, capsys):
 
 def test_load_ground_truth_and_predictions(small_tree):
     root, list_path, games = small_tree
-    ground_truth = cm.load_ground_truth(list_path)
+    ground_truth = load_ground_truth(list_path)
     assert len(ground_truth) == 4 and all(len(h) == 3 for h in ground_truth)
     events = dataset.read_labels(root / "data" / games[1] / "Labels.json")
     assert sorted(ground_truth[3][1].tolist()) == sorted(e.seconds for e in events if e.half == 2 and e.label == 2)
-    predictions = cm.load_predictions(list_path, root / "pred", "modelA")
+    predictions = outputs.load_spotting_outputs(list_path, root / "pred", "modelA")
     assert [p.shape for p in predictions] == [(400, 4), (420, 4), (400, 4), (420, 4)]
     with pytest.raises(dataset.DataError, match="modelC_Half_1.npy: prediction file not found"):
-        cm.load_predictions(list_path, root / "pred", "modelC")
+        outputs.load_spotting_outputs(list_path, root / "pred", "modelC")
 
 
 def test_command_line(small_tree, capsys):
@@ -614,7 +621,7 @@ def test_command_line_errors(small_tree, capsys):
                     "--output", str(root / "o"), "--no_plots"]) == 2
     assert "error: " in capsys.readouterr().err
     assert cm.main(["--testing", str(root / "missing.npy"), "--output", str(root / "o")]) == 2
-    np.save(cm.prediction_file(root / "pred", games[0], "modelA", 1), np.full((400, 4), 2.0, F32))
+    np.save(outputs.prediction_file(root / "pred", games[0], "modelA", 1), np.full((400, 4), 2.0, F32))
     assert cm.main(["--testing", str(list_path), "--predictions", str(root / "pred"), "--prefix", "modelA",
                     "--output", str(root / "o"), "--no_plots"]) == 2
     assert "expected probabilities in [0, 1]" in capsys.readouterr().err
@@ -624,10 +631,10 @@ def test_command_line_errors(small_tree, capsys):
 
 def test_bad_arguments_raise_value_errors():
     with pytest.raises(ValueError, match="unknown method"):
-        cm.evaluate([np.zeros((10, 4))], [gt()], methods=("peak",))
+        engine.evaluate([np.zeros((10, 4))], [gt()], methods=("peak",))
     with pytest.raises(ValueError, match="ground-truth halves"):
-        cm.evaluate([np.zeros((10, 4))], [])
+        engine.evaluate([np.zeros((10, 4))], [])
     with pytest.raises(ValueError, match="whole number"):
-        cm.evaluate([np.zeros((10, 4))], [gt()], deltas=(2.5,))
+        engine.evaluate([np.zeros((10, 4))], [gt()], deltas=(2.5,))
     with pytest.raises(ValueError, match="shape"):
-        cm.evaluate([np.zeros((10, 3))], [gt()])
+        engine.evaluate([np.zeros((10, 3))], [gt()])

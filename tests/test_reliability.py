@@ -23,6 +23,7 @@ import compute_mAP as cm
 import dataset
 import runs
 from conftest import training_argv, write_list
+from evaluation import outputs
 from training.trainer import Trainer
 
 TOP = Path(__file__).resolve().parent.parent
@@ -221,10 +222,10 @@ def test_bad_prediction_files_get_one_line(tiny_root, tmp_path, capsys):
     for name, array in cases.items():
         for game in games:
             for half in dataset.HALVES:
-                path = cm.prediction_file(tmp_path / name, game, "p", half)
+                path = outputs.prediction_file(tmp_path / name, game, "p", half)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.save(path, array)
-    pickled = cm.prediction_file(tmp_path / "object", games[0], "p", 1)
+    pickled = outputs.prediction_file(tmp_path / "object", games[0], "p", 1)
     pickled.parent.mkdir(parents=True)
     np.save(pickled, np.array([[{"a": 1}] * 4] * 10, dtype=object), allow_pickle=True)
     for name in list(cases) + ["object"]:
@@ -260,8 +261,8 @@ def test_spotting_killed_during_a_game_leaves_no_partial_output(tiny_root, tiny_
     env = {**os.environ, dataset.FAULT_ENV: "write:s_Half_2.npy@2"}  # the second game's second half
     killed = subprocess.run(argv, cwd=TOP, env=env, capture_output=True, text=True, timeout=240)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    assert cm.game_outputs_done(tmp_path / "out", games[0], "s")
-    assert not cm.game_outputs_done(tmp_path / "out", games[1], "s")
+    assert outputs.game_outputs_done(tmp_path / "out", games[0], "s")
+    assert not outputs.game_outputs_done(tmp_path / "out", games[1], "s")
     assert len(_temporaries(tmp_path / "out")) == 1  # the kill's, hidden; the rerun removes it
     again = subprocess.run(argv, cwd=TOP, env={k: v for k, v in os.environ.items() if k != dataset.FAULT_ENV},
                            capture_output=True, text=True, timeout=240)
@@ -270,10 +271,10 @@ def test_spotting_killed_during_a_game_leaves_no_partial_output(tiny_root, tiny_
     assert csb.main(argv[2:-1] + ["--output_dir", str(tmp_path / "whole"), "--no_progress"]) == 0
     for game in games:
         for half in dataset.HALVES:
-            np.testing.assert_array_equal(np.load(cm.prediction_file(tmp_path / "out", game, "s", half)),
-                                          np.load(cm.prediction_file(tmp_path / "whole", game, "s", half)))
-        assert json.loads(cm.results_spotting_file(tmp_path / "out", "s", game).read_text()) == \
-            json.loads(cm.results_spotting_file(tmp_path / "whole", "s", game).read_text())
+            np.testing.assert_array_equal(np.load(outputs.prediction_file(tmp_path / "out", game, "s", half)),
+                                          np.load(outputs.prediction_file(tmp_path / "whole", game, "s", half)))
+        assert json.loads(outputs.results_spotting_file(tmp_path / "out", "s", game).read_text()) == \
+            json.loads(outputs.results_spotting_file(tmp_path / "whole", "s", game).read_text())
 
 
 def test_a_finished_run_drops_its_checkpoint_unless_kept(tiny_runs, uninterrupted, capsys):

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-import compute_mAP as cm
 import dataset
+from evaluation import outputs
 from extraction import media, spot_video
 
 
@@ -63,13 +63,13 @@ def test_two_videos_to_spots(tf2_run, videos, tmp_path, capsys):
         audio = np.load(game_dir / f"{half}_VGGish.npy")
         assert raw.shape == (2 * seconds, 2048) and audio.shape == (2 * seconds, 512)
         np.testing.assert_allclose(reduced, (raw.astype(np.float64) - mean) @ components.T, rtol=1e-5, atol=1e-4)
-        probabilities = np.load(cm.prediction_file(out, game_dir.name, prefix, half))
+        probabilities = np.load(outputs.prediction_file(out, game_dir.name, prefix, half))
         assert probabilities.shape == (seconds, dataset.NUM_CLASSES)  # one window per second
         assert np.all((0 <= probabilities) & (probabilities <= 1))
-    spots = json.loads(cm.results_spotting_file(out, prefix, game_dir.name).read_text())
+    spots = json.loads(outputs.results_spotting_file(out, prefix, game_dir.name).read_text())
     assert spots["UrlLocal"] and isinstance(spots["predictions"], list)
-    assert cm.timeline_file(out, game_dir.name, prefix).is_file()
-    assert str(cm.results_spotting_file(out, prefix, game_dir.name)) in printed
+    assert outputs.timeline_file(out, game_dir.name, prefix).is_file()
+    assert str(outputs.results_spotting_file(out, prefix, game_dir.name)) in printed
 
 
 def test_bad_input_writes_nothing(tf2_run, tiny_runs, videos, tmp_path, capsys):

@@ -11,6 +11,7 @@ import ClassificationSecondBased as csb
 import compute_mAP as cm
 import dataset
 from conftest import write_game, write_list
+from evaluation import candidates, outputs
 from spotting import games as spotting_games
 
 GAME = "league/2015-2016/2016-01-01 - 20-00 Home 1 - 0 Away"
@@ -115,20 +116,21 @@ def test_spotting_writes_exactly_where_the_evaluator_reads(tiny_root, tiny_runs,
     games = dataset.read_game_list(list_path)
     out = tmp_path / "out"
     assert _spot(tiny_runs["audio"], list_path, out, "--output", "c", "--plot_games", "1") == 0
-    expected = {cm.prediction_file(out, g, "c", h) for g in games for h in dataset.HALVES}
-    expected |= {cm.results_spotting_file(out, "c", g) for g in games} | {cm.timeline_file(out, games[0], "c")}
+    expected = {outputs.prediction_file(out, g, "c", h) for g in games for h in dataset.HALVES}
+    expected |= ({outputs.results_spotting_file(out, "c", g) for g in games}
+                 | {outputs.timeline_file(out, games[0], "c")})
     assert {p for p in out.rglob("*") if p.is_file()} == expected
-    arrays = cm.load_predictions(list_path, out, "c")
+    arrays = outputs.load_spotting_outputs(list_path, out, "c")
     assert [a.shape[1] for a in arrays] == [4] * 2 * len(games)
-    from_json = cm.load_results_spotting(list_path, cm.results_spotting_dir(out, "c"))
+    from_json = outputs.load_results_spotting(list_path, outputs.results_spotting_dir(out, "c"))
     assert len(from_json) == len(arrays)
     # By default the JSON holds every segment-centre candidate above 0.01, each with its confidence.
     for array, spots in zip(arrays, from_json):
         for c in (1, 2, 3):
-            seconds, scores = cm.candidates(array[:, c], 0.01, "center")
+            seconds, scores = candidates.candidates(array[:, c], 0.01, "center")
             assert np.flatnonzero(spots[:, c] >= 0).tolist() == seconds.tolist()
             np.testing.assert_array_equal(spots[seconds, c], scores)
-    assert all(cm.game_outputs_done(out, g, "c") for g in games)
+    assert all(outputs.game_outputs_done(out, g, "c") for g in games)
     assert cm.main(["--testing", str(list_path), "--predictions", str(out), "--prefix", "c", "--output",
                     str(tmp_path / "eval"), "--no_plots", "--loglevel", "WARNING"]) == 0
     assert cm.main(["--testing", str(list_path), "--predictions", str(out), "--prefix", "c", "--output",
@@ -233,11 +235,11 @@ def test_spot_one_game_folder_of_ones_own(tiny_root, tiny_runs, tmp_path, capsys
     assert "SoccerNet JSON" in printed and "timeline" in printed
     assert _spot(tiny_runs["fusion"], tiny_root / "listgame_Test_2.npy", tmp_path / "ref", "--output", "m") == 0
     for half in (1, 2):
-        np.testing.assert_array_equal(np.load(cm.prediction_file(out, "my match", "m", half)),
-                                      np.load(cm.prediction_file(tmp_path / "ref", game, "m", half)))
-    spots = json.loads(cm.results_spotting_file(out, "m", "my match").read_text())
+        np.testing.assert_array_equal(np.load(outputs.prediction_file(out, "my match", "m", half)),
+                                      np.load(outputs.prediction_file(tmp_path / "ref", game, "m", half)))
+    spots = json.loads(outputs.results_spotting_file(out, "m", "my match").read_text())
     assert spots["UrlLocal"] == "my match" and spots["predictions"]
-    assert cm.timeline_file(out, "my match", "m").is_file()
+    assert outputs.timeline_file(out, "my match", "m").is_file()
     assert csb.main(["--model", str(tiny_runs["fusion"]), "--game", str(tmp_path / "none"), "--output_dir",
                      str(out)]) == 2
 

@@ -44,6 +44,7 @@ def test_libraries_load_without_tensorflow():
             "experiments.reproduce, experiments.demo, experiments.make_synthetic, spotting.games, spotting.combine, "
             "ClassificationMinuteBased, ClassificationSecondBased, training.options, training.cluster, "
             "training.schedule, training.data, training.late_fusion; "
+            "from evaluation import classification, outputs, candidates, reference, truth, report, plots, inputs; "
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=TOP, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import ClassificationMinuteBased as cmb
-import compute_mAP as cm
 import fusion
 from conftest import count_xla_descriptor, training_argv
+from evaluation import classification
 from networks import architectures, kernels, names
 from training import late_fusion
 from training.schedule import Schedule
@@ -23,14 +23,14 @@ from training.trainer import Trainer
 
 def test_pr_auc_hand_worked():
     # Perfect ranking: recall drops from 1 to ~0 where precision is 1 on both sides.
-    assert cm.pr_auc([1, 0], [0.8, 0.3]) == pytest.approx(1.0, abs=1e-5)
+    assert classification.pr_auc([1, 0], [0.8, 0.3]) == pytest.approx(1.0, abs=1e-5)
     # Inverted: the only drop in recall (1 -> 0) is between precision 0.5 and ~0: area 0.25.
-    assert cm.pr_auc([1, 0], [0.3, 0.8]) == pytest.approx(0.25, abs=1e-5)
+    assert classification.pr_auc([1, 0], [0.3, 0.8]) == pytest.approx(0.25, abs=1e-5)
     # labels 1, 1, 0 with scores .9, .5, .7: (R, P) = (1, 2/3) below .5, (.5, .5) to .7, (.5, 1) to .9,
     # (0, 1) above: 0.5 * (2/3 + 1/2) / 2 + 0.5 * (1 + 1) / 2 = 0.791667.
-    assert cm.pr_auc([1, 1, 0], [0.9, 0.5, 0.7]) == pytest.approx(0.791667, abs=1e-5)
+    assert classification.pr_auc([1, 1, 0], [0.9, 0.5, 0.7]) == pytest.approx(0.791667, abs=1e-5)
     # No positive at all: recall (TP + 1e-6) / (0 + 1e-6) stays 1: the area is 0.
-    assert cm.pr_auc([0, 0, 0], [0.2, 0.5, 0.9]) == pytest.approx(0.0, abs=1e-6)
+    assert classification.pr_auc([0, 0, 0], [0.2, 0.5, 0.9]) == pytest.approx(0.0, abs=1e-6)
 
 
 def tf1_pr_auc_loop(labels, scores, n=200):
@@ -53,26 +53,26 @@ def test_pr_auc_equals_the_tf1_formula_and_differs_from_keras_auc():
     rng = np.random.default_rng(0)
     labels = rng.random(300) < 0.2
     scores = np.where(labels, rng.uniform(0.3, 1, 300), rng.uniform(0, 0.7, 300)).astype(np.float32)
-    ours = cm.pr_auc(labels, scores)
+    ours = classification.pr_auc(labels, scores)
     assert ours == pytest.approx(tf1_pr_auc_loop(labels, scores), abs=1e-5)
     # Keras's AUC(curve="PR") sums by interpolation: another number on the same 200 thresholds (0.307
     # here, where TF1's trapezoids give the hand-worked 0.25).
     auc = keras.metrics.AUC(num_thresholds=200, curve="PR")
     auc.update_state(np.array([1, 0], np.float32), np.array([0.3, 0.8], np.float32))
-    assert cm.pr_auc([1, 0], [0.3, 0.8]) == pytest.approx(0.25, abs=1e-5)
+    assert classification.pr_auc([1, 0], [0.3, 0.8]) == pytest.approx(0.25, abs=1e-5)
     assert float(auc.result()) > 0.25 + 0.05
-    assert ours > cm.pr_auc(labels, rng.random(300)) + 0.3  # and it tracks the ranking
+    assert ours > classification.pr_auc(labels, rng.random(300)) + 0.3  # and it tracks the ranking
 
 
 def test_report_and_confusion_matrix_rows_are_ground_truth():
     labels = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]], np.float32)
     scores = np.array([[.9, .1, .1, .1], [.2, .1, .8, .1], [.1, .9, .2, .1], [.1, .1, .1, .7]])
-    report = cm.classification_report(labels, scores)
+    report = classification.classification_report(labels, scores)
     # Row = argmax of the labels (the card-and-subs chunk counts as card), column = argmax of the scores.
     assert report["confusion_matrix"] == [[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
     assert report["accuracy"]["card"] == 0.5
     assert report["mAP"] == pytest.approx(np.mean([report["AP"][c] for c in ("card", "subs", "goal")]))
-    assert "rows: ground truth" in cm.format_classification_report(report)
+    assert "rows: ground truth" in classification.format_classification_report(report)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def test_every_architecture_trains_and_tests(tiny_root, tmp_path, architecture):
     report = json.loads((run / "test_report.json").read_text())
     saved = np.load(run / "predictions_listgame_Test_2.npz")
     # The report is that of the saved test logits, chunk for chunk.
-    again = cm.classification_report(saved["labels"], cm.sigmoid(saved["logits"]))
+    again = classification.classification_report(saved["labels"], classification.sigmoid(saved["logits"]))
     assert report["mAP"] == pytest.approx(again["mAP"]) and report["confusion_matrix"] == again["confusion_matrix"]
     assert sum(map(sum, report["confusion_matrix"])) == report["chunks"] == len(saved["logits"])
     assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 2
@@ -272,7 +272,8 @@ def test_predict_mode_takes_the_runs_settings(tiny_root, tiny_runs, tmp_path, ca
     other = json.loads((run / "test_report_listgame_Valid_2.json").read_text())
     saved = np.load(run / "predictions_listgame_Valid_2.npz")
     assert other["chunks"] == len(saved["logits"]) > 0
-    assert other["mAP"] == pytest.approx(cm.classification_report(saved["labels"], cm.sigmoid(saved["logits"]))["mAP"])
+    assert other["mAP"] == pytest.approx(
+        classification.classification_report(saved["labels"], classification.sigmoid(saved["logits"]))["mAP"])
     for flag, value in (("--WindowSize", "60"), ("--architecture", "AudioNetwork"), ("--featuresVideo", "I3D")):
         assert cmb.main(base + [flag, value]) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -296,7 +297,7 @@ def test_late_fusion_of_two_runs(tiny_runs, tmp_path, capsys):
         report = json.loads(out.read_text())
         v, a = (np.load(r / "predictions_listgame_Test_2.npz") for r in (video, audio))
         probabilities, _ = late_fusion.fuse_logits(v["logits"], a["logits"], method)
-        assert report["AP"]["goal"] == pytest.approx(cm.pr_auc(v["labels"][:, 3], probabilities[:, 3]))
+        assert report["AP"]["goal"] == pytest.approx(classification.pr_auc(v["labels"][:, 3], probabilities[:, 3]))
     assert "method 2 (Archi3Prediction)" in capsys.readouterr().out
     # Runs that scored other chunks are refused.
     other = tmp_path / "other"

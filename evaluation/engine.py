@@ -1,0 +1,335 @@
+"""The vectorised engine, part 2: the greedy matching of the spots to the events and both metrics' APs over
+the whole grid (methods x thresholds x deltas x halves x classes) at once, in TensorFlow (`evaluate`), on
+a GPU when TensorFlow sees one. Its paper numbers are identical to `reference.evaluate_loop`'s, its
+official ones to the soccernet package's `evaluate(version=1)` on the same spots.
+
+TensorFlow is imported here: the caller starts it first (`runs.start_tensorflow`, compute_mAP.py's main).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from dataset import EVENT_CLASSES
+from evaluation.candidates import (CANDIDATE_METHODS, DEFAULT_DELTAS, DEFAULT_THRESHOLDS, RECALL_LEVELS,
+                                   SOCCERNET_CONFIDENCES, SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME, check_deltas,
+                                   check_ground_truth, check_methods, check_metrics, check_predictions,
+                                   check_thresholds)
+from evaluation.engine_spots import SECOND_SPAN, extract_spots, work_dtype
+from evaluation.report import grid_report
+
+_BIG = 1 << 60
+
+# The compiled pieces: each builder makes its tf.function once per process.
+
+
+@functools.cache
+def _match_fn():
+    """The greedy matching steps (see `_match`)."""
+    spec = tf.TensorSpec
+
+    signature = [spec([None], tf.int64), spec([None], tf.int64), spec([None], tf.float64), spec([None], tf.int64),
+                 spec([None], tf.int64), spec([None], tf.int64), spec([None], tf.float64), spec([None], tf.float64),
+                 spec([], tf.bool), spec([], tf.int64)]
+
+    @tf.function(autograph=False, input_signature=signature)
+    def match(lo, hi, events, row_start, rank, group_half, base, half, closed, steps):
+        def step(g, matched):
+            sub = tf.reshape(tf.where((lo <= g) & (hi > g)), [-1])
+            before = tf.gather(matched, sub)
+            event = tf.gather(events, tf.gather(row_start, sub) + g)[:, None]
+            spot = tf.gather(base, sub)[:, None]
+            # paper: t - d/2 <= s < t + d/2; soccernet (closed): t - d <= f <= t + d
+            inside = (event - half[None, :] <= spot) & ((spot < event + half[None, :])
+                                                         | (closed & (spot <= event + half[None, :])))
+            eligible = inside & ~before
+            ranks = tf.where(eligible, tf.gather(rank, sub)[:, None], tf.constant(_BIG, tf.int64))
+            _, ids = tf.unique(tf.gather(group_half, sub), out_idx=tf.int64)
+            best = tf.math.segment_min(ranks, ids)
+            taken = eligible & (ranks == tf.gather(best, ids))
+            return g + 1, tf.tensor_scatter_nd_update(matched, sub[:, None], before | taken)
+
+        matched = tf.zeros([tf.shape(lo)[0], tf.shape(half)[0]], tf.bool)
+        return tf.while_loop(lambda g, _: g < steps, step, (tf.constant(0, tf.int64), matched))[1]
+
+    return match
+
+
+@functools.cache
+def _paper_table_fn():
+    """Highest precision of the true positives per (group, delta, recall level slot), see `_paper_ap`."""
+    spec = tf.TensorSpec
+    slots = len(RECALL_LEVELS) + 1
+
+    signature = [spec([None], tf.int64), spec([None, None], tf.bool), spec([None], tf.int64), spec([None], tf.int64),
+                 spec([None], tf.int64), spec([None], tf.int64), spec([], tf.int64)]
+
+    @tf.function(autograph=False, input_signature=signature)
+    def paper_table(relevant, tp, group, rank, group_start, positives, groups):
+        D = tf.shape(tp, out_type=tf.int64)[1]
+        # The relevant spots in pooled order (group, descending score); their rank counts all spots.
+        position = tf.gather(rank, relevant)
+        order = tf.argsort(position, stable=True)
+        tp_b = tf.gather(tp, order)
+        position = tf.gather(position, order)
+        groups_b = tf.gather(group, tf.gather(relevant, order))
+        cumulative = tf.cumsum(tf.cast(tp_b, tf.int64), axis=0)
+        first = tf.searchsorted(groups_b, groups_b, side="left", out_type=tf.int64)
+        before = tf.where((first > 0)[:, None], tf.gather(cumulative, tf.maximum(first - 1, 0)),
+                          tf.zeros([1, 1], tf.int64))
+        c = cumulative - before  # (spots, deltas): true positives so far in the group
+        k = (position - tf.gather(group_start, groups_b) + 1)[:, None]  # detections so far
+        p_class = tf.gather(positives, groups_b % len(EVENT_CLASSES))[:, None]
+        precision = tf.cast(c, tf.float64) / tf.cast(k, tf.float64)
+        # Recall c/P >= r for the levels r = q/10 exactly when 10 c >= q P (no rounding question).
+        level = tf.where(p_class > 0, tf.minimum(10 * c // tf.maximum(p_class, 1), 10) + 1, tf.ones_like(c))
+        segment = (groups_b[:, None] * D + tf.range(D)[None, :]) * slots + level
+        segment = tf.where(tp_b, segment, groups * D * slots)  # false positives: a discarded slot
+        return tf.math.unsorted_segment_max(tf.reshape(precision, [-1]), tf.reshape(segment, [-1]),
+                                            groups * D * slots + 1)
+
+    return paper_table
+
+
+@functools.cache
+def _soccernet_counts_fn():
+    """Detections and true positives per (group, delta, confidence bin), see `_soccernet_ap`."""
+    spec = tf.TensorSpec
+    bins = len(SOCCERNET_CONFIDENCES) + 1
+
+    signature = [spec([None], tf.bool), spec([None], tf.int64), spec([None, None], tf.bool), spec([None], tf.float64),
+                 spec([None], tf.int64), spec([None], tf.float64), spec([], tf.int64)]
+
+    @tf.function(autograph=False, input_signature=signature)
+    def soccernet_counts(chosen, relevant, tp, score, group, confidences, groups):
+        D = tf.shape(tp, out_type=tf.int64)[1]
+        b = tf.searchsorted(confidences, score, side="right", out_type=tf.int64)  # thresholds <= score
+        segment = tf.where(chosen, group * bins + b, groups * bins)
+        count = tf.math.unsorted_segment_sum(tf.ones_like(b), segment, groups * bins + 1)
+        hits = tf.where(tp)
+        entry = tf.gather(relevant, hits[:, 0])
+        segment = (tf.gather(group, entry) * D + hits[:, 1]) * bins + tf.gather(b, entry)
+        true_count = tf.math.unsorted_segment_sum(tf.ones_like(segment), segment, groups * D * bins)
+        return count, true_count
+
+    return soccernet_counts
+
+
+class _Windows:
+    """A metric's tolerance windows: which events each spot may take, per delta.
+
+    paper: t - d/2 <= s < t + d/2 (seconds; the original's float arithmetic);
+    soccernet: |f_spot - f_event| <= d frames, i.e. |s - t| <= d/2 seconds (2 frames per second)."""
+
+    def __init__(self, metric: str, deltas: tuple[int, ...]):
+        self.closed = metric != "paper"
+        self.half = np.asarray(deltas, np.float64) / (1 if self.closed else 2)
+        self.widest = float(self.half.max())
+        # searchsorted sides of the widest window's lower and upper ends (events t with lo <= t < hi)
+        self.sides = ("left", "right") if self.closed else ("right", "right")
+
+
+def _row_keys(rows: list[np.ndarray]):
+    """The per-row sorted values flattened, composite search keys (row * span + value), each row's start,
+    and the largest row."""
+    counts = np.array([len(r) for r in rows], np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    values = np.concatenate([np.asarray(r, np.float64) for r in rows]) if rows else np.zeros(0)
+    keys = values + np.repeat(np.arange(len(rows), dtype=np.float64), counts) * float(SECOND_SPAN)
+    return values, keys, starts, int(counts.max(initial=0))
+
+
+def _near_mask(rows: list[np.ndarray], low: np.ndarray, high: np.ndarray, col_off: np.ndarray) -> np.ndarray:
+    """Flat bool mask over every (column, second): True where some event of that column's row has the
+    second in [low, high) (per event, integer bounds, clipped to the column). Spots elsewhere cannot match."""
+    total = int(col_off[-1])
+    diff = np.zeros(total + 1, np.int32)
+    row = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
+    length = np.diff(col_off)[row]
+    lo = np.clip(low, 0, length)
+    hi = np.clip(high, 0, length)
+    keep = hi > lo
+    np.add.at(diff, col_off[row][keep] + lo[keep], 1)
+    np.add.at(diff, col_off[row][keep] + hi[keep], -1)
+    return np.cumsum(diff[:-1]) > 0
+
+
+def _match(windows: _Windows, rows, relevant, rank, group_half, col, base):
+    """Greedy matching of all (configuration, half) at once, for every delta.
+
+    Spots of a (configuration, half) go in ascending `rank` (descending score, then time). The paper's rule
+    (each spot takes the first free event of its window, in time order) and the package's (each event, in
+    time order, takes the free spot of highest score in its window) come to the same sequential rule, run
+    event by event: event g goes to the spot of lowest rank among those that hold g in their window and
+    have no event yet. (For the paper's rule, by induction on g: the first spot in score order that holds g
+    and is still free reaches g with every earlier event of its window taken, so it takes g.)
+
+    Args:
+        windows: the metric's windows.
+        rows: per row (class * halves + half), the sorted event times (seconds or frames).
+        relevant: (spots,) global indices of the spots that can take an event; `base` their time.
+
+    Returns:
+        (relevant spots, deltas) bool: the spot is a true positive at that delta.
+    """
+    values, keys, starts, steps = _row_keys(rows)
+    if int(relevant.shape[0]) == 0 or steps == 0:
+        return tf.zeros([int(relevant.shape[0]), len(windows.half)], tf.bool)
+    r_col = tf.gather(col, relevant)
+    row_start = tf.gather(tf.constant(starts), r_col)
+    key0 = tf.cast(r_col, tf.float64) * float(SECOND_SPAN) + base
+    keys_t = tf.constant(keys)
+    lo = tf.searchsorted(keys_t, key0 - windows.widest, side=windows.sides[0], out_type=tf.int64) - row_start
+    hi = tf.searchsorted(keys_t, key0 + windows.widest, side=windows.sides[1], out_type=tf.int64) - row_start
+    return _match_fn()(lo, hi, tf.constant(values), row_start, tf.gather(rank, relevant),
+                       tf.gather(group_half, relevant), base, tf.constant(windows.half),
+                       tf.constant(windows.closed), tf.constant(steps, tf.int64))
+
+
+def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequence[str] = CANDIDATE_METHODS,
+             thresholds: Sequence[float] = DEFAULT_THRESHOLDS, deltas: Sequence[int] = DEFAULT_DELTAS,
+             metric: str = "both", spot_rate: int = 1) -> dict:
+    """Candidate spots and their scores over the whole grid, vectorised in TensorFlow.
+
+    Args:
+        predictions: per half, a (seconds, 4) array (background, card, subs, goal), as
+            ClassificationSecondBased.py writes them (or arrays of spots for method "spots").
+        ground_truth: per half (same order), three arrays of event seconds (card, subs, goal), as
+            `truth.load_ground_truth` returns them.
+        methods: candidate methods, from "argmax", "center", "nms" (and "spots").
+        thresholds: candidate thresholds in [0, 1].
+        deltas: tolerances in whole seconds.
+        metric: "paper", "soccernet" or "both".
+        spot_rate: positions per second of the arrays: 1, or 2 (the official metric's frames, for arrays of
+            spots read at that rate by `outputs.read_results_spotting`; metric "soccernet" only).
+
+    Equal scores keep the original's stable order: within a half the earlier second first, pooled over
+    halves the earlier half in list order first. Numbers are identical to `reference.evaluate_loop` (paper)
+    and to the soccernet package's `evaluate(version=1)` on the same spots (soccernet).
+
+    Returns:
+        A JSON-able dict: the grid (`methods`, `thresholds`, `deltas`, `classes`), `halves`, `events`
+        (ground-truth counts per class), `spots` (candidate counts [method][threshold][class]), and per
+        metric (`paper`, `soccernet`): `AP` [method][threshold][delta][class], `mAP`
+        [method][threshold][delta], `average_mAP` [method][threshold], `average_AP`
+        [method][threshold][class], and `best` per method (the threshold of highest Average-mAP, the
+        first one on ties, with its numbers).
+
+    Raises:
+        ValueError: bad arguments or arrays.
+    """
+    methods, thresholds, deltas = check_methods(methods), check_thresholds(thresholds), check_deltas(deltas)
+    metrics = check_metrics(metric)
+    if spot_rate not in (1, SOCCERNET_FRAMERATE) or (spot_rate != 1 and metrics != ("soccernet",)):
+        raise ValueError(f"spot_rate {spot_rate}: 1, or {SOCCERNET_FRAMERATE} with the soccernet metric only "
+                         "(the paper's metric is per second)")
+    per_frame = SOCCERNET_FRAMERATE // spot_rate  # frames per array position
+    predictions = check_predictions(predictions)
+    ground_truth = check_ground_truth(ground_truth, len(predictions))
+    H, T, D, C = len(predictions), len(thresholds), len(deltas), len(EVENT_CLASSES)
+    G = len(methods) * T * C
+    cfg, col, sec, score = extract_spots(predictions, methods, thresholds)
+    n = int(score.shape[0])
+    group = cfg * C + col // H  # (method, threshold, class): the pooled AP groups
+    group_half = cfg * (C * H) + col  # (method, threshold, class, half): the matching groups
+    counts = tf.math.unsorted_segment_sum(tf.ones([n], tf.int64), group, G).numpy().reshape(len(methods), T, C)
+    # Pooled order: by group, then descending score, ties in the base order (half, then second). Within a
+    # (group, half) this is also the matching order, so the position in it serves as the rank.
+    order_b = _pooled_order(group, score, all(work_dtype(p.dtype) == np.float32 for p in predictions))
+    rank = tf.math.invert_permutation(order_b)
+    group_start = np.concatenate([[0], np.cumsum(counts.reshape(-1))[:-1]]).astype(np.int64)
+    lengths = np.array([len(p) for p in predictions], np.int64)
+    col_off = np.concatenate([[0], np.cumsum(np.tile(lengths, C))]).astype(np.int64)
+    flat = tf.gather(tf.constant(col_off), col) + sec  # (column, second) in the flat layout
+    widest = max(deltas)
+    results = {}
+    paper_gt = [np.floor(gt[c]).astype(np.int64) for c in range(C) for gt in ground_truth]  # rows = columns
+    events = {name: int(sum(len(s) for s in paper_gt[c * H:(c + 1) * H])) for c, name in enumerate(EVENT_CLASSES)}
+    if "paper" in metrics:
+        every = np.concatenate(paper_gt) if paper_gt else np.zeros(0, np.int64)
+        near = _near_mask(paper_gt, every - widest // 2, every + (widest + 1) // 2, col_off)  # t-d/2 <= s < t+d/2
+        relevant = tf.reshape(tf.where((score > 0) & tf.gather(tf.constant(near), flat)), [-1])
+        tp = _match(_Windows("paper", deltas), paper_gt, relevant, rank, group_half, col,
+                    tf.cast(tf.gather(sec, relevant), tf.float64))
+        results["paper"] = _paper_ap(relevant, tp, group, rank, group_start,
+                                     np.array([events[name] for name in EVENT_CLASSES], np.int64), G, D).reshape(
+            len(methods), T, C, D).transpose(0, 1, 3, 2)
+    events_soccernet = None
+    if "soccernet" in metrics:
+        frames_gt = [np.unique(np.minimum(np.floor(SOCCERNET_FRAMERATE * gt[c]).astype(np.int64),
+                                          SOCCERNET_LAST_FRAME)) for c in range(C) for gt in ground_truth]
+        events_soccernet = {name: int(sum(len(f) for f in frames_gt[c * H:(c + 1) * H]))
+                            for c, name in enumerate(EVENT_CLASSES)}
+        every = np.concatenate(frames_gt) if frames_gt else np.zeros(0, np.int64)
+        near = _near_mask(frames_gt, -((widest - every) // per_frame), (every + widest) // per_frame + 1,
+                          col_off)  # |per_frame * s - f| <= d
+        frame = tf.minimum(sec * per_frame, SOCCERNET_LAST_FRAME)
+        # Frames clipped to the last one overwrite each other (the later spot wins, as in the JSON order).
+        clipped = sec * per_frame >= SOCCERNET_LAST_FRAME
+        later_clipped = tf.concat([clipped[1:] & (group_half[1:] == group_half[:-1]), [False]], 0)
+        chosen = (score >= 0) & ~(clipped & later_clipped)
+        relevant = tf.reshape(tf.where(chosen & (tf.gather(tf.constant(near), flat) | clipped)), [-1])
+        tp = _match(_Windows("soccernet", deltas), frames_gt, relevant, rank, group_half, col,
+                    tf.cast(tf.gather(frame, relevant), tf.float64))
+        results["soccernet"] = _soccernet_ap(chosen, relevant, tp, score, group,
+                                             np.array([events_soccernet[name] for name in EVENT_CLASSES]),
+                                             G, D).reshape(len(methods), T, C, D).transpose(0, 1, 3, 2)
+    return grid_report(methods, thresholds, deltas, metrics, H, events, events_soccernet, counts, results)
+
+
+def _pooled_order(group, score, float32_scores: bool):
+    """Permutation sorting the spots by (group, descending score), stable. One sort of a packed int64 key
+    when the scores are float32 values; else a stable sort by score, then by (group, score rank)."""
+    n = int(score.shape[0])
+    if n == 0:
+        return tf.zeros([0], tf.int64)
+    if float32_scores:
+        bits = tf.cast(tf.bitcast(tf.cast(score, tf.float32) + 0.0, tf.int32), tf.int64)
+        order = tf.where(bits < 0, -(bits & 0x7FFFFFFF) - 1, bits)  # increasing with the score
+        key = group * (1 << 33) + ((1 << 31) - 1 - order)
+        return tf.cast(tf.argsort(key, stable=True), tf.int64)
+    by_score = tf.cast(tf.argsort(score, direction="DESCENDING", stable=True), tf.int64)
+    rank = tf.math.invert_permutation(by_score)
+    return tf.cast(tf.argsort(group * n + rank, stable=True), tf.int64)
+
+
+def _paper_ap(relevant, tp, group, rank, group_start, positives, G, D):
+    """11-point AP per (group, delta) from the true positives: AP at recall level r is the highest
+    precision among detections with recall >= r (only true positives can hold it: a false positive has
+    the recall and a lower precision than the true positive before it), 0 if none."""
+    slots = len(RECALL_LEVELS) + 1
+    table = np.full((G, D, slots), -np.inf)
+    if int(relevant.shape[0]):
+        best = _paper_table_fn()(relevant, tp, group, rank, tf.constant(group_start), tf.constant(positives),
+                                 tf.constant(G, tf.int64)).numpy()
+        table = best[:-1].reshape(G, D, slots)
+    reach = np.maximum.accumulate(table[:, :, ::-1], axis=2)[:, :, ::-1]  # best over levels >= index
+    values = np.maximum(reach[:, :, 1:], 0.0)  # level q + 1 and above, for recall level q
+    ap = np.zeros((G, D))
+    for q in range(len(RECALL_LEVELS)):  # summed in order, as the original's sum(AP_r)
+        ap = ap + values[:, :, q]
+    return ap / len(RECALL_LEVELS)
+
+
+def _soccernet_ap(chosen, relevant, tp, score, group, positives, G, D):
+    """The package's AP: precision and recall at 200 confidence thresholds (detections with score >=
+    threshold), then for j = 0, 0.1, ..., 1 the highest precision at recall >= j, summed and / 11."""
+    bins = len(SOCCERNET_CONFIDENCES) + 1
+    count, true_count = _soccernet_counts_fn()(chosen, relevant, tp, score, group,
+                                               tf.constant(SOCCERNET_CONFIDENCES), tf.constant(G, tf.int64))
+    count = count.numpy()[:-1].reshape(G, bins)
+    true_count = true_count.numpy().reshape(G, D, bins)
+    # Detections at threshold index i: those with more than i thresholds <= score.
+    detections = np.cumsum(count[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)  # (G, 200)
+    true_pos = np.cumsum(true_count[:, :, ::-1], axis=2)[:, :, ::-1][:, :, 1:].astype(np.float64)
+    n_gt = positives[np.arange(G) % len(EVENT_CLASSES)].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.nan_to_num(true_pos / detections[:, None, :])
+        recall = np.nan_to_num(true_pos / n_gt[:, None, None])
+    ap = np.zeros((G, D))
+    for j in np.arange(11) / 10:
+        ap = ap + np.where(recall >= j, precision, -np.inf).max(axis=2, initial=-np.inf).clip(min=0.0)
+    return ap / 11

@@ -1,0 +1,151 @@
+"""What compute_mAP.py runs once its arguments are parsed and checked, its inputs read (`inputs.read_inputs`)
+and TensorFlow started (`run`): each model's predictions (or results_spotting.json files) scored over the
+grid, the chance baseline, and the output files (results.json, grid.csv, summary.csv, the plots, the best
+spots as results_spotting.json). TensorFlow through `engine`.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+import dataset
+from dataset import EVENT_CLASSES
+from evaluation.candidates import SOCCERNET_FRAMERATE, SPOTS
+from evaluation.engine import evaluate
+from evaluation.inputs import Inputs, json_rate
+from evaluation.outputs import (prediction_file, read_prediction_file, read_results_spotting, results_spotting_dir,
+                                results_spotting_file, results_spotting_json, write_results_spotting)
+from evaluation.plots import plot_results, plot_spots, spots_plot_file
+from evaluation.report import format_comparison, format_report, grid_csv, summary_csv
+
+log = logging.getLogger(__name__)
+
+
+def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
+    """Evaluate every model of the command line (`inputs`, read by `read_inputs`); write the output files;
+    return {model: report}."""
+    output = Path(args.output)
+    metric_names, ground_truth = inputs.metric_names, inputs.ground_truth
+    methods, thresholds, sets = inputs.methods, inputs.thresholds, inputs.sets
+    deltas = next(iter(sets.values()))
+    results, lengths, best_json = {}, None, []
+    for model in inputs.models:
+        began = time.perf_counter()
+        prefix, predictions, spots = model.prefix, model.predictions, model.spots
+        for name, chosen in sets.items():
+            if args.results_spotting:
+                report = _evaluate_json(spots, ground_truth, thresholds, metric_names, chosen)
+            else:
+                report = evaluate(predictions, ground_truth, methods=methods, thresholds=thresholds, deltas=chosen,
+                                  metric=args.metric)
+            if prefix not in results:
+                results[prefix] = report
+                if lengths is None:  # of the halves in seconds, for the chance baseline
+                    lengths = [len(p) for p in predictions] if predictions is not None else \
+                        [len(p) for p in spots["paper"]] if "paper" in spots else \
+                        [-(-len(p) // SOCCERNET_FRAMERATE) for p in spots["soccernet"]]
+            else:  # the tight Average-mAP beside the loose one
+                results[prefix][name] = {"deltas": list(chosen), **{m: report[m] for m in metric_names}}
+        log.info("%s: %d configurations x %d deltas evaluated in %.2f s", prefix, len(methods) * len(thresholds),
+                 sum(len(d) for d in sets.values()), time.perf_counter() - began)
+        if args.write_json and not args.results_spotting:
+            best_json.append((prefix, predictions))
+    chance = None
+    if inputs.chance_truth is not None:
+        # A JSON file's halves end at their last spot: at least as long as their last event, then.
+        lengths = [max(n, 1 + int(max((float(t) for c in gt for t in c), default=0)))
+                   for n, gt in zip(lengths, ground_truth)]
+        chance = evaluate(chance_spots(inputs.chance_truth, lengths), ground_truth, methods=(SPOTS,),
+                          thresholds=(0.0,), deltas=deltas, metric=args.metric)
+        chance["training_list"] = str(args.chance)
+    for prefix, predictions in best_json:
+        _write_best_json(args, prefix, predictions, results[prefix], output)
+    output.mkdir(parents=True, exist_ok=True)
+    settings = {"testing": str(args.testing), "SoccerNet_path": args.SoccerNet_path,
+                "predictions": str(args.predictions), "results_spotting": args.results_spotting,
+                "label_file": args.label_file}
+    dataset.write_json_atomic(output / "results.json", {"settings": settings, "models": results,
+                                                          **({"chance": chance} if chance else {})})
+    dataset.write_text_atomic(output / "grid.csv", grid_csv(results))
+    dataset.write_text_atomic(output / "summary.csv", summary_csv(results))
+    if not args.no_plots:
+        for metric in metric_names:
+            plot_results(results, output, metric)
+    plotted = _plot_spots(args, inputs.spot_plots)
+    for prefix, report in results.items():
+        print(format_report(prefix, report))
+    if len(results) > 1 or chance:
+        print(format_comparison(results, chance))
+    print(f"written: {output / 'results.json'}, grid.csv, summary.csv"
+          + ("" if args.no_plots else ", plots") + (f", {len(plotted)} spot plots" if plotted else "")
+          + f" ({time.perf_counter() - inputs.started:.1f} s)")
+    return results
+
+
+def chance_spots(training_truth, lengths: Sequence[int]) -> list[np.ndarray]:
+    """The chance baseline's spot arrays for halves of these lengths: per class, round(m) spots at a
+    uniform cadence (at ((i + 1/2) n / round(m)) for i < round(m)), m the class's mean count of events per
+    half in `training_truth` (`truth.load_ground_truth` of a training list), all with confidence 1."""
+    C = len(EVENT_CLASSES)
+    means = [float(np.mean([len(gt[c]) for gt in training_truth])) if training_truth else 0.0 for c in range(C)]
+    arrays = []
+    for n in lengths:
+        array = np.full((n, C + 1), -1.0)
+        for c, mean in enumerate(means):
+            count = int(round(mean))
+            if n and count:
+                array[((np.arange(count) + 0.5) * n / count).astype(np.int64), c + 1] = 1.0
+        arrays.append(array)
+    return arrays
+
+
+def _plot_spots(args, spot_plots: list[tuple]) -> list[Path]:
+    """Each model's spots of the chosen games over its probabilities and the annotations."""
+    root = dataset.data_root_for(args.testing, args.SoccerNet_path)
+    written = []
+    for prefix, game, path, spots in spot_plots:
+        spots = spots if spots is not None else read_results_spotting(path)
+        files = [prediction_file(args.predictions, game, prefix, h) for h in dataset.HALVES]
+        probabilities = ({h: read_prediction_file(f) for h, f in zip(dataset.HALVES, files)}
+                         if all(f.is_file() for f in files) else None)
+        labels = root / game / args.label_file
+        events = dataset.read_labels(labels) if labels.is_file() else []
+        written.append(plot_spots(spots_plot_file(args.output, prefix, game), game, spots, probabilities, events,
+                                  f"{prefix}: the spots of its {path.name}"))
+    return written
+
+
+def _evaluate_json(spots: dict[str, list[np.ndarray]], ground_truth, thresholds, metric_names, deltas) -> dict:
+    """Score results_spotting.json files: the paper's metric per second, the official one at its 0.5 s
+    frames (as the package reads the files), each on the spots read at its own resolution
+    (`spots[metric]`, `load_results_spotting` at `json_rate(metric)`)."""
+    reports = {}
+    for metric in metric_names:
+        reports[metric] = evaluate(spots[metric], ground_truth, methods=(SPOTS,), thresholds=thresholds,
+                                   deltas=deltas, metric=metric, spot_rate=json_rate(metric))
+    report = dict(reports[metric_names[0]])
+    report["metrics"] = list(metric_names)
+    for metric in metric_names[1:]:
+        report[metric] = reports[metric][metric]
+    if "soccernet" in reports:
+        report["events_soccernet"] = reports["soccernet"]["events_soccernet"]
+        report["spot_resolution"] = {metric: f"{1 / json_rate(metric):g} s" for metric in metric_names}
+    return report
+
+
+def _write_best_json(args, prefix: str, predictions: list[np.ndarray], report: dict, output: Path) -> None:
+    block = report[report["headline"]]
+    method = max(report["methods"], key=lambda m: block["best"][m]["average_mAP"])
+    threshold = block["best"][method]["threshold"]
+    folder = results_spotting_dir(output, prefix)
+    for i, game in enumerate(dataset.read_game_list(args.testing)):
+        target = results_spotting_file(output, prefix, game)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        by_half = {h: predictions[2 * i + h - 1] for h in dataset.HALVES}
+        write_results_spotting(target, results_spotting_json(by_half, method, threshold, game))
+    log.info("%s: results_spotting.json files (%s, threshold %.2f) under %s", prefix, method, threshold, folder)
