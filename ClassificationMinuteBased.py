@@ -34,8 +34,10 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-import dataset
-import runs
+from base import errors
+from runtime import cli
+from runtime import process
+from runtime import rundir
 from networks import names
 from training import cluster, options
 
@@ -44,9 +46,9 @@ TOP = Path(__file__).resolve().parent
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=runs.HelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     original = parser.add_argument_group("flags of the original script")
-    original.add_argument("--architecture", type=runs.argument_type(names.resolve_architecture, "architecture"),
+    original.add_argument("--architecture", type=cli.argument_type(names.resolve_architecture, "architecture"),
                           help=f"network: {', '.join(names.ARCHITECTURE_NAMES)}, or the paper's method number "
                                "3..7 (required to train; taken from the run with --resume or --mode predict)")
     original.add_argument("--training", default=str(TOP / "listgame_Train_300.npy"), help="training game list")
@@ -57,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     original.add_argument("--featuresAudio", default="VGGish",
                           help="audio features {half}_<name>.npy; 'none' for no audio files")
     original.add_argument("--PCA", action="store_true", help="read the video features' _PCA512 files")
-    original.add_argument("--network", type=runs.argument_type(names.resolve_pooling, "pooling"), default="RVLAD",
+    original.add_argument("--network", type=cli.argument_type(names.resolve_pooling, "pooling"), default="RVLAD",
                           help=f"pooling: {', '.join(names.POOLINGS)}")
     original.add_argument("--VLAD_k", type=int, default=64, help="clusters of the VLAD-type poolings")
     original.add_argument("--WindowSize", type=float, default=60, help="chunk length T in seconds")
@@ -69,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     original.add_argument("--outputPrefix", default="", help="prefix of the run folder's name")
     original.add_argument("--formatdataset", type=int, default=0,
                           help="accepted for compatibility: windows are read by index, no chunk cache is built")
-    runs.add_process_arguments(original)
+    cli.add_process_arguments(original)
     original.add_argument("--mode", choices=["train", "predict"], default="train",
                           help="train (then test), or predict: test a trained --model and save its logits")
     new = parser.add_argument_group("flags of this implementation")
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--bn_mode", choices=names.BN_MODES, default="batch",
                      help="batch: batch norm always uses the batch's statistics, as the original (also at "
                           "test time); moving: moving averages updated in training and used at inference")
-    new.add_argument("--micro_batch", type=runs.argument_type(options.parse_micro_batch, "micro-batch"),
+    new.add_argument("--micro_batch", type=cli.argument_type(options.parse_micro_batch, "micro-batch"),
                      default="auto",
                      help="chunks per forward/backward piece (per replica); gradients of the pieces are summed so "
                           "one optimizer step still covers --batch_size halves. auto: the whole step where its "
@@ -89,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--precision", choices=options.PRECISIONS, default="float32",
                      help="Keras's dtype policy in training: products in bfloat16 or float16, weights, logits and "
                           "the loss in float32 (float16 with dynamic loss scaling); float32 as the original")
-    runs.add_xla_descriptor_argument(new)
+    cli.add_xla_descriptor_argument(new)
     new.add_argument("--dropout", type=float, default=0.4,
                      help="dropout rate in training (the original's keep_prob 0.6); 0 for none")
     new.add_argument("--distribute", choices=options.DISTRIBUTE, default="none",
@@ -138,32 +140,34 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
     state = None
     if args.resume:  # continue with the arguments the run was started with
         run = Path(args.resume)
-        try:
-            recorded = runs.read_args(run)
+        found = {}
+
+        def read_run() -> None:
+            found["recorded"] = rundir.read_args(run)
             # A run killed in its first epoch has no state yet: it starts again in its folder.
-            state = runs.read_state(run) if runs.has_state(run) else None
-        except dataset.DataError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return runs.EXIT_BAD_INPUT
-        if state is None and runs.is_finished(run):
-            print(f"{run}: finished already ({runs.TEST_REPORT}); nothing to resume")
+            found["state"] = rundir.read_state(run) if rundir.has_state(run) else None
+
+        code = errors.run_command(read_run)
+        if code:
+            return code
+        recorded, state = found["recorded"], found["state"]
+        if state is None and rundir.is_finished(run):
+            print(f"{run}: finished already ({rundir.TEST_REPORT}); nothing to resume")
             return 0
         # Flags added since the run started take their defaults; how to run it (devices, memory) is this
         # command line's.
         args = argparse.Namespace(**{**vars(parser.parse_args([])), **recorded, "resume": str(run),
                                      **{flag: getattr(args, flag) for flag in options.MACHINE_FLAGS}})
     if args.distribute == "multiworker":
-        try:
-            cluster.read_tf_config()
-        except dataset.DataError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return runs.EXIT_BAD_INPUT
+        code = errors.run_command(cluster.read_tf_config)
+        if code:
+            return code
     if args.mode == "train" and args.WindowSize * args.featurePerSec != int(args.WindowSize * args.featurePerSec):
         parser.error("--WindowSize times --featurePerSec must be a whole number of frames")
-    runs.setup_process(args)
+    process.setup_process(args)
     # TensorFlow imported quietly (no CUDA start-up noise on a machine without NVIDIA's driver), its GPU
     # memory growing on demand, before the training modules import it.
-    runs.start_tensorflow()
+    process.start_tensorflow()
     from training import command
 
     return command.execute(args, defaults=vars(parser.parse_args([])), state=state, after_epoch=after_epoch,

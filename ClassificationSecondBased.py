@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import Sequence
 
-import dataset
-import runs
+from base import errors, precision
+from runtime import cli
+from runtime import process
 from evaluation import candidates, outputs
 from networks import names
 
@@ -47,7 +47,7 @@ TOP = Path(__file__).resolve().parent
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=runs.HelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     original = parser.add_argument_group("flags of the original script (model flags default to the run's)")
     original.add_argument("--testing", default=str(TOP / "listgame_Test_100.npy"), help="game list to spot")
     original.add_argument("--featuresVideo", default=None, help="video features (default: the run's)")
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     original.add_argument("--output", default=None,
                           help="prefix of the prediction files <output>_Half_<h>.npy (default: the run's name)")
     original.add_argument("--tflog", default=None, help="accepted for compatibility (unused)")
-    runs.add_process_arguments(original)
+    cli.add_process_arguments(original)
     new = parser.add_argument_group("flags of this implementation")
     new.add_argument("--model", default=None, help="run folder of ClassificationMinuteBased.py (or its .keras file)")
     new.add_argument("--game", default=None, metavar="FOLDER",
@@ -70,16 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--SoccerNet_path", default=None, help="data root (default: the folder of the list file)")
     new.add_argument("--output_dir", default="predictions", help="folder of the per-game prediction folders")
     new.add_argument("--batch_size", type=int, default=256, help="windows per batch in moving batch-norm mode")
-    new.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+    new.add_argument("--precision", choices=precision.choices("float32", "bfloat16"), default="float32",
                      help="bfloat16: run the model under Keras's mixed_bfloat16 policy (faster only where the "
                           "processor has bfloat16 instructions: avx512_bf16, amx_bf16, or a GPU)")
-    runs.add_xla_descriptor_argument(new)
+    cli.add_xla_descriptor_argument(new)
     new.add_argument("--window_by_window", action="store_true",
                      help="run the model on each window copied through the input pipeline (as the original) "
                           "instead of doing each frame's per-frame work once (LOUPE poolings, networks/sliding.py; "
                           "the same outputs, faster)")
     new.add_argument("--redo", action="store_true", help="spot games whose outputs already exist")
-    new.add_argument("--shard", type=runs.argument_type(parse_shard, "shard"), default=None, metavar="I/N",
+    new.add_argument("--shard", type=cli.argument_type(parse_shard, "shard"), default=None, metavar="I/N",
                      help="spot only the I-th of N disjoint parts of the list (games I, I+N, I+2N, ... counting "
                           "from 1), so that N processes or machines share a list; together they write exactly "
                           "the files of one unsharded run")
@@ -122,29 +122,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_json and args.json_threshold == 0 and args.json_method != "nms":
         parser.error(f"--json_threshold 0 gives no {args.json_method} candidates (a segment starts where "
                      "p[j-1] < threshold); use a small positive threshold")
-    runs.setup_process(args)
+    process.setup_process(args)
     # The library after the process set-up; TensorFlow (its GPU settings first, its CUDA start-up lines
     # on a machine without NVIDIA's driver dropped) only when there are games to spot with a model.
     from spotting import combine, games
 
-    try:
+    def work() -> int:
         if args.combine is not None:
             return combine.combine(args)
         job = games.prepare(args)
         if job.pending:
-            runs.start_tensorflow()
+            process.start_tensorflow()
             from spotting import spot
 
             spot.spot(args, job)
         return games.report(args, job)
-    except dataset.DataError as exc:
-        log.debug("bad input", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
-    except OSError as exc:
-        log.debug("write failed", exc_info=True)
-        print(f"error: {exc.filename}: {exc.strerror or exc}; finished games are kept", file=sys.stderr)
-        return runs.EXIT_WRITE_FAILED
+
+    return errors.run_command(work, write_failed=lambda exc: f"{exc.filename}: {exc.strerror or exc}; finished games "
+                                                             "are kept")
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import Sequence
-
 import dataset
-import runs
-from dataset import DataError
+from base import errors
+from runtime import cli
+from runtime import process
+from base.errors import DataError
 from evaluation import candidates
 from evaluation.inputs import read_inputs
 
@@ -34,7 +34,7 @@ TOP = Path(__file__).resolve().parent
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=runs.HelpFormatter,
+        description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter,
         epilog="Prediction files: <predictions>/<game>/<prefix>_Half_<h>.npy, (seconds, 4) probabilities. "
                "With --results_spotting NAME: <predictions>/<prefix>/<game>/NAME (or "
                "<predictions>/results_spotting_<prefix>/<game>/NAME, ClassificationSecondBased.py's layout), "
@@ -75,29 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
                              "the annotations, <output>/spots_<prefix>/<game>.png: a number N (the first N games) "
                              "or game names of --testing (the JSON files scored, those of --write_json, else "
                              "ClassificationSecondBased.py's)")
-    runs.add_process_arguments(parser, gpu=False)
+    cli.add_process_arguments(parser, gpu=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    runs.setup_logging(args.loglevel)
+    process.setup_logging(args.loglevel)
     log.info("arguments: %s", vars(args))
-    try:
+    def work() -> None:
         inputs = read_inputs(args)  # every input read and checked before TensorFlow starts
-        runs.start_tensorflow()  # GPU memory on demand, so the evaluator can run beside a training
+        process.start_tensorflow()  # GPU memory on demand, so the evaluator can run beside a training
         from evaluation import evaluate  # TensorFlow, started above
 
         evaluate.run(args, inputs)
-    except (DataError, ValueError) as exc:  # bad input: one line, exit code 2
-        log.debug("bad input", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
-    except OSError as exc:
-        log.debug("write failed", exc_info=True)
-        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
-        return runs.EXIT_WRITE_FAILED
-    return 0
+
+    return errors.run_command(work, bad_input=(DataError, ValueError))
 
 
 if __name__ == "__main__":

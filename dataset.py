@@ -11,19 +11,19 @@ Shapes use these names: `frames` (features of a half, 2 per second), `dim` (feat
 """
 from __future__ import annotations
 
-import glob
-import json
 import logging
 import math
 import mmap
 import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
+
+from base.errors import DataError
+from base.files import read_json_list
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +48,6 @@ V2_TO_CLASS = {"Goal": 3, "Yellow card": 1, "Red card": 1, "Yellow->red card": 1
 # Audio and video of a half are cut to their common length; a larger difference is reported.
 LENGTH_WARNING_SECONDS = 3.0
 _GAMETIME = re.compile(r"^\s*(\d)\s*-\s*(\d{1,3}):(\d{2})\s*$")
-
-
-class DataError(Exception):
-    """Bad input data. The message is one line: the file, then the problem."""
-
-    def __init__(self, path: str | os.PathLike, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -570,45 +561,6 @@ def padded_frame_numbers(n_frames: int, frames: int, fps: int = FRAMES_PER_SECON
     return np.clip(np.arange(length, dtype=np.int64) - frames // 2, 0, max(n_frames - 1, 0))
 
 
-# --------------------------------------------------------------------------------------------
-# Batch plans (the tf.data pipeline over them is training/pipeline.py's)
-
-
-def half_batches(index: WindowIndex, halves_per_batch: int, rng: np.random.Generator | None = None,
-                 half_order: Sequence[int] | None = None) -> list[np.ndarray]:
-    """The original's training batches: all chunks of `halves_per_batch` halves at a time (the original's
-    `ftpdataset.py`, `prepareNewEpoch` / `getTrainingBatch`).
-
-    Args:
-        index: chunk index of the training split.
-        halves_per_batch: halves per optimizer step (`--batch_size`, 60 in the paper).
-        rng: shuffles the halves (each epoch) when given.
-        half_order: an explicit order of halves (overrides rng).
-
-    Returns:
-        One array of index positions per step, chunks of each half in time order.
-    """
-    halves = np.unique(index.half_id) if half_order is None else np.asarray(half_order)
-    if half_order is None and rng is not None:
-        halves = rng.permutation(halves)
-    by_half = {h: index.windows_of_half(h) for h in np.unique(index.half_id)}
-    return [np.concatenate([by_half.get(h, np.empty(0, np.int64)) for h in halves[b:b + halves_per_batch]])
-            for b in range(0, len(halves), halves_per_batch)]
-
-
-def split_batch(positions: np.ndarray, micro_batch: int | None) -> list[np.ndarray]:
-    """Cut one step's positions into consecutive micro-batches of at most micro_batch windows."""
-    if not micro_batch or len(positions) <= micro_batch:
-        return [positions]
-    return [positions[i:i + micro_batch] for i in range(0, len(positions), micro_batch)]
-
-
-def shuffled_batches(n: int, batch_size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
-    """Batches of batch_size positions out of range(n), shuffled when rng is given."""
-    order = rng.permutation(n) if rng is not None else np.arange(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-
-
 # Batches at least this large are gathered into memory of their own, mapped for them and returned to the
 # system when they are freed (`empty_float32`).
 OWN_MAPPING_BYTES = 2 ** 28
@@ -624,110 +576,3 @@ def empty_float32(shape: tuple[int, ...]) -> np.ndarray:
         return np.empty(shape, np.float32)
     mapping = mmap.mmap(-1, 4 * count, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     return np.frombuffer(mapping, np.float32, count).reshape(shape)  # the array keeps the mapping alive
-
-
-# --------------------------------------------------------------------------------------------
-# File I/O: atomic writes and JSON reading (the one owner of the write-then-rename contract)
-
-
-# Test hook: SIGKILL this process at a named point (`fault_point`), as a scheduler or the out-of-memory
-# killer would. The value is "POINT" or "POINT@N" (the N-th time the point is reached, default the first).
-FAULT_ENV = "SOCCERNET_FAULT"
-_fault_counts: dict[str, int] = {}
-
-
-def fault_point(name: str) -> None:
-    """Kill this process with SIGKILL here when `$SOCCERNET_FAULT` names this point (tests only).
-
-    Points: "write:<file name>" (a file written, not yet renamed into place), and those the scripts
-    name ("step" and "validate" in ClassificationMinuteBased.py).
-    """
-    wanted = os.environ.get(FAULT_ENV)
-    if not wanted:
-        return
-    point, _, count = wanted.partition("@")
-    _fault_counts[name] = _fault_counts.get(name, 0) + 1
-    if name == point and _fault_counts[name] == int(count or 1):
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_stale_temporaries(path: Path) -> None:
-    """Temporaries of `path` left by a process that was killed before it could clean up."""
-    for stale in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}"):
-        pid = stale.name[len(path.stem) + 2:].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            stale.unlink(missing_ok=True)
-
-
-def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
-    """Write a file so that it is either absent, as before, or complete: never half-written.
-
-    `write(temporary)` writes the content to a temporary path in the same folder (a unique name,
-    `.<stem>.<pid>-<random>.tmp<suffix>`, with `path`'s suffix so that writers that choose the format by
-    suffix, as Keras and numpy do, behave as for `path`); it is then renamed onto `path` (atomic on
-    POSIX). Whatever happens in this process, the temporary file is gone afterwards; temporaries of the
-    same file left by a killed process are removed on the next write.
-
-    Returns:
-        `path`.
-    Raises:
-        OSError: the write failed (a full disk, a folder that is not writable); its `filename` is `path`
-            and the previous file, if any, is intact.
-    """
-    path = Path(path)
-    _remove_stale_temporaries(path)
-    # Unique per process and call; created by `write` itself, so with the usual permissions.
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
-        write(temporary)
-        fault_point(f"write:{path.name}")
-        os.replace(temporary, path)
-    except OSError as exc:
-        raise OSError(exc.errno, f"could not be written ({exc.strerror or exc})", str(path)) from exc
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
-
-
-def write_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """`np.save` of a plain array (never pickled), atomically."""
-    return write_atomic(path, lambda temporary: np.save(temporary, array, allow_pickle=False))
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """A UTF-8 text file, atomically."""
-    return write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
-
-
-def write_json_atomic(path: str | os.PathLike, content) -> Path:
-    """JSON (indented, one trailing newline), atomically. The content is serialised before anything is
-    written, so content that is not JSON leaves no file."""
-    text = json.dumps(content, indent=2) + "\n"
-    return write_text_atomic(path, text)
-
-
-def read_json_list(path: str | os.PathLike, key: str, kind: str) -> list:
-    """The list under `key` of a JSON object file; DataError naming the file otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, f"{kind} not found")
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"invalid JSON ({exc})") from None
-    items = content.get(key) if isinstance(content, dict) else None
-    if not isinstance(items, list):
-        raise DataError(path, f"no '{key}' list")
-    return items

@@ -18,12 +18,13 @@ This file is the command line; the work is `training.late_fusion`'s.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Sequence
 
-import dataset
-import runs
+from base import errors
+
+from base import files
+from runtime import cli
 from evaluation.classification import format_classification_report
 from networks.names import LATE_FUSION, METHODS
 from training.late_fusion import describe_methods, late_fusion
@@ -31,7 +32,7 @@ from training.late_fusion import describe_methods, late_fusion
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=runs.HelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("--list", action="store_true", help="list the seven methods and exit")
     parser.add_argument("--method", type=int, choices=LATE_FUSION, help="1: product of probabilities; 2: mean of logits")
     parser.add_argument("--video_run", help="run folder of a trained VideoNetwork")
@@ -50,20 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.method is None or not args.video_run or not args.audio_run:
         parser.error("--method, --video_run and --audio_run are needed (or --list)")
-    try:
+    def work() -> None:
         report = late_fusion(args.video_run, args.audio_run, args.method, args.testing)
-    except dataset.DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
-    print(format_classification_report(report, f"method {args.method} ({METHODS[args.method].name})"))
-    if args.output:
-        try:
+        print(format_classification_report(report, f"method {args.method} ({METHODS[args.method].name})"))
+        if args.output:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-            dataset.write_json_atomic(args.output, report)
-        except OSError as exc:
-            print(f"error: {exc.filename or args.output}: {exc.strerror or exc}", file=sys.stderr)
-            return runs.EXIT_WRITE_FAILED
-    return 0
+            files.write_json_atomic(args.output, report)
+
+    return errors.run_command(work, write_failed=lambda exc: f"{exc.filename or args.output}: {exc.strerror or exc}")
 
 
 if __name__ == "__main__":

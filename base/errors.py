@@ -25,38 +25,34 @@ class DataError(Exception):
         super().__init__(f"{self.path}: {problem}")
 
 
-class NonFiniteLoss(Exception):
-    """Training met a loss or gradient that is not finite (exit 3)."""
-
-
 def run_command(work: Callable[[], int | None], *, bad_input: tuple[type[BaseException], ...] = (DataError,),
                 write_failed: Callable[[OSError], str] | None = None,
-                non_finite: Callable[[NonFiniteLoss], str] | None = None) -> int:
+                also: tuple[tuple[type[BaseException], int, Callable[[BaseException], str]], ...] = ()) -> int:
     """Run a script's work and turn its failures into one line on stderr and an exit code.
 
     Args:
-        work: the script's work after its arguments are checked; returns the exit code (None for 0).
-        bad_input: the exceptions that mean bad input (exit 2, "error: <message>").
-        write_failed: the line after "error: " for a failed write (exit 4); by default
-            "<file>: <reason>".
-        non_finite: the line after "error: " for a non-finite loss (exit 3); NonFiniteLoss propagates
-            where it is not given.
+        work: the script's work after its arguments are checked; returns the exit code (0 for anything not an int).
+        bad_input: the exceptions that mean bad input: exit 2, "error: <message>".
+        write_failed: the line after "error: " for a failed write (exit 4); by default "<file>: <reason>".
+        also: (exception, exit code, the line after "error: ") for a script's own failures, tried first
+            (training's non-finite loss: exit 3).
     """
     try:
         code = work()
-    except bad_input as exc:
-        log.debug("bad input", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except NonFiniteLoss as exc:
-        if non_finite is None:
-            raise
-        log.debug("non-finite loss", exc_info=True)
-        print(f"error: {non_finite(exc)}", file=sys.stderr)
-        return EXIT_NON_FINITE
-    except OSError as exc:
-        log.debug("write failed", exc_info=True)
-        line = write_failed(exc) if write_failed is not None else f"{exc.filename}: {exc.strerror or exc}"
-        print(f"error: {line}", file=sys.stderr)
-        return EXIT_WRITE_FAILED
-    return 0 if code is None else code
+    except BaseException as exc:
+        for kind, exit_code, line in also:
+            if isinstance(exc, kind):
+                log.debug("stopped", exc_info=True)
+                print(f"error: {line(exc)}", file=sys.stderr)
+                return exit_code
+        if isinstance(exc, bad_input):
+            log.debug("bad input", exc_info=True)
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if isinstance(exc, OSError):
+            log.debug("write failed", exc_info=True)
+            line = write_failed(exc) if write_failed is not None else f"{exc.filename}: {exc.strerror or exc}"
+            print(f"error: {line}", file=sys.stderr)
+            return EXIT_WRITE_FAILED
+        raise
+    return code if isinstance(code, int) else 0  # work that returns something else succeeded

@@ -34,7 +34,8 @@ sys.path.insert(0, str(TOP))
 
 import common  # noqa: E402  (bench/ is the script's folder)
 import dataset  # noqa: E402
-import runs  # noqa: E402
+from base import files
+from runtime import process
 from evaluation import candidates, outputs, reference, truth  # noqa: E402  (no TensorFlow at import)
 from experiments import synthetic  # noqa: E402
 
@@ -84,18 +85,18 @@ def generate(root: Path, games: int) -> Path:
         plan = synthetic.plan_game(game, config, rng)
         folder = root / game
         folder.mkdir(parents=True, exist_ok=True)
-        dataset.write_json_atomic(folder / "Labels.json", {"UrlLocal": game, "annotations": plan.annotations})
+        files.write_json_atomic(folder / "Labels.json", {"UrlLocal": game, "annotations": plan.annotations})
         events = dataset.read_labels(folder / "Labels.json")
         for half, frames in zip(dataset.HALVES, plan.lengths):
             n = frames // dataset.FRAMES_PER_SECOND
             mine = [(e.seconds, e.label) for e in events if e.half == half]
             confusing = [(t, CONFOUNDER_CLASS[k]) for h, t, k in plan.occurrences
                          if h == half and k in CONFOUNDER_CLASS]
-            dataset.write_npy_atomic(outputs.prediction_file(root, game, PREFIX, half),
+            files.write_npy_atomic(outputs.prediction_file(root, game, PREFIX, half),
                                      make_predictions(rng, n, mine, confusing))
     list_path = root / f"listgame_Test_{games}.npy"
-    dataset.write_npy_atomic(list_path, np.array(chosen))
-    dataset.write_json_atomic(done, {"games": games})
+    files.write_npy_atomic(list_path, np.array(chosen))
+    files.write_json_atomic(done, {"games": games})
     return list_path
 
 
@@ -110,7 +111,7 @@ def main() -> int:
     list_path = generate(root, args.games)
 
     began = time.perf_counter()
-    runs.start_tensorflow()  # as compute_mAP.py's main: GPU memory on demand
+    process.start_tensorflow()  # as compute_mAP.py's main: GPU memory on demand
 
     from evaluation import engine  # TensorFlow, started above
 

@@ -41,10 +41,9 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", g
     """One epoch as a child process of the script (`python ClassificationMinuteBased.py ...`); its own peak
     resident memory from wait4."""
     import numpy as np
-
     import dataset
     from networks import architectures
-    import runs
+    from runtime import rundir
     from training import distribution
 
     with tempfile.TemporaryDirectory(dir=scratch) as tflog:
@@ -58,7 +57,7 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", g
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - began
         (run,) = Path(tflog).iterdir()
-        row = runs.read_metrics_csv(run / runs.METRICS_CSV)[0]
+        row = rundir.read_metrics_csv(run / rundir.METRICS_CSV)[0]
         log = (run / "train.log").read_text()
     index = dataset.Split(data / f"listgame_Train_{games[0]}.npy", video_features="ResNET", audio_features="VGGish",
                           pca=True).chunk_index(20)

@@ -32,10 +32,9 @@ RUNS = ("audio:float32", "audio:bfloat16", "video:float32", "video:bfloat16")
 def child(kind: str, precision: str, clip: str) -> dict:
     import logging
 
-    import runs
-
-    runs.setup_logging("WARNING")
-    runs.start_tensorflow()
+    from runtime import process
+    process.setup_logging("WARNING")
+    process.start_tensorflow()
     from extraction import audio_features, media, video_features
 
     if kind == "audio":

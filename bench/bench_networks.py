@@ -19,7 +19,7 @@ Memory allocator: TensorFlow's default CPU allocator returns every large freed b
 each large temporary of a step (the (256, 262144) descriptors, the 537 MB gradient of the projection, ...)
 is page-faulted in again on every step. `--allocator bfc` (the default here) sets
 TF_CPU_ALLOCATOR_USE_BFC=true before TensorFlow loads, which keeps them pooled; `mallopt` calls
-`runs.tune_allocator()`, what the scripts do: glibc settings (alone they helped little: a fresh 268 MB
+`process.tune_allocator()`, what the scripts do: glibc settings (alone they helped little: a fresh 268 MB
 TensorFlow temporary still took 65,537 page faults, probably because TensorFlow's threads allocate from
 glibc's per-thread arenas, which fall back to mmap for large blocks) and, since it was found to matter,
 the same BFC setting; `--compare_allocators` times NetVLAD k=512 under each, each in its own process
@@ -38,9 +38,9 @@ sys.path.insert(0, str(TOP))
 
 import common  # noqa: E402  (bench/ is the script's folder)
 from common import best_and_median, matmul_rate, step_flops  # noqa: E402
-import runs  # noqa: E402  (imports no TensorFlow)
+from runtime import cli, process  # noqa: E402  (imports no TensorFlow)
 from networks import names  # noqa: E402  (the vocabulary: no TensorFlow)
-from runs import cpu_has_bf16  # noqa: E402
+from runtime.process import cpu_has_bf16  # noqa: E402
 
 CONFIGS = (  # (label, architecture, pooling, K)
     ("NetVLAD k=512, 1 stream", "VideoNetwork", "VLAD", 512),
@@ -53,7 +53,7 @@ TARGET_RATIO = 0.8
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=runs.HelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("--batch", type=int, default=256, help="windows per step")
     parser.add_argument("--frames", type=int, default=40, help="frames per window (2 per second)")
     parser.add_argument("--dim", type=int, default=512, help="feature size of each stream")
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="CPU memory allocator set-up, made before TensorFlow loads")
     parser.add_argument("--compare_allocators", action="store_true",
                         help="time NetVLAD k=512 (1 stream) under each allocator, one process each")
-    runs.add_xla_descriptor_argument(parser)
+    cli.add_xla_descriptor_argument(parser)
     parser.add_argument("--only", type=int, nargs="*", help="indexes of the configurations to run (0..3)")
     parser.add_argument("--parts", action="store_true",
                         help="instead: where NetVLAD k=512's forward+backward goes (the hidden projection's three "
@@ -201,9 +201,7 @@ def set_up_allocator(choice: str) -> str:
         os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"
         return "TensorFlow BFC allocator (TF_CPU_ALLOCATOR_USE_BFC=true)"
     if choice == "mallopt":
-        import runs
-
-        return f"runs.tune_allocator() -> {runs.tune_allocator()}"
+        return f"process.tune_allocator() -> {process.tune_allocator()}"
     return "default"
 
 
@@ -318,6 +316,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from networks import architectures, kernels
+    from networks.precision import precision_scope
 
     kernels.set_xla_descriptor(args.xla_descriptor)
     if args.xla_descriptor:
@@ -359,12 +358,9 @@ def main(argv=None) -> int:
                                               "no avx512_bf16 / amx_bf16 on this processor; --bf16 on forces it")
               + ")")
         return 0
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
+    with precision_scope("bfloat16"):
         half = [measure(tf, keras, architectures, *config, args, weights=row["weights"])
                 for config, row in zip(configs, rows)]
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
     print_table(half, reference, "mixed_bfloat16 (rates against the float32 matmul)")
     record_rows(half, reference, rows)
     print(f"\n{'configuration':<26} {'speed-up':>8} {'fwd+bwd':>8} {'logits rel. dev.':>16} {'loss f32':>9} "

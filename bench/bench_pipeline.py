@@ -57,11 +57,10 @@ def main() -> int:
         return 0
 
     import numpy as np
-
     import dataset
-    import runs
-
-    print(f"allocator tuned: {runs.tune_allocator()}")
+    from training import batch_plans
+    from runtime import process
+    print(f"allocator tuned: {process.tune_allocator()}")
     start = time.perf_counter()
     split = dataset.Split(Path(args.data) / f"listgame_Train_{args.games}.npy")
     index = split.chunk_index(args.window)
@@ -77,11 +76,11 @@ def main() -> int:
     rng = np.random.default_rng(0)
     if args.plan == "original":
         name = f"original batches (all chunks of 60 halves per step) in micro-batches of {args.micro_batch}"
-        plan = lambda: [m for step in dataset.half_batches(index, 60, rng)  # noqa: E731
-                        for m in dataset.split_batch(step, args.micro_batch)]
+        plan = lambda: [m for step in batch_plans.half_batches(index, 60, rng)  # noqa: E731
+                        for m in batch_plans.split_batch(step, args.micro_batch)]
     else:
         name = f"shuffled batches of {args.micro_batch}"
-        plan = lambda: dataset.shuffled_batches(len(index), args.micro_batch, rng)  # noqa: E731
+        plan = lambda: batch_plans.shuffled_batches(len(index), args.micro_batch, rng)  # noqa: E731
     batches = [b for _ in range(args.epochs) for b in plan()]  # several epochs through one pipeline
     iterator = iter(pipeline.make_dataset(split, index, batches))
     first = next(iterator)[1].shape[0]  # pipeline start-up excluded from the rate

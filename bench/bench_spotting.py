@@ -39,18 +39,19 @@ import numpy as np  # noqa: E402
 import common  # noqa: E402
 from common import matmul_rate, step_flops  # noqa: E402
 import dataset  # noqa: E402
-import runs  # noqa: E402
+from runtime import cli
+from runtime import process
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=runs.HelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("--minutes", type=float, default=45.0, help="length of the half")
     parser.add_argument("--window", type=float, default=20.0, help="window T in seconds")
     parser.add_argument("--pooling", default="VLAD", help="pooling")
     parser.add_argument("--k", type=int, default=512, help="clusters")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats (best is reported)")
-    runs.add_xla_descriptor_argument(parser)
+    cli.add_xla_descriptor_argument(parser)
     parser.add_argument("--bn_mode", choices=["batch", "moving"], default="batch",
                         help="batch norm of the models (batch: the original's, spotted in quarters)")
     parser.add_argument("--batch_size", type=int, default=256, help="windows per batch in moving mode")
@@ -74,7 +75,7 @@ def write_half(root: Path, frames: int) -> Path:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    runs.tune_allocator()  # also selects TensorFlow's BFC CPU allocator, as the scripts do
+    process.tune_allocator()  # also selects TensorFlow's BFC CPU allocator, as the scripts do
     import keras
     import tensorflow as tf
 
@@ -88,8 +89,8 @@ def main(argv=None) -> int:
         print("descriptor compiled with XLA (--xla_descriptor)")
     frames = int(round(args.minutes * 60 * dataset.FRAMES_PER_SECOND))
     window_frames = int(args.window * dataset.FRAMES_PER_SECOND)
-    bf16 = args.bf16 == "on" or (args.bf16 == "auto" and runs.cpu_has_bf16())
-    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, bfloat16 instructions: {runs.cpu_has_bf16()}")
+    bf16 = args.bf16 == "on" or (args.bf16 == "auto" and process.cpu_has_bf16())
+    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, bfloat16 instructions: {process.cpu_has_bf16()}")
     reference = matmul_rate(tf, 3)
     print(f"float32 4096^3 matrix product: {reference:.1f} GFLOP/s")
 

@@ -5,7 +5,7 @@ paper's configurations gets from it.
 
 Part 1: for several poolings and window lengths, one forward+backward pass (the gradients of the
 original's loss) at batch B/2 and B, with TensorFlow's CPU allocator statistics (the BFC allocator that
-`runs.tune_allocator` selects): the measured activation bytes per chunk (the slope) beside the
+`process.tune_allocator` selects): the measured activation bytes per chunk (the slope) beside the
 formula's (`training.distribution.POOLING_FLOATS`); the formula should not be below the measurement.
 Part 2: the paper's configurations (steps of 60 halves: about 2,800 chunks at T = 60 s, 8,600 at T = 20 s)
 on a 24 GB machine (inputs in the same memory), one 80 GB GPU, and 8 of them: the whole step, or the
@@ -69,14 +69,13 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--skip_measure", action="store_true")
     args = parser.parse_args()
-    import runs
-
-    runs.tune_allocator()
+    from runtime import process
+    process.tune_allocator()
     os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"
-    from bench_epoch import machine
+    from common import machine
 
     print(f"machine: {machine()}")
-    runs.start_tensorflow()  # without the CUDA start-up lines on a machine with no NVIDIA driver
+    process.start_tensorflow()  # without the CUDA start-up lines on a machine with no NVIDIA driver
     import keras
 
     from networks import architectures

@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import runs  # the project's folder is on the path of every benchmark
+from base.machine import cpu_flags
 
 SUMMARY_ENV = "BENCH_SUMMARY"
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
@@ -32,7 +32,7 @@ def cpu() -> tuple[str, list[str]]:
     except OSError:
         return platform.processor() or "?", []
     model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = runs.cpu_flags()
+    flags = cpu_flags()
     return model, [f for f in FLAGS if f in flags]
 
 

@@ -162,9 +162,8 @@ def main(argv=None) -> int:
                 failed.append(name)
         if summary.is_file():
             rows = [json.loads(line) for line in summary.read_text(encoding="utf-8").splitlines() if line.strip()]
-    import runs
-
-    runs.start_tensorflow()
+    from runtime import process
+    process.start_tensorflow()
     machine = f"{common.machine()}; {common.tensorflow_build()}"
     print(f"\nmachine: {machine}\n")
     print(table(rows))

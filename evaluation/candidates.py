@@ -8,9 +8,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-
 import dataset
-import runs
+from runtime import cli
 from dataset import EVENT_CLASSES
 
 # The candidate-spot methods (segment maximum, segment centre, NMS), named as the authors' functions.
@@ -131,14 +130,14 @@ def _one_delta(text: str) -> int:
     return check_deltas([value])[0]
 
 
-threshold_argument = runs.argument_type(lambda text: check_thresholds([text])[0], "threshold")
+threshold_argument = cli.argument_type(lambda text: check_thresholds([text])[0], "threshold")
 
 
 def _delta_token(text: str):
     return text if text in DELTA_SETS or text == "both" else _one_delta(text)
 
 
-delta_argument = runs.argument_type(_delta_token, "delta")
+delta_argument = cli.argument_type(_delta_token, "delta")
 
 
 def delta_sets(tokens: Sequence) -> dict[str, tuple[int, ...]]:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-
 import dataset
+
+from base import files
 from dataset import EVENT_CLASSES
 from evaluation.candidates import SOCCERNET_FRAMERATE, SPOTS
 from evaluation.engine import evaluate
@@ -69,10 +70,10 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
     settings = {"testing": str(args.testing), "SoccerNet_path": args.SoccerNet_path,
                 "predictions": str(args.predictions), "results_spotting": args.results_spotting,
                 "label_file": args.label_file}
-    dataset.write_json_atomic(output / "results.json", {"settings": settings, "models": results,
+    files.write_json_atomic(output / "results.json", {"settings": settings, "models": results,
                                                           **({"chance": chance} if chance else {})})
-    dataset.write_text_atomic(output / "grid.csv", grid_csv(results))
-    dataset.write_text_atomic(output / "summary.csv", summary_csv(results))
+    files.write_text_atomic(output / "grid.csv", grid_csv(results))
+    files.write_text_atomic(output / "summary.csv", summary_csv(results))
     if not args.no_plots:
         for metric in metric_names:
             plot_results(results, output, metric)

@@ -10,9 +10,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-
 import dataset
-from dataset import DataError
+
+from base import files
+from base.errors import DataError
 from evaluation.candidates import SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME, candidates, check_methods
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def results_spotting_json(probabilities_by_half: dict[int, np.ndarray], method: 
 
 def write_results_spotting(path: str | os.PathLike, content: dict) -> None:
     """Write a results_spotting.json object atomically (temporary file, then rename)."""
-    dataset.write_json_atomic(path, content)
+    files.write_json_atomic(path, content)
 
 
 _LABEL_CLASS = {label: c + 1 for c, label in enumerate(SOCCERNET_LABELS)}
@@ -161,7 +162,7 @@ def read_results_spotting(path: str | os.PathLike, rate: int = 1) -> dict[int, n
     if rate not in (1, SOCCERNET_FRAMERATE):
         raise ValueError(f"rate must be 1 or {SOCCERNET_FRAMERATE} positions per second, not {rate}")
     path = Path(path)
-    items = dataset.read_json_list(path, "predictions", "results_spotting file")
+    items = files.read_json_list(path, "predictions", "results_spotting file")
     spots: dict[int, list[tuple[int, int, float]]] = {h: [] for h in dataset.HALVES}
     skipped = 0
     for number, item in enumerate(items, 1):

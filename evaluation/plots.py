@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-
 import dataset
+
+from base import errors
+
+from base import files
 from evaluation.candidates import SPOTS
 
 
@@ -39,7 +42,7 @@ def _line_figure(path: Path, curves: list[tuple[np.ndarray, np.ndarray, str, str
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
     try:
-        dataset.write_atomic(path, lambda temporary: fig.savefig(temporary, format="png", dpi=120,
+        files.write_atomic(path, lambda temporary: fig.savefig(temporary, format="png", dpi=120,
                                                                  bbox_inches="tight"))
     finally:
         plt.close(fig)
@@ -52,7 +55,7 @@ def games_to_plot(choice: Sequence[str], games: list[str], list_path, flag: str 
         return set(games[:int(choice[0])])
     unknown = [g for g in choice if g not in games]
     if unknown:
-        raise dataset.DataError(list_path, f"{flag}: '{unknown[0]}' is not a game of this list")
+        raise errors.DataError(list_path, f"{flag}: '{unknown[0]}' is not a game of this list")
     return set(choice)
 
 
@@ -137,7 +140,7 @@ def plot_spots(path: Path, game: str, spots: dict[int, np.ndarray] | None,
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        dataset.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
+        files.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
     finally:
         plt.close(figure)
     return path

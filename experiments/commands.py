@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-import runs
+from runtime import rundir
 from experiments.plan import Plan, Training
 
 TOP = Path(__file__).resolve().parent.parent  # the scripts' folder
@@ -100,7 +100,7 @@ def execute(plan: Plan, s: Settings, dry_run: bool, runner: Callable[[Sequence[s
     """Train, fuse, spot. Returns {training prefix: run folder} (placeholders in a dry run)."""
     folders: dict[str, Path] = {}
     for run in plan.trainings:
-        folder, finished = runs.find_run(s.runs, run.prefix)
+        folder, finished = rundir.find_run(s.runs, run.prefix)
         if dry_run:
             folders[run.prefix] = folder or Path(s.runs) / f"{run.prefix}_<date>_<time>"
             if finished:
@@ -110,7 +110,7 @@ def execute(plan: Plan, s: Settings, dry_run: bool, runner: Callable[[Sequence[s
             continue
         if not finished:
             runner(training_command(run, s, resume=folder))
-            folder, finished = runs.find_run(s.runs, run.prefix)
+            folder, finished = rundir.find_run(s.runs, run.prefix)
             if not finished:
                 raise SystemExit(f"error: {run.prefix}: the training did not finish")
         else:

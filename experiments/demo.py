@@ -30,13 +30,16 @@ import argparse
 import dataclasses
 import shlex
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
-
 import dataset
-import runs
+
+from base import errors
+
+from base import files
+from runtime import cli
+from runtime import rundir
 from evaluation import outputs
 from experiments import demonstration, figures
 from experiments.commands import Settings, evaluate_spotting, evaluation_command, execute, run_command
@@ -53,7 +56,7 @@ DEMO_TRAIN_ARGS = "--batch_size 6 --lr_patience 2 --stop_patience 4 --micro_batc
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=runs.HelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("--data", default=str(TOP / "data" / "synthetic"), help="root of the demo data set")
     parser.add_argument("--games", type=int, nargs=3, default=[30, 10, 10], metavar=("TRAIN", "VALID", "TEST"),
                         help="games per split")
@@ -86,12 +89,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"== Step 1/5: synthetic SoccerNet demo set ({sum(config.games)} games, "
           f"about {disk_bytes(config) / 1e9:.1f} GB) ==", flush=True)
-    try:
-        root = ensure(args.data, config, progress=not args.no_progress)
-        demonstration.print_summary(root, config)
-    except (dataset.DataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
+    made = []
+
+    def make_data() -> None:
+        made.append(ensure(args.data, config, progress=not args.no_progress))
+        demonstration.print_summary(made[0], config)
+
+    code = errors.run_command(make_data, bad_input=(errors.DataError, ValueError))
+    if code:
+        return code
+    root = made[0]
     if args.summary_only:
         return 0
     run_root, results = Path(args.runs), Path(args.results)
@@ -131,14 +138,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_table(s, name, text, values, header)
     checks = demonstration.findings(folders, spotting, args.windows)
     print("The paper's qualitative findings on this synthetic data:\n" + "\n".join(checks))
-    dataset.write_text_atomic(results / "findings.txt", "\n".join(checks) + "\n")
+    files.write_text_atomic(results / "findings.txt", "\n".join(checks) + "\n")
 
     by_model = {m: folders[Training(TRAINED_MODELS[m], "RVLAD", 64, first).prefix]
                 for m in demonstration.MODELS}
     plots = [figures.plot_training_curves({f"{m}, T = {first} s": run for m, run in by_model.items()},
                                           results / "figure3_training_curves.png",
                                           "Train and validation mAP per epoch (synthetic data)"),
-             figures.plot_confusion(runs.read_test_report(by_model["method 4"]),
+             figures.plot_confusion(rundir.read_test_report(by_model["method 4"]),
                                     results / "confusion_method4.png",
                                     f"Method 4, T = {first} s: test confusion matrix (synthetic data)")]
     game = dataset.read_game_list(s.testing)[0]

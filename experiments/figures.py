@@ -9,15 +9,16 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
-
 import dataset  # noqa: E402
-import runs  # noqa: E402
+
+from base import files
+from runtime import rundir
 
 
 def _save(figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return dataset.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110,
+        return files.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110,
                                                                            bbox_inches="tight"))
     finally:
         plt.close(figure)
@@ -28,7 +29,7 @@ def plot_training_curves(curves: dict[str, Path], path: Path, title: str) -> Pat
     (from the runs' metrics.csv)."""
     figure, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.6), sharey=True, squeeze=False)
     for axis, (label, run) in zip(axes[0], curves.items()):
-        rows = runs.read_metrics(run)
+        rows = rundir.read_metrics(run)
         epochs = [int(r["epoch"]) for r in rows]
         axis.plot(epochs, [100 * float(r["train_mAP"]) for r in rows], label="train (dropout on)")
         axis.plot(epochs, [100 * float(r["valid_mAP"]) for r in rows], label="validation")

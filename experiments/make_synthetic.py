@@ -14,14 +14,18 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import runs
-from dataset import DataError
+from base import errors
+
+from runtime import cli
+
+from runtime import process
+from base.errors import DataError
 from experiments.synthetic import RAW_VIDEO_DIM, SyntheticConfig, disk_bytes, ensure, generate, list_names
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=runs.HelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("--output", default="data/synthetic", help="root folder of the data set")
     parser.add_argument("--games", type=int, nargs=3, default=[30, 10, 10], metavar=("TRAIN", "VALID", "TEST"),
                         help="games per split: the first N of each official list")
@@ -61,28 +65,27 @@ def config_from_args(args: argparse.Namespace) -> SyntheticConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    runs.setup_logging("INFO")
+    process.setup_logging("INFO")
     config = config_from_args(args)
     if min(config.games) < 1 or config.half_minutes <= 0:
         print("error: --games must be at least 1 per split and --half_minutes positive", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
+        return errors.EXIT_BAD_INPUT
     root = Path(args.output)
     free = shutil.disk_usage(root.parent if root.parent.exists() else Path.cwd()).free
     if disk_bytes(config) > free:
         print(f"error: {root}: about {disk_bytes(config) / 1e9:.1f} GB needed, {free / 1e9:.1f} GB free",
               file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
-    try:
+        return errors.EXIT_BAD_INPUT
+
+    def work() -> None:
         if args.force:
             generate(root, config, progress=not args.quiet)
         else:
             ensure(root, config, progress=not args.quiet)
-    except (DataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
-    print(f"{root}: {sum(config.games)} games ({', '.join(list_names(config).values())}), "
-          f"about {disk_bytes(config) / 1e9:.2f} GB")
-    return 0
+        print(f"{root}: {sum(config.games)} games ({', '.join(list_names(config).values())}), "
+              f"about {disk_bytes(config) / 1e9:.2f} GB")
+
+    return errors.run_command(work, bad_input=(DataError, ValueError))
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import dataset
-import runs
+from base import errors
+from runtime import cli
 from experiments import synthetic
 from experiments.commands import Settings, evaluate_spotting, execute, show
 from experiments.plan import TABLES, Plan, seeds_of, table_plan
@@ -44,7 +44,7 @@ TOP = Path(__file__).resolve().parent.parent
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=runs.HelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("--table", choices=TABLES + ("2", "3", "all"), default="all", help="which table")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     parser.add_argument("--SoccerNet_path", default=None, help="root of real SoccerNet data (default: synthetic)")
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", default=str(TOP / "results" / "reproduce"), help="folder of the tables")
     parser.add_argument("--train_args", default="", help="extra ClassificationMinuteBased.py flags, e.g. '--max_epoch 20'")
     parser.add_argument("--spot_args", default="", help="extra ClassificationSecondBased.py flags")
-    parser.add_argument("--seeds", type=runs.argument_type(positive_int, "count"), default=1,
+    parser.add_argument("--seeds", type=cli.argument_type(positive_int, "count"), default=1,
                         help="train each configuration with N seeds (1234, 1235, ...; run names end in -seed<S>) "
                              "and print mean ± standard deviation; 1: one run each, with the training script's own seed")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
@@ -130,12 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if warning:
         print(warning, file=sys.stderr)
     started = time.perf_counter()
-    try:
-        folders = execute(plan, s, args.dry_run)
-        spotting = evaluate_spotting(plan, s, args.dry_run)
-    except dataset.DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
+    done = {}
+
+    def work() -> None:
+        done["folders"] = execute(plan, s, args.dry_run)
+        done["spotting"] = evaluate_spotting(plan, s, args.dry_run)
+
+    code = errors.run_command(work)
+    if code:
+        return code
+    folders, spotting = done["folders"], done["spotting"]
     if args.dry_run:
         return 0
     builders = {"1": lambda: table1(folders, s), "2/3": lambda: table2(folders, s), "4": lambda: table4(folders, s),

@@ -51,9 +51,9 @@ import numpy as np
 from scipy.signal import lfilter
 from tqdm import tqdm
 
-from dataset import FRAMES_PER_SECOND, read_game_list, seconds_to_game_time, write_json_atomic, \
-    write_npy_atomic
-import runs
+from base.files import write_json_atomic, write_npy_atomic
+from dataset import FRAMES_PER_SECOND, read_game_list, seconds_to_game_time
+from runtime import process
 
 log = logging.getLogger("synthetic")
 
@@ -427,7 +427,7 @@ def generate(root: str | Path, config: SyntheticConfig, progress: bool = True) -
         chosen = np.array(games[:count])
         write_npy_atomic(root / name, chosen)
         jobs += list(chosen)
-    for game in tqdm(jobs, desc="synthetic SoccerNet", unit="game", disable=runs.progress_off(not progress)):
+    for game in tqdm(jobs, desc="synthetic SoccerNet", unit="game", disable=process.progress_off(not progress)):
         write_game(root, str(game), config, style)
     write_json_atomic(root / MANIFEST, config.to_json())
     return root

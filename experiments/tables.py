@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import statistics
 from typing import Sequence
-
 import dataset
-import runs
+
+from base import files
+from runtime import rundir
 from evaluation import candidates
 from experiments.commands import Settings
 from experiments.paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE4, PAPER_TABLE5
@@ -21,7 +22,7 @@ STREAM_OF_ARCHITECTURE = {architecture: model for model, architecture in names.T
 
 
 def test_report(folders: dict, run: Training) -> dict:
-    return runs.read_test_report(folders[run.prefix])
+    return rundir.read_test_report(folders[run.prefix])
 
 
 def pct(value: float | None) -> str:
@@ -138,6 +139,6 @@ def table5(spotting: dict, s: Settings | None = None) -> tuple[str, dict]:
 def write_table(s: Settings, name: str, text: str, data: dict, header: str) -> None:
     """Save a table (text with the header, and its values as JSON) and print it without the header."""
     s.results.mkdir(parents=True, exist_ok=True)
-    dataset.write_text_atomic(s.results / f"table_{name.replace('/', '_')}.txt", f"{header}\n\n{text}\n")
-    dataset.write_json_atomic(s.results / f"table_{name.replace('/', '_')}.json", data)
+    files.write_text_atomic(s.results / f"table_{name.replace('/', '_')}.txt", f"{header}\n\n{text}\n")
+    files.write_json_atomic(s.results / f"table_{name.replace('/', '_')}.json", data)
     print(f"\n{text}")

@@ -38,7 +38,8 @@ import numpy as np
 import resampy
 import tensorflow as tf
 
-import dataset
+from base import errors
+from base.precision import keras_policy
 from extraction.jobs import PRECISIONS
 
 log = logging.getLogger("audio_features")
@@ -215,7 +216,7 @@ def build_vggish(precision: str = "float32"):
     written '_' (`keras_name`)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+    policy = keras_policy(precision)
     inputs = keras.Input((NUM_FRAMES, NUM_BANDS, 1), name="input_1")
     x = inputs
     for name, filters in VGGISH_LAYERS:
@@ -241,29 +242,29 @@ def _h5_weights(path: Path) -> dict[str, list[np.ndarray]]:
             if "layer_names" not in root.attrs and "model_weights" in handle:
                 root = handle["model_weights"]  # a whole-model save
             if "layer_names" not in root.attrs:
-                raise dataset.DataError(path, "not a Keras weights file (no 'layer_names' attribute)")
+                raise errors.DataError(path, "not a Keras weights file (no 'layer_names' attribute)")
             layers = _decode(root.attrs["layer_names"])
             found = {}
             for name in CONV_LAYERS:
                 if name not in layers or name not in root:
-                    raise dataset.DataError(path, f"layer {name} is missing")
+                    raise errors.DataError(path, f"layer {name} is missing")
                 group = root[name]
                 names = _decode(group.attrs.get("weight_names", []))
                 kernels = [n for n in names if n.split("/")[-1].startswith("kernel")]
                 biases = [n for n in names if n.split("/")[-1].startswith("bias")]
                 if len(kernels) != 1 or len(biases) != 1:
-                    raise dataset.DataError(path, f"layer {name} holds {names}, not one kernel and one bias")
+                    raise errors.DataError(path, f"layer {name} holds {names}, not one kernel and one bias")
                 found[name] = [np.asarray(group[kernels[0]]), np.asarray(group[biases[0]])]
             return found
     except OSError as exc:
-        raise dataset.DataError(path, f"cannot read the HDF5 weights ({exc})") from None
+        raise errors.DataError(path, f"cannot read the HDF5 weights ({exc})") from None
 
 
 def _checkpoint_weights(path: Path) -> dict[str, list[np.ndarray]]:
     try:
         reader = tf.train.load_checkpoint(str(path))
     except (ValueError, tf.errors.OpError) as exc:
-        raise dataset.DataError(path, f"cannot read the checkpoint ({str(exc).splitlines()[0]})") from None
+        raise errors.DataError(path, f"cannot read the checkpoint ({str(exc).splitlines()[0]})") from None
     available = reader.get_variable_to_shape_map()
     found = {}
     for name in CONV_LAYERS:
@@ -271,7 +272,7 @@ def _checkpoint_weights(path: Path) -> dict[str, list[np.ndarray]]:
         for suffix in ("weights", "biases"):
             variable = f"vggish/{name}/{suffix}"
             if variable not in available:
-                raise dataset.DataError(path, f"variable {variable} is missing")
+                raise errors.DataError(path, f"variable {variable} is missing")
             pair.append(reader.get_tensor(variable))
         found[name] = pair
     return found
@@ -294,18 +295,18 @@ def load_vggish_weights(model, path: str | os.PathLike) -> list[str]:
     path = Path(path)
     if path.suffix.lower() in (".h5", ".hdf5"):
         if not path.is_file():
-            raise dataset.DataError(path, "weights file not found")
+            raise errors.DataError(path, "weights file not found")
         weights = _h5_weights(path)
     else:
         if not (path.is_file() or Path(f"{path}.index").is_file()):
-            raise dataset.DataError(path, "weights not found (an .h5 file or a checkpoint prefix with .index)")
+            raise errors.DataError(path, "weights not found (an .h5 file or a checkpoint prefix with .index)")
         weights = _checkpoint_weights(path)
     for name in CONV_LAYERS:
         layer = model.get_layer(keras_name(name))
         expected = [tuple(w.shape) for w in layer.get_weights()]
         got = [tuple(w.shape) for w in weights[name]]
         if expected != got:
-            raise dataset.DataError(path, f"layer {name}: shapes {got}, the network needs {expected}")
+            raise errors.DataError(path, f"layer {name}: shapes {got}, the network needs {expected}")
     for name in CONV_LAYERS:
         model.get_layer(keras_name(name)).set_weights([w.astype(np.float32) for w in weights[name]])
     return list(CONV_LAYERS)

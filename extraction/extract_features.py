@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Sequence
 
-import dataset
-import runs
+from base import errors
+from runtime import cli
+from runtime import process
 from extraction import jobs
 
 log = logging.getLogger("extract_features")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=runs.HelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter)
     source = parser.add_argument_group("input (one of)")
     source.add_argument("--game", default=None, help="a game folder with 1_HQ.mkv and 2_HQ.mkv (or 1.mkv, 2.mkv, .wav)")
     source.add_argument("--games", default=None, help="a game list (.npy or text) of folders under --SoccerNet_path")
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frame_batch", type=int, default=jobs.FRAME_BATCH, help="frames per ResNet call")
     parser.add_argument("--overwrite", action="store_true", help="rewrite feature files that exist")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
-    runs.add_process_arguments(parser)
+    cli.add_process_arguments(parser)
     return parser
 
 
@@ -87,25 +87,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.audio_batch < 1 or args.frame_batch < 1:
         parser.error("--audio_batch and --frame_batch must be positive")
     args.features = [kind for kind in jobs.FEATURE_KINDS if kind in args.features]
-    runs.setup_process(args)
-    try:
+    process.setup_process(args)
+    def work() -> int:
         halves = jobs.find_jobs(args)
         todo = jobs.pending(halves, args.overwrite)
         if not todo:
             print(f"nothing to do: the features of {len(halves)} halves exist (--overwrite rewrites them)")
             return 0
-        runs.start_tensorflow()  # then the networks' modules, which import TensorFlow
+        process.start_tensorflow()  # then the networks' modules, which import TensorFlow
         from extraction import features
 
         return features.extract(args, todo)
-    except dataset.DataError as exc:
-        log.debug("bad input", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
-    except OSError as exc:
-        log.debug("write failed", exc_info=True)
-        print(f"error: {exc.filename}: {exc.strerror or exc}; finished halves are kept", file=sys.stderr)
-        return runs.EXIT_WRITE_FAILED
+
+    return errors.run_command(work, write_failed=lambda exc: f"{exc.filename}: {exc.strerror or exc}; finished "
+                                                             "halves are kept")
 
 
 if __name__ == "__main__":

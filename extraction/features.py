@@ -13,8 +13,8 @@ import logging
 import numpy as np
 from tqdm import tqdm
 
-import dataset
-import runs
+from base import files
+from runtime import process
 from extraction import audio_features, media, video_features
 from extraction.jobs import AUDIO_NAME, FPS, VIDEO_NAME, HalfJob, video_rows
 
@@ -23,7 +23,7 @@ log = logging.getLogger("extract_features")
 
 def _bar(total: int, desc: str, no_progress: bool):
     return tqdm(total=total, desc=desc, unit="chunk" if "audio" in desc else "frame", leave=False,
-                disable=runs.progress_off(no_progress))
+                disable=process.progress_off(no_progress))
 
 
 def extract(args, todo: list[HalfJob]) -> int:
@@ -48,7 +48,7 @@ def extract(args, todo: list[HalfJob]) -> int:
                 features = video_features.extract_file(job.path, video_predict, start=job.start, kept=kept,
                                                        duration=job.duration, fps=FPS, batch_size=args.frame_batch,
                                                        channel_order=args.channel_order, progress=bar.update)
-            written.append(dataset.write_atomic(job.output(VIDEO_NAME), lambda tmp: np.save(tmp, features)))
+            written.append(files.write_atomic(job.output(VIDEO_NAME), lambda tmp: np.save(tmp, features)))
             log.info("%s: %s", written[-1], features.shape)
         if job.audio:
             rows = video_rows(job)
@@ -61,7 +61,7 @@ def extract(args, todo: list[HalfJob]) -> int:
                                                        last_group_quirk=not args.correct_last_group,
                                                        progress=bar.update)
             del samples
-            written.append(dataset.write_atomic(job.output(AUDIO_NAME), lambda tmp: np.save(tmp, features)))
+            written.append(files.write_atomic(job.output(AUDIO_NAME), lambda tmp: np.save(tmp, features)))
             log.info("%s: %s (cut to %s video rows)", written[-1], features.shape, rows)
     note = f" ({audio_features.RANDOM_WARNING})" if args.random_weights else ""
     print(f"wrote {len(written)} feature files{note}")

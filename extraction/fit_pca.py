@@ -19,15 +19,17 @@ import sys
 from typing import Sequence
 
 import numpy as np
-
 import dataset
-import runs
+
+from base import errors
+from runtime import cli
+from runtime import process
 from extraction.pca import apply_pca, fit_pca, save_pca
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=runs.HelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("--training", required=True, help="game list whose raw features the PCA is fitted on")
     parser.add_argument("--lists", nargs="*", default=[], help="other game lists to transform as well")
     parser.add_argument("--features", default="ResNET", help="raw feature name: {half}_{features}.npy")
@@ -39,24 +41,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--subsample", type=int, default=1, help="fit on every n-th frame (1: all frames)")
     parser.add_argument("--save", default=None, help="save the fitted PCA to this .npz file")
     parser.add_argument("--overwrite", action="store_true", help="rewrite PCA files that exist")
-    runs.add_process_arguments(parser, gpu=False)
+    cli.add_process_arguments(parser, gpu=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    runs.setup_logging(args.loglevel)
+    process.setup_logging(args.loglevel)
     if args.subsample < 1 or args.components < 1:
         print("error: --subsample and --components must be positive", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
-    try:
+        return errors.EXIT_BAD_INPUT
+
+    def work() -> None:
         def open_split(list_path):
             return dataset.Split(list_path, data_root=args.SoccerNet_path, video_features=args.features,
                                  audio_features=None, pca=False, label_file=None)
 
         training = open_split(args.training)
         pca = fit_pca(training, n_components=args.components, batch_frames=args.batch_frames,
-                              subsample=args.subsample)
+                      subsample=args.subsample)
         kept = float(np.sum(pca.explained_variance_ratio_))
         logging.info("PCA fitted on %d frames: %d components keep %.1f %% of the variance",
                      pca.n_samples_seen_, args.components, 100 * kept)
@@ -66,17 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for list_path in [args.training] + list(args.lists):
             split = training if list_path == args.training else open_split(list_path)
             written += len(apply_pca(pca, split, overwrite=args.overwrite))
-    except dataset.DataError as exc:
-        logging.debug("bad input", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
-    except OSError as exc:
-        logging.debug("write failed", exc_info=True)
-        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
-        return runs.EXIT_WRITE_FAILED
-    print(f"wrote {written} files {{half}}_{args.features}_PCA{args.components}.npy "
-          f"({100 * kept:.1f} % of the variance kept)")
-    return 0
+        print(f"wrote {written} files {{half}}_{args.features}_PCA{args.components}.npy "
+              f"({100 * kept:.1f} % of the variance kept)")
+
+    return errors.run_command(work)
 
 
 if __name__ == "__main__":

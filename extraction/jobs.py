@@ -14,8 +14,9 @@ from pathlib import Path
 
 import av
 import numpy as np
-
 import dataset
+
+from base import errors, precision
 from extraction import media
 
 log = logging.getLogger("extract_features")
@@ -24,7 +25,7 @@ AUDIO_NAME, VIDEO_NAME = "VGGish", "ResNET_TF2"
 FEATURE_KINDS = ("audio", "video")
 VIDEO_INI = "video.ini"
 FPS = 2.0
-PRECISIONS = ("float32", "bfloat16")  # the extraction networks' arithmetic
+PRECISIONS = precision.choices("float32", "bfloat16")  # the extraction networks' arithmetic
 CHANNEL_ORDERS = ("bgr", "rgb")       # colour order fed to ResNet (video_features.preprocess)
 FRAME_BATCH = 64                      # SoccerNet's predict batch (video_features.BATCH_SIZE)
 
@@ -61,7 +62,7 @@ def _half_file(folder: Path, half: int) -> Path:
     for name in (f"{half}_HQ.mkv", f"{half}.mkv", f"{half}_HQ.wav", f"{half}.wav"):
         if (folder / name).is_file():
             return folder / name
-    raise dataset.DataError(folder / f"{half}_HQ.mkv", f"no media for half {half} ({half}_HQ.mkv, {half}.mkv, "
+    raise errors.DataError(folder / f"{half}_HQ.mkv", f"no media for half {half} ({half}_HQ.mkv, {half}.mkv, "
                                                        f"{half}_HQ.wav or {half}.wav)")
 
 
@@ -79,7 +80,7 @@ def _place(job: HalfJob, video_ini: Path | None, no_video_ini: bool) -> None:
         job.start, job.duration = 0.0, None
         return
     if not ini.is_file():
-        raise dataset.DataError(ini, f"video.ini not found (the start of half {job.half} of {job.path.name}); "
+        raise errors.DataError(ini, f"video.ini not found (the start of half {job.half} of {job.path.name}); "
                                      "--no_video_ini takes the whole file")
     job.start = media.half_start(ini, job.half)
     job.duration = media.half_duration(ini, job.half)
@@ -92,7 +93,7 @@ def find_jobs(args) -> list[HalfJob]:
         pairs = [(half, Path(p)) for half, p in ((1, args.video1), (2, args.video2)) if p]
         for _, path in pairs:
             if not path.is_file():
-                raise dataset.DataError(path, "file not found")
+                raise errors.DataError(path, "file not found")
     else:
         if args.game:
             folders = [Path(args.game)]
@@ -101,7 +102,7 @@ def find_jobs(args) -> list[HalfJob]:
             folders = [root / game for game in dataset.read_game_list(args.games)]
         for folder in folders:
             if not folder.is_dir():
-                raise dataset.DataError(folder, "game folder not found")
+                raise errors.DataError(folder, "game folder not found")
             pairs += [(half, _half_file(folder, half)) for half in dataset.HALVES]
     jobs = []
     video_ini = Path(args.video_ini) if args.video_ini else None
@@ -110,7 +111,7 @@ def find_jobs(args) -> list[HalfJob]:
         job.audio = "audio" in args.features
         job.video = "video" in args.features and not job.is_wav
         if "video" in args.features and job.is_wav and args.features == ["video"]:
-            raise dataset.DataError(path, "a .wav file has no video for --features video")
+            raise errors.DataError(path, "a .wav file has no video for --features video")
         _place(job, video_ini, args.no_video_ini)
         jobs.append(job)
     return jobs
@@ -124,20 +125,20 @@ def check_media(job: HalfJob) -> None:
     try:
         with av.open(str(job.path)) as container:
             if job.audio and not container.streams.audio:
-                raise dataset.DataError(job.path, "no audio stream")
+                raise errors.DataError(job.path, "no audio stream")
             if job.video and not container.streams.video:
-                raise dataset.DataError(job.path, "no video stream")
+                raise errors.DataError(job.path, "no video stream")
     except av.FFmpegError as exc:
-        raise dataset.DataError(job.path, f"cannot open the media file ({exc})") from None
+        raise errors.DataError(job.path, f"cannot open the media file ({exc})") from None
 
 
 def _check_wav_header(path: Path) -> None:
     try:
         with wave.open(str(path), "rb") as handle:
             if handle.getsampwidth() != 2:
-                raise dataset.DataError(path, f"{8 * handle.getsampwidth()}-bit wav; 16-bit PCM expected")
+                raise errors.DataError(path, f"{8 * handle.getsampwidth()}-bit wav; 16-bit PCM expected")
     except (wave.Error, EOFError) as exc:
-        raise dataset.DataError(path, f"not a 16-bit PCM wav file ({exc})") from None
+        raise errors.DataError(path, f"not a 16-bit PCM wav file ({exc})") from None
 
 
 def pending(jobs: list[HalfJob], overwrite: bool) -> list[HalfJob]:
@@ -164,7 +165,7 @@ def video_rows(job: HalfJob) -> int | None:
             try:
                 return int(np.load(path, mmap_mode="r").shape[0])
             except (ValueError, OSError) as exc:
-                raise dataset.DataError(path, f"cannot read the video features ({exc})") from None
+                raise errors.DataError(path, f"cannot read the video features ({exc})") from None
     if job.is_wav:
         return None
     return media.frame_count_estimate(job.path, FPS, job.start, job.duration)

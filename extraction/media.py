@@ -13,7 +13,7 @@ The one owner of decoding (PyAV for containers, the standard `wave` module for `
 - `write_test_clip` / `write_wav`: small synthetic media for tests and the README demo (a command line:
   `python -m extraction.write_clip`).
 
-Errors are `dataset.DataError(path, problem)`.
+Errors are `errors.DataError(path, problem)`.
 """
 from __future__ import annotations
 
@@ -26,9 +26,11 @@ from typing import Iterator
 
 import av
 import numpy as np
-
 import dataset
 
+from base import errors
+
+from base import files
 log = logging.getLogger("media")
 
 AUDIO_EXTENSIONS = (".wav",)
@@ -37,11 +39,11 @@ AUDIO_EXTENSIONS = (".wav",)
 def _open(path: str | os.PathLike):
     path = Path(path)
     if not path.is_file():
-        raise dataset.DataError(path, "file not found")
+        raise errors.DataError(path, "file not found")
     try:
         return av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise dataset.DataError(path, f"cannot open the media file ({exc})") from None
+        raise errors.DataError(path, f"cannot open the media file ({exc})") from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -52,13 +54,13 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     try:
         with wave.open(str(path), "rb") as handle:
             if handle.getcomptype() != "NONE":
-                raise dataset.DataError(path, f"compressed wav ({handle.getcompname()}); 16-bit PCM expected")
+                raise errors.DataError(path, f"compressed wav ({handle.getcompname()}); 16-bit PCM expected")
             width, channels, rate = handle.getsampwidth(), handle.getnchannels(), handle.getframerate()
             if width != 2:
-                raise dataset.DataError(path, f"{8 * width}-bit wav; 16-bit PCM expected")
+                raise errors.DataError(path, f"{8 * width}-bit wav; 16-bit PCM expected")
             raw = handle.readframes(handle.getnframes())
     except (wave.Error, EOFError) as exc:
-        raise dataset.DataError(path, f"not a 16-bit PCM wav file ({exc})") from None
+        raise errors.DataError(path, f"not a 16-bit PCM wav file ({exc})") from None
     samples = np.frombuffer(raw, dtype="<i2").astype(np.int16, copy=False)
     return samples.reshape(-1, channels), rate
 
@@ -76,19 +78,19 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     path = Path(path)
     if path.suffix.lower() in AUDIO_EXTENSIONS:
         if not path.is_file():
-            raise dataset.DataError(path, "file not found")
+            raise errors.DataError(path, "file not found")
         return _read_wav(path)
     with _open(path) as container:
         if not container.streams.audio:
-            raise dataset.DataError(path, "no audio stream")
+            raise errors.DataError(path, "no audio stream")
         stream = container.streams.audio[0]
         rate, channels = stream.rate, stream.channels
         if not rate or not channels:
-            raise dataset.DataError(path, "audio stream without a sample rate or channels")
+            raise errors.DataError(path, "audio stream without a sample rate or channels")
         try:
             resampler = av.AudioResampler(format="s16", layout=stream.layout, rate=rate)
         except (av.FFmpegError, ValueError) as exc:
-            raise dataset.DataError(path, f"unsupported audio layout {stream.layout.name} ({exc})") from None
+            raise errors.DataError(path, f"unsupported audio layout {stream.layout.name} ({exc})") from None
         # One buffer grown by doubling: no list of chunks plus a concatenated copy.
         expected = int((container.duration or 0) / 1e6 * rate) + rate
         buffer = np.empty((max(expected, rate), channels), np.int16)
@@ -110,7 +112,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
                 append(resampler.resample(frame))
             append(resampler.resample(None))
         except (av.FFmpegError, ValueError) as exc:
-            raise dataset.DataError(path, f"cannot decode the audio ({exc})") from None
+            raise errors.DataError(path, f"cannot decode the audio ({exc})") from None
     return buffer[:filled], int(rate)
 
 
@@ -134,7 +136,7 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, rate: int) -> Path:
 
 def _video_stream(container, path):
     if not container.streams.video:
-        raise dataset.DataError(path, "no video stream")
+        raise errors.DataError(path, "no video stream")
     return container.streams.video[0]
 
 
@@ -153,7 +155,7 @@ def video_duration(path: str | os.PathLike) -> float:
     with _open(path) as container:
         _video_stream(container, path)
         if container.duration is None:
-            raise dataset.DataError(path, "the container gives no duration")
+            raise errors.DataError(path, "the container gives no duration")
         return _centiseconds(container.duration)
 
 
@@ -205,9 +207,9 @@ def frame_selection(frames_read: int, time_second: float, fps_video: float, fps:
 def _selection(container, stream, path, fps, start, duration):
     fps_video = _nominal_fps(stream)
     if fps_video <= 0:
-        raise dataset.DataError(path, "the video stream gives no frame rate")
+        raise errors.DataError(path, "the video stream gives no frame rate")
     if container.duration is None:
-        raise dataset.DataError(path, "the container gives no duration")
+        raise errors.DataError(path, "the container gives no duration")
     time_second = _centiseconds(container.duration)
     frames = _count_video_frames(container, stream)
     return frame_selection(frames, time_second, fps_video, fps, start, duration)
@@ -257,7 +259,7 @@ def read_frames(path: str | os.PathLike, fps: float = 2.0, start: float | None =
                 if i_frame in wanted:
                     yield frame.to_ndarray(format="rgb24", src_colorspace="ITU601", interpolation="BICUBIC")
         except (av.FFmpegError, ValueError) as exc:
-            raise dataset.DataError(path, f"cannot decode the video ({exc})") from None
+            raise errors.DataError(path, f"cannot decode the video ({exc})") from None
     finally:
         container.close()
 
@@ -269,20 +271,20 @@ def read_frames(path: str | os.PathLike, fps: float = 2.0, start: float | None =
 def _video_ini_field(video_ini_path: str | os.PathLike, line_number: int, what: str) -> float:
     path = Path(video_ini_path)
     if not path.is_file():
-        raise dataset.DataError(path, "video.ini not found (the start offsets of the halves)")
+        raise errors.DataError(path, "video.ini not found (the start offsets of the halves)")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise dataset.DataError(path, f"cannot read video.ini ({exc})") from None
+        raise errors.DataError(path, f"cannot read video.ini ({exc})") from None
     if len(lines) < line_number or not lines[line_number - 1].split():
-        raise dataset.DataError(path, f"line {line_number} ({what}) is missing")
+        raise errors.DataError(path, f"line {line_number} ({what}) is missing")
     field = lines[line_number - 1].split()[-1]
     try:
         value = float(field)
     except ValueError:
-        raise dataset.DataError(path, f"line {line_number} ({what}): {field!r} is not a number") from None
+        raise errors.DataError(path, f"line {line_number} ({what}): {field!r} is not a number") from None
     if not math.isfinite(value) or value < 0:
-        raise dataset.DataError(path, f"line {line_number} ({what}): {field!r} is not a time in seconds")
+        raise errors.DataError(path, f"line {line_number} ({what}): {field!r} is not a time in seconds")
     return value
 
 
@@ -334,7 +336,7 @@ def write_test_clip(path: str | os.PathLike, seconds: float, fps: int = 25, size
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return dataset.write_atomic(path, lambda temporary: _write_clip(temporary, seconds, fps, size, tone_hz,
+    return files.write_atomic(path, lambda temporary: _write_clip(temporary, seconds, fps, size, tone_hz,
                                                                     sample_rate, channels))
 
 

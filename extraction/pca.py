@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
-
 import dataset
-import runs
 
+from base import errors
 
+from base import files
+from runtime import process
 def fit_pca(split: dataset.Split, stream: str = "video", n_components: int = dataset.PCA_DIM,
             batch_frames: int = 8192, subsample: int = 1, progress: bool = True):
     """Fit scikit-learn IncrementalPCA on the raw features of every half of a (training) split.
@@ -33,10 +34,10 @@ def fit_pca(split: dataset.Split, stream: str = "video", n_components: int = dat
     pca = IncrementalPCA(n_components=n_components)
     pending, count = [], 0
     for half in tqdm(split.halves, desc=f"fitting PCA on {len(split.halves)} halves", unit="half",
-                     disable=runs.progress_off(not progress)):
+                     disable=process.progress_off(not progress)):
         array = half.streams[stream]
         if array.shape[1] < n_components:
-            raise dataset.DataError(half.paths[stream], f"has {array.shape[1]} features per frame, fewer than "
+            raise errors.DataError(half.paths[stream], f"has {array.shape[1]} features per frame, fewer than "
                                                         f"the {n_components} PCA components")
         pending.append(np.asarray(array[::subsample], np.float64))
         dataset.release_pages(array)
@@ -50,7 +51,7 @@ def fit_pca(split: dataset.Split, stream: str = "video", n_components: int = dat
         if len(block) >= n_components:
             pca.partial_fit(block)
     if getattr(pca, "n_samples_seen_", 0) == 0:
-        raise dataset.DataError(split.list_path, f"only {count} frames to fit {n_components} PCA components")
+        raise errors.DataError(split.list_path, f"only {count} frames to fit {n_components} PCA components")
     return pca
 
 
@@ -58,7 +59,7 @@ def apply_pca(pca, split: dataset.Split, stream: str = "video", overwrite: bool 
               batch_frames: int = 8192) -> list[Path]:
     """Write `{half}_{features}_PCA{k}.npy` (float32) beside the raw features of every half of a split."""
     written = []
-    for half in tqdm(split.halves, desc="writing PCA features", unit="half", disable=runs.progress_off(not progress)):
+    for half in tqdm(split.halves, desc="writing PCA features", unit="half", disable=process.progress_off(not progress)):
         source = half.paths[stream]
         target = source.with_name(f"{source.stem}_PCA{pca.n_components_}.npy")
         if target.exists() and not overwrite:
@@ -68,7 +69,7 @@ def apply_pca(pca, split: dataset.Split, stream: str = "video", overwrite: bool 
         for begin in range(0, array.shape[0], batch_frames):
             out[begin:begin + batch_frames] = pca.transform(np.asarray(array[begin:begin + batch_frames],
                                                                        np.float64))
-        dataset.write_npy_atomic(target, out)
+        files.write_npy_atomic(target, out)
         written.append(target)
     return written
 
@@ -77,7 +78,7 @@ def save_pca(path: str | Path, pca) -> None:
     """Save the PCA as plain arrays (no pickle): components (k, d), mean (d,), explained variance (k,)."""
     arrays = dict(components=pca.components_, mean=pca.mean_, explained_variance=pca.explained_variance_,
                   explained_variance_ratio=pca.explained_variance_ratio_)
-    dataset.write_atomic(path, lambda temporary: np.savez(temporary, **arrays))
+    files.write_atomic(path, lambda temporary: np.savez(temporary, **arrays))
 
 
 class SavedPCA:
@@ -99,9 +100,9 @@ def load_pca(path: str | Path, dim: int | None = None) -> SavedPCA:
         with np.load(path, allow_pickle=False) as saved:
             components, mean = np.asarray(saved["components"], np.float64), np.asarray(saved["mean"], np.float64)
     except (OSError, ValueError, KeyError) as exc:
-        raise dataset.DataError(path, f"not a PCA saved by fit_pca.py --save ({exc})") from None
+        raise errors.DataError(path, f"not a PCA saved by fit_pca.py --save ({exc})") from None
     if components.ndim != 2 or mean.shape != (components.shape[1],):
-        raise dataset.DataError(path, f"components {components.shape} and mean {mean.shape} do not match")
+        raise errors.DataError(path, f"components {components.shape} and mean {mean.shape} do not match")
     if dim is not None and components.shape[1] != dim:
-        raise dataset.DataError(path, f"a PCA of {components.shape[1]}-d features; these are {dim}-d")
+        raise errors.DataError(path, f"a PCA of {components.shape[1]}-d features; these are {dim}-d")
     return SavedPCA(components, mean)

@@ -29,9 +29,12 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
-
 import dataset
-import runs
+
+from base import errors
+from runtime import cli
+from runtime import process
+from runtime import rundir
 from evaluation import outputs
 from extraction.jobs import VIDEO_NAME
 from extraction.pca import apply_pca, load_pca
@@ -43,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=runs.HelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter)
     parser.add_argument("--model", required=True, help="run folder of ClassificationMinuteBased.py (or its .keras file)")
     source = parser.add_argument_group("the match (one of)")
     source.add_argument("--game", default=None, help="a game folder with 1_HQ.mkv, 2_HQ.mkv and video.ini "
@@ -66,29 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output_dir", default="predictions", help="folder of the per-game prediction folders")
     parser.add_argument("--overwrite", action="store_true", help="extract (and spot) again what exists")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
-    runs.add_process_arguments(parser, gpu=False)
+    cli.add_process_arguments(parser, gpu=False)
     return parser
 
 
 def plan(args) -> tuple[dict, tuple[str, ...], Path, object]:
     """The run's settings, the streams its model reads, the game folder and the PCA (None when the model
     needs none); checks the weights."""
-    model_file = runs.model_file(args.model)
-    settings = runs.read_args(model_file.parent)
+    model_file = rundir.model_file(args.model)
+    settings = rundir.read_args(model_file.parent)
     streams = names.streams_of(settings.get("architecture", "VideoNetwork"))
     game_dir = Path(args.game) if args.game else Path(args.game_dir)
     if "audio" in streams and not (args.vggish_weights or args.random_weights):
-        raise dataset.DataError("--vggish_weights", f"the model of {model_file.parent} reads audio features: give "
+        raise errors.DataError("--vggish_weights", f"the model of {model_file.parent} reads audio features: give "
                                                     "the VGGish weights file")
     video = settings.get("featuresVideo", "ResNET")
     if "video" in streams and video != VIDEO_NAME:
-        raise dataset.DataError(model_file.parent, f"its model was trained on {video} video features; the features "
+        raise errors.DataError(model_file.parent, f"its model was trained on {video} video features; the features "
                                 f"extracted from a video are {VIDEO_NAME} (SoccerNet v2's): train "
                                 f"with --featuresVideo {VIDEO_NAME}")
     pca = None
     if "video" in streams and settings.get("PCA", True):
         if not args.pca:
-            raise dataset.DataError("--pca", f"the model of {model_file.parent} reads PCA-reduced video features: "
+            raise errors.DataError("--pca", f"the model of {model_file.parent} reads PCA-reduced video features: "
                                              "give a PCA saved by fit_pca.py --save")
         pca = load_pca(args.pca, dim=dataset.KNOWN_DIMS["ResNET"])
     return settings, streams, game_dir, pca
@@ -142,28 +145,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--video1/--video2 need --game_dir, the folder of the game's features")
     if args.game and (args.game_dir or args.video_ini):
         parser.error("--game_dir and --video_ini go with --video1/--video2 (a game folder holds its own)")
-    runs.setup_process(args)
-    try:
-        settings, streams, game_dir, pca = plan(args)
-    except dataset.DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
+    process.setup_process(args)
+    planned = []
+    code = errors.run_command(lambda: planned.extend(plan(args)))
+    if code:
+        return code
+    settings, streams, game_dir, pca = planned
     print(f"== 1/3: features of {game_dir} ({' + '.join(streams)}) ==", flush=True)
     code = run_extraction(extraction_argv(args, streams))
     if code:
         return code
     if pca is not None:
         print(f"== 2/3: PCA of the video features ({args.pca}) ==", flush=True)
-        try:
-            reduce_video(args, game_dir, pca)
-        except dataset.DataError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return runs.EXIT_BAD_INPUT
+        code = errors.run_command(lambda: reduce_video(args, game_dir, pca))
+        if code:
+            return code
     print(f"== 3/3: spotting with {args.model} ==", flush=True)
     code = subprocess.run(spotting_argv(args, game_dir)).returncode
     if code:
         return code
-    prefix = runs.model_file(args.model).parent.name
+    prefix = rundir.model_file(args.model).parent.name
     game = game_dir.resolve().name
     print(f"spots of {game}: {outputs.results_spotting_file(args.output_dir, prefix, game)}; timeline "
           f"{outputs.timeline_file(args.output_dir, game, prefix)}")

@@ -36,12 +36,13 @@ from typing import Callable, Iterable
 import keras
 import numpy as np
 
-import dataset
+from base import errors
 from extraction import media
 # The extraction networks' test-only warning and their compiled inference (`compiled_predict`) are
 # audio_features'.
 from extraction.audio_features import RANDOM_WARNING
 from extraction.jobs import CHANNEL_ORDERS, PRECISIONS
+from networks.precision import precision_scope
 from extraction.jobs import FRAME_BATCH as BATCH_SIZE  # SoccerNet's predict batch
 
 log = logging.getLogger("video_features")
@@ -165,19 +166,17 @@ def build_resnet(weights: str | os.PathLike | None = "imagenet", precision: str 
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if weights is None and not random_weights:
         raise ValueError("ResNet weights are needed (or random_weights=True for tests)")
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
-    try:
+    with precision_scope(precision):
         file = None if weights in (None, "imagenet") else Path(weights)
         if file is not None and not file.is_file():
-            raise dataset.DataError(file, "ResNet weights file not found")
+            raise errors.DataError(file, "ResNet weights file not found")
         try:
             base = keras.applications.resnet.ResNet152(include_top=True, weights="imagenet" if weights == "imagenet"
                                                        else None, classes=1000)
         except Exception as exc:  # Keras's download: URL errors, proxies, a truncated file
             if weights != "imagenet":
                 raise
-            raise dataset.DataError("--resnet_weights imagenet", "Keras could not download the ImageNet weights "
+            raise errors.DataError("--resnet_weights imagenet", "Keras could not download the ImageNet weights "
                                     f"({str(exc).splitlines()[0][:120]}); give a weights file") from None
         if file is not None:
             try:
@@ -188,15 +187,13 @@ def build_resnet(weights: str | os.PathLike | None = "imagenet", precision: str 
                 try:
                     cut.load_weights(str(file))
                 except (ValueError, OSError, KeyError):
-                    raise dataset.DataError(file, f"not ResNet-152 weights ({str(exc).splitlines()[0]})") from None
+                    raise errors.DataError(file, f"not ResNet-152 weights ({str(exc).splitlines()[0]})") from None
         elif weights is None:
             log.warning("ResNet-152: %s", RANDOM_WARNING)
         pooled = base.get_layer("avg_pool").output
         model = keras.Model(base.input, keras.layers.Activation("linear", dtype="float32", name="to_float32")(pooled))
         model.trainable = False
         return model
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 # ------------------------------------------------------------------------------------------------

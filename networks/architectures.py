@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from . import loupe
 from . import pooling as P
+from .precision import precision_scope
 from .names import ALWAYS_RVLAD, BN_MODES, SINGLE_STREAM, resolve_architecture, resolve_pooling, streams_of
 
 
@@ -262,8 +263,9 @@ def load_model(path: str | Path) -> keras.Model:
 
 
 def with_policy(model: keras.Model, policy: str) -> keras.Model:
-    """The same model rebuilt under a Keras dtype policy (e.g. "mixed_bfloat16": bfloat16 products,
-    float32 weights and logits), holding the trained weights. The global policy is left as it was.
+    """The same model rebuilt under a precision (`base.precision`'s words, e.g. "bfloat16" or Keras's
+    "mixed_bfloat16": bfloat16 products, float32 weights and logits), holding the trained weights. The
+    global policy is left as it was.
 
     Raises:
         ValueError: the model was not built by this package.
@@ -271,12 +273,8 @@ def with_policy(model: keras.Model, policy: str) -> keras.Model:
     config = model_build_config(model)
     if not config:
         raise ValueError("only models built by this project's networks/ can change precision")
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
+    with precision_scope(policy):
         copy = build_model(**config)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     copy.set_weights(model.get_weights())
     return copy
 

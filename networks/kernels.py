@@ -3,7 +3,7 @@
 The layers of `networks.pooling` write the paper's math; what they compute with, chosen per processor and
 per compute dtype, lives here:
 - `_projection`: the projection by `hidden1_weights`, each product in the form `product_forms` picks for
-  this machine (the processor's flags, `networks.machine.cpu_flags`);
+  this machine (the processor's flags, `base.machine.cpu_flags`);
 - `vlad_columns`: the normalised VLAD / RVLAD descriptor, `_vlad_columns` in float32 (compiled with XLA
   after `set_xla_descriptor(True)`: `_vlad_columns_xla`), `_vlad_columns_half` in half precision;
 - `vlad_projection`: the half-precision NetVLAD output with the centres projected apart
@@ -17,7 +17,7 @@ from __future__ import annotations
 import tensorflow as tf
 from keras import ops
 
-from .machine import cpu_flags
+from base.machine import cpu_flags
 
 # tf.nn.l2_normalize: x / sqrt(max(sum(x^2), 1e-12)).
 L2_EPSILON = 1e-12

@@ -281,3 +281,4 @@ class NetFV(LoupePooling):
         fv1 = fv1 * double_l2_scale(ops.sum(ops.square(fv1), axis=1))[:, None, :]
         size = self.feature_size * self.cluster_size
         return ops.concatenate([ops.reshape(fv1, (-1, size)), ops.reshape(fv2, (-1, size))], axis=1)
+

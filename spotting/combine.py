@@ -4,9 +4,10 @@ TensorFlow)."""
 from __future__ import annotations
 
 from tqdm import tqdm
-
 import dataset
-import runs
+
+from base import errors
+from runtime import process
 from evaluation import outputs, plots
 from spotting import games as spotting_games
 from training.late_fusion import fuse_probabilities
@@ -17,13 +18,13 @@ def combine(args) -> int:
     exit code (0).
 
     Raises:
-        dataset.DataError: a prefix is missing, or an output file is missing or unreadable.
+        errors.DataError: a prefix is missing, or an output file is missing or unreadable.
     """
     if not (args.video_output and args.audio_output and args.output):
-        raise dataset.DataError("--combine", "needs --video_output, --audio_output and --output prefixes")
+        raise errors.DataError("--combine", "needs --video_output, --audio_output and --output prefixes")
     games, root, _ = spotting_games.games_of(args)
     plotted = spotting_games.plotted_games(args, games)
-    for game in tqdm(games, desc=f"late fusion {args.combine}", unit="game", disable=runs.progress_off(args.no_progress)):
+    for game in tqdm(games, desc=f"late fusion {args.combine}", unit="game", disable=process.progress_off(args.no_progress)):
         if not args.redo and spotting_games.game_done(args, game, args.output):
             continue
         fused = {}

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 import dataset
-import runs
+
+from base import errors
+
+from base import files
+from runtime import rundir
+from runtime import model_flags
 from evaluation import outputs, plots
 
 log = logging.getLogger("ClassificationSecondBased")
@@ -45,7 +49,7 @@ def write_game_outputs(args, game: str, prefix: str, probabilities: dict[int, np
     for half, array in probabilities.items():
         path = outputs.prediction_file(args.output_dir, game, prefix, half)
         path.parent.mkdir(parents=True, exist_ok=True)
-        dataset.write_npy_atomic(path, array.astype(np.float32))
+        files.write_npy_atomic(path, array.astype(np.float32))
     if not args.no_json:
         target = outputs.results_spotting_file(args.output_dir, prefix, game)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +84,7 @@ def games_of(args) -> tuple[list[str], Path, Path]:
     if args.game:
         folder = Path(args.game).resolve()
         if not folder.is_dir():
-            raise dataset.DataError(args.game, "game folder not found")
+            raise errors.DataError(args.game, "game folder not found")
         return [folder.name], folder.parent, Path(args.game)
     games = dataset.read_game_list(args.testing)
     if args.shard is not None:
@@ -101,7 +105,7 @@ class Job:
     """A spotting run: the model, its settings, the games and those of them still to spot."""
 
     model_file: Path
-    settings: dict  # the model flags, from the command line and the run (runs.resolve_settings)
+    settings: dict  # the model flags, from the command line and the run (model_flags.resolve_settings)
     prefix: str  # of the output files, <prefix>_Half_<h>.npy
     games: list[str]
     root: Path  # the data root
@@ -112,9 +116,9 @@ class Job:
 
 def prepare(args) -> Job:
     """The job of `args` (a model's spotting run); logs how many games are left to spot."""
-    model_file = runs.model_file(args.model)
-    recorded = runs.read_args(model_file.parent, required=False)
-    settings = runs.resolve_settings(args, recorded, model_file)
+    model_file = rundir.model_file(args.model)
+    recorded = rundir.read_args(model_file.parent, required=False)
+    settings = model_flags.resolve_settings(args, recorded, model_file)
     prefix = args.output or model_file.parent.name
     games, root, source = games_of(args)
     pending = [g for g in games if args.redo or not game_done(args, g, prefix)]

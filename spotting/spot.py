@@ -16,9 +16,11 @@ import time
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
-
 import dataset
-import runs
+
+from base import errors
+from runtime import models
+from runtime import process
 from evaluation import outputs, plots
 from networks import architectures, kernels, names, sliding
 from spotting import games as spotting_games
@@ -30,10 +32,10 @@ log = logging.getLogger("ClassificationSecondBased")
 def bfloat16_copy(model):
     """The same model under the mixed_bfloat16 policy (bfloat16 products, float32 weights and logits)."""
     try:
-        copy = architectures.with_policy(model, "mixed_bfloat16")
+        copy = architectures.with_policy(model, "bfloat16")
     except ValueError as exc:
-        raise dataset.DataError("--precision", str(exc)) from None
-    if not tf.config.list_physical_devices("GPU") and not runs.cpu_has_bf16():
+        raise errors.DataError("--precision", str(exc)) from None
+    if not tf.config.list_physical_devices("GPU") and not process.cpu_has_bf16():
         log.warning("--precision bfloat16: this processor has no bfloat16 instructions; expect no speed-up")
     return copy
 
@@ -54,8 +56,8 @@ def spot(args, job: spotting_games.Job) -> None:
     for the plotted games, its timeline)."""
     settings, prefix, root = job.settings, job.prefix, job.root
     kernels.set_xla_descriptor(args.xla_descriptor)
-    model, _ = runs.load_model(job.model_file)
-    config, frames = runs.model_config(model, job.model_file, settings)
+    model, _ = models.load_model(job.model_file)
+    config, frames = models.model_config(model, job.model_file, settings)
     window_sec = frames / settings["featurePerSec"]
     streams = names.streams_of(config["architecture"])
     bn_mode = config["bn_mode"]
@@ -73,7 +75,7 @@ def spot(args, job: spotting_games.Job) -> None:
     logits = architectures.logits_function(model)
     started = time.perf_counter()
     windows = 0
-    for game in tqdm(job.pending, desc="spotting", unit="game", disable=runs.progress_off(args.no_progress)):
+    for game in tqdm(job.pending, desc="spotting", unit="game", disable=process.progress_off(args.no_progress)):
         half_ids = [i for i, h in enumerate(split.halves) if h.game == game]
         probabilities = {}
         for half_id in half_ids:

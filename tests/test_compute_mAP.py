@@ -10,12 +10,13 @@ import pytest
 
 import compute_mAP as cm
 import dataset
-import runs
+from base import errors
+from runtime import process
 from evaluation import candidates, engine, engine_spots, outputs, plots, reference
 from evaluation.evaluate import chance_spots
 from evaluation.truth import load_ground_truth
 
-runs.start_tensorflow()  # as compute_mAP.py's main before the engine runs: GPU memory on demand
+process.start_tensorflow()  # as compute_mAP.py's main before the engine runs: GPU memory on demand
 
 F32 = np.float32
 
@@ -485,18 +486,18 @@ def test_sub_second_spots_score_as_the_official_evaluator(tmp_path, capsys, capl
 
 
 def test_read_results_spotting_rejects_bad_files(tmp_path):
-    with pytest.raises(dataset.DataError, match="not found"):
+    with pytest.raises(errors.DataError, match="not found"):
         outputs.read_results_spotting(tmp_path / "none.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{")
-    with pytest.raises(dataset.DataError, match="invalid JSON"):
+    with pytest.raises(errors.DataError, match="invalid JSON"):
         outputs.read_results_spotting(bad)
     bad.write_text(json.dumps({"predictions": [{"label": "card", "half": "1"}]}))
-    with pytest.raises(dataset.DataError, match="malformed"):
+    with pytest.raises(errors.DataError, match="malformed"):
         outputs.read_results_spotting(bad)
     bad.write_text(json.dumps({"predictions": [{"label": "card", "half": "1", "position": "1e400",
                                                  "confidence": "0.5"}]}))
-    with pytest.raises(dataset.DataError, match="malformed"):
+    with pytest.raises(errors.DataError, match="malformed"):
         outputs.read_results_spotting(bad)
 
 
@@ -581,7 +582,7 @@ def test_load_ground_truth_and_predictions(small_tree):
     assert sorted(ground_truth[3][1].tolist()) == sorted(e.seconds for e in events if e.half == 2 and e.label == 2)
     predictions = outputs.load_spotting_outputs(list_path, root / "pred", "modelA")
     assert [p.shape for p in predictions] == [(400, 4), (420, 4), (400, 4), (420, 4)]
-    with pytest.raises(dataset.DataError, match="modelC_Half_1.npy: prediction file not found"):
+    with pytest.raises(errors.DataError, match="modelC_Half_1.npy: prediction file not found"):
         outputs.load_spotting_outputs(list_path, root / "pred", "modelC")
 
 

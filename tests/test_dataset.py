@@ -6,8 +6,11 @@ import logging
 
 import numpy as np
 import pytest
-
 import dataset
+from training import batch_plans
+from base import errors
+
+from base import files
 from conftest import write_game, write_list
 from training import pipeline
 
@@ -46,7 +49,7 @@ def test_data_root_defaults_to_the_list_folder(tmp_path):
 def test_bad_game_lists(tmp_path, entries, message):
     path = tmp_path / "l.txt"
     path.write_text("\n".join(entries))
-    with pytest.raises(dataset.DataError, match=message) as info:
+    with pytest.raises(errors.DataError, match=message) as info:
         dataset.read_game_list(path)
     assert str(path) in str(info.value)
 
@@ -54,9 +57,9 @@ def test_bad_game_lists(tmp_path, entries, message):
 def test_game_list_refuses_pickles_and_missing_files(tmp_path):
     path = tmp_path / "l.npy"
     np.save(path, np.array([{"game": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(dataset.DataError, match=r"l\.npy: not a numpy array of strings"):
+    with pytest.raises(errors.DataError, match=r"l\.npy: not a numpy array of strings"):
         dataset.read_game_list(path)
-    with pytest.raises(dataset.DataError, match=r"missing\.npy: game list not found"):
+    with pytest.raises(errors.DataError, match=r"missing\.npy: game list not found"):
         dataset.read_game_list(tmp_path / "missing.npy")
 
 
@@ -117,7 +120,7 @@ def test_v2_labels_mapping_and_position(tmp_path):
 def test_malformed_labels(tmp_path, content, message):
     path = tmp_path / "Labels.json"
     path.write_text(content)
-    with pytest.raises(dataset.DataError, match=message) as info:
+    with pytest.raises(errors.DataError, match=message) as info:
         dataset.read_labels(path)
     assert str(info.value).startswith(str(path) + ": ")
 
@@ -202,28 +205,28 @@ def _split(tmp_path, **kwargs):
 
 
 def test_missing_game_folder(tmp_path):
-    with pytest.raises(dataset.DataError, match=r"Home 1 - 0 Away: game folder not found"):
+    with pytest.raises(errors.DataError, match=r"Home 1 - 0 Away: game folder not found"):
         _split(tmp_path)
 
 
 def test_missing_feature_file(tmp_path):
     folder = write_game(tmp_path, GAME)
     (folder / "2_VGGish.npy").unlink()
-    with pytest.raises(dataset.DataError, match=r"2_VGGish\.npy: feature file not found"):
+    with pytest.raises(errors.DataError, match=r"2_VGGish\.npy: feature file not found"):
         _split(tmp_path)
 
 
 def test_feature_file_of_wrong_rank(tmp_path):
     folder = write_game(tmp_path, GAME)
     np.save(folder / "1_ResNET_PCA512.npy", np.zeros(512, np.float32))
-    with pytest.raises(dataset.DataError, match=r"1_ResNET_PCA512\.npy: expected a 2-D array .* shape \(512,\)"):
+    with pytest.raises(errors.DataError, match=r"1_ResNET_PCA512\.npy: expected a 2-D array .* shape \(512,\)"):
         _split(tmp_path)
 
 
 def test_feature_file_of_wrong_dimension(tmp_path):
     folder = write_game(tmp_path, GAME)
     np.save(folder / "2_ResNET_PCA512.npy", np.zeros((120, 256), np.float32))
-    with pytest.raises(dataset.DataError, match=r"2_ResNET_PCA512\.npy: expected 512 features per frame, got 256"):
+    with pytest.raises(errors.DataError, match=r"2_ResNET_PCA512\.npy: expected 512 features per frame, got 256"):
         _split(tmp_path)
 
 
@@ -231,7 +234,7 @@ def test_inconsistent_dimension_of_an_unknown_feature(tmp_path):
     folder = write_game(tmp_path, GAME)
     for half, dim in ((1, 64), (2, 32)):
         np.save(folder / f"{half}_MyFeat.npy", np.zeros((120, dim), np.float32))
-    with pytest.raises(dataset.DataError, match=r"2_MyFeat\.npy: has 32 features per frame but .*1_MyFeat\.npy has 64"):
+    with pytest.raises(errors.DataError, match=r"2_MyFeat\.npy: has 32 features per frame but .*1_MyFeat\.npy has 64"):
         _split(tmp_path, video_features="MyFeat", pca=False)
 
 
@@ -240,26 +243,26 @@ def test_non_finite_features(tmp_path):
     array = np.ones((120, 512), np.float32)
     array[77, 3] = np.nan
     np.save(folder / "1_VGGish.npy", array)
-    with pytest.raises(dataset.DataError, match=r"1_VGGish\.npy: contains non-finite values"):
+    with pytest.raises(errors.DataError, match=r"1_VGGish\.npy: contains non-finite values"):
         _split(tmp_path)
 
 
 def test_pickled_feature_file_is_refused(tmp_path):
     folder = write_game(tmp_path, GAME)
     np.save(folder / "1_VGGish.npy", np.array([[object()]], dtype=object), allow_pickle=True)
-    with pytest.raises(dataset.DataError, match=r"1_VGGish\.npy: not a numeric \.npy array"):
+    with pytest.raises(errors.DataError, match=r"1_VGGish\.npy: not a numeric \.npy array"):
         _split(tmp_path)
 
 
 def test_missing_and_malformed_labels_in_a_split(tmp_path):
     folder = write_game(tmp_path, GAME, label_file=None)
-    with pytest.raises(dataset.DataError, match=r"Labels\.json: label file not found"):
+    with pytest.raises(errors.DataError, match=r"Labels\.json: label file not found"):
         _split(tmp_path)
     assert len(_split(tmp_path, label_file=None).halves) == 2  # spotting needs no labels
     with pytest.raises(ValueError, match="unknown label file 'v2'"):
         _split(tmp_path, label_file="v2")
     (folder / "Labels.json").write_text(json.dumps({"annotations": [{"gameTime": "x", "label": "y-card"}]}))
-    with pytest.raises(dataset.DataError, match=r"Labels\.json: bad gameTime 'x'"):
+    with pytest.raises(errors.DataError, match=r"Labels\.json: bad gameTime 'x'"):
         _split(tmp_path)
 
 
@@ -308,19 +311,19 @@ def test_gather_matches_a_naive_reference(tiny_root):
 def test_half_batches_hold_all_chunks_of_their_halves():
     index = dataset.WindowIndex(np.repeat(np.arange(5, dtype=np.int32), [3, 2, 4, 1, 2]),
                                 np.zeros(12, np.int64), 40)
-    batches = dataset.half_batches(index, 2, half_order=[4, 1, 0, 2, 3])
+    batches = batch_plans.half_batches(index, 2, half_order=[4, 1, 0, 2, 3])
     assert [b.tolist() for b in batches] == [[10, 11, 3, 4], [0, 1, 2, 5, 6, 7, 8], [9]]
-    first = dataset.half_batches(index, 2, np.random.default_rng(5))
-    again = dataset.half_batches(index, 2, np.random.default_rng(5))
+    first = batch_plans.half_batches(index, 2, np.random.default_rng(5))
+    again = batch_plans.half_batches(index, 2, np.random.default_rng(5))
     assert [b.tolist() for b in first] == [b.tolist() for b in again]
     assert sorted(np.concatenate(first).tolist()) == list(range(12))
-    assert [len(m) for m in dataset.split_batch(np.arange(10), 4)] == [4, 4, 2]
+    assert [len(m) for m in batch_plans.split_batch(np.arange(10), 4)] == [4, 4, 2]
 
 
 def test_tf_dataset_yields_the_gathered_batches_in_order(tiny_root):
     split = dataset.Split(tiny_root / "listgame_Valid_2.npy")
     index = split.chunk_index(30)
-    batches = dataset.half_batches(index, 1)
+    batches = batch_plans.half_batches(index, 1)
     elements = list(pipeline.make_dataset(split, index, batches))
     assert len(elements) == len(batches) == 4
     for (inputs, labels), positions in zip(elements, batches):
@@ -343,7 +346,7 @@ def test_pipeline_holds_at_most_its_bound_ahead(tiny_root):
     assert pipeline.pipeline_depth(101.0, bound=100) == (0, 0)      # on demand
     split = dataset.Split(tiny_root / "listgame_Valid_2.npy")
     index = split.chunk_index(30)
-    batches = dataset.half_batches(index, 1)
+    batches = batch_plans.half_batches(index, 1)
     deep = list(pipeline.make_dataset(split, index, batches))
     on_demand = list(pipeline.make_dataset(split, index, batches, bound=1))
     assert len(deep) == len(on_demand) == len(batches)
@@ -370,11 +373,11 @@ def test_summary_counts(tiny_root):
 
 
 def test_atomic_writes_leave_no_temporary(tmp_path):
-    dataset.write_npy_atomic(tmp_path / "a.npy", np.arange(3))
-    dataset.write_json_atomic(tmp_path / "a.json", {"x": 1})
+    files.write_npy_atomic(tmp_path / "a.npy", np.arange(3))
+    files.write_json_atomic(tmp_path / "a.json", {"x": 1})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.npy"]
     with pytest.raises(TypeError):
-        dataset.write_json_atomic(tmp_path / "b.json", {"x": object()})
+        files.write_json_atomic(tmp_path / "b.json", {"x": object()})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.npy"]
 
     seen = []
@@ -385,7 +388,7 @@ def test_atomic_writes_leave_no_temporary(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError):
-        dataset.write_atomic(tmp_path / "a.json", fails_midway)
+        files.write_atomic(tmp_path / "a.json", fails_midway)
     assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}  # the previous file is intact
     assert seen[0].parent == tmp_path and seen[0].name.endswith(".json")  # same folder, same suffix
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.npy"]

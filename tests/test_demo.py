@@ -11,6 +11,7 @@ from experiments.commands import Settings
 from experiments.plan import Training, table_plan
 from experiments.tables import table1
 from networks.names import TRAINED_MODELS
+from runtime import rundir
 
 TINY_DEMO = ["--games", "3", "2", "2", "--half_minutes", "4", "--event_rate", "10", "--windows", "20", "10",
              "--max_epochs", "1", "1", "--train_args", "--batch_size 2 --VLAD_k 4 --micro_batch 64", "--no_progress"]
@@ -95,7 +96,6 @@ def test_reproduce_table_plans():
 
 def test_findings_name_the_classes_where_fusion_falls_short(tmp_path):
     """A failed finding says where it fails (not where it holds), and a held one says where it holds."""
-    import runs
     from experiments import demonstration
 
     def reports(fusion_card):
@@ -106,7 +106,7 @@ def test_findings_name_the_classes_where_fusion_falls_short(tmp_path):
             folder = tmp_path / f"{fusion_card}" / run.prefix
             folder.mkdir(parents=True)
             mAP = (card + subs + goal) / 3
-            (folder / runs.TEST_REPORT).write_text(json.dumps({"mAP": mAP, "AP": {
+            (folder / rundir.TEST_REPORT).write_text(json.dumps({"mAP": mAP, "AP": {
                 "background": 0.9, "card": card, "subs": subs, "goal": goal}}))
             folders[run.prefix] = folder
         return demonstration.findings(folders, {}, [60])
@@ -121,16 +121,15 @@ def test_findings_name_the_classes_where_fusion_falls_short(tmp_path):
 def test_reproduce_dry_run_with_seeds_resumes_and_generates(capsys, tmp_path):
     """--seeds 3: every configuration three times with its seed; an interrupted run is resumed, a finished
     one marked done; the data generation is part of the commands."""
-    import runs
 
     interrupted = tmp_path / "runs" / "rvlad64-60s-AudioNetwork-seed1235_2026-01-01_00-00-00"
-    (interrupted / runs.CHECKPOINT_DIR).mkdir(parents=True)
-    (interrupted / runs.ARGS_FILE).write_text(json.dumps({"args": {}}))
-    (interrupted / runs.CHECKPOINT_DIR / runs.STATE_FILE).write_text(json.dumps({"epoch": 1, "state_file": "x"}))
+    (interrupted / rundir.CHECKPOINT_DIR).mkdir(parents=True)
+    (interrupted / rundir.ARGS_FILE).write_text(json.dumps({"args": {}}))
+    (interrupted / rundir.CHECKPOINT_DIR / rundir.STATE_FILE).write_text(json.dumps({"epoch": 1, "state_file": "x"}))
     finished = tmp_path / "runs" / "rvlad64-30s-VideoNetwork-seed1236_2026-01-01_00-00-00"
     finished.mkdir()
-    (finished / runs.ARGS_FILE).write_text(json.dumps({"args": {}}))
-    (finished / runs.TEST_REPORT).write_text("{}")
+    (finished / rundir.ARGS_FILE).write_text(json.dumps({"args": {}}))
+    (finished / rundir.TEST_REPORT).write_text("{}")
     argv = ["--table", "2/3", "--dry-run", "--seeds", "3", "--runs", str(tmp_path / "runs"),
             "--synthetic", str(tmp_path / "nothing_yet")]
     assert reproduce.main(argv) == 0
@@ -150,7 +149,6 @@ def test_reproduce_dry_run_with_seeds_resumes_and_generates(capsys, tmp_path):
 
 
 def test_tables_give_mean_and_standard_deviation_over_seeds(tmp_path):
-    import runs
 
     s = Settings("a", "b", "c", None, tmp_path, tmp_path, tmp_path, seeds=(1, 2, 3))
     folders = {}
@@ -159,7 +157,7 @@ def test_tables_give_mean_and_standard_deviation_over_seeds(tmp_path):
         for seed, value in zip(s.seeds, values):
             run = Training(TRAINED_MODELS[model], "RVLAD", 64, 60, seed)
             (tmp_path / run.prefix).mkdir()
-            (tmp_path / run.prefix / runs.TEST_REPORT).write_text(json.dumps({"mAP": value}))
+            (tmp_path / run.prefix / rundir.TEST_REPORT).write_text(json.dumps({"mAP": value}))
             folders[run.prefix] = tmp_path / run.prefix
     text, data = table1(folders, s, windows=(60,), models=["video", "audio"])
     assert data["video T=60"] == {"mean": pytest.approx(0.62), "std": pytest.approx(0.02), "values": [0.60, 0.62, 0.64]}

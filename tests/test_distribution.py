@@ -14,7 +14,9 @@ import pytest
 
 import ClassificationMinuteBased as cmb
 import dataset
-import runs
+from training import batch_plans
+from base import errors
+from runtime import rundir
 from conftest import TOP
 from networks import architectures
 from training import cluster, distribution
@@ -60,7 +62,7 @@ def _assert_same_step(one, other, weights_atol=1e-5):
     largest component, weights within `weights_atol` wherever Adam's update is well conditioned
     (|gradient| >= 1e-5; below that, Adam with epsilon 1e-8 turns float32 summation-order noise into
     visible differences), and the test logits after it."""
-    train_loss = runs.CSV_FIELDS.index("train_loss")
+    train_loss = rundir.CSV_FIELDS.index("train_loss")
     assert float(one["csv"][train_loss]) == pytest.approx(float(other["csv"][train_loss]), rel=1e-5)
     gradients, theirs = _gradients(one), _gradients(other)
     assert len(gradients) == len(theirs) == 16  # every trainable variable of the two NetRVLAD streams and the head
@@ -142,7 +144,7 @@ def test_two_workers_train_two_steps_in_step_with_one_process(tiny_root, tmp_pat
     assert sorted(fingerprints) == ["[worker 0", "[worker 1"] and len(set(fingerprints.values())) == 1
     assert len(list(multi.iterdir())) == 1  # only the chief wrote a run folder
     one, two = _state(single), _state(multi)
-    train_loss = runs.CSV_FIELDS.index("train_loss")
+    train_loss = rundir.CSV_FIELDS.index("train_loss")
     assert float(two["csv"][train_loss]) == pytest.approx(float(one["csv"][train_loss]), rel=1e-4)
     for name in one:
         if name.startswith("model/"):
@@ -178,7 +180,7 @@ def test_step_plan_shares_each_piece_among_replicas():
     assert [[s.tolist() for s in shares] for shares in plan] == [[[0, 1, 2], [3, 4, 5]], [[6, 7, 8], [9, 10]]]
     assert [s.tolist() for s in distribution.step_plan(step, 0, 2)[0]] == [list(range(6)), list(range(6, 11))]
     # One replica: the single-device micro-batches.
-    assert [p[0].tolist() for p in distribution.step_plan(step, 4, 1)] == [p.tolist() for p in dataset.split_batch(step, 4)]
+    assert [p[0].tolist() for p in distribution.step_plan(step, 4, 1)] == [p.tolist() for p in batch_plans.split_batch(step, 4)]
 
 
 def test_step_memory_formula_by_hand():
@@ -203,7 +205,7 @@ def test_micro_batch_auto_chooses_whole_steps_or_the_largest_piece():
     assert micro == 0 and "whole steps" in line
     micro, line = distribution.choose_micro_batch(memory, 50, budget=1200.0, where="test")
     assert micro == 20 and "pieces of 20 chunks" in line and "3 per step" in line and "statistics are then those of each piece" in line
-    with pytest.raises(dataset.DataError, match="not even one chunk fits"):
+    with pytest.raises(errors.DataError, match="not even one chunk fits"):
         distribution.choose_micro_batch(memory, 50, budget=1005.0, where="test")
 
 

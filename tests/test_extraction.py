@@ -8,7 +8,7 @@ import wave
 import numpy as np
 import pytest
 
-import dataset
+from base import errors
 from extraction import audio_features as af
 from extraction import media
 from extraction import video_features as vf
@@ -157,13 +157,13 @@ def test_h5_loader_layer_by_layer(tmp_path, vggish):
         for got, want in zip(vggish.get_layer(af.keras_name(name)).get_weights(), written[name]):
             np.testing.assert_array_equal(got, want)
     _write_authors_h5(tmp_path / "missing.h5", vggish, skip="conv3/conv3_2")
-    with pytest.raises(dataset.DataError, match="layer conv3/conv3_2 is missing"):
+    with pytest.raises(errors.DataError, match="layer conv3/conv3_2 is missing"):
         af.load_vggish_weights(vggish, tmp_path / "missing.h5")
     _write_authors_h5(tmp_path / "shape.h5", vggish, bad_shape="conv2")
-    with pytest.raises(dataset.DataError, match="layer conv2: shapes"):
+    with pytest.raises(errors.DataError, match="layer conv2: shapes"):
         af.load_vggish_weights(vggish, tmp_path / "shape.h5")
     (tmp_path / "junk.h5").write_bytes(b"not hdf5")
-    with pytest.raises(dataset.DataError, match="cannot read"):
+    with pytest.raises(errors.DataError, match="cannot read"):
         af.load_vggish_weights(vggish, tmp_path / "junk.h5")
 
 
@@ -182,7 +182,7 @@ def test_checkpoint_loader_reads_googles_names(tmp_path, vggish):
                                   variables["vggish/conv4/conv4_2/biases"].numpy())
     del variables["vggish/conv1/biases"]
     prefix = tf.compat.v1.train.Saver(var_list=variables).save(None, str(tmp_path / "partial.ckpt"))
-    with pytest.raises(dataset.DataError, match="vggish/conv1/biases is missing"):
+    with pytest.raises(errors.DataError, match="vggish/conv1/biases is missing"):
         af.load_vggish_weights(vggish, prefix)
 
 
@@ -208,13 +208,13 @@ def test_half_start_reads_lines_2_and_5(tmp_path):
                    "[2_HQ.mkv]\nstart_time_second = 60.5\nduration_second = 2700\n")
     assert media.half_start(ini, 1) == 69.0 and media.half_start(ini, 2) == 60.5
     assert media.half_duration(ini, 2) == 2700.0
-    with pytest.raises(dataset.DataError, match="video.ini not found"):
+    with pytest.raises(errors.DataError, match="video.ini not found"):
         media.half_start(tmp_path / "nope.ini", 1)
     ini.write_text("[1_HQ.mkv]\nstart_time_second = 69\n")
-    with pytest.raises(dataset.DataError, match="line 5"):
+    with pytest.raises(errors.DataError, match="line 5"):
         media.half_start(ini, 2)
     ini.write_text("[1_HQ.mkv]\nstart_time_second = soon\n")
-    with pytest.raises(dataset.DataError, match="not a number"):
+    with pytest.raises(errors.DataError, match="not a number"):
         media.half_start(ini, 1)
 
 
@@ -246,7 +246,7 @@ def test_decoding_the_test_clip(clips, tmp_path):
     assert len(frames) == media.frame_count_estimate(clips / "tone.mkv") == 6
     assert frames[0].shape == (180, 320, 3) and frames[0].dtype == np.uint8
     assert vf.soccernet_crop(frames[0]).shape == (224, 224, 3)
-    with pytest.raises(dataset.DataError, match="no audio stream"):
+    with pytest.raises(errors.DataError, match="no audio stream"):
         media.read_audio(clips / "silent.mkv")
     media.write_wav(tmp_path / "a.wav", samples, rate)
     back, back_rate = media.read_audio(tmp_path / "a.wav")
@@ -254,7 +254,7 @@ def test_decoding_the_test_clip(clips, tmp_path):
     with wave.open(str(tmp_path / "8bit.wav"), "wb") as handle:
         handle.setnchannels(1), handle.setsampwidth(1), handle.setframerate(8000)
         handle.writeframes(bytes(100))
-    with pytest.raises(dataset.DataError, match="16-bit PCM expected"):
+    with pytest.raises(errors.DataError, match="16-bit PCM expected"):
         media.read_audio(tmp_path / "8bit.wav")
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 import dataset
 from experiments import synthetic
 from extraction import fit_pca

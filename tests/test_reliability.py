@@ -21,7 +21,9 @@ import ClassificationMinuteBased as cmb
 import ClassificationSecondBased as csb
 import compute_mAP as cm
 import dataset
-import runs
+from base import errors
+from base import fault_hook
+from runtime import rundir
 from conftest import training_argv, write_list
 from evaluation import outputs
 from training.trainer import Trainer
@@ -31,9 +33,9 @@ KILL_ARGS = ("--architecture", "VideoNetwork", "--max_epoch", "3", "--determinis
 
 
 def _train_process(argv, fault=None, timeout=240):
-    env = {k: v for k, v in os.environ.items() if k != dataset.FAULT_ENV}
+    env = {k: v for k, v in os.environ.items() if k != fault_hook.FAULT_ENV}
     if fault:
-        env[dataset.FAULT_ENV] = fault
+        env[fault_hook.FAULT_ENV] = fault
     return subprocess.run([sys.executable, str(TOP / "ClassificationMinuteBased.py"), *argv], cwd=TOP, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -67,17 +69,17 @@ def test_a_killed_run_resumes_to_the_same_model(tiny_root, tmp_path, uninterrupt
     killed = _train_process(training_argv(tiny_root, tmp_path, *KILL_ARGS), fault=fault)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     (run,) = tmp_path.iterdir()
-    assert not (run / runs.TEST_REPORT).exists()
+    assert not (run / rundir.TEST_REPORT).exists()
     resumed = _train_process(["--resume", str(run), "--no_progress"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    for name in (f"{runs.CHECKPOINT_DIR}/{runs.BEST_STATE}", "predictions_listgame_Test_2.npz"):
+    for name in (f"{rundir.CHECKPOINT_DIR}/{rundir.BEST_STATE}", "predictions_listgame_Test_2.npz"):
         with np.load(uninterrupted / name) as a, np.load(run / name) as b:
             assert sorted(a.files) == sorted(b.files)
             for key in a.files:
                 np.testing.assert_array_equal(a[key], b[key], err_msg=f"{fault} {name}:{key}")
     strip = lambda path: [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]  # noqa: E731
-    assert strip(uninterrupted / runs.METRICS_CSV) == strip(run / runs.METRICS_CSV)
-    assert runs.read_test_report(run) == runs.read_test_report(uninterrupted)
+    assert strip(uninterrupted / rundir.METRICS_CSV) == strip(run / rundir.METRICS_CSV)
+    assert rundir.read_test_report(run) == rundir.read_test_report(uninterrupted)
     assert _temporaries(run) == []  # a temporary left by the kill is removed by the next write of its file
 
 
@@ -94,21 +96,21 @@ def test_state_is_matched_by_name_not_position(tmp_path):
 
     first = trainer()
     path = tmp_path / "state.npz"
-    runs.save_state(path, first.model, first.optimizer)
+    rundir.save_state(path, first.model, first.optimizer)
     with np.load(path) as saved:  # the same arrays, stored in reverse order
         arrays = {key: saved[key] for key in reversed(saved.files)}
     np.savez(path, **arrays)
     second = trainer()
     for variable in second.model.trainable_variables:
         variable.assign(np.zeros(variable.shape, variable.dtype))
-    runs.load_state(path, second.model, second.optimizer)
+    rundir.load_state(path, second.model, second.optimizer)
     # cluster_weights and cluster_weights2 share a shape: each is back in its own variable.
     for a, b in zip(first.model.variables, second.model.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     del arrays["model/video_pooling/cluster_weights2"]
     np.savez(path, **arrays)
-    with pytest.raises(dataset.DataError, match="missing 'model/video_pooling/cluster_weights2'"):
-        runs.load_state(path, second.model, second.optimizer)
+    with pytest.raises(errors.DataError, match="missing 'model/video_pooling/cluster_weights2'"):
+        rundir.load_state(path, second.model, second.optimizer)
 
 
 def test_non_finite_loss_stops_with_its_own_code_and_keeps_the_last_good_files(tiny_root, tmp_path, monkeypatch,
@@ -131,12 +133,12 @@ def test_non_finite_loss_stops_with_its_own_code_and_keeps_the_last_good_files(t
     monkeypatch.setattr(Trainer, "__init__", init)
     code = cmb.main(training_argv(tiny_root, tmp_path, "--architecture", "VideoNetwork", "--max_epoch", "3"),
                     after_epoch=lambda epoch: poisoned.update(on=True))
-    assert code == runs.EXIT_NON_FINITE
+    assert code == errors.EXIT_NON_FINITE
     err = _one_error(capsys.readouterr().err)
     assert "non-finite loss at epoch 2, step 1" in err
     (run,) = tmp_path.iterdir()
-    assert runs.read_state(run)["epoch"] == 0 and (run / runs.BEST_MODEL).is_file()
-    assert not (run / runs.TEST_REPORT).exists() and _temporaries(run) == []
+    assert rundir.read_state(run)["epoch"] == 0 and (run / rundir.BEST_MODEL).is_file()
+    assert not (run / rundir.TEST_REPORT).exists() and _temporaries(run) == []
 
 
 def test_a_failing_write_keeps_the_previous_checkpoint(tiny_root, tmp_path, monkeypatch, capsys):
@@ -149,13 +151,13 @@ def test_a_failing_write_keeps_the_previous_checkpoint(tiny_root, tmp_path, monk
 
     monkeypatch.setattr(np, "savez", full_disk)
     code = cmb.main(training_argv(tiny_root, tmp_path, "--architecture", "VideoNetwork", "--max_epoch", "3"))
-    assert code == runs.EXIT_WRITE_FAILED
+    assert code == errors.EXIT_WRITE_FAILED
     err = _one_error(capsys.readouterr().err)
     assert "last_state_002.npz: could not be written (No space left on device)" in err
     (run,) = tmp_path.iterdir()
-    state = runs.read_state(run)
-    assert state["epoch"] == 0 and (run / runs.CHECKPOINT_DIR / state["state_file"]).is_file()
-    assert (run / runs.BEST_MODEL).is_file() and _temporaries(run) == []
+    state = rundir.read_state(run)
+    assert state["epoch"] == 0 and (run / rundir.CHECKPOINT_DIR / state["state_file"]).is_file()
+    assert (run / rundir.BEST_MODEL).is_file() and _temporaries(run) == []
 
 
 def test_runs_started_together_get_distinct_folders(tmp_path):
@@ -163,7 +165,7 @@ def test_runs_started_together_get_distinct_folders(tmp_path):
 
     def start():
         barrier.wait(timeout=30)
-        made.append(runs.new_run_dir(tmp_path, "same"))
+        made.append(rundir.new_run_dir(tmp_path, "same"))
 
     threads = [threading.Thread(target=start) for _ in range(8)]
     for thread in threads:
@@ -179,13 +181,13 @@ def test_refused_input_creates_nothing(tiny_root, tmp_path, capsys):
         tflog = tmp_path / f"runs{flag}"
         argv = training_argv(tiny_root, tflog, "--architecture", "VideoNetwork", "--max_epoch", "1")
         argv[argv.index(flag) + 1] = str(bad)
-        assert cmb.main(argv) == runs.EXIT_BAD_INPUT
+        assert cmb.main(argv) == errors.EXIT_BAD_INPUT
         assert "game folder not found" in _one_error(capsys.readouterr().err)
         assert not tflog.exists()  # no run folder, no train.log, no args.json
     blocked = tmp_path / "a_file"
     blocked.write_text("")
     argv = training_argv(tiny_root, blocked / "runs", "--architecture", "VideoNetwork", "--max_epoch", "1")
-    assert cmb.main(argv) == runs.EXIT_BAD_INPUT
+    assert cmb.main(argv) == errors.EXIT_BAD_INPUT
     assert "cannot create a run folder there" in _one_error(capsys.readouterr().err)
 
 
@@ -194,10 +196,10 @@ def test_bad_model_files_get_one_line(tiny_root, tiny_runs, tmp_path, capsys):
     garbage = tmp_path / "garbage.keras"
     garbage.write_bytes(b"not a zip archive")
     truncated = tmp_path / "truncated.keras"
-    data = (tiny_runs["video"] / runs.BEST_MODEL).read_bytes()
+    data = (tiny_runs["video"] / rundir.BEST_MODEL).read_bytes()
     truncated.write_bytes(data[:len(data) // 2])
     other = tmp_path / "other_architecture.keras"  # a model file this project's layers cannot rebuild
-    with zipfile.ZipFile(tiny_runs["video"] / runs.BEST_MODEL) as source, zipfile.ZipFile(other, "w") as target:
+    with zipfile.ZipFile(tiny_runs["video"] / rundir.BEST_MODEL) as source, zipfile.ZipFile(other, "w") as target:
         for item in source.infolist():
             content = source.read(item.filename)
             if item.filename == "config.json":
@@ -207,7 +209,7 @@ def test_bad_model_files_get_one_line(tiny_root, tiny_runs, tmp_path, capsys):
             target.writestr(item, content)
     for model in (garbage, truncated, other):
         assert csb.main(["--model", str(model), "--testing", str(list_path), "--output_dir", str(tmp_path / "o"),
-                         "--no_progress"]) == runs.EXIT_BAD_INPUT
+                         "--no_progress"]) == errors.EXIT_BAD_INPUT
         assert f"{model}: not a model this project can load" in _one_error(capsys.readouterr().err)
         assert cmb.main(training_argv(tiny_root, tmp_path, "--mode", "predict", "--model", str(model))) == 2
         assert "not a model this project can load" in capsys.readouterr().err
@@ -231,7 +233,7 @@ def test_bad_prediction_files_get_one_line(tiny_root, tmp_path, capsys):
     for name in list(cases) + ["object"]:
         code = cm.main(["--testing", str(list_path), "--predictions", str(tmp_path / name), "--prefix", "p",
                         "--output", str(tmp_path / f"out_{name}"), "--no_plots", "--loglevel", "WARNING"])
-        assert code == runs.EXIT_BAD_INPUT and "p_Half_1.npy" in _one_error(capsys.readouterr().err), name
+        assert code == errors.EXIT_BAD_INPUT and "p_Half_1.npy" in _one_error(capsys.readouterr().err), name
         assert not (tmp_path / f"out_{name}").exists()
 
 
@@ -258,13 +260,13 @@ def test_spotting_killed_during_a_game_leaves_no_partial_output(tiny_root, tiny_
     games = dataset.read_game_list(list_path)
     argv = [sys.executable, str(TOP / "ClassificationSecondBased.py"), "--model", str(tiny_runs["audio"]),
             "--testing", str(list_path), "--output_dir", str(tmp_path / "out"), "--output", "s", "--no_progress"]
-    env = {**os.environ, dataset.FAULT_ENV: "write:s_Half_2.npy@2"}  # the second game's second half
+    env = {**os.environ, fault_hook.FAULT_ENV: "write:s_Half_2.npy@2"}  # the second game's second half
     killed = subprocess.run(argv, cwd=TOP, env=env, capture_output=True, text=True, timeout=240)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert outputs.game_outputs_done(tmp_path / "out", games[0], "s")
     assert not outputs.game_outputs_done(tmp_path / "out", games[1], "s")
     assert len(_temporaries(tmp_path / "out")) == 1  # the kill's, hidden; the rerun removes it
-    again = subprocess.run(argv, cwd=TOP, env={k: v for k, v in os.environ.items() if k != dataset.FAULT_ENV},
+    again = subprocess.run(argv, cwd=TOP, env={k: v for k, v in os.environ.items() if k != fault_hook.FAULT_ENV},
                            capture_output=True, text=True, timeout=240)
     assert again.returncode == 0, again.stderr[-2000:]
     assert _temporaries(tmp_path / "out") == []
@@ -278,9 +280,9 @@ def test_spotting_killed_during_a_game_leaves_no_partial_output(tiny_root, tiny_
 
 
 def test_a_finished_run_drops_its_checkpoint_unless_kept(tiny_runs, uninterrupted, capsys):
-    assert not (tiny_runs["video"] / runs.CHECKPOINT_DIR).exists()  # trained without --keep_checkpoint
-    assert (tiny_runs["video"] / runs.BEST_MODEL).is_file() and runs.is_finished(tiny_runs["video"])
-    assert (uninterrupted / runs.CHECKPOINT_DIR / runs.BEST_STATE).is_file()  # --keep_checkpoint
+    assert not (tiny_runs["video"] / rundir.CHECKPOINT_DIR).exists()  # trained without --keep_checkpoint
+    assert (tiny_runs["video"] / rundir.BEST_MODEL).is_file() and rundir.is_finished(tiny_runs["video"])
+    assert (uninterrupted / rundir.CHECKPOINT_DIR / rundir.BEST_STATE).is_file()  # --keep_checkpoint
     assert cmb.main(["--resume", str(tiny_runs["video"])]) == 0  # finished: nothing to resume
     assert "finished already" in capsys.readouterr().out
 
@@ -294,8 +296,8 @@ def test_late_fusion_refuses_unreadable_logits_and_reports_a_failed_write(tiny_r
     blocked = tmp_path / "a_file"
     blocked.write_text("")
     argv = ["--method", "2", "--video_run", str(video), "--audio_run", str(audio)]
-    assert fusion.main(argv + ["--output", str(blocked / "report.json")]) == runs.EXIT_WRITE_FAILED
+    assert fusion.main(argv + ["--output", str(blocked / "report.json")]) == errors.EXIT_WRITE_FAILED
     assert "a_file" in _one_error(capsys.readouterr().err)  # the path that blocks the write
-    runs.predictions_file(audio, "listgame_Test_2").write_bytes(b"not an npz")
-    assert fusion.main(argv) == runs.EXIT_BAD_INPUT
+    rundir.predictions_file(audio, "listgame_Test_2").write_bytes(b"not an npz")
+    assert fusion.main(argv) == errors.EXIT_BAD_INPUT
     assert "unreadable saved predictions" in _one_error(capsys.readouterr().err)

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 import dataset
 from evaluation import outputs
 from extraction import media, spot_video

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 import dataset
 from experiments import make_synthetic, synthetic
 from conftest import TINY

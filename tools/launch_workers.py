@@ -25,14 +25,14 @@ from typing import Sequence
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
-import runs  # noqa: E402
+from runtime import cli
 from training import cluster  # noqa: E402
 
 EXIT_TIMEOUT = 124
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=runs.HelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter)
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--gpus_per_worker", type=int, default=0,
                         help="GPUs of each worker (worker i gets GPUs i*G ... i*G+G-1); 0: CPU only")

@@ -19,8 +19,8 @@ import numpy as np
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
-import dataset  # noqa: E402
-import runs  # noqa: E402
+from base import files
+from runtime import cli
 
 SPLITS = {"train": "listgame_Train_300.npy", "valid": "listgame_Valid_100.npy",
           "test": "listgame_Test_100.npy"}
@@ -28,7 +28,7 @@ SPLITS = {"train": "listgame_Train_300.npy", "valid": "listgame_Valid_100.npy",
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=runs.HelpFormatter)
+                                     formatter_class=cli.HelpFormatter)
     parser.add_argument("--output_dir", default=str(TOP), help="folder of the three list files")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 when a file differs from the package's list")
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             differ += not same
             print(f"{target}: {'same as' if same else 'DIFFERS from'} the package's {split} list ({len(games)} games)")
             continue
-        dataset.write_npy_atomic(target, games)
+        files.write_npy_atomic(target, games)
         print(f"{target}: {len(games)} games, dtype {games.dtype}")
     return 1 if differ else 0
 

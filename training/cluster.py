@@ -12,8 +12,7 @@ import os
 import socket
 from typing import Sequence
 
-import dataset
-
+from base import errors
 TF_CONFIG = "TF_CONFIG"
 
 
@@ -24,35 +23,35 @@ def read_tf_config(environ=None) -> dict:
     "task": {"type": "worker" | "chief", "index": i}}`, as TensorFlow reads it.
 
     Raises:
-        dataset.DataError: missing, not JSON, or not such a description.
+        errors.DataError: missing, not JSON, or not such a description.
     """
     environ = os.environ if environ is None else environ
     text = environ.get(TF_CONFIG)
     if not text:
-        raise dataset.DataError(TF_CONFIG, "--distribute multiworker needs the TF_CONFIG environment variable "
+        raise errors.DataError(TF_CONFIG, "--distribute multiworker needs the TF_CONFIG environment variable "
                                            "(the cluster and this worker's task; README: multi-node training)")
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise dataset.DataError(TF_CONFIG, f"not JSON ({exc.msg} at character {exc.pos})") from None
+        raise errors.DataError(TF_CONFIG, f"not JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict) \
             or not isinstance(config.get("task"), dict):
-        raise dataset.DataError(TF_CONFIG, 'needs "cluster" and "task" objects')
+        raise errors.DataError(TF_CONFIG, 'needs "cluster" and "task" objects')
     cluster, task = config["cluster"], config["task"]
     unknown = sorted(set(cluster) - {"worker", "chief"})
     if unknown:
-        raise dataset.DataError(TF_CONFIG, f"unknown job {unknown[0]!r} in the cluster (only chief and worker)")
+        raise errors.DataError(TF_CONFIG, f"unknown job {unknown[0]!r} in the cluster (only chief and worker)")
     for job, addresses in cluster.items():
         if not isinstance(addresses, list) or not addresses or not all(
                 isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses):
-            raise dataset.DataError(TF_CONFIG, f'cluster job "{job}" must be a list of "host:port" addresses')
+            raise errors.DataError(TF_CONFIG, f'cluster job "{job}" must be a list of "host:port" addresses')
     if len(cluster.get("chief", [])) > 1:
-        raise dataset.DataError(TF_CONFIG, "a cluster has at most one chief")
+        raise errors.DataError(TF_CONFIG, "a cluster has at most one chief")
     if "worker" not in cluster and "chief" not in cluster:
-        raise dataset.DataError(TF_CONFIG, "the cluster has no worker")
+        raise errors.DataError(TF_CONFIG, "the cluster has no worker")
     kind, index = task.get("type"), task.get("index")
     if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
-        raise dataset.DataError(TF_CONFIG, f"task {kind!r} {index!r} is not in the cluster")
+        raise errors.DataError(TF_CONFIG, f"task {kind!r} {index!r} is not in the cluster")
     return config
 
 

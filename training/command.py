@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 import tensorflow as tf
 
-import dataset
-import runs
+from base import errors
+
+from base import files
+from runtime import process
+from runtime import rundir
 from networks import kernels
 from training import distribution
 from training.data import open_training_data
@@ -31,15 +33,16 @@ def execute(args, *, defaults: dict, command: Sequence[str], state: dict | None 
     Args:
         defaults: the command line's defaults by flag (--mode predict falls back on them).
         command: the command line, recorded in a new run's args.json.
-        state: the resume state of --resume (`runs.read_state`), None to start from scratch.
+        state: the resume state of --resume (`rundir.read_state`), None to start from scratch.
         after_epoch: passed to `training.loop.train` (a test hook).
 
     Returns:
-        The exit code: 0, or `runs.EXIT_BAD_INPUT`, `runs.EXIT_NON_FINITE`, `runs.EXIT_WRITE_FAILED`.
+        The exit code: 0, or `errors.EXIT_BAD_INPUT`, `errors.EXIT_NON_FINITE`, `errors.EXIT_WRITE_FAILED`.
     """
     kernels.set_xla_descriptor(args.xla_descriptor)
-    run, chief = None, True
-    try:
+    where = {"run": None, "chief": True}  # what the error lines and the clean-up need of the work below
+
+    def work() -> None:
         distribution.configure_devices(args.distribute, args.replicas)
         replicas = distribution.make_replicas(args.distribute, args.replicas, not args.no_sync_bn)
         if args.deterministic:
@@ -48,40 +51,33 @@ def execute(args, *, defaults: dict, command: Sequence[str], state: dict | None 
             log.info("--formatdataset: no chunk cache is needed here (windows are read by index)")
         if replicas is not None:
             log.info("%s", replicas.describe())
-            chief = replicas.chief
+            where["chief"] = replicas.chief
         if args.mode == "predict":
             predict(args, defaults)
-            return 0
+            return
         data = open_training_data(args)  # all input checked before the run folder exists
-        if chief:
-            run = Path(args.resume) if args.resume else runs.new_run_dir(args.tflog, args.outputPrefix)
-            runs.setup_logging(args.loglevel, run / runs.TRAIN_LOG)
+        if where["chief"]:
+            run = Path(args.resume) if args.resume else rundir.new_run_dir(args.tflog, args.outputPrefix)
+            where["run"] = run
+            process.setup_logging(args.loglevel, run / rundir.TRAIN_LOG)
             if not args.resume:
-                dataset.write_json_atomic(run / runs.ARGS_FILE, {"args": vars(args), "versions": runs.versions(),
+                files.write_json_atomic(run / rundir.ARGS_FILE, {"args": vars(args), "versions": process.versions(),
                                                                  "command": list(command)})
         else:  # another worker of the run: the same work, its files in a private folder removed at the end
-            run = worker_scratch(args.resume)
+            run = where["run"] = worker_scratch(args.resume)
         log.info("run folder %s", run)
         log.info("arguments: %s", " ".join(f"--{k} {v}" for k, v in sorted(vars(args).items())))
         train(args, run, data, state, after_epoch, replicas)
-    except dataset.DataError as exc:
-        log.debug("bad input", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
-        return runs.EXIT_BAD_INPUT
-    except NonFiniteLoss as exc:
-        log.debug("non-finite loss", exc_info=True)
-        print(f"error: {run}: {exc}; training stopped, the last good checkpoint and best model are kept",
-              file=sys.stderr)
-        return runs.EXIT_NON_FINITE
-    except OSError as exc:
-        log.debug("write failed", exc_info=True)
-        print(f"error: {exc.filename or run}: {exc.strerror or exc}; the previous checkpoint and best model are "
-              "kept", file=sys.stderr)
-        return runs.EXIT_WRITE_FAILED
+
+    try:
+        return errors.run_command(
+            work, also=((NonFiniteLoss, errors.EXIT_NON_FINITE, lambda exc: f"{where['run']}: {exc}; training stopped, "
+                         "the last good checkpoint and best model are kept"),),
+            write_failed=lambda exc: f"{exc.filename or where['run']}: {exc.strerror or exc}; the previous checkpoint "
+                                     "and best model are kept")
     finally:
-        if not chief and run is not None:
-            shutil.rmtree(run, ignore_errors=True)
-    return 0
+        if not where["chief"] and where["run"] is not None:
+            shutil.rmtree(where["run"], ignore_errors=True)
 
 
 def worker_scratch(resume: str | None) -> Path:
@@ -91,7 +87,7 @@ def worker_scratch(resume: str | None) -> Path:
     folder at the same path on each machine)."""
     scratch = Path(tempfile.mkdtemp(prefix="soccernet-worker-"))
     if resume:
-        source = Path(resume) / runs.CHECKPOINT_DIR
+        source = Path(resume) / rundir.CHECKPOINT_DIR
         if source.is_dir():
-            shutil.copytree(source, scratch / runs.CHECKPOINT_DIR)
+            shutil.copytree(source, scratch / rundir.CHECKPOINT_DIR)
     return scratch

@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-
 import dataset
+from base import errors
 from networks.names import streams_of
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def open_training_data(args) -> TrainingData:
                         testing)
     missing = [s for s in streams_of(args.architecture) if s not in data.dims]
     if missing:
-        raise dataset.DataError(args.training, f"{args.architecture} needs {' and '.join(missing)} features, "
+        raise errors.DataError(args.training, f"{args.architecture} needs {' and '.join(missing)} features, "
                                                f"but --features{missing[0].capitalize()} is none")
     return data
 

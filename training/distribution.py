@@ -29,8 +29,8 @@ from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
-
-import dataset
+from training import batch_plans
+from base import errors
 from networks import loupe
 from training.cluster import is_chief, read_tf_config
 from training.pipeline import PIPELINE_BYTES
@@ -56,7 +56,7 @@ def configure_devices(kind: str, replicas: int) -> None:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * wanted)
     except RuntimeError:  # the runtime has started (a second run in one process): keep its devices if they fit
         if len(tf.config.list_logical_devices("CPU")) != wanted:
-            raise dataset.DataError("--replicas", f"this process's CPU devices are set up already "
+            raise errors.DataError("--replicas", f"this process's CPU devices are set up already "
                                                   f"({len(tf.config.list_logical_devices('CPU'))}, not {wanted})") from None
 
 
@@ -109,7 +109,7 @@ def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True) ->
                   [d.name for d in tf.config.list_logical_devices("CPU")]
         if replicas:
             if replicas > len(devices):
-                raise dataset.DataError("--replicas", f"{replicas} replicas asked, {len(devices)} devices here")
+                raise errors.DataError("--replicas", f"{replicas} replicas asked, {len(devices)} devices here")
             devices = devices[:replicas]
         strategy = tf.distribute.MirroredStrategy(devices)
         chief = True
@@ -132,8 +132,8 @@ def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True) ->
 def step_plan(step: np.ndarray, micro_batch: int, replicas: int) -> list[list[np.ndarray]]:
     """How one optimizer step runs: pieces of at most `micro_batch` chunks per replica (0: the whole
     step at once), each cut into `replicas` contiguous shares (near-equal; a share can be empty when a
-    piece has fewer chunks than replicas). With one replica this is `dataset.split_batch`."""
-    pieces = dataset.split_batch(step, micro_batch * replicas if micro_batch else None)
+    piece has fewer chunks than replicas). With one replica this is `batch_plans.split_batch`."""
+    pieces = batch_plans.split_batch(step, micro_batch * replicas if micro_batch else None)
     return [np.array_split(piece, replicas) for piece in pieces]
 
 
@@ -244,7 +244,7 @@ def choose_micro_batch(memory: StepMemory, largest_share: int, budget: float, wh
                    "statistics of the whole step as in the original")
     piece = memory.largest_piece(budget, with_inputs=not on_gpu)
     if piece < 1:
-        raise dataset.DataError("--micro_batch", f"not even one chunk fits: the model alone needs an estimated "
+        raise errors.DataError("--micro_batch", f"not even one chunk fits: the model alone needs an estimated "
                                                  f"{memory.fixed / 2 ** 30:.1f} GiB of {budget / 2 ** 30:.1f} GiB ({where})")
     pieces = math.ceil(largest_share / piece)
     return piece, (f"--micro_batch auto: pieces of {piece} chunks per replica ({pieces} per step at most; the whole "

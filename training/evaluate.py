@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 import tensorflow as tf
-
 import dataset
-import runs
+from base import files
+from runtime import rundir
 from evaluation.classification import classification_report, format_classification_report, sigmoid
 from training.data import open_split
 from training.trainer import Evaluator
@@ -39,9 +39,9 @@ def evaluate_run(evaluator: Evaluator, args, run: Path, writer=None, step: int =
     index = split.chunk_index(args.WindowSize)
     logits, loss = evaluator.predict_halves(split, index)
     report = classification_report(index.labels, sigmoid(logits), loss=loss)
-    report_file = report_file or run / runs.TEST_REPORT
-    dataset.write_json_atomic(report_file, report)
-    runs.save_predictions(runs.predictions_file(run, args.testing), split, index, logits)
+    report_file = report_file or run / rundir.TEST_REPORT
+    files.write_json_atomic(report_file, report)
+    rundir.save_predictions(rundir.predictions_file(run, args.testing), split, index, logits)
     if writer is not None:
         write_scalars(writer, step, report)
     text = format_classification_report(report, f"test ({Path(args.testing).name})")

@@ -1,7 +1,7 @@
 """Late fusion (the paper's methods 1 and 2) of a video-only and an audio-only model trained apart.
 
 Methods 1 and 2 have no network of their own: they combine the test logits that a video run and an audio
-run saved (`predictions_<test list>.npz`, `runs.save_predictions`), once both are checked to score the
+run saved (`predictions_<test list>.npz`, `rundir.save_predictions`), once both are checked to score the
 same chunks, and report as the training does (AP per class, mAP, the confusion matrix as the paper's
 Table 3). The original did this with `--mode other` and the classes `Archi9Prediction` (method 1) and
 `Archi3Prediction` (method 2), reading logits from hard-coded paths. For spotting, `fuse_probabilities`
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-import dataset
-import runs
+from base import errors
+from runtime import rundir
 from evaluation.classification import classification_report, sigmoid
 from networks.names import LATE_FUSION, METHODS, resolve_architecture
 
@@ -56,18 +56,18 @@ def fuse_probabilities(video: np.ndarray, audio: np.ndarray, method: int) -> np.
 
 
 def load_run_logits(run: str | Path, list_name: str | None = None) -> tuple[dict, Path]:
-    """The saved test logits of a run folder (`predictions_<list>.npz`, `runs.read_predictions`), as plain
+    """The saved test logits of a run folder (`predictions_<list>.npz`, `rundir.read_predictions`), as plain
     arrays, and the file; the list is the run's --testing unless given."""
     run = Path(run)
     if list_name is None:
-        list_name = runs.read_args(run, required=False).get("testing")
+        list_name = rundir.read_args(run, required=False).get("testing")
         if list_name is None:
-            found = sorted(run.glob(runs.predictions_file(run, "*").name))
+            found = sorted(run.glob(rundir.predictions_file(run, "*").name))
             if len(found) != 1:
-                raise dataset.DataError(run, "cannot tell which predictions_<list>.npz to use; give --testing")
-            list_name = runs.predictions_list_name(found[0])
-    path = runs.predictions_file(run, list_name)
-    return runs.read_predictions(path), path
+                raise errors.DataError(run, "cannot tell which predictions_<list>.npz to use; give --testing")
+            list_name = rundir.predictions_list_name(found[0])
+    path = rundir.predictions_file(run, list_name)
+    return rundir.read_predictions(path), path
 
 
 # What the two runs of a late fusion must share (args.json): the chunk length and the three lists.
@@ -79,19 +79,19 @@ def check_pair(video_run: str | Path, audio_run: str | Path) -> None:
     a VideoNetwork run, the second an AudioNetwork run, with the same T and the same game lists.
 
     Raises:
-        dataset.DataError: one line naming the run and what does not fit.
+        errors.DataError: one line naming the run and what does not fit.
     """
     if Path(video_run).resolve() == Path(audio_run).resolve():
-        raise dataset.DataError(audio_run, "is the video run too: late fusion needs a video and an audio run")
+        raise errors.DataError(audio_run, "is the video run too: late fusion needs a video and an audio run")
     recorded = {}
     for run, wanted, flag in ((video_run, "VideoNetwork", "--video_run"), (audio_run, "AudioNetwork", "--audio_run")):
-        args = runs.read_args(run)
+        args = rundir.read_args(run)
         try:
             architecture = resolve_architecture(str(args.get("architecture")))
         except ValueError:
             architecture = args.get("architecture")
         if architecture != wanted:
-            raise dataset.DataError(run, f"was trained with --architecture {architecture}; {flag} needs a run of {wanted}")
+            raise errors.DataError(run, f"was trained with --architecture {architecture}; {flag} needs a run of {wanted}")
         recorded[flag] = args
     for key in SHARED_SETTINGS:
         video_value, audio_value = (recorded[flag].get(key) for flag in ("--video_run", "--audio_run"))
@@ -100,7 +100,7 @@ def check_pair(video_run: str | Path, audio_run: str | Path) -> None:
         elif video_value is not None and audio_value is not None:
             video_value, audio_value = float(video_value), float(audio_value)
         if video_value != audio_value:
-            raise dataset.DataError(audio_run, f"has --{key} {recorded['--audio_run'].get(key)}, the video run "
+            raise errors.DataError(audio_run, f"has --{key} {recorded['--audio_run'].get(key)}, the video run "
                                                f"{recorded['--video_run'].get(key)}: late fusion needs the same")
 
 
@@ -109,9 +109,9 @@ def late_fusion(video_run: str | Path, audio_run: str | Path, method: int, list_
     check_pair(video_run, audio_run)
     video, video_path = load_run_logits(video_run, list_name)
     audio, audio_path = load_run_logits(audio_run, list_name)
-    for key in runs.CHUNK_KEYS:
+    for key in rundir.CHUNK_KEYS:
         if video[key].shape != audio[key].shape or not np.array_equal(video[key], audio[key]):
-            raise dataset.DataError(audio_path, f"does not score the same chunks as {video_path} ('{key}' differs)")
+            raise errors.DataError(audio_path, f"does not score the same chunks as {video_path} ('{key}' differs)")
     probabilities, argmax_scores = fuse_logits(video["logits"], audio["logits"], method)
     report = classification_report(video["labels"], probabilities, argmax_scores)
     report["method"] = method

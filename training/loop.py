@@ -4,7 +4,7 @@ learning rate and restore the best, stop), metrics.csv, TensorBoard scalars and 
 every epoch, and at the end the test of the best model.
 
 Each epoch shuffles the training halves and takes all chunks of `--batch_size` halves per step
-(`dataset.half_batches`); the validation and test pass one half per batch, as the original.
+(`batch_plans.half_batches`); the validation and test pass one half per batch, as the original.
 """
 from __future__ import annotations
 
@@ -21,9 +21,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
-
 import dataset
-import runs
+from training import batch_plans
+from base import fault_hook, precision
+
+from base import files
+from networks.precision import precision_scope
+from runtime import process
+from runtime import rundir
 from evaluation.classification import classification_report, sigmoid
 from networks.architectures import build_model
 from training import distribution
@@ -78,35 +83,31 @@ def build_or_resume(args, run: Path, data: TrainingData, state: dict | None, rep
     keras.backend.clear_session()  # stable layer names from one run to the next in a process
     keras.utils.set_random_seed(args.seed)
     dims = data.dims
-    previous_policy = keras.mixed_precision.global_policy()
     with replicas.strategy.scope() if replicas is not None else contextlib.nullcontext():
         # The layers take the policy of --precision (saved with the model); the logits layer is float32.
-        keras.mixed_precision.set_global_policy(args.precision)
-        try:
+        with precision_scope(args.precision):
             model = build_model(args.architecture, num_frames=data.frames, video_dim=dims.get("video", 512),
                                 audio_dim=dims.get("audio", 512), pooling=args.network, vlad_k=args.VLAD_k,
                                 bn_mode=args.bn_mode, honour_pooling=args.honour_pooling,
                                 framewise_fusion=args.framewise_fusion, keep_prob=1.0 - args.dropout)
-        finally:
-            keras.mixed_precision.set_global_policy(previous_policy)
         log.info("%s with %s: %s trainable parameters%s", args.architecture, args.network,
                  f"{sum(int(np.prod(v.shape)) for v in model.trainable_variables):,}",
                  "" if args.precision == "float32" else f", {args.precision} policy")
-        trainer = Trainer(model, args.LR, replicas, loss_scaling=args.precision == "mixed_float16")
+        trainer = Trainer(model, args.LR, replicas, loss_scaling=precision.canonical(args.precision) == "float16")
     current = TrainingState(trainer, Schedule(lr=args.LR, lr_patience=args.lr_patience,
                                               stop_patience=args.stop_patience, min_lr=args.min_LR),
                             np.random.default_rng(args.seed),
                             micro_batch=resolve_micro_batch(args, model, data.indexes["training"], replicas))
-    (run / runs.CHECKPOINT_DIR).mkdir(exist_ok=True)
+    (run / rundir.CHECKPOINT_DIR).mkdir(exist_ok=True)
     if state is not None:
-        runs.load_state(run / runs.CHECKPOINT_DIR / state["state_file"], model, current.trainer.optimizer)
+        rundir.load_state(run / rundir.CHECKPOINT_DIR / state["state_file"], model, current.trainer.optimizer)
         current.schedule = Schedule(**state["schedule"])
         current.rng.bit_generator.state = state["rng"]
         # A run that had stopped early has only its test left.
         current.start_epoch = args.max_epoch if state.get("stopped") else state["epoch"] + 1
         log.info("resumed %s after epoch %d (best mAP %.4f at epoch %d, LR %g)", run, state["epoch"] + 1,
                  current.schedule.best, current.schedule.best_epoch + 1, current.schedule.lr)
-    runs.truncate_csv(run / runs.METRICS_CSV, current.start_epoch)  # rows of epochs that will run again
+    rundir.truncate_csv(run / rundir.METRICS_CSV, current.start_epoch)  # rows of epochs that will run again
     current.trainer.set_learning_rate(current.schedule.lr)
     return current
 
@@ -115,34 +116,34 @@ def run_epoch(args, epoch: int, current: TrainingState, data: TrainingData, run:
     """Train one epoch, validate, apply the schedule's actions, log, and write the resume state.
     Returns the schedule's actions."""
     trainer, schedule = current.trainer, current.schedule
-    checkpoint = run / runs.CHECKPOINT_DIR
+    checkpoint = run / rundir.CHECKPOINT_DIR
     began = time.perf_counter()
     lr = schedule.lr
-    steps = dataset.half_batches(data.indexes["training"], args.batch_size, current.rng)
+    steps = batch_plans.half_batches(data.indexes["training"], args.batch_size, current.rng)
     with tqdm(total=len(steps), desc=f"epoch {epoch + 1} steps", unit="step", leave=False,
-              disable=runs.progress_off(args.no_progress), dynamic_ncols=True) as bar:
+              disable=process.progress_off(args.no_progress), dynamic_ncols=True) as bar:
         try:
             logits, labels, train_loss = trainer.train_epoch(data.splits["training"], data.indexes["training"],
                                                              steps, current.micro_batch, bar)
         except NonFiniteLoss as exc:
             exc.epoch = epoch + 1
             raise
-    dataset.fault_point("validate")
+    fault_hook.fault_point("validate")
     train_report = classification_report(labels, sigmoid(logits), loss=train_loss)
     valid_logits, valid_loss = trainer.predict_halves(data.splits["validation"], data.indexes["validation"])
     valid_report = classification_report(data.indexes["validation"].labels, sigmoid(valid_logits), loss=valid_loss)
     actions = schedule.update(valid_report["mAP"])
     if "save" in actions:
-        runs.save_state(checkpoint / runs.BEST_STATE, trainer.model, trainer.optimizer)
-        dataset.write_atomic(run / runs.BEST_MODEL, trainer.model.save)
+        rundir.save_state(checkpoint / rundir.BEST_STATE, trainer.model, trainer.optimizer)
+        files.write_atomic(run / rundir.BEST_MODEL, trainer.model.save)
     if "decay" in actions:  # restore the best weights and optimizer state, then the new rate
-        runs.load_state(checkpoint / runs.BEST_STATE, trainer.model, trainer.optimizer)
+        rundir.load_state(checkpoint / rundir.BEST_STATE, trainer.model, trainer.optimizer)
         trainer.set_learning_rate(schedule.lr)
     write_scalars(writers["training"], epoch + 1, train_report, lr)  # 1-based epochs, as metrics.csv and train.log
     write_scalars(writers["validation"], epoch + 1, valid_report, lr)
     seconds = time.perf_counter() - began
     ap = valid_report["AP"]
-    runs.append_csv(run / runs.METRICS_CSV, {
+    rundir.append_csv(run / rundir.METRICS_CSV, {
         "epoch": epoch + 1, "learning_rate": lr, "train_loss": round(train_loss, 6),
         "train_mAP": round(train_report["mAP"], 6), "valid_loss": round(valid_loss, 6),
         "valid_mAP": round(valid_report["mAP"], 6), "valid_AP_card": round(ap["card"], 6),
@@ -156,12 +157,12 @@ def run_epoch(args, epoch: int, current: TrainingState, data: TrainingData, run:
              "".join(f", {a}" for a in actions if a != "save") + (", saved" if "save" in actions else ""),
              seconds, peak_memory_gb())
     # The state after this epoch, for --resume: the arrays first, then the JSON that points at them.
-    state_file = runs.last_state_file(epoch + 1)
-    runs.save_state(checkpoint / state_file, trainer.model, trainer.optimizer)
-    dataset.write_json_atomic(checkpoint / runs.STATE_FILE, {
+    state_file = rundir.last_state_file(epoch + 1)
+    rundir.save_state(checkpoint / state_file, trainer.model, trainer.optimizer)
+    files.write_json_atomic(checkpoint / rundir.STATE_FILE, {
         "epoch": epoch, "state_file": state_file, "schedule": schedule.to_json(),
         "rng": current.rng.bit_generator.state, "stopped": "stop" in actions})
-    for old in checkpoint.glob(runs.LAST_STATES):
+    for old in checkpoint.glob(rundir.LAST_STATES):
         if old.name != state_file:
             old.unlink()
     return actions
@@ -179,10 +180,10 @@ def train(args, run: Path, data: TrainingData, state: dict | None = None,
     """
     describe(data)
     current = build_or_resume(args, run, data, state, replicas)
-    writers = {name: tf.summary.create_file_writer(str(run / name)) for name in runs.TENSORBOARD_SPLITS}
+    writers = {name: tf.summary.create_file_writer(str(run / name)) for name in rundir.TENSORBOARD_SPLITS}
     schedule, stopped = current.schedule, False
     epochs = tqdm(range(current.start_epoch, args.max_epoch), desc="epochs", unit="epoch",
-                  initial=current.start_epoch, total=args.max_epoch, disable=runs.progress_off(args.no_progress),
+                  initial=current.start_epoch, total=args.max_epoch, disable=process.progress_off(args.no_progress),
                   dynamic_ncols=True)
     for epoch in epochs:
         actions = run_epoch(args, epoch, current, data, run, writers)
@@ -197,12 +198,12 @@ def train(args, run: Path, data: TrainingData, state: dict | None = None,
              "stopped early" if stopped else "ended", schedule.epoch + 1, 100 * schedule.best,
              schedule.best_epoch + 1)
     if schedule.best_epoch >= 0:
-        runs.load_state(run / runs.CHECKPOINT_DIR / runs.BEST_STATE, current.trainer.model, current.trainer.optimizer)
+        rundir.load_state(run / rundir.CHECKPOINT_DIR / rundir.BEST_STATE, current.trainer.model, current.trainer.optimizer)
     if replicas is not None:  # the same on every worker of a run in step
         log.info("weights fingerprint %s (best model)", current.trainer.fingerprint())
     report = evaluate_run(current.trainer, args, run, writers["testing"], schedule.best_epoch + 1, data.testing)
     for writer in writers.values():
         writer.close()
     if not args.keep_checkpoint:  # finished: what resume needs is no longer needed
-        shutil.rmtree(run / runs.CHECKPOINT_DIR, ignore_errors=True)
+        shutil.rmtree(run / rundir.CHECKPOINT_DIR, ignore_errors=True)
     return report

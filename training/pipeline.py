@@ -11,7 +11,6 @@ from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
-
 import dataset
 
 # Bytes of gathered batches the input pipeline may hold ahead of the one in use (in flight and prefetched).

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-import dataset
-import runs
+from base import errors
+from runtime import models
+from runtime import rundir
+from runtime import model_flags
 from training.evaluate import evaluate_run
 from training.trainer import Evaluator
 
@@ -15,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def predict_arguments(args, defaults: dict):
     """--mode predict: the model and its settings. Model and data flags come from the run's args.json
-    (`runs.resolve_settings`: a given flag must agree with the run); --testing and --SoccerNet_path
+    (`model_flags.resolve_settings`: a given flag must agree with the run); --testing and --SoccerNet_path
     default to the run's. A bare .keras file without args.json takes the flags given, else the defaults
     (`defaults`: the command line's defaults, by flag).
 
@@ -23,12 +25,12 @@ def predict_arguments(args, defaults: dict):
         (model, model file, the arguments to test with, where the report goes).
     """
     if not args.model:
-        raise dataset.DataError("--model", "--mode predict needs --model RUN_FOLDER or a .keras file")
-    model_file = runs.model_file(args.model)
-    recorded = runs.read_args(model_file.parent, required=False)
-    settings = runs.resolve_settings(args, recorded, model_file)
-    model, _ = runs.load_model(model_file)
-    config, frames = runs.model_config(model, model_file, settings)
+        raise errors.DataError("--model", "--mode predict needs --model RUN_FOLDER or a .keras file")
+    model_file = rundir.model_file(args.model)
+    recorded = rundir.read_args(model_file.parent, required=False)
+    settings = model_flags.resolve_settings(args, recorded, model_file)
+    model, _ = models.load_model(model_file)
+    config, frames = models.model_config(model, model_file, settings)
     testing = args.testing or recorded.get("testing") or defaults["testing"]
     values = {**vars(args), **settings, "architecture": config["architecture"],
               "WindowSize": frames / settings["featurePerSec"], "testing": testing,
@@ -37,9 +39,9 @@ def predict_arguments(args, defaults: dict):
     tested = argparse.Namespace(**values)
     # test_report.json is the finished run's test on its own list and data root (reproduce.py reads it, and
     # it marks the run finished): anything else goes to test_report_<list>.json.
-    own = runs.is_finished(model_file.parent) and (
+    own = rundir.is_finished(model_file.parent) and (
         args.SoccerNet_path is None or args.SoccerNet_path == recorded.get("SoccerNet_path"))
-    report = runs.test_report_file(model_file.parent, testing, recorded.get("testing") if own else None)
+    report = rundir.test_report_file(model_file.parent, testing, recorded.get("testing") if own else None)
     return model, model_file, tested, report
 
 

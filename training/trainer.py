@@ -13,8 +13,9 @@ import hashlib
 import keras
 import numpy as np
 import tensorflow as tf
-
 import dataset
+from training import batch_plans
+from base import fault_hook
 from networks import architectures, pooling
 from networks.optimizer import original_adam
 from training import distribution, pipeline
@@ -89,7 +90,7 @@ class Evaluator:
     def predict_halves(self, split: dataset.Split, index: dataset.WindowIndex) -> tuple[np.ndarray, float]:
         """Logits of every chunk, one half per batch (as the original evaluated), and the original's
         loss scalar (sum over halves of the half's mean loss)."""
-        batches = [b for b in dataset.half_batches(index, 1) if len(b)]
+        batches = [b for b in batch_plans.half_batches(index, 1) if len(b)]
         logits = []
         loss_sum = 0.0
         if self.replicas is not None:
@@ -188,7 +189,7 @@ class Trainer(Evaluator):
         micro_batch = micro_batch or 10 ** 9
         pieces, scales = [], []
         for step in steps:
-            for piece in dataset.split_batch(step, micro_batch):
+            for piece in batch_plans.split_batch(step, micro_batch):
                 pieces.append(piece)
                 scales.append(1.0 / len(step))
         data = iter(pipeline.make_dataset(split, index, pieces, streams=self.streams))
@@ -196,7 +197,7 @@ class Trainer(Evaluator):
         position = 0
         for number, step in enumerate(steps, 1):
             step_loss = 0.0
-            count = len(dataset.split_batch(step, micro_batch))
+            count = len(batch_plans.split_batch(step, micro_batch))
             run = self._whole_step if count == 1 else self._accumulate
             for _ in range(count):
                 inputs, target = next(data)
@@ -215,7 +216,7 @@ class Trainer(Evaluator):
             self._apply()
         if not np.isfinite(step_loss):
             raise NonFiniteLoss(number)
-        dataset.fault_point("step")
+        fault_hook.fault_point("step")
         progress.update(1)
         progress.set_postfix(loss=f"{step_loss:.3f}")
         return step_loss
