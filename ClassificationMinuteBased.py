@@ -21,7 +21,7 @@ Outputs, in a run folder `<tflog>/<outputPrefix>_<date>_<time>`: `args.json` (ar
 TensorBoard scalars per split (`training/`, `validation/`, `testing/`), `metrics.csv`, `train.log`,
 `test_report.json`, `predictions_<test list>.npz` (test logits, for late fusion with fusion.py), and,
 while it trains, `checkpoint/` (the state needed by `--resume`; removed when the run finishes unless
-`--keep_checkpoint`). The folder's layout is `runs.py`'s.
+`--keep_checkpoint`). The folder's layout is `runtime.rundir`'s.
 
 This file is the command line only; the work is the `training/` package's (`training.command.execute`:
 devices and strategy, `training.loop`: the epochs and the schedule, `training.trainer`: the step,
@@ -35,10 +35,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from base import errors
-from runtime import cli
-from runtime import process
-from runtime import rundir
 from networks import names
+from runtime import cli, process, rundir
 from training import cluster, options
 
 TOP = Path(__file__).resolve().parent
@@ -97,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--distribute", choices=options.DISTRIBUTE, default="none",
                      help="none: one device; mirrored: every local GPU (without one, --replicas logical CPU "
                           "devices); multiworker: one process per machine, the cluster given by TF_CONFIG "
-                          "(README: multi-node training)")
+                          "(docs/distributed.md)")
     new.add_argument("--replicas", type=int, default=0,
                      help="--distribute mirrored: replicas (0: every GPU, or 2 logical CPU devices without one)")
     new.add_argument("--no_sync_bn", action="store_true",

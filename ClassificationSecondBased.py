@@ -36,10 +36,9 @@ from pathlib import Path
 from typing import Sequence
 
 from base import errors, precision
-from runtime import cli
-from runtime import process
 from evaluation import candidates, outputs
 from networks import names
+from runtime import cli, process
 
 log = logging.getLogger("ClassificationSecondBased")
 TOP = Path(__file__).resolve().parent

@@ -20,13 +20,13 @@ import argparse
 import logging
 from pathlib import Path
 from typing import Sequence
+
 import dataset
 from base import errors
-from runtime import cli
-from runtime import process
 from base.errors import DataError
 from evaluation import candidates
 from evaluation.inputs import read_inputs
+from runtime import cli, process
 
 log = logging.getLogger("compute_mAP")
 TOP = Path(__file__).resolve().parent

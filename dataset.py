@@ -273,7 +273,7 @@ def chunk_labels(events: Iterable[Event], n_chunks: int, window_sec: float) -> n
     Chunk j covers seconds [j*window_sec, (j+1)*window_sec). An event at t seconds lands in chunk
     t // window_sec, clamped into the last chunk. This is the original's index for every window that
     divides 60 (20, 30, 60 s...); for other windows the original's `int((60/W)*minute + int(second/W))`
-    can differ by one chunk, and this exact index is used instead (see README).
+    can differ by one chunk, and this exact index is used instead (see docs/data.md).
 
     Returns:
         (n_chunks, 4) float32: column 0 background (1 when the chunk holds no event), 1..3 the classes.
@@ -451,7 +451,7 @@ class Split:
         one block, any other window as one slice; only windows that reach past either end of the
         half (spotting padding) go through clipped frame numbers. Every window is copied once,
         straight into the batch; the alternatives measured slower (row-by-row fancy indexing, fancy
-        indexes of whole windows, `np.take` on a strided window view: the README's benchmark section).
+        indexes of whole windows, `np.take` on a strided window view: docs/performance.md).
 
         Args:
             index: chunks or spotting windows.
@@ -568,7 +568,7 @@ OWN_MAPPING_BYTES = 2 ** 28
 
 def empty_float32(shape: tuple[int, ...]) -> np.ndarray:
     """An uninitialised float32 array; from an anonymous memory map of its own when it is at least
-    `OWN_MAPPING_BYTES`. The scripts keep freed memory in the process for reuse (`runs.tune_allocator`),
+    `OWN_MAPPING_BYTES`. The scripts keep freed memory in the process for reuse (`runtime.process.tune_allocator`),
     which suits batches of a few hundred chunks; whole steps of thousands of chunks, each a little larger
     or smaller than the last, would otherwise leave the heap holding several of them."""
     count = int(np.prod(shape))

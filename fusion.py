@@ -21,12 +21,10 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from base import errors
-
-from base import files
-from runtime import cli
+from base import errors, files
 from evaluation.classification import format_classification_report
 from networks.names import LATE_FUSION, METHODS
+from runtime import cli
 from training.late_fusion import describe_methods, late_fusion
 
 

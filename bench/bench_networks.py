@@ -23,7 +23,7 @@ TF_CPU_ALLOCATOR_USE_BFC=true before TensorFlow loads, which keeps them pooled; 
 TensorFlow temporary still took 65,537 page faults, probably because TensorFlow's threads allocate from
 glibc's per-thread arenas, which fall back to mmap for large blocks) and, since it was found to matter,
 the same BFC setting; `--compare_allocators` times NetVLAD k=512 under each, each in its own process
-(the README's benchmark section has the figures).
+(docs/performance.md has the figures).
 """
 from __future__ import annotations
 

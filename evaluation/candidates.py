@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+
 import dataset
-from runtime import cli
 from dataset import EVENT_CLASSES
+from runtime import cli
 
 # The candidate-spot methods (segment maximum, segment centre, NMS), named as the authors' functions.
 CANDIDATE_METHODS = ("argmax", "center", "nms")

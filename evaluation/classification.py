@@ -7,6 +7,7 @@ Table 3. No TensorFlow: NumPy only.
 from __future__ import annotations
 
 import numpy as np
+
 import dataset
 
 # TF1's tf.metrics.auc default, used by the authors' trainer for every AP of the classification task.

@@ -3,7 +3,7 @@ the whole grid (methods x thresholds x deltas x halves x classes) at once, in Te
 a GPU when TensorFlow sees one. Its paper numbers are identical to `reference.evaluate_loop`'s, its
 official ones to the soccernet package's `evaluate(version=1)` on the same spots.
 
-TensorFlow is imported here: the caller starts it first (`runs.start_tensorflow`, compute_mAP.py's main).
+TensorFlow is imported here: the caller starts it first (`runtime.process.start_tensorflow`, compute_mAP.py's main).
 """
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ import numpy as np
 import tensorflow as tf
 
 from dataset import EVENT_CLASSES
-from evaluation.candidates import (CANDIDATE_METHODS, DEFAULT_DELTAS, DEFAULT_THRESHOLDS, RECALL_LEVELS,
-                                   SOCCERNET_CONFIDENCES, SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME, check_deltas,
-                                   check_ground_truth, check_methods, check_metrics, check_predictions,
+from evaluation.candidates import (CANDIDATE_METHODS, DEFAULT_DELTAS,
+                                   DEFAULT_THRESHOLDS, RECALL_LEVELS,
+                                   SOCCERNET_CONFIDENCES, SOCCERNET_FRAMERATE,
+                                   SOCCERNET_LAST_FRAME, check_deltas,
+                                   check_ground_truth, check_methods,
+                                   check_metrics, check_predictions,
                                    check_thresholds)
 from evaluation.engine_spots import SECOND_SPAN, extract_spots, work_dtype
 from evaluation.report import grid_report

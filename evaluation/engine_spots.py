@@ -6,7 +6,7 @@ Spots are kept as flat tensors in the base order (method, threshold, class, half
 + threshold, col = class * H + half. Values below every threshold are dropped first (they can neither
 be spots nor split or end a segment differently than the column ends do). The hot, purely tensor parts are
 tf.functions with fixed signatures (traced once per process and precision); the glue stays eager.
-TensorFlow is imported here: the caller starts it first (`runs.start_tensorflow`, compute_mAP.py's main).
+TensorFlow is imported here: the caller starts it first (`runtime.process.start_tensorflow`, compute_mAP.py's main).
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from dataset import EVENT_CLASSES
-from evaluation.candidates import HALF_WINDOW, candidates, threshold_in_precision
+from evaluation.candidates import (HALF_WINDOW, candidates,
+                                   threshold_in_precision)
 
 SECOND_SPAN = 1 << 24  # seconds per column (or ground-truth row) in the composite sort and search keys
 

@@ -12,17 +12,20 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import dataset
 
+import dataset
 from base import files
 from dataset import EVENT_CLASSES
 from evaluation.candidates import SOCCERNET_FRAMERATE, SPOTS
 from evaluation.engine import evaluate
 from evaluation.inputs import Inputs, json_rate
-from evaluation.outputs import (prediction_file, read_prediction_file, read_results_spotting, results_spotting_dir,
-                                results_spotting_file, results_spotting_json, write_results_spotting)
+from evaluation.outputs import (prediction_file, read_prediction_file,
+                                read_results_spotting, results_spotting_dir,
+                                results_spotting_file, results_spotting_json,
+                                write_results_spotting)
 from evaluation.plots import plot_results, plot_spots, spots_plot_file
-from evaluation.report import format_comparison, format_report, grid_csv, summary_csv
+from evaluation.report import (format_comparison, format_report, grid_csv,
+                               summary_csv)
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 import dataset
 from base.errors import DataError
-from evaluation.candidates import DEFAULT_THRESHOLDS, SOCCERNET_FRAMERATE, SPOTS, check_metrics, delta_sets
-from evaluation.outputs import (RESULTS_SPOTTING, load_results_spotting, load_spotting_outputs, read_results_spotting,
+from evaluation.candidates import (DEFAULT_THRESHOLDS, SOCCERNET_FRAMERATE,
+                                   SPOTS, check_metrics, delta_sets)
+from evaluation.outputs import (RESULTS_SPOTTING, load_results_spotting,
+                                load_spotting_outputs, read_results_spotting,
                                 results_spotting_dir)
 from evaluation.plots import games_to_plot
 from evaluation.truth import load_ground_truth

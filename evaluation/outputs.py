@@ -10,11 +10,12 @@ import os
 from pathlib import Path
 
 import numpy as np
-import dataset
 
+import dataset
 from base import files
 from base.errors import DataError
-from evaluation.candidates import SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME, candidates, check_methods
+from evaluation.candidates import (SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME,
+                                   candidates, check_methods)
 
 log = logging.getLogger(__name__)
 

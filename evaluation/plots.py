@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
 import dataset
-
-from base import errors
-
-from base import files
+from base import errors, files
 from evaluation.candidates import SPOTS
 
 

@@ -8,9 +8,11 @@ from typing import Sequence
 import numpy as np
 
 from dataset import EVENT_CLASSES
-from evaluation.candidates import (CANDIDATE_METHODS, DEFAULT_DELTAS, DEFAULT_THRESHOLDS, RECALL_LEVELS, candidates,
-                                   check_deltas, check_ground_truth, check_methods, check_predictions,
-                                   check_thresholds)
+from evaluation.candidates import (CANDIDATE_METHODS, DEFAULT_DELTAS,
+                                   DEFAULT_THRESHOLDS, RECALL_LEVELS,
+                                   candidates, check_deltas,
+                                   check_ground_truth, check_methods,
+                                   check_predictions, check_thresholds)
 from evaluation.report import grid_report
 
 

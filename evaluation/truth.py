@@ -7,7 +7,10 @@ import os
 from typing import Sequence
 
 import numpy as np
+
 import dataset
+
+
 def ground_truth_of_events(events: Sequence[dataset.Event]) -> dict[int, tuple[np.ndarray, ...]]:
     """Event seconds per half and class: {1: (card, subs, goal), 2: (...)}, each a sorted float64 array."""
     out = {}

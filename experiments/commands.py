@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from runtime import rundir
 from experiments.plan import Plan, Training
+from runtime import rundir
 
 TOP = Path(__file__).resolve().parent.parent  # the scripts' folder
 

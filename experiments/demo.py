@@ -33,23 +33,22 @@ import shutil
 import time
 from pathlib import Path
 from typing import Sequence
+
 import dataset
-
-from base import errors
-
-from base import files
-from runtime import cli
-from runtime import rundir
+from base import errors, files
 from evaluation import outputs
 from experiments import demonstration, figures
-from experiments.commands import Settings, evaluate_spotting, evaluation_command, execute, run_command
+from experiments.commands import (Settings, evaluate_spotting,
+                                  evaluation_command, execute, run_command)
 from experiments.plan import Plan, Training
-from experiments.synthetic import SyntheticConfig, disk_bytes, ensure, list_names
+from experiments.synthetic import (SyntheticConfig, disk_bytes, ensure,
+                                   list_names)
 from experiments.tables import table1, table2, table5, write_table
 from networks.names import TRAINED_MODELS
+from runtime import cli, rundir
 
 TOP = Path(__file__).resolve().parent.parent
-# --micro_batch 256: the pieces with which the README's demo figures (and their three seeds) were made;
+# --micro_batch 256: the pieces with which the demo figures of docs/reproduce.md (and their three seeds) were made;
 # the default, auto, would run these small steps whole.
 DEMO_TRAIN_ARGS = "--batch_size 6 --lr_patience 2 --stop_patience 4 --micro_batch 256"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
+
 import dataset
 from evaluation import candidates
 from experiments.plan import Plan, Training, classification_plan

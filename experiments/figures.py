@@ -9,8 +9,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
-import dataset  # noqa: E402
 
+import dataset  # noqa: E402
 from base import files
 from runtime import rundir
 

@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Sequence
 
 from base import errors
-
-from runtime import cli
-
-from runtime import process
 from base.errors import DataError
-from experiments.synthetic import RAW_VIDEO_DIM, SyntheticConfig, disk_bytes, ensure, generate, list_names
+from experiments.synthetic import (RAW_VIDEO_DIM, SyntheticConfig, disk_bytes,
+                                   ensure, generate, list_names)
+from runtime import cli, process
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Sequence
 
 from base import errors
-from runtime import cli
 from experiments import synthetic
 from experiments.commands import Settings, evaluate_spotting, execute, show
 from experiments.plan import TABLES, Plan, seeds_of, table_plan
 from experiments.tables import table1, table2, table4, table5, write_table
+from runtime import cli
 
 TOP = Path(__file__).resolve().parent.parent
 

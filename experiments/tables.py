@@ -7,15 +7,16 @@ from __future__ import annotations
 import json
 import statistics
 from typing import Sequence
-import dataset
 
+import dataset
 from base import files
-from runtime import rundir
 from evaluation import candidates
 from experiments.commands import Settings
-from experiments.paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE4, PAPER_TABLE5
+from experiments.paper import (PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3,
+                               PAPER_TABLE4, PAPER_TABLE5)
 from experiments.plan import Training
 from networks import names
+from runtime import rundir
 
 # Architecture -> table row ("video", "audio", "method 3".."method 7").
 STREAM_OF_ARCHITECTURE = {architecture: model for model, architecture in names.TRAINED_MODELS.items()}

@@ -25,9 +25,8 @@ import logging
 from typing import Sequence
 
 from base import errors
-from runtime import cli
-from runtime import process
 from extraction import jobs
+from runtime import cli, process
 
 log = logging.getLogger("extract_features")
 

@@ -14,9 +14,9 @@ import numpy as np
 from tqdm import tqdm
 
 from base import files
-from runtime import process
 from extraction import audio_features, media, video_features
 from extraction.jobs import AUDIO_NAME, FPS, VIDEO_NAME, HalfJob, video_rows
+from runtime import process
 
 log = logging.getLogger("extract_features")
 

@@ -19,12 +19,11 @@ import sys
 from typing import Sequence
 
 import numpy as np
-import dataset
 
+import dataset
 from base import errors
-from runtime import cli
-from runtime import process
 from extraction.pca import apply_pca, fit_pca, save_pca
+from runtime import cli, process
 
 
 def build_parser() -> argparse.ArgumentParser:

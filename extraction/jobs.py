@@ -14,8 +14,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-import dataset
 
+import dataset
 from base import errors, precision
 from extraction import media
 

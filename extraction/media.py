@@ -26,11 +26,10 @@ from typing import Iterator
 
 import av
 import numpy as np
+
 import dataset
+from base import errors, files
 
-from base import errors
-
-from base import files
 log = logging.getLogger("media")
 
 AUDIO_EXTENSIONS = (".wav",)

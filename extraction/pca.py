@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+
 import dataset
-
-from base import errors
-
-from base import files
+from base import errors, files
 from runtime import process
+
+
 def fit_pca(split: dataset.Split, stream: str = "video", n_components: int = dataset.PCA_DIM,
             batch_frames: int = 8192, subsample: int = 1, progress: bool = True):
     """Fit scikit-learn IncrementalPCA on the raw features of every half of a (training) split.

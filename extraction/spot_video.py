@@ -29,16 +29,14 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
-import dataset
 
+import dataset
 from base import errors
-from runtime import cli
-from runtime import process
-from runtime import rundir
 from evaluation import outputs
 from extraction.jobs import VIDEO_NAME
 from extraction.pca import apply_pca, load_pca
 from networks import names
+from runtime import cli, process, rundir
 
 log = logging.getLogger("spot_video")
 TOP = Path(__file__).resolve().parent.parent  # the repository's folder

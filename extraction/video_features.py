@@ -41,9 +41,11 @@ from extraction import media
 # The extraction networks' test-only warning and their compiled inference (`compiled_predict`) are
 # audio_features'.
 from extraction.audio_features import RANDOM_WARNING
-from extraction.jobs import CHANNEL_ORDERS, PRECISIONS
+from extraction.jobs import CHANNEL_ORDERS
+from extraction.jobs import \
+    FRAME_BATCH as BATCH_SIZE  # SoccerNet's predict batch
+from extraction.jobs import PRECISIONS
 from networks.precision import precision_scope
-from extraction.jobs import FRAME_BATCH as BATCH_SIZE  # SoccerNet's predict batch
 
 log = logging.getLogger("video_features")
 

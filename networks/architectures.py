@@ -25,8 +25,9 @@ import tensorflow as tf
 
 from . import loupe
 from . import pooling as P
+from .names import (ALWAYS_RVLAD, BN_MODES, SINGLE_STREAM,
+                    resolve_architecture, resolve_pooling, streams_of)
 from .precision import precision_scope
-from .names import ALWAYS_RVLAD, BN_MODES, SINGLE_STREAM, resolve_architecture, resolve_pooling, streams_of
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from keras import ops
 
 from . import kernels
 from .kernels import double_l2_scale, global_l2_scale, to_float32
-from .pooling import BN_EPSILON, BN_MOMENTUM, BatchNorm, ContextGating, check_bn_mode, normal, register
+from .pooling import (BN_EPSILON, BN_MOMENTUM, BatchNorm, ContextGating,
+                      check_bn_mode, normal, register)
 
 # NetFV: the covariance is covar_weights^2 + 1e-6.
 COVAR_EPSILON = 1e-6

@@ -52,5 +52,5 @@ def add_xla_descriptor_argument(parser) -> None:
     passes it to `networks.kernels.set_xla_descriptor` once TensorFlow is started."""
     parser.add_argument("--xla_descriptor", action="store_true",
                         help="compile NetVLAD's and NetRVLAD's float32 descriptor with XLA "
-                             "(networks.set_xla_descriptor): the same numbers up to float rounding, each new batch "
+                             "(networks.kernels.set_xla_descriptor): the same numbers up to float rounding, each new batch "
                              "shape compiled once; in mixed precision the descriptor has its own path, not compiled")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-import dataset
 
+import dataset
 from base import errors
 from networks import architectures
 from runtime.rundir import model_file
+
 
 def model_config(model, model_file: Path, settings: dict) -> tuple[dict, int]:
     """The model's own build arguments (architecture, window N in frames, batch-norm mode, ...), checked

@@ -35,7 +35,7 @@ def tune_allocator() -> bool:
 
     glibc serves blocks over 32 MB with fresh memory maps and unmaps them when freed, so every batch
     of windows (and every large TensorFlow temporary) pays for zero-filled page faults on first
-    touch. With no mmap for large blocks and no trimming, freed blocks are reused (the README's
+    touch. With no mmap for large blocks and no trimming, freed blocks are reused (docs/performance.md's
     benchmark section has the figures, `bench/bench_pipeline.py`). Resident memory then stays at its
     high-water mark. Call it early in a script's main(), before TensorFlow is imported; a no-op where
     glibc is absent.

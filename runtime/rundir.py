@@ -28,11 +28,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 import dataset
-
-from base import errors
-
-from base import files
+from base import errors, files
 
 ARGS_FILE = "args.json"
 BEST_MODEL = "best_model.keras"

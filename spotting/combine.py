@@ -4,11 +4,11 @@ TensorFlow)."""
 from __future__ import annotations
 
 from tqdm import tqdm
-import dataset
 
+import dataset
 from base import errors
-from runtime import process
 from evaluation import outputs, plots
+from runtime import process
 from spotting import games as spotting_games
 from training.late_fusion import fuse_probabilities
 

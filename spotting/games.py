@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 import dataset
-
-from base import errors
-
-from base import files
-from runtime import rundir
-from runtime import model_flags
+from base import errors, files
 from evaluation import outputs, plots
+from runtime import model_flags, rundir
 
 log = logging.getLogger("ClassificationSecondBased")
 

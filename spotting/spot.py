@@ -16,13 +16,12 @@ import time
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
-import dataset
 
+import dataset
 from base import errors
-from runtime import models
-from runtime import process
 from evaluation import outputs, plots
 from networks import architectures, kernels, names, sliding
+from runtime import models, process
 from spotting import games as spotting_games
 from training import pipeline
 

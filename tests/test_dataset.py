@@ -152,7 +152,7 @@ def test_chunk_index_equals_the_original_formula_when_window_divides_60():
             original = int((60 / window) * minute + int(second / window))
             labels = dataset.chunk_labels([dataset.Event(1, seconds, 1)], 10 ** 4, window)
             assert np.flatnonzero(labels[:, 1]).tolist() == [original]
-    # For a window that does not divide 60 they can differ (documented in the README): at T = 45 s, an
+    # For a window that does not divide 60 they can differ (documented in docs/data.md): at T = 45 s, an
     # event at 1:40 is in chunk 2 (seconds 90-135), where the original's formula gives chunk 1.
     labels = dataset.chunk_labels([dataset.Event(1, 100, 1)], 10, 45)
     assert np.flatnonzero(labels[:, 1]).tolist() == [2] != [int((60 / 45) * 1 + int(40 / 45))]

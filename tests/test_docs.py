@@ -208,7 +208,7 @@ def test_the_docs_show_the_faces_commands():
     targets = {target for _, target, _ in documented_commands()}
     assert {"ClassificationMinuteBased.py", "ClassificationSecondBased.py", "compute_mAP.py", "fusion.py",
             "-m extraction.extract_features", "-m extraction.spot_video", "-m extraction.fit_pca",
-            "-m experiments.synthetic", "-m experiments.reproduce", "make"} <= targets
+            "-m experiments.make_synthetic", "-m experiments.reproduce", "make"} <= targets
 
 
 def test_every_documented_flag_exists():

@@ -8,7 +8,7 @@ cluster of `--workers` tasks on 127.0.0.1 ports free at the start; worker 0 is t
 run folder). Their output comes here line by line, prefixed with "[worker i]". The workers run on the
 CPU unless `--gpus_per_worker` gives each its own GPUs. When a worker fails the others are stopped; the
 exit status is the first failure's (124 after `--timeout`), else 0. On several machines, set TF_CONFIG
-on each yourself (README: multi-node training).
+on each yourself (docs/distributed.md).
 """
 from __future__ import annotations
 

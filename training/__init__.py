@@ -17,5 +17,5 @@ With TensorFlow (imported at their top; the face imports them once the process i
 - `loop`: build or resume, the epochs, the schedule's actions, the resume state (train);
 - `predict`: --mode predict; `command`: one command from its checked arguments to its exit code.
 
-The run folder's names and file formats are `runs.py`'s.
+The run folder's names and file formats are `runtime.rundir`'s.
 """

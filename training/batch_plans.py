@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+
 import dataset
+
+
 def half_batches(index: dataset.WindowIndex, halves_per_batch: int, rng: np.random.Generator | None = None,
                  half_order: Sequence[int] | None = None) -> list[np.ndarray]:
     """The original's training batches: all chunks of `halves_per_batch` halves at a time (the original's

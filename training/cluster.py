@@ -13,6 +13,7 @@ import socket
 from typing import Sequence
 
 from base import errors
+
 TF_CONFIG = "TF_CONFIG"
 
 
@@ -29,7 +30,7 @@ def read_tf_config(environ=None) -> dict:
     text = environ.get(TF_CONFIG)
     if not text:
         raise errors.DataError(TF_CONFIG, "--distribute multiworker needs the TF_CONFIG environment variable "
-                                           "(the cluster and this worker's task; README: multi-node training)")
+                                           "(the cluster and this worker's task; docs/distributed.md)")
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -11,12 +11,9 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from base import errors
-
-from base import files
-from runtime import process
-from runtime import rundir
+from base import errors, files
 from networks import kernels
+from runtime import process, rundir
 from training import distribution
 from training.data import open_training_data
 from training.loop import train

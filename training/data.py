@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+
 import dataset
 from base import errors
 from networks.names import streams_of

@@ -29,9 +29,10 @@ from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
-from training import batch_plans
+
 from base import errors
 from networks import loupe
+from training import batch_plans
 from training.cluster import is_chief, read_tf_config
 from training.pipeline import PIPELINE_BYTES
 

@@ -6,10 +6,12 @@ import logging
 from pathlib import Path
 
 import tensorflow as tf
+
 import dataset
 from base import files
+from evaluation.classification import (classification_report,
+                                       format_classification_report, sigmoid)
 from runtime import rundir
-from evaluation.classification import classification_report, format_classification_report, sigmoid
 from training.data import open_split
 from training.trainer import Evaluator
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from base import errors
-from runtime import rundir
 from evaluation.classification import classification_report, sigmoid
 from networks.names import LATE_FUSION, METHODS, resolve_architecture
+from runtime import rundir
 
 
 def logit(p: np.ndarray, eps: float = 1e-7) -> np.ndarray:

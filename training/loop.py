@@ -21,17 +21,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
-import dataset
-from training import batch_plans
-from base import fault_hook, precision
 
-from base import files
-from networks.precision import precision_scope
-from runtime import process
-from runtime import rundir
+import dataset
+from base import fault_hook, files, precision
 from evaluation.classification import classification_report, sigmoid
 from networks.architectures import build_model
-from training import distribution
+from networks.precision import precision_scope
+from runtime import process, rundir
+from training import batch_plans, distribution
 from training.data import TrainingData, describe, largest_step
 from training.evaluate import evaluate_run, write_scalars
 from training.schedule import Schedule

@@ -3,8 +3,8 @@ offers and checks before TensorFlow starts (its `--GPU` and allocator settings m
 from __future__ import annotations
 
 from base import precision
-
 from runtime import model_flags
+
 PRECISIONS = precision.choices(keras_words=True)  # float32, mixed_bfloat16, mixed_float16
 # `--distribute`: one device, every local device (`tf.distribute.MirroredStrategy`), or one process per
 # machine (`tf.distribute.MultiWorkerMirroredStrategy`); `training.distribution` makes them.

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
+
 import dataset
 
 # Bytes of gathered batches the input pipeline may hold ahead of the one in use (in flight and prefetched).

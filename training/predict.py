@@ -6,9 +6,7 @@ import argparse
 import logging
 
 from base import errors
-from runtime import models
-from runtime import rundir
-from runtime import model_flags
+from runtime import model_flags, models, rundir
 from training.evaluate import evaluate_run
 from training.trainer import Evaluator
 

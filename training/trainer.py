@@ -13,12 +13,12 @@ import hashlib
 import keras
 import numpy as np
 import tensorflow as tf
+
 import dataset
-from training import batch_plans
 from base import fault_hook
 from networks import architectures, pooling
 from networks.optimizer import original_adam
-from training import distribution, pipeline
+from training import batch_plans, distribution, pipeline
 
 
 def chunk_losses(labels, logits):
