@@ -57,7 +57,7 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", g
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - began
         (run,) = Path(tflog).iterdir()
-        row = rundir.read_metrics_csv(run / rundir.METRICS_CSV)[0]
+        row = rundir.read_metrics(run)[0]
         log = (run / "train.log").read_text()
     index = dataset.Split(data / f"listgame_Train_{games[0]}.npy", video_features="ResNET", audio_features="VGGish",
                           pca=True).chunk_index(20)

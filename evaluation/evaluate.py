@@ -19,7 +19,7 @@ from dataset import EVENT_CLASSES
 from evaluation.candidates import SOCCERNET_FRAMERATE, SPOTS
 from evaluation.engine import evaluate
 from evaluation.inputs import Inputs, json_rate
-from evaluation.outputs import (prediction_file, read_prediction_file,
+from evaluation.outputs import (EVALUATION_RESULTS, prediction_file, read_prediction_file,
                                 read_results_spotting, results_spotting_dir,
                                 results_spotting_file, results_spotting_json,
                                 write_results_spotting)
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
     settings = {"testing": str(args.testing), "SoccerNet_path": args.SoccerNet_path,
                 "predictions": str(args.predictions), "results_spotting": args.results_spotting,
                 "label_file": args.label_file}
-    files.write_json_atomic(output / "results.json", {"settings": settings, "models": results,
+    files.write_json_atomic(output / EVALUATION_RESULTS, {"settings": settings, "models": results,
                                                           **({"chance": chance} if chance else {})})
     files.write_text_atomic(output / "grid.csv", grid_csv(results))
     files.write_text_atomic(output / "summary.csv", summary_csv(results))
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
         print(format_report(prefix, report))
     if len(results) > 1 or chance:
         print(format_comparison(results, chance))
-    print(f"written: {output / 'results.json'}, grid.csv, summary.csv"
+    print(f"written: {output / EVALUATION_RESULTS}, grid.csv, summary.csv"
           + ("" if args.no_plots else ", plots") + (f", {len(plotted)} spot plots" if plotted else "")
           + f" ({time.perf_counter() - inputs.started:.1f} s)")
     return results

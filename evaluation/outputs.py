@@ -4,6 +4,7 @@ made from candidate spots, written, read back per second or per official frame. 
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 SOCCERNET_LABELS = ("card", "subs", "soccer")  # labels of the soccernet package's version-1 dictionary
 RESULTS_SPOTTING = "results_spotting.json"
+# What compute_mAP.py writes in its --output folder: every model's grid, summaries and best settings.
+EVALUATION_RESULTS = "results.json"
 # What ClassificationSecondBased.py writes into results_spotting.json by default: every candidate of the
 # segment-centre method above a low threshold, each with its confidence. The official evaluator sweeps
 # its own confidence thresholds, so it needs all candidates (a high threshold here under-reports it).
@@ -216,3 +219,7 @@ def load_results_spotting(list_path: str | os.PathLike, folder: str | os.PathLik
         arrays += [by_half[h] for h in dataset.HALVES]
     return arrays
 
+
+def read_evaluation_results(output: str | os.PathLike) -> dict:
+    """The `EVALUATION_RESULTS` that compute_mAP.py wrote in `output`."""
+    return json.loads((Path(output) / EVALUATION_RESULTS).read_text(encoding="utf-8"))

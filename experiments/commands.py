@@ -4,7 +4,6 @@ evaluate the spotting (`evaluate_spotting`). A training run whose run folder hol
 skipped, one interrupted is resumed (`--resume`), spotting skips finished games."""
 from __future__ import annotations
 
-import json
 import runpy
 import shlex
 import sys
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from evaluation import outputs
 from experiments.plan import Plan, Training
 from runtime import rundir
 
@@ -145,5 +145,5 @@ def evaluate_spotting(plan: Plan, s: Settings, dry_run: bool, runner=run_command
             print(show(argv))
             continue
         runner(argv)
-        results[(pooling, window)] = (group, json.loads((output / "results.json").read_text()))
+        results[(pooling, window)] = (group, outputs.read_evaluation_results(output))
     return results

@@ -9,7 +9,7 @@ A run folder is what `ClassificationMinuteBased.py` writes, `<tflog>/<outputPref
     test_report_<list>.json        the test on another list (`--mode predict --testing LIST`)
     predictions_<list>.npz         test logits per chunk, for late fusion (`predictions_file`,
                                    `save_predictions`, `read_predictions`)
-    metrics.csv, train.log         one row (`CSV_FIELDS`, `read_metrics_csv`), and log lines, per epoch
+    metrics.csv, train.log         one row (`CSV_FIELDS`, `read_metrics`), and log lines, per epoch
     training/ validation/ testing/ TensorBoard scalars
     checkpoint/state.json          where a killed run resumes from (`read_state`), pointing at
     checkpoint/last_state_<e>.npz  the state after epoch e, and
@@ -241,18 +241,12 @@ def append_csv(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
-def read_metrics_csv(path: str | os.PathLike) -> list[dict]:
-    """The rows of a metrics.csv, as text by column name (`CSV_FIELDS`)."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
 def truncate_csv(path: Path, epochs: int) -> None:
     """Keep the rows of the first `epochs` epochs (a run killed after logging an epoch but before
     its checkpoint replays that epoch on --resume)."""
     if not path.exists():
         return
-    rows = [row for row in read_metrics_csv(path) if int(row["epoch"]) <= epochs]
+    rows = [row for row in read_metrics(path.parent) if int(row["epoch"]) <= epochs]
 
     def write(temporary: Path) -> None:
         with open(temporary, "w", newline="", encoding="utf-8") as handle:
