@@ -32,7 +32,3 @@ def choices(*precisions: str, keras_words: bool = False) -> tuple[str, ...]:
     `keras_words` (the training script's)."""
     chosen = precisions or PRECISIONS
     return tuple(KERAS_POLICIES[p] if keras_words else p for p in chosen)
-
-
-def is_half(word: str) -> bool:
-    return canonical(word) != "float32"
