@@ -21,8 +21,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-import dataset
-from base import errors
+from base import classes, errors
 from base.errors import DataError
 from evaluation import candidates
 from evaluation.inputs import read_inputs
@@ -42,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--testing", default=str(TOP / "listgame_Test_100.npy"), help="game list of the evaluated halves")
     parser.add_argument("--SoccerNet_path", default=None,
                         help="data root holding <game>/Labels.json (default: the folder of the list file)")
-    parser.add_argument("--label_file", default=dataset.V1_LABEL_FILE, help="label file name in each game folder")
+    parser.add_argument("--label_file", default=classes.V1_LABEL_FILE, help="label file name in each game folder")
     parser.add_argument("--predictions", default="predictions", help="folder of the per-game prediction folders")
     parser.add_argument("--prefix", nargs="+", default=["VLAD-Archi5-20sec-Spotting"],
                         help="one or more prediction prefixes (models) to evaluate and compare: the --output "

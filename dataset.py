@@ -1,4 +1,4 @@
-"""SoccerNet v1 data layer: game lists, feature files, labels, chunks, spotting windows, batch plans.
+"""SoccerNet data layer: game lists, feature files, chunk labels, chunks, spotting windows, batch plans.
 
 Reproduces the data handling of the original code (Vanderplaetse & Dupont 2020, `ftpdataset.py` and
 `dataset.py`; SoccerNet's `Dataset.py`): the same game lists, files, label mapping, chunking and
@@ -7,47 +7,37 @@ sliding windows. Two things differ in form, not in result: feature files are fou
 (not materialised chunk caches), gathered batch by batch.
 
 Shapes use these names: `frames` (features of a half, 2 per second), `dim` (feature dimension),
-`N` = window_sec * fps (frames per chunk or window), classes 0..3 = background, card, subs, goal.
+`N` = window_sec * fps (frames per chunk or window); label columns 0..C are the background and the C event
+classes of the split's class set (`base.classes`: v1 card, subs, goal; v2 SoccerNet-v2's 17), its label files
+read by `base.labels`.
 """
 from __future__ import annotations
 
 import logging
-import math
 import mmap
 import os
-import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from base.classes import V1, ClassSet, class_set
 from base.errors import DataError
-from base.files import read_json_list
+from base.labels import HALVES, Event, read_labels
 
 log = logging.getLogger(__name__)
 
-# The classes: column c of every label and prediction array. Background is class 0.
-CLASSES = ("background", "card", "subs", "goal")
-NUM_CLASSES = len(CLASSES)
-EVENT_CLASSES = CLASSES[1:]  # the three spotted classes (columns 1..3)
-# How the paper's tables and the original's TensorBoard tags name them ("AP/1_cards").
-CLASS_TITLES = ("background", "cards", "subs", "goals")
 FRAMES_PER_SECOND = 2
-HALVES = (1, 2)
 PCA_DIM = 512
 # Feature dimension of the known raw files; PCA files are always PCA_DIM. C3D and I3D are left out:
 # their dimension is only checked for consistency across files.
 KNOWN_DIMS = {"ResNET": 2048, "VGGish": 512}
-# The label files, by name: the name says the version everywhere (Split, read_labels, compute_mAP.py).
-V1_LABEL_FILE = "Labels.json"
-V2_LABEL_FILE = "Labels-v2.json"
-LABEL_FILES = (V1_LABEL_FILE, V2_LABEL_FILE)
-# SoccerNet v2 labels that carry over to the three v1 classes; other v2 labels are ignored.
-V2_TO_CLASS = {"Goal": 3, "Yellow card": 1, "Red card": 1, "Yellow->red card": 1, "Substitution": 2}
+# `Split(label_file=AUTO)`: each game's first label file of the class set's (`ClassSet.label_files`).
+AUTO = "auto"
 # Audio and video of a half are cut to their common length; a larger difference is reported.
 LENGTH_WARNING_SECONDS = 3.0
-_GAMETIME = re.compile(r"^\s*(\d)\s*-\s*(\d{1,3}):(\d{2})\s*$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,91 +172,7 @@ def release_pages(array: np.ndarray) -> None:
 # Labels
 
 
-@dataclass(frozen=True)
-class Event:
-    """One annotated action: half (1 or 2), time in seconds from the half start, class 1..3."""
-
-    half: int
-    seconds: float
-    label: int
-    name: str = ""
-
-
-def parse_game_time(game_time: str, path: str | os.PathLike = "<labels>") -> tuple[int, int, int]:
-    """Parse `"H - MM:SS"` into (half, minute, second), as the original (half first, then MM:SS)."""
-    match = _GAMETIME.match(str(game_time))
-    if not match:
-        raise DataError(path, f"bad gameTime '{game_time}', expected 'H - MM:SS'")
-    half, minute, second = (int(g) for g in match.groups())
-    if half not in HALVES or second >= 60:
-        raise DataError(path, f"bad gameTime '{game_time}', expected half 1 or 2 and seconds below 60")
-    return half, minute, second
-
-
-def seconds_to_game_time(half: int, seconds: float) -> str:
-    """`"H - MM:SS"` for a time in seconds from the start of the half (the inverse of `parse_game_time`)."""
-    whole = int(math.floor(seconds))
-    return f"{half} - {whole // 60:02d}:{whole % 60:02d}"
-
-
-def v1_class(label: str) -> int:
-    """Class of a SoccerNet v1 label by the original's substring tests, 0 when none matches."""
-    if "card" in label:
-        return 1
-    if "subs" in label:
-        return 2
-    if "soccer" in label:
-        return 3
-    return 0
-
-
-def read_labels(path: str | os.PathLike) -> list[Event]:
-    """Read the events of a game from `Labels.json` (v1) or `Labels-v2.json` (v2).
-
-    v1 labels are matched as the original: "card" -> card, "subs" -> subs, "soccer" -> goal; an
-    unknown label is a warning and the event is skipped. v2 labels Goal, Yellow card, Red card,
-    Yellow->red card and Substitution map to the same classes; other v2 labels are ignored. When an
-    annotation has `position` (milliseconds from the half start) it gives the time; otherwise
-    `gameTime` does (to the second).
-
-    Args:
-        path: the label file; read as v2 when it is named `Labels-v2.json`, else as v1.
-
-    Raises:
-        DataError: missing file, invalid JSON, no `annotations` list, a bad `gameTime` or `position`.
-    """
-    path = Path(path)
-    version = 2 if path.name == V2_LABEL_FILE else 1
-    annotations = read_json_list(path, "annotations", "label file")
-    events = []
-    for number, annotation in enumerate(annotations, 1):
-        if not isinstance(annotation, dict) or "gameTime" not in annotation or "label" not in annotation:
-            raise DataError(path, f"annotation {number} lacks 'gameTime' or 'label'")
-        label = str(annotation["label"])
-        half, minute, second = parse_game_time(annotation["gameTime"], path)
-        seconds: float = 60 * minute + second
-        if "position" in annotation:
-            try:
-                seconds = int(annotation["position"]) / 1000.0
-            except (TypeError, ValueError):
-                raise DataError(path, f"annotation {number} has a bad position "
-                                      f"'{annotation['position']}' (milliseconds expected)") from None
-            if seconds < 0:
-                raise DataError(path, f"annotation {number} has a negative position")
-        if version == 2:
-            cls = V2_TO_CLASS.get(label, 0)
-            if cls == 0:
-                continue
-        else:
-            cls = v1_class(label)
-            if cls == 0:
-                log.warning("%s: unknown label '%s' at %s skipped", path, label, annotation["gameTime"])
-                continue
-        events.append(Event(half, seconds, cls, label))
-    return events
-
-
-def chunk_labels(events: Iterable[Event], n_chunks: int, window_sec: float) -> np.ndarray:
+def chunk_labels(events: Iterable[Event], n_chunks: int, window_sec: float, classes: ClassSet = V1) -> np.ndarray:
     """Multi-label targets of the non-overlapping chunks of one half (the original's `ftpdataset.py`,
     `prepareTrainingDataset`).
 
@@ -276,9 +182,10 @@ def chunk_labels(events: Iterable[Event], n_chunks: int, window_sec: float) -> n
     can differ by one chunk, and this exact index is used instead (see docs/data.md).
 
     Returns:
-        (n_chunks, 4) float32: column 0 background (1 when the chunk holds no event), 1..3 the classes.
+        (n_chunks, 1 + C) float32 for the C event classes of `classes`: column 0 background (1 when the
+        chunk holds no event), 1..C the classes.
     """
-    labels = np.zeros((n_chunks, NUM_CLASSES), np.float32)
+    labels = np.zeros((n_chunks, classes.num_classes), np.float32)
     labels[:, 0] = 1.0
     if n_chunks == 0:
         return labels
@@ -320,7 +227,7 @@ class WindowIndex:
     half_id: np.ndarray  # (n,) int32
     start: np.ndarray  # (n,) int64, may be negative or run past the end (padding)
     frames: int  # N, frames per window
-    labels: np.ndarray | None = None  # (n, 4) float32 for chunks
+    labels: np.ndarray | None = None  # (n, 1 + C) float32 for chunks
 
     def __len__(self) -> int:
         return len(self.half_id)
@@ -338,8 +245,10 @@ class Split:
         data_root: folder the list's game paths are relative to; default the list file's folder.
         video_features / audio_features: feature names (`ResNET`, `VGGish`, ...); None to skip a stream.
         pca: read the video stream from `{half}_{video}_PCA512.npy`.
-        label_file: `Labels.json` (v1), `Labels-v2.json` (v2), or None (no labels: spotting of games
-            without annotations).
+        classes: the class set (`base.classes`: v1, the default, or v2), or its name.
+        label_file: the label file of each game: AUTO (the first of the class set's label files that the
+            game has: `Labels.json`, else `Labels-v2.json` for v1; `Labels-v2.json` for v2), a file name,
+            or None (no labels: spotting of games without annotations).
         check_finite: scan each feature file once for NaN or infinity.
         games: use these games instead of reading the list (still validated).
         fps: features per second.
@@ -350,7 +259,7 @@ class Split:
 
     def __init__(self, list_path: str | os.PathLike, *, data_root: str | os.PathLike | None = None,
                  video_features: str | None = "ResNET", audio_features: str | None = "VGGish",
-                 pca: bool = True, label_file: str | None = V1_LABEL_FILE, check_finite: bool = True,
+                 pca: bool = True, classes: ClassSet | str = V1, label_file: str | None = AUTO, check_finite: bool = True,
                  games: Sequence[str] | None = None, fps: int = FRAMES_PER_SECOND,
                  release_bytes: int = 128 << 20):
         self.list_path = Path(list_path)
@@ -369,9 +278,11 @@ class Split:
             self.features["audio"] = (audio_features, False)
         if not self.features:
             raise ValueError("at least one of video_features and audio_features is needed")
-        if label_file is not None and label_file not in LABEL_FILES:
-            raise ValueError(f"unknown label file {label_file!r}; valid: {', '.join(LABEL_FILES)} or None")
+        self.classes = class_set(classes)
+        if label_file is not None and label_file != AUTO and not label_file.endswith(".json"):
+            raise ValueError(f"unknown label file {label_file!r}: a .json file name, {AUTO!r} or None")
         self.label_file = label_file
+        self.unknown_labels: Counter = Counter()  # labels the class set does not know, over the split
         self.check_finite = check_finite
         self.release_bytes = release_bytes
         self._touched = 0
@@ -394,7 +305,12 @@ class Split:
         return self.halves[0].streams[stream].shape[1]
 
     def _read_events(self, game_dir: Path) -> list[Event]:
-        return [] if self.label_file is None else read_labels(game_dir / self.label_file)
+        if self.label_file is None:
+            return []
+        name = self.label_file
+        if name == AUTO:  # the first of the class set's label files that the game has
+            name = next((f for f in self.classes.label_files if (game_dir / f).is_file()), self.classes.label_file)
+        return read_labels(game_dir / name, self.classes, self.unknown_labels)
 
     def _open_half(self, game: str, game_dir: Path, half: int, events: list[Event],
                    dims: dict[str, tuple[int, Path]]) -> Half:
@@ -427,7 +343,7 @@ class Split:
             n_chunks = half.n_frames // frames
             half_ids.append(np.full(n_chunks, half_id, np.int32))
             starts.append(np.arange(n_chunks, dtype=np.int64) * frames)
-            labels.append(chunk_labels(half.events, n_chunks, window_sec))
+            labels.append(chunk_labels(half.events, n_chunks, window_sec, self.classes))
         return WindowIndex(np.concatenate(half_ids), np.concatenate(starts), frames,
                            np.concatenate(labels))
 
@@ -459,7 +375,7 @@ class Split:
             streams: the streams to copy (default all of the split's).
 
         Returns:
-            stream name -> (len(positions), N, dim) float32, and "labels" -> (len(positions), 4)
+            stream name -> (len(positions), N, dim) float32, and "labels" -> (len(positions), 1 + C)
             when the index has labels.
         """
         positions = np.asarray(positions, np.int64)
@@ -504,8 +420,9 @@ class Split:
         self._touched = 0
 
     def summary(self, window_sec: float = 60) -> dict:
-        """Counts for a report: games, halves, frames, events per class, feature shapes, chunks."""
-        events = np.zeros(NUM_CLASSES, np.int64)
+        """Counts for a report: games, halves, frames, events per class, labels skipped, feature shapes,
+        chunks."""
+        events = np.zeros(self.classes.num_classes, np.int64)
         for half in self.halves:
             for event in half.events:
                 events[event.label] += 1
@@ -514,7 +431,8 @@ class Split:
             "games": len(self.games),
             "halves": len(self.halves),
             "frames": {"total": int(frames.sum()), "min": int(frames.min()), "max": int(frames.max())},
-            "events": {CLASSES[c]: int(events[c]) for c in range(1, NUM_CLASSES)},
+            "events": {name: int(events[c]) for c, name in enumerate(self.classes.classes) if c},
+            "unknown_labels": int(sum(self.unknown_labels.values())),
             "features": {stream: {"file": self.halves[0].paths[stream].name,
                                   "shape": list(self.halves[0].streams[stream].shape),
                                   "dtype": str(self.halves[0].streams[stream].dtype)}

@@ -33,11 +33,12 @@ TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
 import common  # noqa: E402  (bench/ is the script's folder)
+
 import dataset  # noqa: E402
-from base import files
-from runtime import process
+from base import files, labels
 from evaluation import candidates, outputs, reference, truth  # noqa: E402  (no TensorFlow at import)
 from experiments import synthetic  # noqa: E402
+from runtime import process
 
 PREFIX = "bench"
 # Confounders look like one class to a model: the false positives of realistic predictions.
@@ -86,7 +87,7 @@ def generate(root: Path, games: int) -> Path:
         folder = root / game
         folder.mkdir(parents=True, exist_ok=True)
         files.write_json_atomic(folder / "Labels.json", {"UrlLocal": game, "annotations": plan.annotations})
-        events = dataset.read_labels(folder / "Labels.json")
+        events = labels.read_labels(folder / "Labels.json")
         for half, frames in zip(dataset.HALVES, plan.lengths):
             n = frames // dataset.FRAMES_PER_SECOND
             mine = [(e.seconds, e.label) for e in events if e.half == half]

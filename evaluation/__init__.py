@@ -40,7 +40,7 @@ Reproduction notes and defined behaviour where the original fails:
 - A class without ground-truth events has AP 0 (the original divides by zero when it has spots).
 - The ground truth is per second (int of the event time) and is not clipped to the prediction length;
   predictions shorter or longer than the half, and empty halves, are valid input. Event times come from
-  `dataset.read_labels` (the annotation's `position` in milliseconds when present, else `gameTime`; the
+  `labels.read_labels` (the annotation's `position` in milliseconds when present, else `gameTime`; the
   original used `gameTime` only, SoccerNet v1 labels have no `position`).
 - Method "spots" scores arrays that already hold spots (`read_results_spotting`: -1 where none), every
   second with a score >= threshold; it lets other tools' results_spotting.json files be scored here:

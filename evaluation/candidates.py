@@ -9,8 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
-import dataset
-from dataset import EVENT_CLASSES
+from base import classes
+from base.classes import V1
 from runtime import cli
 
 # The candidate-spot methods (segment maximum, segment centre, NMS), named as the authors' functions.
@@ -94,7 +94,7 @@ def check_predictions(predictions: Sequence[np.ndarray]) -> list[np.ndarray]:
     arrays = []
     for i, p in enumerate(predictions):
         p = np.asarray(p)
-        if p.ndim != 2 or p.shape[1] != len(dataset.CLASSES):
+        if p.ndim != 2 or p.shape[1] != classes.V1.num_classes:
             raise ValueError(f"prediction {i}: expected shape (seconds, 4), got {p.shape}")
         if p.dtype.kind not in "fiub":
             raise ValueError(f"prediction {i}: expected numbers, got {p.dtype}")
@@ -110,8 +110,8 @@ def check_ground_truth(ground_truth, halves: int) -> list[tuple[np.ndarray, ...]
         raise ValueError(f"{halves} prediction arrays but {len(ground_truth)} ground-truth halves")
     out = []
     for i, gt in enumerate(ground_truth):
-        if len(gt) != len(EVENT_CLASSES):
-            raise ValueError(f"ground truth {i}: expected {len(EVENT_CLASSES)} arrays of event seconds, got {len(gt)}")
+        if len(gt) != len(V1.event_classes):
+            raise ValueError(f"ground truth {i}: expected {len(V1.event_classes)} arrays of event seconds, got {len(gt)}")
         arrays = tuple(np.sort(np.asarray(seconds, np.float64).reshape(-1)) for seconds in gt)
         for seconds in arrays:
             if not np.isfinite(seconds).all() or (seconds < 0).any():

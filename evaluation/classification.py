@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import dataset
+from base import classes
 
 # TF1's tf.metrics.auc default, used by the authors' trainer for every AP of the classification task.
 PR_AUC_THRESHOLDS = 200
@@ -55,7 +55,7 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """
     truth = np.argmax(labels, axis=1)
     guess = np.argmax(predicted, axis=1)
-    matrix = np.zeros((dataset.NUM_CLASSES, dataset.NUM_CLASSES), np.int64)
+    matrix = np.zeros((classes.V1.num_classes, classes.V1.num_classes), np.int64)
     np.add.at(matrix, (truth, guess), 1)
     return matrix
 
@@ -70,14 +70,14 @@ def classification_report(labels: np.ndarray, probabilities: np.ndarray,
         argmax_scores: what the confusion matrix takes the argmax of (default `probabilities`).
         loss: recorded as is.
     """
-    ap = [pr_auc(labels[:, c], probabilities[:, c]) for c in range(dataset.NUM_CLASSES)]
+    ap = [pr_auc(labels[:, c], probabilities[:, c]) for c in range(classes.V1.num_classes)]
     matrix = confusion_matrix(labels, probabilities if argmax_scores is None else argmax_scores)
     rows = matrix.sum(axis=1)
-    accuracy = [float(matrix[c, c] / rows[c]) if rows[c] else 0.0 for c in range(dataset.NUM_CLASSES)]
-    report = {"AP": dict(zip(dataset.CLASSES, ap)), "mAP": float(np.mean(ap[1:])),
-              "accuracy": dict(zip(dataset.CLASSES, accuracy)), "accuracy_average": float(np.mean(accuracy)),
+    accuracy = [float(matrix[c, c] / rows[c]) if rows[c] else 0.0 for c in range(classes.V1.num_classes)]
+    report = {"AP": dict(zip(classes.V1.classes, ap)), "mAP": float(np.mean(ap[1:])),
+              "accuracy": dict(zip(classes.V1.classes, accuracy)), "accuracy_average": float(np.mean(accuracy)),
               "confusion_matrix": matrix.tolist(), "chunks": int(len(labels)),
-              "events": {name: int(labels[:, c].sum()) for c, name in enumerate(dataset.CLASSES)}}
+              "events": {name: int(labels[:, c].sum()) for c, name in enumerate(classes.V1.classes)}}
     if loss is not None:
         report["loss"] = float(loss)
     return report
@@ -85,9 +85,9 @@ def classification_report(labels: np.ndarray, probabilities: np.ndarray,
 
 def format_classification_report(report: dict, title: str = "test") -> str:
     """The report as text: AP per class, mAP, and the confusion matrix laid out as the paper's Table 3."""
-    titles = dataset.CLASS_TITLES
+    titles = classes.V1.titles
     lines = [f"{title}: mAP {100 * report['mAP']:.1f} % over {report['chunks']} chunks "
-             f"(AP: " + ", ".join(f"{n} {100 * report['AP'][c]:.1f}" for n, c in zip(titles, dataset.CLASSES))
+             f"(AP: " + ", ".join(f"{n} {100 * report['AP'][c]:.1f}" for n, c in zip(titles, classes.V1.classes))
              + ")",
              "confusion matrix (rows: ground truth, columns: predicted)",
              f"{'':<12}" + "".join(f"{n:>12}" for n in titles)]

@@ -13,13 +13,10 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from dataset import EVENT_CLASSES
-from evaluation.candidates import (CANDIDATE_METHODS, DEFAULT_DELTAS,
-                                   DEFAULT_THRESHOLDS, RECALL_LEVELS,
-                                   SOCCERNET_CONFIDENCES, SOCCERNET_FRAMERATE,
-                                   SOCCERNET_LAST_FRAME, check_deltas,
-                                   check_ground_truth, check_methods,
-                                   check_metrics, check_predictions,
+from base.classes import V1
+from evaluation.candidates import (CANDIDATE_METHODS, DEFAULT_DELTAS, DEFAULT_THRESHOLDS, RECALL_LEVELS,
+                                   SOCCERNET_CONFIDENCES, SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME, check_deltas,
+                                   check_ground_truth, check_methods, check_metrics, check_predictions,
                                    check_thresholds)
 from evaluation.engine_spots import SECOND_SPAN, extract_spots, work_dtype
 from evaluation.report import grid_report
@@ -85,7 +82,7 @@ def _paper_table_fn():
                           tf.zeros([1, 1], tf.int64))
         c = cumulative - before  # (spots, deltas): true positives so far in the group
         k = (position - tf.gather(group_start, groups_b) + 1)[:, None]  # detections so far
-        p_class = tf.gather(positives, groups_b % len(EVENT_CLASSES))[:, None]
+        p_class = tf.gather(positives, groups_b % len(V1.event_classes))[:, None]
         precision = tf.cast(c, tf.float64) / tf.cast(k, tf.float64)
         # Recall c/P >= r for the levels r = q/10 exactly when 10 c >= q P (no rounding question).
         level = tf.where(p_class > 0, tf.minimum(10 * c // tf.maximum(p_class, 1), 10) + 1, tf.ones_like(c))
@@ -232,7 +229,7 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
     per_frame = SOCCERNET_FRAMERATE // spot_rate  # frames per array position
     predictions = check_predictions(predictions)
     ground_truth = check_ground_truth(ground_truth, len(predictions))
-    H, T, D, C = len(predictions), len(thresholds), len(deltas), len(EVENT_CLASSES)
+    H, T, D, C = len(predictions), len(thresholds), len(deltas), len(V1.event_classes)
     G = len(methods) * T * C
     cfg, col, sec, score = extract_spots(predictions, methods, thresholds)
     n = int(score.shape[0])
@@ -250,7 +247,7 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
     widest = max(deltas)
     results = {}
     paper_gt = [np.floor(gt[c]).astype(np.int64) for c in range(C) for gt in ground_truth]  # rows = columns
-    events = {name: int(sum(len(s) for s in paper_gt[c * H:(c + 1) * H])) for c, name in enumerate(EVENT_CLASSES)}
+    events = {name: int(sum(len(s) for s in paper_gt[c * H:(c + 1) * H])) for c, name in enumerate(V1.event_classes)}
     if "paper" in metrics:
         every = np.concatenate(paper_gt) if paper_gt else np.zeros(0, np.int64)
         near = _near_mask(paper_gt, every - widest // 2, every + (widest + 1) // 2, col_off)  # t-d/2 <= s < t+d/2
@@ -258,14 +255,14 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
         tp = _match(_Windows("paper", deltas), paper_gt, relevant, rank, group_half, col,
                     tf.cast(tf.gather(sec, relevant), tf.float64))
         results["paper"] = _paper_ap(relevant, tp, group, rank, group_start,
-                                     np.array([events[name] for name in EVENT_CLASSES], np.int64), G, D).reshape(
+                                     np.array([events[name] for name in V1.event_classes], np.int64), G, D).reshape(
             len(methods), T, C, D).transpose(0, 1, 3, 2)
     events_soccernet = None
     if "soccernet" in metrics:
         frames_gt = [np.unique(np.minimum(np.floor(SOCCERNET_FRAMERATE * gt[c]).astype(np.int64),
                                           SOCCERNET_LAST_FRAME)) for c in range(C) for gt in ground_truth]
         events_soccernet = {name: int(sum(len(f) for f in frames_gt[c * H:(c + 1) * H]))
-                            for c, name in enumerate(EVENT_CLASSES)}
+                            for c, name in enumerate(V1.event_classes)}
         every = np.concatenate(frames_gt) if frames_gt else np.zeros(0, np.int64)
         near = _near_mask(frames_gt, -((widest - every) // per_frame), (every + widest) // per_frame + 1,
                           col_off)  # |per_frame * s - f| <= d
@@ -278,7 +275,7 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
         tp = _match(_Windows("soccernet", deltas), frames_gt, relevant, rank, group_half, col,
                     tf.cast(tf.gather(frame, relevant), tf.float64))
         results["soccernet"] = _soccernet_ap(chosen, relevant, tp, score, group,
-                                             np.array([events_soccernet[name] for name in EVENT_CLASSES]),
+                                             np.array([events_soccernet[name] for name in V1.event_classes]),
                                              G, D).reshape(len(methods), T, C, D).transpose(0, 1, 3, 2)
     return grid_report(methods, thresholds, deltas, metrics, H, events, events_soccernet, counts, results)
 
@@ -328,7 +325,7 @@ def _soccernet_ap(chosen, relevant, tp, score, group, positives, G, D):
     # Detections at threshold index i: those with more than i thresholds <= score.
     detections = np.cumsum(count[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)  # (G, 200)
     true_pos = np.cumsum(true_count[:, :, ::-1], axis=2)[:, :, ::-1][:, :, 1:].astype(np.float64)
-    n_gt = positives[np.arange(G) % len(EVENT_CLASSES)].astype(np.float64)
+    n_gt = positives[np.arange(G) % len(V1.event_classes)].astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.nan_to_num(true_pos / detections[:, None, :])
         recall = np.nan_to_num(true_pos / n_gt[:, None, None])

@@ -15,9 +15,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from dataset import EVENT_CLASSES
-from evaluation.candidates import (HALF_WINDOW, candidates,
-                                   threshold_in_precision)
+from base.classes import V1
+from evaluation.candidates import HALF_WINDOW, candidates, threshold_in_precision
 
 SECOND_SPAN = 1 << 24  # seconds per column (or ground-truth row) in the composite sort and search keys
 
@@ -36,7 +35,7 @@ class _Layout:
         H = len(predictions)
         dtype = predictions[halves[0]].dtype
         self.work = work_dtype(dtype)
-        sources = [(h, c) for c in range(len(EVENT_CLASSES)) for h in halves]
+        sources = [(h, c) for c in range(len(V1.event_classes)) for h in halves]
         self.columns = np.array([c * H + h for h, c in sources], np.int64)
         self.col_len = np.array([len(predictions[h]) for h, _ in sources], np.int64)
         self.col_off = np.concatenate([[0], np.cumsum(self.col_len)]).astype(np.int64)
@@ -148,7 +147,7 @@ def extract_spots(predictions, methods, thresholds):
         return _empty_spots()
     cfg, col, sec, score = (tf.concat([p[i] for p in parts], 0) for i in range(4))
     if len(parts) > 1 or any(p[4] for p in parts):  # merge groups / reference columns into the base order
-        columns = len(EVENT_CLASSES) * len(predictions)
+        columns = len(V1.event_classes) * len(predictions)
         order = tf.argsort((cfg * columns + col) * SECOND_SPAN + sec, stable=True)
         cfg, col, sec, score = (tf.gather(x, order) for x in (cfg, col, sec, score))
     return cfg, col, sec, score
@@ -186,7 +185,7 @@ def _extract_group(predictions, halves, methods, thresholds):
                 sec, s_col = at & 0xFFFFFFFF, tf.bitwise.right_shift(at, 32)
                 score = tf.gather(q, top)
             if bad:
-                table = np.zeros((T, len(EVENT_CLASSES) * len(predictions)), bool)
+                table = np.zeros((T, len(V1.event_classes) * len(predictions)), bool)
                 for t_index, c in bad:
                     table[t_index, c] = True
                 good = ~tf.gather_nd(tf.constant(table), tf.stack([tf.cast(th, tf.int64), s_col], 1))

@@ -14,18 +14,16 @@ from typing import Sequence
 import numpy as np
 
 import dataset
-from base import files
-from dataset import EVENT_CLASSES
+from base import files, labels as label_files
+from base.classes import V1
 from evaluation.candidates import SOCCERNET_FRAMERATE, SPOTS
 from evaluation.engine import evaluate
 from evaluation.inputs import Inputs, json_rate
-from evaluation.outputs import (EVALUATION_RESULTS, prediction_file, read_prediction_file,
-                                read_results_spotting, results_spotting_dir,
-                                results_spotting_file, results_spotting_json,
+from evaluation.outputs import (EVALUATION_RESULTS, prediction_file, read_prediction_file, read_results_spotting,
+                                results_spotting_dir, results_spotting_file, results_spotting_json,
                                 write_results_spotting)
 from evaluation.plots import plot_results, plot_spots, spots_plot_file
-from evaluation.report import (format_comparison, format_report, grid_csv,
-                               summary_csv)
+from evaluation.report import format_comparison, format_report, grid_csv, summary_csv
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +93,7 @@ def chance_spots(training_truth, lengths: Sequence[int]) -> list[np.ndarray]:
     """The chance baseline's spot arrays for halves of these lengths: per class, round(m) spots at a
     uniform cadence (at ((i + 1/2) n / round(m)) for i < round(m)), m the class's mean count of events per
     half in `training_truth` (`truth.load_ground_truth` of a training list), all with confidence 1."""
-    C = len(EVENT_CLASSES)
+    C = len(V1.event_classes)
     means = [float(np.mean([len(gt[c]) for gt in training_truth])) if training_truth else 0.0 for c in range(C)]
     arrays = []
     for n in lengths:
@@ -118,7 +116,7 @@ def _plot_spots(args, spot_plots: list[tuple]) -> list[Path]:
         probabilities = ({h: read_prediction_file(f) for h, f in zip(dataset.HALVES, files)}
                          if all(f.is_file() for f in files) else None)
         labels = root / game / args.label_file
-        events = dataset.read_labels(labels) if labels.is_file() else []
+        events = label_files.read_labels(labels) if labels.is_file() else []
         written.append(plot_spots(spots_plot_file(args.output, prefix, game), game, spots, probabilities, events,
                                   f"{prefix}: the spots of its {path.name}"))
     return written

@@ -13,14 +13,12 @@ from pathlib import Path
 import numpy as np
 
 import dataset
-from base import files
+from base import classes, files, labels
 from base.errors import DataError
-from evaluation.candidates import (SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME,
-                                   candidates, check_methods)
+from evaluation.candidates import SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME, candidates, check_methods
 
 log = logging.getLogger(__name__)
 
-SOCCERNET_LABELS = ("card", "subs", "soccer")  # labels of the soccernet package's version-1 dictionary
 RESULTS_SPOTTING = "results_spotting.json"
 # What compute_mAP.py writes in its --output folder: every model's grid, summaries and best settings.
 EVALUATION_RESULTS = "results.json"
@@ -76,8 +74,8 @@ def read_prediction_file(path: str | os.PathLike) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise DataError(path, f"not a numeric .npy array ({exc})") from None
-    if array.ndim != 2 or array.shape[1] != len(dataset.CLASSES) or array.dtype.kind not in "fiu":
-        raise DataError(path, f"expected a numeric array (seconds, {len(dataset.CLASSES)}), "
+    if array.ndim != 2 or array.shape[1] != classes.V1.num_classes or array.dtype.kind not in "fiu":
+        raise DataError(path, f"expected a numeric array (seconds, {classes.V1.num_classes}), "
                               f"got {array.dtype} {array.shape}")
     if array.size and not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
         raise DataError(path, "expected probabilities in [0, 1] (found values outside, NaN or infinity)")
@@ -119,10 +117,10 @@ def results_spotting_json(probabilities_by_half: dict[int, np.ndarray], method: 
     predictions = []
     for half in sorted(probabilities_by_half):
         p = np.asarray(probabilities_by_half[half])
-        for c, label in enumerate(SOCCERNET_LABELS):
+        for c, label in enumerate(classes.V1.soccernet_labels):
             seconds, scores = candidates(p[:, c + 1], threshold, method)
             for second, value in zip(seconds.tolist(), scores.tolist()):
-                predictions.append({"gameTime": dataset.seconds_to_game_time(half, second), "label": label,
+                predictions.append({"gameTime": labels.seconds_to_game_time(half, second), "label": label,
                                     "position": str(second * 1000), "half": str(half),
                                     "confidence": repr(float(value))})
     return {"UrlLocal": game, "predictions": predictions}
@@ -131,17 +129,6 @@ def results_spotting_json(probabilities_by_half: dict[int, np.ndarray], method: 
 def write_results_spotting(path: str | os.PathLike, content: dict) -> None:
     """Write a results_spotting.json object atomically (temporary file, then rename)."""
     files.write_json_atomic(path, content)
-
-
-_LABEL_CLASS = {label: c + 1 for c, label in enumerate(SOCCERNET_LABELS)}
-
-
-def _label_class(label: str) -> int:
-    if label in _LABEL_CLASS:
-        return _LABEL_CLASS[label]
-    if label in dataset.V2_TO_CLASS:
-        return dataset.V2_TO_CLASS[label]
-    return dataset.v1_class(label)
 
 
 def read_results_spotting(path: str | os.PathLike, rate: int = 1) -> dict[int, np.ndarray]:
@@ -176,15 +163,15 @@ def read_results_spotting(path: str | os.PathLike, rate: int = 1) -> dict[int, n
             if "position" in item:
                 milliseconds = int(float(item["position"]))
                 index = int(rate * (milliseconds / 1000))
-                half = int(item["half"]) if "half" in item else dataset.parse_game_time(item["gameTime"], path)[0]
+                half = int(item["half"]) if "half" in item else labels.parse_game_time(item["gameTime"], path)[0]
             else:
-                half, minute, sec = dataset.parse_game_time(item["gameTime"], path)
+                half, minute, sec = labels.parse_game_time(item["gameTime"], path)
                 milliseconds, index = 1000 * (60 * minute + sec), rate * (60 * minute + sec)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise DataError(path, f"prediction {number} is malformed ({exc!r})") from None
         if half not in dataset.HALVES or milliseconds < 0 or not math.isfinite(confidence):
             raise DataError(path, f"prediction {number}: bad half, position or confidence")
-        cls = _label_class(label)
+        cls = classes.V1.spotted_label_class(label)
         if cls == 0:
             skipped += 1
             continue
@@ -196,7 +183,7 @@ def read_results_spotting(path: str | os.PathLike, rate: int = 1) -> dict[int, n
     out, merged = {}, 0
     for half, items_half in spots.items():
         length = max((s for s, _, _ in items_half), default=-1) + 1
-        array = np.full((length, len(dataset.CLASSES)), -1.0)
+        array = np.full((length, classes.V1.num_classes), -1.0)
         for index, cls, confidence in items_half:
             if rate == 1:
                 merged += array[index, cls] >= 0

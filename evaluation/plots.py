@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 import dataset
-from base import errors, files
+from base import classes, errors, files, labels
 from evaluation.candidates import SPOTS
 
 
@@ -93,7 +93,7 @@ TIMELINE_LOOK = GameLook(quantity="probability", top=1.02, line_width=0.9, line_
 
 
 def plot_spots(path: Path, game: str, spots: dict[int, np.ndarray] | None,
-               probabilities: dict[int, np.ndarray] | None, events: Sequence[dataset.Event], title: str,
+               probabilities: dict[int, np.ndarray] | None, events: Sequence[labels.Event], title: str,
                look: GameLook = SPOTS_LOOK) -> Path:
     """One game over both halves: each class's spots (stems at their confidence), its per-second
     probabilities (lines) and the annotated events (dashed), each when given; written atomically. The one
@@ -110,7 +110,7 @@ def plot_spots(path: Path, game: str, spots: dict[int, np.ndarray] | None,
     figure, axes = plt.subplots(2, 1, figsize=(12, 5.5), sharey=True)
     for axis, half in zip(axes, dataset.HALVES):
         for c, colour in CLASS_COLOURS.items():
-            name = dataset.CLASSES[c]
+            name = classes.V1.classes[c]
             if probabilities is not None and half in probabilities:
                 p = probabilities[half][:, c]
                 axis.plot(np.arange(len(p)) / 60.0, p, color=colour, lw=look.line_width, alpha=look.line_alpha,
@@ -144,7 +144,7 @@ def plot_spots(path: Path, game: str, spots: dict[int, np.ndarray] | None,
     return path
 
 
-def _draw_events(axis, events: Sequence[dataset.Event], look: GameLook) -> None:
+def _draw_events(axis, events: Sequence[labels.Event], look: GameLook) -> None:
     for event in events:
         axis.axvline(event.seconds / 60.0, color=CLASS_COLOURS[event.label], ls="--", lw=look.event_width,
                      alpha=look.event_alpha)

@@ -7,12 +7,9 @@ from typing import Sequence
 
 import numpy as np
 
-from dataset import EVENT_CLASSES
-from evaluation.candidates import (CANDIDATE_METHODS, DEFAULT_DELTAS,
-                                   DEFAULT_THRESHOLDS, RECALL_LEVELS,
-                                   candidates, check_deltas,
-                                   check_ground_truth, check_methods,
-                                   check_predictions, check_thresholds)
+from base.classes import V1
+from evaluation.candidates import (CANDIDATE_METHODS, DEFAULT_DELTAS, DEFAULT_THRESHOLDS, RECALL_LEVELS, candidates,
+                                   check_deltas, check_ground_truth, check_methods, check_predictions, check_thresholds)
 from evaluation.report import grid_report
 
 
@@ -20,10 +17,10 @@ def _spotted_loop(predictions, method, threshold):
     """Per half and class: [(second, score)] with score > 0, in descending score (stable), as `mAP()`;
     and the number of candidates per class (before the score filter)."""
     spotted = []
-    counts = [0] * len(EVENT_CLASSES)
+    counts = [0] * len(V1.event_classes)
     for p in predictions:
         per_class = []
-        for c in range(len(EVENT_CLASSES)):
+        for c in range(len(V1.event_classes)):
             seconds, scores = candidates(p[:, c + 1], threshold, method)
             counts[c] += len(seconds)
             spot_list = [(int(s), float(v)) for s, v in zip(seconds, scores) if v > 0]
@@ -76,14 +73,14 @@ def evaluate_loop(predictions: Sequence[np.ndarray], ground_truth, *, methods: S
     predictions = check_predictions(predictions)
     ground_truth = check_ground_truth(ground_truth, len(predictions))
     gt_seconds = [tuple(np.floor(s).astype(np.int64).tolist() for s in gt) for gt in ground_truth]
-    ap = np.zeros((len(methods), len(thresholds), len(deltas), len(EVENT_CLASSES)))
-    counts = np.zeros((len(methods), len(thresholds), len(EVENT_CLASSES)), np.int64)
+    ap = np.zeros((len(methods), len(thresholds), len(deltas), len(V1.event_classes)))
+    counts = np.zeros((len(methods), len(thresholds), len(V1.event_classes)), np.int64)
     for mi, method in enumerate(methods):
         for ti, threshold in enumerate(thresholds):
             spotted, counts[mi, ti] = _spotted_loop(predictions, method, threshold)
             for di, delta in enumerate(deltas):
-                for c in range(len(EVENT_CLASSES)):
+                for c in range(len(V1.event_classes)):
                     ap[mi, ti, di, c] = _ap_loop(spotted, gt_seconds, c, delta)
-    events = {name: int(sum(len(gt[c]) for gt in gt_seconds)) for c, name in enumerate(EVENT_CLASSES)}
+    events = {name: int(sum(len(gt[c]) for gt in gt_seconds)) for c, name in enumerate(V1.event_classes)}
     return grid_report(methods, thresholds, deltas, ("paper",), len(predictions), events, None, counts,
                    {"paper": ap})

@@ -9,7 +9,7 @@ import io
 
 import numpy as np
 
-from dataset import EVENT_CLASSES
+from base.classes import V1
 from evaluation.candidates import SPOTS
 
 
@@ -48,9 +48,9 @@ def metric_summary(ap: np.ndarray, methods, thresholds, deltas, metric: str) -> 
         t = int(np.argmax(average[i]))  # the first (highest in the default order) on ties
         block["best"][m] = {
             "threshold": thresholds[t], "threshold_index": t, "average_mAP": float(average[i, t]),
-            "average_AP": {name: float(average_ap[i, t, c]) for c, name in enumerate(EVENT_CLASSES)},
+            "average_AP": {name: float(average_ap[i, t, c]) for c, name in enumerate(V1.event_classes)},
             "mAP": mean_ap[i, t].tolist(),
-            "AP": {name: ap[i, t, :, c].tolist() for c, name in enumerate(EVENT_CLASSES)},
+            "AP": {name: ap[i, t, :, c].tolist() for c, name in enumerate(V1.event_classes)},
         }
     return block
 
@@ -60,7 +60,7 @@ def grid_report(methods, thresholds, deltas, metrics, halves, events, events_soc
     (`aps[metric]`: (methods, thresholds, deltas, classes)) and the candidate counts."""
     report = {
         "methods": list(methods), "thresholds": list(thresholds), "deltas": list(deltas),
-        "classes": list(EVENT_CLASSES), "metrics": list(metrics), "headline": metrics[0], "halves": halves,
+        "classes": list(V1.event_classes), "metrics": list(metrics), "headline": metrics[0], "halves": halves,
         "events": events,
         "spots": {m: np.asarray(counts[i]).tolist() for i, m in enumerate(methods)},
     }
@@ -79,7 +79,7 @@ def grid_csv(results: dict[str, dict]) -> str:
     """The full grid, one row per (model, metric, method, threshold, delta)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model", "metric", "method", "threshold", "delta"] + [f"AP_{c}" for c in EVENT_CLASSES] + ["mAP"])
+    writer.writerow(["model", "metric", "method", "threshold", "delta"] + [f"AP_{c}" for c in V1.event_classes] + ["mAP"])
     for model, report in results.items():
         for metric in report["metrics"]:
             block = report[metric]
@@ -95,7 +95,7 @@ def summary_csv(results: dict[str, dict]) -> str:
     """Average-mAP per (model, metric, method, threshold), with the per-class averages."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model", "metric", "method", "threshold", "average_mAP"] + [f"average_AP_{c}" for c in EVENT_CLASSES]
+    writer.writerow(["model", "metric", "method", "threshold", "average_mAP"] + [f"average_AP_{c}" for c in V1.event_classes]
                     + ["best"])
     for model, report in results.items():
         for metric in report["metrics"]:
@@ -124,12 +124,12 @@ def format_report(model: str, report: dict) -> str:
         headline = " (headline)" if metric == report["headline"] else ""
         lines.append(f"{metric} metric{headline}; Average-mAP = {block['average']}")
         lines.append(f"  {'method':<8}{'best t':>8}{'Avg-mAP':>9}{'@0.50':>8}"
-                     + "".join(f"{'AP ' + c:>9}" for c in EVENT_CLASSES) + "   (%, APs averaged over delta at the best t)")
+                     + "".join(f"{'AP ' + c:>9}" for c in V1.event_classes) + "   (%, APs averaged over delta at the best t)")
         for m in report["methods"]:
             best = block["best"][m]
             half_value = f"{100 * block['average_mAP'][m][at_half]:8.1f}" if at_half is not None else f"{'-':>8}"
             lines.append(f"  {m:<8}{best['threshold']:8.2f}{100 * best['average_mAP']:9.1f}{half_value}"
-                         + "".join(f"{100 * best['average_AP'][c]:9.1f}" for c in EVENT_CLASSES))
+                         + "".join(f"{100 * best['average_AP'][c]:9.1f}" for c in V1.event_classes))
         lines.append(f"  mAP (%) per delta at the best t: {'delta':<6}" + "".join(f"{d:>6}" for d in deltas))
         for m in report["methods"]:
             lines.append(f"  {'':<33}{m:<6}" + "".join(f"{100 * v:6.1f}" for v in block["best"][m]["mAP"]))

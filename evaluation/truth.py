@@ -1,5 +1,5 @@
 """The ground truth of the spotting evaluation: the event seconds of every half of a game list, per class
-(card, subs, goal), from the label files (`dataset.read_labels`). No TensorFlow.
+(card, subs, goal), from the label files (`labels.read_labels`). No TensorFlow.
 """
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Sequence
 import numpy as np
 
 import dataset
+from base import classes, labels
 
 
-def ground_truth_of_events(events: Sequence[dataset.Event]) -> dict[int, tuple[np.ndarray, ...]]:
+def ground_truth_of_events(events: Sequence[labels.Event]) -> dict[int, tuple[np.ndarray, ...]]:
     """Event seconds per half and class: {1: (card, subs, goal), 2: (...)}, each a sorted float64 array."""
     out = {}
     for half in dataset.HALVES:
@@ -21,7 +22,7 @@ def ground_truth_of_events(events: Sequence[dataset.Event]) -> dict[int, tuple[n
 
 
 def load_ground_truth(list_path: str | os.PathLike, data_root: str | os.PathLike | None = None,
-                      label_file: str = dataset.V1_LABEL_FILE) -> list[tuple[np.ndarray, ...]]:
+                      label_file: str = classes.V1_LABEL_FILE) -> list[tuple[np.ndarray, ...]]:
     """Ground truth of every half of a game list, in list order (game by game, half 1 then 2).
 
     Args:
@@ -31,7 +32,7 @@ def load_ground_truth(list_path: str | os.PathLike, data_root: str | os.PathLike
 
     Returns:
         Per half, a tuple of three sorted float64 arrays (card, subs, goal) of event times in seconds
-        from the half start (`dataset.read_labels`).
+        from the half start (`labels.read_labels`).
 
     Raises:
         DataError: a missing list or label file, or bad labels.
@@ -39,6 +40,6 @@ def load_ground_truth(list_path: str | os.PathLike, data_root: str | os.PathLike
     root = dataset.data_root_for(list_path, data_root)
     halves = []
     for game in dataset.read_game_list(list_path):
-        by_half = ground_truth_of_events(dataset.read_labels(root / game / label_file))
+        by_half = ground_truth_of_events(labels.read_labels(root / game / label_file))
         halves += [by_half[h] for h in dataset.HALVES]
     return halves

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 import dataset
+from base import classes
 from evaluation import candidates
 from experiments.plan import Plan, Training, classification_plan
 from experiments.synthetic import SyntheticConfig, list_names
@@ -57,11 +58,11 @@ def findings(folders: dict, spotting: dict, windows: Sequence[int]) -> list[str]
               f"{100 * mAP['method 4']:.1f} > {100 * mAP['video']:.1f} > {100 * mAP['audio']:.1f}"),
              ("audio above video on goals",
               goal["audio"] > goal["video"], f"{100 * goal['audio']:.1f} > {100 * goal['video']:.1f}")]
-    below = [c for c in dataset.EVENT_CLASSES
+    below = [c for c in classes.V1.event_classes
              if reports["method 4"]["AP"][c] < max(reports["video"]["AP"][c], reports["audio"]["AP"][c])]
     lines.append(("fusion at least as good as either stream on every class", not below,
                   ("below the better stream on " + ", ".join(below)) if below else
-                  "on " + ", ".join(dataset.EVENT_CLASSES)))
+                  "on " + ", ".join(classes.V1.event_classes)))
     best = {}
     for (pooling, window), (group, results) in spotting.items():
         for run in group:

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
 import dataset  # noqa: E402
-from base import files
+from base import classes, files
 from runtime import rundir
 
 
@@ -51,7 +51,7 @@ def plot_confusion(report: dict, path: Path, title: str) -> Path:
     """A test report's confusion matrix (rows ground truth), counts and row percentages."""
     matrix = np.asarray(report["confusion_matrix"], float)
     share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    names = dataset.CLASS_TITLES
+    names = classes.V1.titles
     figure, axis = plt.subplots(figsize=(5, 4.3))
     axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(4):

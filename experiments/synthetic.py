@@ -52,7 +52,8 @@ from scipy.signal import lfilter
 from tqdm import tqdm
 
 from base.files import write_json_atomic, write_npy_atomic
-from dataset import FRAMES_PER_SECOND, read_game_list, seconds_to_game_time
+from base.labels import seconds_to_game_time
+from dataset import FRAMES_PER_SECOND, read_game_list
 from runtime import process
 
 log = logging.getLogger("synthetic")

@@ -8,12 +8,10 @@ import json
 import statistics
 from typing import Sequence
 
-import dataset
-from base import files
+from base import classes, files
 from evaluation import candidates
 from experiments.commands import Settings
-from experiments.paper import (PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3,
-                               PAPER_TABLE4, PAPER_TABLE5)
+from experiments.paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE4, PAPER_TABLE5
 from experiments.plan import Training
 from networks import names
 from runtime import rundir
@@ -83,7 +81,7 @@ def table2(folders: dict, s: Settings, confusion_windows=(60, 30), window=60) ->
     rows = [f"Table 2: per-class AP (%), NetRVLAD k = 64, T = {window} s (ours / paper at T = 60 s)" + seeds_note(s),
             f"{'class':<11}" + "".join(f"{m:>{width}}" for m in models)]
     data = {}
-    for name in dataset.CLASSES:
+    for name in classes.V1.classes:
         line = f"{name:<11}"
         for i, model in enumerate(models):
             values = [r["AP"][name] for r in reports[model]]
@@ -96,7 +94,7 @@ def table2(folders: dict, s: Settings, confusion_windows=(60, 30), window=60) ->
         rows += ["", f"Table 3: confusion matrix of method 4, T = {window} s (rows: ground truth; ours | paper"
                      f"{'' if window in PAPER_TABLE3 else ' at T = 60 s'})"
                      + ("" if seed is None else f"; ours: seed {seed}")]
-        for name, ours, theirs in zip(dataset.CLASS_TITLES, report["confusion_matrix"],
+        for name, ours, theirs in zip(classes.V1.titles, report["confusion_matrix"],
                                       PAPER_TABLE3.get(window, PAPER_TABLE3[60])):
             rows.append(f"{name:<11}" + "".join(f"{v:>7}" for v in ours) + "  |" + "".join(f"{v:>7}" for v in theirs))
         data[f"confusion T={window}"] = report["confusion_matrix"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import dataset
-from base import errors, files
+from base import classes, errors, files, labels
 from evaluation import outputs, plots
 from runtime import model_flags, rundir
 
@@ -66,9 +66,9 @@ def json_note(args, prefix: str) -> str:
             f"confidences) in {outputs.results_spotting_dir(args.output_dir, prefix)}")
 
 
-def game_events(root: Path, game: str) -> list[dataset.Event]:
-    labels = root / game / dataset.V1_LABEL_FILE
-    return dataset.read_labels(labels) if labels.is_file() else []
+def game_events(root: Path, game: str) -> list[labels.Event]:
+    path = root / game / classes.V1_LABEL_FILE
+    return labels.read_labels(path) if path.is_file() else []
 
 
 # ------------------------------------------------------------------------------------------------

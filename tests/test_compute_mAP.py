@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 import compute_mAP as cm
-import dataset
-from base import errors
-from runtime import process
+from base import errors, labels
 from evaluation import candidates, engine, engine_spots, outputs, plots, reference
 from evaluation.evaluate import chance_spots
 from evaluation.truth import load_ground_truth
+from runtime import process
 
 process.start_tensorflow()  # as compute_mAP.py's main before the engine runs: GPU memory on demand
 
@@ -322,7 +321,7 @@ def random_labels(rng, lengths):
     for half, n in zip((1, 2), lengths):
         for _ in range(int(rng.integers(2, 8))):
             t = int(rng.integers(0, n + 20))
-            item = {"gameTime": dataset.seconds_to_game_time(half, t), "label": str(rng.choice(NAMES))}
+            item = {"gameTime": labels.seconds_to_game_time(half, t), "label": str(rng.choice(NAMES))}
             if rng.random() < 0.3:
                 item["position"] = str(t * 1000 + int(rng.choice([0, 500, 999])))
             annotations.append(item)
@@ -389,7 +388,7 @@ def perfect_labels(rng, games, length, gap=40):
         for half in (1, 2):
             times = np.arange(40, length - 60, gap)[rng.permutation(len(np.arange(40, length - 60, gap)))[:6]]
             for t in times:
-                annotations.append({"gameTime": dataset.seconds_to_game_time(half, int(t)),
+                annotations.append({"gameTime": labels.seconds_to_game_time(half, int(t)),
                                     "label": str(rng.choice(NAMES[:3]))})
         events[game] = annotations
     return events
@@ -458,7 +457,7 @@ def test_sub_second_spots_score_as_the_official_evaluator(tmp_path, capsys, capl
             for label in ("card", "subs", "soccer"):
                 positions = np.sort(rng.choice(np.arange(0, 420_000, 500), 60, replace=False))
                 positions[::7] += rng.integers(1, 500, len(positions[::7]))  # off the half-second grid
-                items += [{"gameTime": dataset.seconds_to_game_time(half, int(ms // 1000)), "label": label,
+                items += [{"gameTime": labels.seconds_to_game_time(half, int(ms // 1000)), "label": label,
                            "position": str(int(ms)), "half": str(half), "confidence": repr(float(rng.random()))}
                           for ms in positions]
         target = folder / game / "results_spotting.json"
@@ -578,7 +577,7 @@ def test_load_ground_truth_and_predictions(small_tree):
     root, list_path, games = small_tree
     ground_truth = load_ground_truth(list_path)
     assert len(ground_truth) == 4 and all(len(h) == 3 for h in ground_truth)
-    events = dataset.read_labels(root / "data" / games[1] / "Labels.json")
+    events = labels.read_labels(root / "data" / games[1] / "Labels.json")
     assert sorted(ground_truth[3][1].tolist()) == sorted(e.seconds for e in events if e.half == 2 and e.label == 2)
     predictions = outputs.load_spotting_outputs(list_path, root / "pred", "modelA")
     assert [p.shape for p in predictions] == [(400, 4), (420, 4), (400, 4), (420, 4)]

@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 import pytest
-import dataset
+
+from base import classes
 from evaluation import outputs
 from extraction import media, spot_video
 
@@ -16,9 +17,10 @@ def tf2_run(tmp_path_factory):
     """A one-epoch method-4 run on a tiny synthetic set whose video files are named ResNET_TF2."""
     import dataclasses
 
+    from conftest import TINY, training_argv
+
     import ClassificationMinuteBased
     from experiments import synthetic
-    from conftest import TINY, training_argv
 
     root = synthetic.generate(tmp_path_factory.mktemp("tiny_tf2"), dataclasses.replace(TINY, video_features="ResNET_TF2"),
                               progress=False)
@@ -63,7 +65,7 @@ def test_two_videos_to_spots(tf2_run, videos, tmp_path, capsys):
         assert raw.shape == (2 * seconds, 2048) and audio.shape == (2 * seconds, 512)
         np.testing.assert_allclose(reduced, (raw.astype(np.float64) - mean) @ components.T, rtol=1e-5, atol=1e-4)
         probabilities = np.load(outputs.prediction_file(out, game_dir.name, prefix, half))
-        assert probabilities.shape == (seconds, dataset.NUM_CLASSES)  # one window per second
+        assert probabilities.shape == (seconds, classes.V1.num_classes)  # one window per second
         assert np.all((0 <= probabilities) & (probabilities <= 1))
     spots = json.loads(outputs.results_spotting_file(out, prefix, game_dir.name).read_text())
     assert spots["UrlLocal"] and isinstance(spots["predictions"], list)

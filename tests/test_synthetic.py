@@ -6,9 +6,11 @@ import json
 
 import numpy as np
 import pytest
-import dataset
-from experiments import make_synthetic, synthetic
 from conftest import TINY
+
+import dataset
+from base import classes, labels as label_files
+from experiments import make_synthetic, synthetic
 
 
 def test_layout_and_formats(tiny_root):
@@ -33,7 +35,7 @@ def test_layout_and_formats(tiny_root):
         assert set(annotation) == {"gameTime", "label", "team"}
         assert annotation["label"] in {"soccer-ball", "soccer-ball-own", "y-card", "r-card", "yr-card",
                                        "substitution-in"}
-        dataset.parse_game_time(annotation["gameTime"])
+        label_files.parse_game_time(annotation["gameTime"])
 
 
 def test_video_has_decaying_variance_and_is_correlated_in_time(tiny_root):
@@ -64,14 +66,14 @@ def test_event_statistics_like_soccernet_v1():
     for game in games:
         plan = synthetic.plan_game(game, config, np.random.default_rng(synthetic.game_seed(0, game)))
         assert all(2 * 60 * 46 <= n <= 2 * 60 * 50 for n in plan.lengths)
-        classes = [dataset.v1_class(a["label"]) for a in plan.annotations]
+        found = [classes.V1.class_of(a["label"], classes.V1_LABEL_FILE) for a in plan.annotations]
         for c in counts:
-            counts[c].append(classes.count(c))
+            counts[c].append(found.count(c))
         subs = [a for a in plan.annotations if a["label"] == "substitution-in"]
         total_subs += len(subs)
         second_half_subs += sum(a["gameTime"].startswith("2") for a in subs)
         score = synthetic.parse_score(game)
-        assert classes.count(3) == sum(score)  # goals follow the score in the game's name
+        assert found.count(3) == sum(score)  # goals follow the score in the game's name
     assert 2.2 < np.mean(counts[3]) < 3.3
     assert 4.0 < np.mean(counts[1]) < 5.0
     assert 4.3 < np.mean(counts[2]) < 5.5
@@ -117,10 +119,10 @@ def test_official_evaluator_discovers_the_synthetic_games(tiny_root, tmp_path):
     games = [g for name in synthetic.list_names(TINY).values() for g in dataset.read_game_list(tiny_root / name)]
     labels = {"card": "card", "subs": "subs", "goal": "soccer"}
     for game in games:
-        items = [{"gameTime": dataset.seconds_to_game_time(e.half, int(e.seconds)),
-                  "label": labels[dataset.CLASSES[e.label]], "position": str(int(e.seconds) * 1000),
+        items = [{"gameTime": label_files.seconds_to_game_time(e.half, int(e.seconds)),
+                  "label": labels[classes.V1.classes[e.label]], "position": str(int(e.seconds) * 1000),
                   "half": str(e.half), "confidence": "1.0"}
-                 for e in dataset.read_labels(tiny_root / game / "Labels.json")]
+                 for e in label_files.read_labels(tiny_root / game / "Labels.json")]
         target = tmp_path / game / "results_spotting.json"
         target.parent.mkdir(parents=True)
         target.write_text(json.dumps({"UrlLocal": game, "predictions": items}))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import dataset
-from base import errors
+from base import classes, errors
 from networks.names import streams_of
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def describe(data: TrainingData) -> None:
     for name, index in data.indexes.items():
         log.info("%s: %d halves, %d chunks of %d frames (%s)", name, len(data.splits[name].halves), len(index),
                  data.frames, ", ".join(f"{name} {int(index.labels[:, c].sum())}"
-                                        for c, name in enumerate(dataset.CLASSES) if c))
+                                        for c, name in enumerate(classes.V1.classes) if c))
 
 
 def largest_step(index: dataset.WindowIndex, halves_per_step: int) -> int:

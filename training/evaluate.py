@@ -8,9 +8,8 @@ from pathlib import Path
 import tensorflow as tf
 
 import dataset
-from base import files
-from evaluation.classification import (classification_report,
-                                       format_classification_report, sigmoid)
+from base import classes, files
+from evaluation.classification import classification_report, format_classification_report, sigmoid
 from runtime import rundir
 from training.data import open_split
 from training.trainer import Evaluator
@@ -27,7 +26,7 @@ def write_scalars(writer, step: int, report: dict, lr: float | None = None) -> N
             tf.summary.scalar("loss", report["loss"])
         tf.summary.scalar("accuracy/average", report["accuracy_average"])
         tf.summary.scalar("AP/mean", report["mAP"])
-        for c, (name, title) in enumerate(zip(dataset.CLASSES, dataset.CLASS_TITLES)):
+        for c, (name, title) in enumerate(zip(classes.V1.classes, classes.V1.titles)):
             tf.summary.scalar(f"accuracy/{c}_{title}", report["accuracy"][name])
             tf.summary.scalar(f"AP/{c}_{title}", report["AP"][name])
     writer.flush()

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 import dataset
+from base import classes
 
 # Bytes of gathered batches the input pipeline may hold ahead of the one in use (in flight and prefetched).
 # Small batches get the full depth (2 gathered in parallel, 2 prefetched); batches so large that even one
@@ -62,7 +63,7 @@ def make_dataset(split: dataset.Split, index: dataset.WindowIndex, batches: Sequ
             tensor.set_shape([None, index.frames, split.dim(stream)])
         inputs = dict(zip(streams, tensors))
         if has_labels:
-            tensors[-1].set_shape([None, dataset.NUM_CLASSES])
+            tensors[-1].set_shape([None, classes.V1.num_classes])
             return inputs, tensors[-1]
         return inputs
 

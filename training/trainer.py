@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 import dataset
-from base import fault_hook
+from base import classes, fault_hook
 from networks import architectures, pooling
 from networks.optimizer import original_adam
 from training import batch_plans, distribution, pipeline
@@ -51,7 +51,7 @@ class Evaluator:
         self.streams = tuple(model.input.keys()) if isinstance(model.input, dict) else ("video",)
         logits_of = architectures.logits_function(model)
         # One trace for every batch size (see architectures.input_signature): a resumed run runs the same graph.
-        self.signature = [architectures.input_signature(model), tf.TensorSpec([None, dataset.NUM_CLASSES], tf.float32)]
+        self.signature = [architectures.input_signature(model), tf.TensorSpec([None, classes.V1.num_classes], tf.float32)]
 
         def evaluate_replica(inputs, labels):
             # Under a strategy, the model itself: a nested compiled function cannot hold the all-reduces
@@ -103,7 +103,7 @@ class Evaluator:
             logits.append(out.numpy())
             loss_sum += float(np.mean(losses.numpy()))
         order = np.concatenate(batches)
-        result = np.empty((len(index), dataset.NUM_CLASSES), np.float32)
+        result = np.empty((len(index), classes.V1.num_classes), np.float32)
         result[order] = np.concatenate(logits)
         return result, loss_sum
 
