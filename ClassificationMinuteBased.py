@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from base import errors
+from base import classes, errors
 from networks import names
 from runtime import cli, process, rundir
 from training import cluster, options
@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     new = parser.add_argument_group("flags of this implementation")
     new.add_argument("--SoccerNet_path", default=None,
                      help="data root of the game folders (default: the folder of each list file)")
+    new.add_argument("--classes", choices=classes.NAMES, default=classes.DEFAULT,
+                     help="class set: v1 (card, subs, goal from Labels.json, else Labels-v2.json folded; the paper's) "
+                          "or v2 (SoccerNet-v2's 17 classes from Labels-v2.json); predict: the model's")
     new.add_argument("--seed", type=int, default=1234, help="random seed (weights, dropout, shuffling)")
     new.add_argument("--bn_mode", choices=names.BN_MODES, default="batch",
                      help="batch: batch norm always uses the batch's statistics, as the original (also at "

@@ -35,7 +35,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from base import errors, precision
+from base import classes, errors, precision
 from evaluation import candidates, outputs
 from networks import names
 from runtime import cli, process
@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_process_arguments(original)
     new = parser.add_argument_group("flags of this implementation")
     new.add_argument("--model", default=None, help="run folder of ClassificationMinuteBased.py (or its .keras file)")
+    new.add_argument("--classes", choices=classes.NAMES, default=None,
+                     help="must match the model's class set (v1 or v2; default the model's): outputs have 1 + C columns")
     new.add_argument("--game", default=None, metavar="FOLDER",
                      help="spot one game folder of your own instead of a list: its two halves' feature files "
                           "(labels not needed; a Labels.json, if present, is drawn on the timeline plot)")

@@ -23,10 +23,10 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-from . import loupe
-from . import pooling as P
-from .names import (ALWAYS_RVLAD, BN_MODES, SINGLE_STREAM,
-                    resolve_architecture, resolve_pooling, streams_of)
+from base.classes import DEFAULT as DEFAULT_CLASSES, class_set
+
+from . import loupe, pooling as P
+from .names import ALWAYS_RVLAD, BN_MODES, SINGLE_STREAM, resolve_architecture, resolve_pooling, streams_of
 from .precision import precision_scope
 
 
@@ -41,7 +41,9 @@ class BuildConfig:
         pooling: `--network` name (`names.POOLINGS`); Archi4/6/7/8 ignore it unless `honour_pooling`.
         vlad_k: K of the LOUPE poolings.
         output_dim: O of the LOUPE poolings (Archi7 uses 2*O).
-        num_classes: logits (4: background, card, subs, goal).
+        classes: the class set (`base.classes`): "v1" (background, card, subs, goal; the default, and what a
+            saved model without the field is) or "v2" (background and SoccerNet-v2's 17 classes).
+        num_classes: logits, the class set's width (4 for v1, 18 for v2); None: from `classes`.
         keep_prob: dropout keep probability in training (rate 1 - keep_prob).
         bn_mode: "batch" (the original: batch statistics always, moving averages never updated) or
             "moving" (standard Keras batch norm).
@@ -59,7 +61,8 @@ class BuildConfig:
     pooling: str = "RVLAD"
     vlad_k: int = 64
     output_dim: int = 512
-    num_classes: int = 4
+    classes: str = DEFAULT_CLASSES
+    num_classes: int | None = None
     keep_prob: float = 0.6
     bn_mode: str = "batch"
     honour_pooling: bool = False
@@ -73,6 +76,11 @@ class BuildConfig:
         set_(self, "pooling", resolve_pooling(self.pooling))
         if self.bn_mode not in BN_MODES:
             raise ValueError(f"unknown bn_mode {self.bn_mode!r}; valid: {', '.join(BN_MODES)}")
+        width = class_set(self.classes).num_classes
+        if self.num_classes is None:
+            set_(self, "num_classes", width)
+        elif self.num_classes != width:
+            raise ValueError(f"num_classes {self.num_classes!r} is not the width of the {self.classes} classes ({width})")
         for field in ("num_frames", "video_dim", "audio_dim", "vlad_k", "output_dim", "num_classes", "pool_size"):
             value = getattr(self, field)
             if int(value) != value or int(value) < 1:

@@ -11,7 +11,7 @@ from networks import names
 # Flags that describe a trained model and the data it reads; given with a trained run, each must agree
 # with what the run recorded.
 MODEL_FLAGS = ("architecture", "network", "VLAD_k", "WindowSize", "featuresVideo", "featuresAudio", "PCA",
-               "featurePerSec")
+               "featurePerSec", "classes")
 # Used for a bare .keras file with no args.json beside it, where the command line does not say (--PCA
 # then follows the model's video input: `model_config`).
 MODEL_FLAG_DEFAULTS = {"featuresVideo": "ResNET", "featuresAudio": "VGGish", "featurePerSec": 2}

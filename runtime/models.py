@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import dataset
-from base import errors
+from base import classes, errors
 from networks import architectures
 from runtime.rundir import model_file
 
@@ -15,7 +15,8 @@ def model_config(model, model_file: Path, settings: dict) -> tuple[dict, int]:
     """The model's own build arguments (architecture, window N in frames, batch-norm mode, ...), checked
     against the settings (`resolve_settings`: given or recorded): the architecture and `--WindowSize` must
     agree with the model. `settings["PCA"]`, when nothing said it, becomes whether the video input is 512
-    wide (the PCA512 files).
+    wide (the PCA512 files); `settings["classes"]` becomes the model's class set (v1 for a model saved before
+    class sets), and a different one given is refused.
 
     Returns:
         (build config, window N in frames).
@@ -27,6 +28,11 @@ def model_config(model, model_file: Path, settings: dict) -> tuple[dict, int]:
         raise errors.DataError(model_file, "is not a model built by this project's networks/")
     if settings["architecture"] is not None and settings["architecture"] != config["architecture"]:
         raise errors.DataError(model_file, f"holds a {config['architecture']} model, not {settings['architecture']}")
+    spotted = config.get("classes", classes.DEFAULT)  # models saved before class sets are v1
+    if settings.get("classes") is not None and settings["classes"] != spotted:
+        raise errors.DataError(model_file, f"spots the {spotted} classes, not {settings['classes']}; "
+                                            "leave --classes out to use the model's")
+    settings["classes"] = spotted
     if settings["PCA"] is None:  # neither recorded nor given
         settings["PCA"] = config.get("video_dim") == dataset.PCA_DIM
     frames = config["num_frames"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tqdm import tqdm
 
 import dataset
-from base import errors
+from base import classes, errors
 from evaluation import outputs, plots
 from runtime import process
 from spotting import games as spotting_games
@@ -29,13 +29,18 @@ def combine(args) -> int:
             continue
         fused = {}
         for half in dataset.HALVES:
-            video, audio = (outputs.read_prediction_file(outputs.prediction_file(args.output_dir, game, prefix, half))
-                            for prefix in (args.video_output, args.audio_output))
+            paths = [outputs.prediction_file(args.output_dir, game, prefix, half)
+                     for prefix in (args.video_output, args.audio_output)]
+            video, audio = (outputs.read_prediction_file(path) for path in paths)
+            if video.shape[1] != audio.shape[1]:
+                raise errors.DataError(paths[1], f"has {audio.shape[1]} columns, {paths[0]} {video.shape[1]}: "
+                                                 "late fusion needs two outputs of the same class set")
             fused[half] = fuse_probabilities(video, audio, args.combine)
-        spotting_games.write_game_outputs(args, game, args.output, fused)
+        spotted = classes.of_width(fused[dataset.HALVES[0]].shape[1])
+        spotting_games.write_game_outputs(args, game, args.output, fused, spotted)
         if game in plotted:
             plots.plot_spots(outputs.timeline_file(args.output_dir, game, args.output), game, None, fused,
-                             spotting_games.game_events(root, game), f"{args.output} (late fusion method {args.combine})",
+                             spotting_games.game_events(root, game, spotted), f"{args.output} (late fusion method {args.combine})",
                              plots.TIMELINE_LOOK)
     print(f"{args.output}: method {args.combine} of {args.video_output} and {args.audio_output} for "
           f"{len(games)} games in {args.output_dir}" + spotting_games.json_note(args, args.output))

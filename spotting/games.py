@@ -40,7 +40,8 @@ def windows_of_half(n_windows: int, bn_mode: str, batch_size: int) -> list[np.nd
 # Outputs
 
 
-def write_game_outputs(args, game: str, prefix: str, probabilities: dict[int, np.ndarray]) -> None:
+def write_game_outputs(args, game: str, prefix: str, probabilities: dict[int, np.ndarray],
+                       spotted: classes.ClassSet) -> None:
     """The per-half arrays, then the game's results_spotting.json (written last: marks the game done),
     where compute_mAP.py reads them."""
     for half, array in probabilities.items():
@@ -51,7 +52,7 @@ def write_game_outputs(args, game: str, prefix: str, probabilities: dict[int, np
         target = outputs.results_spotting_file(args.output_dir, prefix, game)
         target.parent.mkdir(parents=True, exist_ok=True)
         outputs.write_results_spotting(target, outputs.results_spotting_json(
-            probabilities, args.json_method, args.json_threshold, game))
+            probabilities, args.json_method, args.json_threshold, game, classes=spotted))
 
 
 def game_done(args, game: str, prefix: str) -> bool:
@@ -66,9 +67,13 @@ def json_note(args, prefix: str) -> str:
             f"confidences) in {outputs.results_spotting_dir(args.output_dir, prefix)}")
 
 
-def game_events(root: Path, game: str) -> list[labels.Event]:
-    path = root / game / classes.V1_LABEL_FILE
-    return labels.read_labels(path) if path.is_file() else []
+def game_events(root: Path, game: str, spotted: classes.ClassSet) -> list[labels.Event]:
+    """The annotations of a game for its timeline plot: the first of the class set's label files it has, or
+    none."""
+    for name in spotted.label_files:
+        if (root / game / name).is_file():
+            return labels.read_labels(root / game / name, spotted)
+    return []
 
 
 # ------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 import dataset
-from base import errors
+from base import classes, errors
 from evaluation import outputs, plots
 from networks import architectures, kernels, names, sliding
 from runtime import models, process
@@ -58,6 +58,7 @@ def spot(args, job: spotting_games.Job) -> None:
     model, _ = models.load_model(job.model_file)
     config, frames = models.model_config(model, job.model_file, settings)
     window_sec = frames / settings["featurePerSec"]
+    spotted = classes.class_set(settings["classes"])
     streams = names.streams_of(config["architecture"])
     bn_mode = config["bn_mode"]
     if args.precision == "bfloat16":
@@ -90,10 +91,10 @@ def spot(args, job: spotting_games.Job) -> None:
                                     for inputs in pipeline.make_dataset(split, index, batches, streams=streams)])
             probabilities[split.halves[half_id].half] = p
             windows += len(index)
-        spotting_games.write_game_outputs(args, game, prefix, probabilities)
+        spotting_games.write_game_outputs(args, game, prefix, probabilities, spotted)
         if game in job.plotted:
             plots.plot_spots(outputs.timeline_file(args.output_dir, game, prefix), game, None, probabilities,
-                             spotting_games.game_events(root, game),
+                             spotting_games.game_events(root, game, spotted),
                              f"{prefix} ({settings['architecture']}, T = {window_sec:g} s)", plots.TIMELINE_LOOK)
     elapsed = time.perf_counter() - started
     log.info("spotted %d windows in %.1f s (%.0f windows/s)", windows, elapsed, windows / max(elapsed, 1e-9))

@@ -21,7 +21,8 @@ def features_or_none(name: str | None) -> str | None:
 def open_split(args, list_path: str) -> dataset.Split:
     return dataset.Split(list_path, data_root=args.SoccerNet_path,
                          video_features=features_or_none(args.featuresVideo),
-                         audio_features=features_or_none(args.featuresAudio), pca=args.PCA, fps=args.featurePerSec)
+                         audio_features=features_or_none(args.featuresAudio), pca=args.PCA, fps=args.featurePerSec,
+                         classes=getattr(args, "classes", None) or classes.DEFAULT)
 
 
 @dataclass
@@ -58,10 +59,16 @@ def open_training_data(args) -> TrainingData:
 
 
 def describe(data: TrainingData) -> None:
+    """One line per split: halves, chunks, chunks per class, and the labels its class set does not know."""
     for name, index in data.indexes.items():
-        log.info("%s: %d halves, %d chunks of %d frames (%s)", name, len(data.splits[name].halves), len(index),
-                 data.frames, ", ".join(f"{name} {int(index.labels[:, c].sum())}"
-                                        for c, name in enumerate(classes.V1.classes) if c))
+        split = data.splits[name]
+        counts = ", ".join(f"{event} {int(index.labels[:, c].sum())}"
+                           for c, event in enumerate(split.classes.classes) if c)
+        unknown = sum(split.unknown_labels.values())
+        log.info("%s: %d halves, %d chunks of %d frames, %s classes (%s)%s", name, len(split.halves), len(index),
+                 data.frames, split.classes.name, counts,
+                 f"; {unknown} annotations with labels outside the {split.classes.name} classes skipped"
+                 if unknown else "")
 
 
 def largest_step(index: dataset.WindowIndex, halves_per_step: int) -> int:

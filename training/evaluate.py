@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 
 def write_scalars(writer, step: int, report: dict, lr: float | None = None) -> None:
-    """The original's TensorBoard scalars: learning_rate, loss, accuracy/*, AP/* (tags "AP/1_cards", ...)."""
+    """The original's TensorBoard scalars: learning_rate, loss, accuracy/*, AP/* (tags "AP/1_cards", ... for
+    v1; "AP/1_penalty", ... for v2: the class set's titles, found from the report's width)."""
+    spotted = classes.of_width(len(report["AP"]))
     with writer.as_default(step=step):
         if lr is not None:
             tf.summary.scalar("learning_rate", lr)
@@ -26,7 +28,7 @@ def write_scalars(writer, step: int, report: dict, lr: float | None = None) -> N
             tf.summary.scalar("loss", report["loss"])
         tf.summary.scalar("accuracy/average", report["accuracy_average"])
         tf.summary.scalar("AP/mean", report["mAP"])
-        for c, (name, title) in enumerate(zip(classes.V1.classes, classes.V1.titles)):
+        for c, (name, title) in enumerate(zip(spotted.classes, spotted.titles)):
             tf.summary.scalar(f"accuracy/{c}_{title}", report["accuracy"][name])
             tf.summary.scalar(f"AP/{c}_{title}", report["AP"][name])
     writer.flush()

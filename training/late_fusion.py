@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from base import errors
+from base import classes, errors
 from evaluation.classification import classification_report, sigmoid
 from networks.names import LATE_FUSION, METHODS, resolve_architecture
 from runtime import rundir
@@ -25,7 +25,7 @@ def logit(p: np.ndarray, eps: float = 1e-7) -> np.ndarray:
 
 
 def fuse_logits(video_logits: np.ndarray, audio_logits: np.ndarray, method: int) -> tuple[np.ndarray, np.ndarray]:
-    """Late fusion of two models' logits (n, 4).
+    """Late fusion of two models' logits (n, 1 + C).
 
     Returns:
         (probabilities, argmax scores): method 1 gives sigmoid(z_v) * sigmoid(z_a); method 2 gives
@@ -41,7 +41,7 @@ def fuse_logits(video_logits: np.ndarray, audio_logits: np.ndarray, method: int)
 
 
 def fuse_probabilities(video: np.ndarray, audio: np.ndarray, method: int) -> np.ndarray:
-    """Late fusion of per-second probabilities (seconds, 4) of a video and an audio spotting run.
+    """Late fusion of per-second probabilities (seconds, 1 + C) of a video and an audio spotting run.
 
     The spotting outputs are probabilities, so method 2 recovers the logits first (clipped at 1e-7).
     Where the two differ in length (a frame more in one stream), the common length is kept.
@@ -70,13 +70,13 @@ def load_run_logits(run: str | Path, list_name: str | None = None) -> tuple[dict
     return rundir.read_predictions(path), path
 
 
-# What the two runs of a late fusion must share (args.json): the chunk length and the three lists.
-SHARED_SETTINGS = ("WindowSize", "featurePerSec", "training", "validation", "testing")
+# What the two runs of a late fusion must share (args.json): the chunk length, the three lists, the class set.
+SHARED_SETTINGS = ("WindowSize", "featurePerSec", "training", "validation", "testing", "classes")
 
 
 def check_pair(video_run: str | Path, audio_run: str | Path) -> None:
     """Late fusion combines a video-only and an audio-only run trained on the same chunks: the first must be
-    a VideoNetwork run, the second an AudioNetwork run, with the same T and the same game lists.
+    a VideoNetwork run, the second an AudioNetwork run, with the same T, game lists and class set.
 
     Raises:
         errors.DataError: one line naming the run and what does not fit.
@@ -95,7 +95,9 @@ def check_pair(video_run: str | Path, audio_run: str | Path) -> None:
         recorded[flag] = args
     for key in SHARED_SETTINGS:
         video_value, audio_value = (recorded[flag].get(key) for flag in ("--video_run", "--audio_run"))
-        if key in ("training", "validation", "testing"):
+        if key == "classes":  # runs from before class sets are v1
+            video_value, audio_value = (v or classes.DEFAULT for v in (video_value, audio_value))
+        elif key in ("training", "validation", "testing"):
             video_value, audio_value = (Path(v).stem if v else v for v in (video_value, audio_value))
         elif video_value is not None and audio_value is not None:
             video_value, audio_value = float(video_value), float(audio_value)

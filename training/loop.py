@@ -86,7 +86,8 @@ def build_or_resume(args, run: Path, data: TrainingData, state: dict | None, rep
             model = build_model(args.architecture, num_frames=data.frames, video_dim=dims.get("video", 512),
                                 audio_dim=dims.get("audio", 512), pooling=args.network, vlad_k=args.VLAD_k,
                                 bn_mode=args.bn_mode, honour_pooling=args.honour_pooling,
-                                framewise_fusion=args.framewise_fusion, keep_prob=1.0 - args.dropout)
+                                framewise_fusion=args.framewise_fusion, keep_prob=1.0 - args.dropout,
+                                classes=data.splits["training"].classes.name)
         log.info("%s with %s: %s trainable parameters%s", args.architecture, args.network,
                  f"{sum(int(np.prod(v.shape)) for v in model.trainable_variables):,}",
                  "" if args.precision == "float32" else f", {args.precision} policy")

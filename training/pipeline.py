@@ -13,7 +13,6 @@ import numpy as np
 import tensorflow as tf
 
 import dataset
-from base import classes
 
 # Bytes of gathered batches the input pipeline may hold ahead of the one in use (in flight and prefetched).
 # Small batches get the full depth (2 gathered in parallel, 2 prefetched); batches so large that even one
@@ -41,7 +40,7 @@ def make_dataset(split: dataset.Split, index: dataset.WindowIndex, batches: Sequ
     Each element is gathered from the memory-mapped halves after batching (`Split.gather`: one copy per
     run of adjacent windows), so no chunk or window is materialised before it is needed. Elements are
     `(inputs, labels)` with `inputs = {"video": (b, N, dim), "audio": (b, N, dim)}` (`streams`, by
-    default all the split has) and labels (b, 4), or `inputs` alone when the index has no labels.
+    default all the split has) and labels (b, 1 + C), or `inputs` alone when the index has no labels.
     Order is kept. At most `bound` bytes of batches are held ahead of the one in use (`pipeline_depth`).
     """
     batches = [np.asarray(b, np.int64) for b in batches]
@@ -63,7 +62,7 @@ def make_dataset(split: dataset.Split, index: dataset.WindowIndex, batches: Sequ
             tensor.set_shape([None, index.frames, split.dim(stream)])
         inputs = dict(zip(streams, tensors))
         if has_labels:
-            tensors[-1].set_shape([None, classes.V1.num_classes])
+            tensors[-1].set_shape([None, index.labels.shape[1]])
             return inputs, tensors[-1]
         return inputs
 

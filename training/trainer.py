@@ -1,7 +1,7 @@
 """The training step of the authors' trainer.py: the loss, evaluation on whole halves, and the optimizer
 step with gradients summed over micro-batches (one device or a `tf.distribute` strategy).
 
-The loss is the sigmoid cross-entropy summed over the 4 classes and averaged over the step's chunks;
+The loss is the sigmoid cross-entropy summed over the 1 + C classes and averaged over the step's chunks;
 Adam with TF1's defaults (epsilon 1e-8). A step is all chunks of `--batch_size` halves; cut into pieces
 (`--micro_batch`), the pieces' gradients are summed before one optimizer update, so the step is the
 original's whatever the cut.
@@ -15,14 +15,14 @@ import numpy as np
 import tensorflow as tf
 
 import dataset
-from base import classes, fault_hook
+from base import fault_hook
 from networks import architectures, pooling
 from networks.optimizer import original_adam
 from training import batch_plans, distribution, pipeline
 
 
 def chunk_losses(labels, logits):
-    """The original's loss per chunk: sigmoid cross-entropy summed over the 4 classes (a step's loss is
+    """The original's loss per chunk: sigmoid cross-entropy summed over the 1 + C classes (a step's loss is
     the mean of these over its chunks)."""
     return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=1)
 
@@ -49,9 +49,10 @@ class Evaluator:
         self.model = model
         self.replicas = replicas
         self.streams = tuple(model.input.keys()) if isinstance(model.input, dict) else ("video",)
+        self.width = int(model.outputs[0].shape[-1])  # 1 + C: the class set's columns
         logits_of = architectures.logits_function(model)
         # One trace for every batch size (see architectures.input_signature): a resumed run runs the same graph.
-        self.signature = [architectures.input_signature(model), tf.TensorSpec([None, classes.V1.num_classes], tf.float32)]
+        self.signature = [architectures.input_signature(model), tf.TensorSpec([None, self.width], tf.float32)]
 
         def evaluate_replica(inputs, labels):
             # Under a strategy, the model itself: a nested compiled function cannot hold the all-reduces
@@ -103,7 +104,7 @@ class Evaluator:
             logits.append(out.numpy())
             loss_sum += float(np.mean(losses.numpy()))
         order = np.concatenate(batches)
-        result = np.empty((len(index), classes.V1.num_classes), np.float32)
+        result = np.empty((len(index), self.width), np.float32)
         result[order] = np.concatenate(logits)
         return result, loss_sum
 
