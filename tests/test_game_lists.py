@@ -109,3 +109,40 @@ def test_readme_download_recipe_matches_the_installed_package():
     assert "1_ResNET_PCA512.npy" not in hugging_face
     assert constants["_HF_FEATURE_BRANCH_BY_FILE"]["1_ResNET_TF2_PCA512.npy"] == "resnet-tf2-pca512"
     assert "resnet-tf2-pca512" in readme and "DeprecationWarning" in source
+
+
+def test_the_challenge_list(tmp_path):
+    """--challenge adds the 50 challenge games (no public labels), none of them in the three lists."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(TOP / "tools" / "make_game_lists.py"), "--output_dir", str(tmp_path),
+                           "--challenge"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    challenge = np.load(tmp_path / "listgame_Challenge_50.npy", allow_pickle=False)
+    assert challenge.tolist() == getListGames("challenge") and len(challenge) == 50
+    labelled = set().union(*(np.load(TOP / n).tolist() for n in
+                             ("listgame_Train_300.npy", "listgame_Valid_100.npy", "listgame_Test_100.npy")))
+    assert not labelled & set(challenge.tolist())
+
+
+def test_the_v2_download_recipe_uses_what_the_package_serves():
+    """docs/data.md's SoccerNet-v2 recipe: every file on Hugging Face (the default source), every split one
+    that getListGames knows (the challenge's features come from SN-Features like the others)."""
+    import ast
+
+    source, constants, methods = _package_downloader()
+    text = (TOP / "docs" / "data.md").read_text(encoding="utf-8")
+    section = text[text.index("## Getting the real SoccerNet-v2 data"):]
+    code = section[section.index(".venv-download/bin/python - <<'PY'"):].split("\n", 1)[1].split("\nPY\n", 1)[0]
+    calls = [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") ==
+             "downloadGames"]
+    assert len(calls) == 2
+    served = set(constants["_HF_FEATURE_BRANCH_BY_FILE"]) | set(constants["_HF_LABEL_FILES"])
+    for call in calls:
+        keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        assert "source" not in keywords and set(keywords["files"]) <= served
+        for split in keywords["split"]:
+            assert getListGames(split)
+    assert "Labels-v2.json" in constants["_HF_LABEL_FILES"]
+    assert "elif file in self._HF_FEATURE_BRANCH_BY_FILE:" in source  # features for every split, challenge too

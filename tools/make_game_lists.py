@@ -6,6 +6,8 @@ Writes listgame_Train_300.npy, listgame_Valid_100.npy and listgame_Test_100.npy 
 level of the repository, where the committed ones are), in the original format: 1-D numpy arrays of
 unicode strings `league/season/game`, in the order that `SoccerNet.utils.getListGames("train" | "valid" |
 "test")` returns. `--check` writes nothing: it compares the files in --output_dir with the package's.
+`--challenge` also writes listgame_Challenge_50.npy, the challenge games without public labels (spot them with
+ClassificationSecondBased.py and send the zip of its JSON files: docs/data.md); it is not committed.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from runtime import cli
 
 SPLITS = {"train": "listgame_Train_300.npy", "valid": "listgame_Valid_100.npy",
           "test": "listgame_Test_100.npy"}
+CHALLENGE = {"challenge": "listgame_Challenge_50.npy"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output_dir", default=str(TOP), help="folder of the three list files")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 when a file differs from the package's list")
+    parser.add_argument("--challenge", action="store_true",
+                        help="also the challenge list (listgame_Challenge_50.npy: games without public labels)")
     return parser
 
 
@@ -44,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {folder}: not a folder", file=sys.stderr)
         return 2
     differ = 0
-    for split, name in SPLITS.items():
+    for split, name in {**SPLITS, **(CHALLENGE if args.challenge else {})}.items():
         games = np.array(getListGames(split))  # unicode dtype sized to the longest entry, as the original
         target = folder / name
         if args.check:
