@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from base import classes
 from evaluation import outputs
 from experiments.plan import Plan, Training
 from runtime import rundir
@@ -34,6 +35,7 @@ class Settings:
     spot_extra: tuple[str, ...] = ()
     no_progress: bool = False
     seeds: tuple[int | None, ...] = (None,)  # the training seeds of every configuration (`--seeds`)
+    classes: str = classes.DEFAULT  # the class set (`--classes`): trained, spotted and evaluated
 
 
 def training_command(run: Training, s: Settings, resume: Path | None = None) -> list[str]:
@@ -44,7 +46,8 @@ def training_command(run: Training, s: Settings, resume: Path | None = None) -> 
             "--featuresAudio", "VGGish"] + (["--PCA"] if s.pca else []) + [
             "--network", run.pooling, "--VLAD_k", str(run.k), "--WindowSize", str(run.window),
             "--tflog", str(s.runs), "--outputPrefix", run.prefix] + (
-            [] if run.seed is None else ["--seed", str(run.seed)])
+            [] if run.seed is None else ["--seed", str(run.seed)]) + (
+            [] if s.classes == classes.DEFAULT else ["--classes", s.classes])
     if s.data_root:
         argv += ["--SoccerNet_path", s.data_root]
     return argv + list(s.train_extra) + (["--no_progress"] if s.no_progress else [])
@@ -65,7 +68,8 @@ def fusion_command(video: Path | str, audio: Path | str, method: int, output: Pa
 
 def evaluation_command(prefixes: Sequence[str], s: Settings, output: Path) -> list[str]:
     argv = ["compute_mAP.py", "--testing", s.testing, "--predictions", str(s.predictions), "--prefix", *prefixes,
-            "--output", str(output)]
+            "--output", str(output)] + ([] if s.classes == classes.DEFAULT else ["--classes", s.classes,
+                                                                                  "--deltas", "both"])
     if s.data_root:
         argv += ["--SoccerNet_path", s.data_root]
     return argv
