@@ -9,9 +9,9 @@ The recipe of the authors' code (Vanderplaetse & Dupont 2020, `ClassificationMin
 `trainer.py`; the SoccerNet baseline's `Trainer.py`): each half is cut into non-overlapping chunks of
 `--WindowSize` seconds; each epoch shuffles the training halves and takes all chunks of
 `--batch_size` (60) halves per optimizer step; the loss is the sigmoid cross-entropy summed over the
-4 classes and averaged over the step's chunks; Adam (learning rate 0.01, epsilon 1e-8); dropout 0.4.
-After each epoch the validation mAP (mean PR-AUC of card, subs and goal, computed as TF1's
-`tf.metrics.auc`) decides: a strictly better score saves the best model; after more than 10 epochs
+1 + C classes (4 with the default v1 class set) and averaged over the step's chunks; Adam (learning rate
+0.01, epsilon 1e-8); dropout 0.4. After each epoch the validation mAP (mean PR-AUC of the C event
+classes: card, subs and goal in v1; computed as TF1's `tf.metrics.auc`) decides: a strictly better score saves the best model; after more than 10 epochs
 without improvement while the learning rate is above 1e-4, the learning rate is divided by 10 and the
 best weights and optimizer state are restored; after more than 30, training stops; at most 200 epochs.
 The best model is then tested.

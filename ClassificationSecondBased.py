@@ -6,7 +6,8 @@
 As the authors' `ClassificationSecondBased.py` (and SoccerNet's): each half is padded with copies of its
 first and last frame, and a window of the model's length T slides over it with a stride of one second,
 so window i covers seconds [i - T/2, i + T/2); the model's sigmoid outputs give, per half, an array of
-shape (floor(frames / 2), 4) (background, card, subs, goal), saved as
+shape (floor(frames / 2), 1 + C) (the background and the model's C classes: card, subs, goal for v1,
+SoccerNet-v2's 17 for v2), saved as
 `<output_dir>/<game>/<output>_Half_<h>.npy`, which compute_mAP.py reads.
 
 The model is a run folder of ClassificationMinuteBased.py (its `best_model.keras` and `args.json`), not

@@ -3,7 +3,7 @@ once TensorFlow is started).
 
 As the authors' `ClassificationSecondBased.py` (and SoccerNet's): each half is padded with copies of its
 first and last frame, and a window of the model's length T slides over it with a stride of one second;
-the model's sigmoid outputs give, per half, an array of shape (floor(frames / 2), 4). For the LOUPE
+the model's sigmoid outputs give, per half, an array of shape (floor(frames / 2), 1 + C). For the LOUPE
 poolings each frame's projection on the clusters (in `moving` mode its whole soft assignment) is computed
 once per half and the windows are gathered and pooled in the graph (networks/sliding.py; the same
 outputs as window by window, which `--window_by_window` restores).
