@@ -10,7 +10,6 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
-import dataset  # noqa: E402
 from base import classes, files
 from runtime import rundir
 
@@ -51,15 +50,18 @@ def plot_confusion(report: dict, path: Path, title: str) -> Path:
     """A test report's confusion matrix (rows ground truth), counts and row percentages."""
     matrix = np.asarray(report["confusion_matrix"], float)
     share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    names = classes.V1.titles
-    figure, axis = plt.subplots(figsize=(5, 4.3))
+    names = classes.of_width(len(matrix)).titles
+    n = len(names)
+    big = n > 6  # v2's 18 x 18: a larger figure, counts only, rotated names
+    figure, axis = plt.subplots(figsize=(11, 9.5) if big else (5, 4.3))
     axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    for i in range(4):
-        for j in range(4):
-            axis.text(j, i, f"{int(matrix[i, j])}\n{100 * share[i, j]:.0f}%", ha="center", va="center",
-                      fontsize=8, color="white" if share[i, j] > 0.6 else "black")
-    axis.set_xticks(range(4), names)
-    axis.set_yticks(range(4), names)
+    for i in range(n):
+        for j in range(n):
+            text = f"{int(matrix[i, j])}" if big else f"{int(matrix[i, j])}\n{100 * share[i, j]:.0f}%"
+            axis.text(j, i, text, ha="center", va="center", fontsize=7 if big else 8,
+                      color="white" if share[i, j] > 0.6 else "black")
+    axis.set_xticks(range(n), names, rotation=60 if big else 0, ha="right" if big else "center")
+    axis.set_yticks(range(n), names)
     axis.set_xlabel("predicted")
     axis.set_ylabel("ground truth")
     axis.set_title(title, fontsize=9)

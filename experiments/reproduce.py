@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from base import errors
+from base import classes, errors
 from experiments import synthetic
 from experiments.commands import Settings, evaluate_spotting, execute, show
 from experiments.plan import TABLES, Plan, seeds_of, table_plan
@@ -51,8 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--training", default=None, help="training list (default: the synthetic set's)")
     parser.add_argument("--validation", default=None, help="validation list")
     parser.add_argument("--testing", default=None, help="test list")
-    parser.add_argument("--synthetic", default=str(TOP / "data" / "synthetic"),
-                        help="root of the synthetic set used when no real data is given")
+    parser.add_argument("--classes", choices=classes.NAMES, default=classes.DEFAULT,
+                        help="class set: v1 (the paper's three classes) or v2 (SoccerNet-v2's 17: the same "
+                             "configurations trained, spotted and scored on them, the official tight and loose "
+                             "Average-mAP beside the paper's metric)")
+    parser.add_argument("--synthetic", default=None,
+                        help="root of the synthetic set used when no real data is given (default data/synthetic, "
+                             "data/synthetic-v2 with --classes v2)")
     parser.add_argument("--runs", default=str(TOP / "runs" / "reproduce"), help="folder of the training runs")
     parser.add_argument("--predictions", default=str(TOP / "runs" / "reproduce" / "predictions"),
                         help="folder of the spotting outputs")
@@ -73,13 +78,17 @@ def settings_from_args(args) -> Settings:
                  args.testing or str(TOP / "listgame_Test_100.npy")]
         root = args.SoccerNet_path
     else:
-        config = synthetic.SyntheticConfig()
-        names = synthetic.list_names(config)
+        names = synthetic.list_names(synthetic_config(args))
         lists = [str(Path(args.synthetic) / names[k]) for k in ("Train", "Valid", "Test")]
         root = None
     return Settings(lists[0], lists[1], lists[2], root, Path(args.runs), Path(args.predictions), Path(args.results),
                     train_extra=tuple(shlex.split(args.train_args)), spot_extra=tuple(shlex.split(args.spot_args)),
-                    no_progress=args.no_progress, seeds=seeds_of(args.seeds))
+                    no_progress=args.no_progress, seeds=seeds_of(args.seeds), classes=args.classes)
+
+
+def synthetic_config(args) -> synthetic.SyntheticConfig:
+    """The synthetic set of the reproduction: the default one, in the class set's labels."""
+    return synthetic.SyntheticConfig(classes=args.classes)
 
 
 def positive_int(text: str) -> int:
@@ -106,6 +115,8 @@ def cpu_days_warning(plan: Plan) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.synthetic is None:
+        args.synthetic = str(TOP / "data" / ("synthetic" if args.classes == classes.DEFAULT else f"synthetic-{args.classes}"))
     if args.seeds > 1 and "--seed" in shlex.split(args.train_args):
         parser.error("--seeds N sets each training's --seed; leave --seed out of --train_args")
     tables = list(TABLES) if args.table == "all" else ["2/3" if args.table in ("2", "3") else args.table]
@@ -115,17 +126,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan.add(table_plan(table))
     plan = plan.with_seeds(s.seeds)
     data = "real SoccerNet data" if s.data_root or args.training else "SYNTHETIC data (not SoccerNet)"
-    header = f"Reproduction of Vanderplaetse & Dupont 2020 on {data}; lists {s.training}, {s.validation}, {s.testing}"
+    header = (f"Reproduction of Vanderplaetse & Dupont 2020 on {data}; lists {s.training}, {s.validation}, {s.testing}"
+              + ("" if args.classes == classes.DEFAULT else
+                 f"; {args.classes} classes (the paper's columns are its v1 figures)"))
     print(header)
     synthetic_data = not (args.SoccerNet_path or args.training)
     if synthetic_data:
+        config = synthetic_config(args)
         if args.dry_run:
-            config = synthetic.SyntheticConfig()
             if not synthetic.is_current(args.synthetic, config):
                 print(show(["-m", "experiments.make_synthetic", "--output", args.synthetic, "--games",
-                            *map(str, config.games)]))
+                            *map(str, config.games)] + ([] if args.classes == classes.DEFAULT else
+                                                        ["--classes", args.classes])))
         else:
-            synthetic.ensure(args.synthetic, synthetic.SyntheticConfig(), progress=not args.no_progress)
+            synthetic.ensure(args.synthetic, config, progress=not args.no_progress)
     warning = None if "--max_epoch" in args.train_args else cpu_days_warning(plan)
     if warning:
         print(warning, file=sys.stderr)

@@ -77,26 +77,31 @@ def table2(folders: dict, s: Settings, confusion_windows=(60, 30), window=60) ->
     models = ("video", "audio", "method 4")
     reports = {m: [test_report(folders, Training(names.TRAINED_MODELS[m], "RVLAD", 64, window, seed))
                    for seed in s.seeds] for m in models}
+    spotted = classes.of_width(len(reports[models[0]][0]["AP"]))
+    paper = spotted is classes.V1  # the paper's per-class figures are of its three classes
+    first = 11 if paper else 18  # the first column: room for v2's longest title
     width = 16 if len(s.seeds) == 1 else 20
-    rows = [f"Table 2: per-class AP (%), NetRVLAD k = 64, T = {window} s (ours / paper at T = 60 s)" + seeds_note(s),
-            f"{'class':<11}" + "".join(f"{m:>{width}}" for m in models)]
+    rows = [f"Table 2: per-class AP (%), NetRVLAD k = 64, T = {window} s"
+            + (" (ours / paper at T = 60 s)" if paper else f" ({spotted.name} classes; the paper has no such table)")
+            + seeds_note(s), f"{'class':<{first}}" + "".join(f"{m:>{width}}" for m in models)]
     data = {}
-    for name in classes.V1.classes:
-        line = f"{name:<11}"
+    for name in spotted.classes:
+        line = f"{name:<{first}}"
         for i, model in enumerate(models):
             values = [r["AP"][name] for r in reports[model]]
             data[f"{model} {name}"] = datum(values)
-            line += f"{cell(values):>{width - 7}} / {PAPER_TABLE2[name][i]:4.1f}"
+            line += f"{cell(values):>{width - 7}} / {PAPER_TABLE2[name][i]:4.1f}" if paper else f"{cell(values):>{width}}"
         rows.append(line)
     seed = s.seeds[0]
     for window in confusion_windows:
         report = test_report(folders, Training("AudioVideoArchi5", "RVLAD", 64, window, seed))
-        rows += ["", f"Table 3: confusion matrix of method 4, T = {window} s (rows: ground truth; ours | paper"
-                     f"{'' if window in PAPER_TABLE3 else ' at T = 60 s'})"
+        rows += ["", f"Table 3: confusion matrix of method 4, T = {window} s (rows: ground truth; ours"
+                     + (f" | paper{'' if window in PAPER_TABLE3 else ' at T = 60 s'})" if paper else ")")
                      + ("" if seed is None else f"; ours: seed {seed}")]
-        for name, ours, theirs in zip(classes.V1.titles, report["confusion_matrix"],
-                                      PAPER_TABLE3.get(window, PAPER_TABLE3[60])):
-            rows.append(f"{name:<11}" + "".join(f"{v:>7}" for v in ours) + "  |" + "".join(f"{v:>7}" for v in theirs))
+        theirs_rows = PAPER_TABLE3.get(window, PAPER_TABLE3[60]) if paper else [[]] * spotted.num_classes
+        for name, ours, theirs in zip(spotted.titles, report["confusion_matrix"], theirs_rows):
+            rows.append(f"{name:<{first}}" + "".join(f"{v:>7}" for v in ours)
+                        + ("  |" + "".join(f"{v:>7}" for v in theirs) if paper else ""))
         data[f"confusion T={window}"] = report["confusion_matrix"]
     return "\n".join(rows), data
 
