@@ -146,3 +146,39 @@ def test_progress_bars_stay_out_of_redirected_output(tmp_path):
     assert done.returncode == 0 and "3 games" in done.stdout
     logged = (tmp_path / "stderr.txt").read_text()
     assert "\r" not in logged and "game/s" not in logged
+
+
+V1_REFERENCE = "7ee41c2"  # the last commit before the v2 class set was added to the generator
+
+
+def _module_at(commit: str, path: str, name: str):
+    """The module `path` as it was at `commit` (from `git show`), loaded under `name`; skipped without history."""
+    import subprocess
+    import sys
+    import types
+
+    from conftest import TOP
+
+    shown = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=TOP, capture_output=True, text=True, timeout=60)
+    if shown.returncode != 0:
+        pytest.skip(f"commit {commit} is not in this tree's history")
+    module = types.ModuleType(name)
+    module.__file__ = str(TOP / path)
+    sys.modules[name] = module  # dataclasses look their module up there
+    exec(compile(shown.stdout, f"{commit}:{path}", "exec"), module.__dict__)
+    return module
+
+
+def test_v1_files_are_bit_for_bit_those_of_the_reference_commit(tmp_path):
+    """The v1 set (the default) is written byte for byte as the generator of commit V1_REFERENCE wrote it,
+    raw video and the v2 file names included."""
+    old = _module_at(V1_REFERENCE, "experiments/synthetic.py", "synthetic_reference")
+    for settings in ({"raw_video": True}, {"video_features": "ResNET_TF2", "seed": 5}):
+        common = dict(games=(1, 1, 1), half_minutes=2.0, stoppage_minutes=(0.0, 0.5), event_rate=10.0, **settings)
+        old_root = old.generate(tmp_path / "old", old.SyntheticConfig(**common), progress=False)
+        new_root = synthetic.generate(tmp_path / "new", synthetic.SyntheticConfig(**common), progress=False)
+        old_files = sorted(p.relative_to(old_root) for p in old_root.rglob("*") if p.is_file())
+        new_files = sorted(p.relative_to(new_root) for p in new_root.rglob("*") if p.is_file())
+        assert old_files == new_files and len(old_files) >= 3 * 5 + 4
+        for relative in old_files:
+            assert (old_root / relative).read_bytes() == (new_root / relative).read_bytes(), relative
