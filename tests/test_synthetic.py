@@ -319,3 +319,38 @@ def test_v2_command_line(tmp_path):
     game = dataset.read_game_list(tmp_path / "v2" / "listgame_Test_1.npy")[0]
     assert (tmp_path / "v2" / game / "Labels-v2.json").is_file()
     assert make_synthetic.build_parser().parse_args([]).classes == "v1"
+
+
+def test_v2_labels_are_read_by_the_official_evaluator_and_by_the_data_layer(v2_root, tmp_path):
+    """The official evaluator (version 2) scores perfect spots (each action at its position) 1 on every class the
+    games hold; the data layer reads the games in the v2 classes with no label skipped, and in the v1 classes
+    (Labels-v2.json folded into card, subs, goal)."""
+    from SoccerNet.Evaluation.ActionSpotting import evaluate
+    from SoccerNet.Evaluation.utils import EVENT_DICTIONARY_V2
+
+    games = [g for name in synthetic.list_names(V2_TINY).values() for g in dataset.read_game_list(v2_root / name)]
+    present = set()
+    for game in games:
+        annotations = json.loads((v2_root / game / "Labels-v2.json").read_text())["annotations"]
+        present |= {a["label"] for a in annotations}
+        items = [{"gameTime": a["gameTime"], "label": a["label"], "position": a["position"],
+                  "half": a["gameTime"][0], "confidence": "1.0"} for a in annotations]
+        target = tmp_path / game / "results_spotting.json"
+        target.parent.mkdir(parents=True)
+        target.write_text(json.dumps({"UrlLocal": game, "predictions": items}))
+    official = evaluate(SoccerNet_path=str(v2_root), Predictions_path=str(tmp_path),
+                        prediction_file="results_spotting.json", split="test", version=2, label_files="Labels-v2.json",
+                        dataset=None, EVENT_DICTIONARY=EVENT_DICTIONARY_V2)
+    assert len(present) >= 12
+    for label in present:
+        assert official["a_mAP_per_class"][EVENT_DICTIONARY_V2[label]] == pytest.approx(1.0), label
+    split = dataset.Split(v2_root / "listgame_Train_2.npy", classes="v2")
+    summary = split.summary()
+    assert summary["unknown_labels"] == 0 and summary["events"]["Throw-in"] > 5
+    folded = dataset.Split(v2_root / "listgame_Train_2.npy").summary()["events"]  # the v1 classes
+    expected = collections.Counter()
+    for game in dataset.read_game_list(v2_root / "listgame_Train_2.npy"):
+        for a in json.loads((v2_root / game / "Labels-v2.json").read_text())["annotations"]:
+            if a["label"] in classes.V2_TO_V1:
+                expected[classes.V1.classes[classes.V2_TO_V1[a["label"]]]] += 1
+    assert folded == {name: expected[name] for name in classes.V1.event_classes} and sum(folded.values()) > 0
