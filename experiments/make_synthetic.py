@@ -1,8 +1,10 @@
-"""A synthetic SoccerNet v1: the real layout, file names, shapes and labels, with event signatures.
+"""A synthetic SoccerNet, v1 or v2 classes: the real layout, file names, shapes and labels, with event signatures.
 
     python -m experiments.make_synthetic --output data/synthetic --games 30 10 10
+    python -m experiments.make_synthetic --output data/synthetic_v2 --classes v2 --games 6 2 2 --half_minutes 10
 
-The command line of the generator experiments/synthetic.py (what it writes and how: its docstring). A
+The command line of the generator experiments/synthetic.py (what it writes and how: its docstring;
+`--classes v2` writes SoccerNet-v2's 17 classes in Labels-v2.json, experiments/synthetic_v2.py). A
 set made with the same settings is kept (`--force` remakes it); the settings are checked and the disk
 space counted before anything is written.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from base import errors
+from base.classes import NAMES as CLASS_SET_NAMES
 from base.errors import DataError
 from experiments.synthetic import (RAW_VIDEO_DIM, SyntheticConfig, disk_bytes,
                                    ensure, generate, list_names)
@@ -34,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stoppage", type=float, nargs=2, default=[1.0, 5.0], metavar=("MIN", "MAX"),
                         help="stoppage time per half, uniform in [MIN, MAX] minutes")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--classes", choices=CLASS_SET_NAMES, default="v1",
+                        help="class set of the labels: v1 (Labels.json: card, subs, goal) or v2 (Labels-v2.json: "
+                             "SoccerNet-v2's 17 actions, with visibility, at v2-like rates)")
     parser.add_argument("--video_features", default="ResNET",
                         help="name of the video features in the file names (ResNET_TF2: SoccerNet v2's, what "
                              "extract_features.py makes from a video; train with --featuresVideo ResNET_TF2)")
@@ -58,7 +64,8 @@ def config_from_args(args: argparse.Namespace) -> SyntheticConfig:
     return SyntheticConfig(games=games, half_minutes=45.0 if args.full else args.half_minutes,
                            stoppage_minutes=tuple(args.stoppage), seed=args.seed, raw_video=args.raw_video,
                            video_features=args.video_features, video_strength=args.video_strength, audio_strength=args.audio_strength,
-                           confounders=args.confounders, noise=args.noise, event_rate=args.event_rate)
+                           confounders=args.confounders, noise=args.noise, event_rate=args.event_rate,
+                           classes=args.classes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

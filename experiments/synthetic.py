@@ -13,6 +13,8 @@ games of each official list it writes, under the output root:
     <league>/<season>/<game>/{1,2}_ResNET.npy          raw video, float32 (frames, 2048) (--raw_video)
     (`--video_features ResNET_TF2` names the video files {1,2}_ResNET_TF2_PCA512.npy and _ResNET_TF2.npy)
     <league>/<season>/<game>/Labels.json               SoccerNet v1 labels (gameTime, label, team)
+    <league>/<season>/<game>/Labels-v2.json            instead, with `classes` "v2" (--classes v2): SoccerNet-v2
+                                                       labels (gameTime, label, position, team, visibility)
     listgame_Train_<n>.npy, listgame_Valid_<n>.npy, listgame_Test_<n>.npy   the lists of those games
     synthetic_settings.txt                             the settings, as JSON (written last: marks
                                                        completion; not a .json file, which the
@@ -36,6 +38,10 @@ So, as in the paper, video tells cards and substitutions better than audio, audi
 than video, and both together beat either on every class. `--video_strength`, `--audio_strength`, `--confounders`
 and `--noise` scale the signatures. Each game draws from its own generator seeded by (seed, game), so
 a game's data does not depend on how many games are made.
+
+With `classes` "v2" the games hold SoccerNet-v2's 17 actions at v2-like rates, each with its own video
+and audio signature and confounders (experiments/synthetic_v2.py plans them; the streams are drawn as
+above, with a few more shot types and sounds). A v1 set is written bit for bit as before v2 existed.
 """
 from __future__ import annotations
 
@@ -51,9 +57,11 @@ import numpy as np
 from scipy.signal import lfilter
 from tqdm import tqdm
 
+from base.classes import class_set
 from base.files import write_json_atomic, write_npy_atomic
 from base.labels import seconds_to_game_time
 from dataset import FRAMES_PER_SECOND, read_game_list
+from experiments import synthetic_v2
 from runtime import process
 
 log = logging.getLogger("synthetic")
@@ -73,7 +81,8 @@ RAW_VIDEO_DIM = 2048
 # Camera shot types of the video stream.
 SHOTS = ("wide", "medium", "closeup", "crowd", "referee", "bench", "replay", "celebration", "coach",
          "goalmouth", "card_shown", "board")
-SHOT_INDEX = {name: i for i, name in enumerate(SHOTS)}  # shot type -> its row of the prototypes
+# shot type -> its row of the prototypes (the v2 shots after the v1 ones, drawn only for a v2 set)
+SHOT_INDEX = {name: i for i, name in enumerate(SHOTS + synthetic_v2.SHOTS)}
 # Broad look of each shot type; --video_strength scales how far a type departs from its group.
 SHOT_GROUP = {"wide": 0, "medium": 0, "goalmouth": 0, "closeup": 1, "referee": 1, "celebration": 1,
               "coach": 1, "card_shown": 1, "bench": 1, "board": 1, "crowd": 2, "replay": 0}
@@ -107,7 +116,7 @@ VIDEO_TEMPLATES = {
 
 # Audio components (non-negative prototypes mixed with time-varying amplitudes).
 SOUNDS = ("ambience", "speech", "whistle", "cheer", "applause", "groan", "chant", "excited")
-SOUND_INDEX = {name: i for i, name in enumerate(SOUNDS)}  # sound -> its column of the amplitudes
+SOUND_INDEX = {name: i for i, name in enumerate(SOUNDS + synthetic_v2.SOUNDS)}  # sound -> its amplitude column
 # Event and confounder templates on audio: (sound, from, to seconds, amplitude, decay seconds or 0).
 AUDIO_TEMPLATES = {
     "goal": [("cheer", 0, 28, 2.4, 14.0), ("excited", 0, 18, 2.0, 0.0), ("whistle", 40, 41, 1.0, 0.0)],
@@ -152,11 +161,13 @@ class SyntheticConfig:
     event_rate: float = 1.0
     format_version: int = FORMAT_VERSION
     video_features: str = "ResNET"  # the name in the video files: {half}_{video_features}_PCA512.npy
+    classes: str = "v1"  # the class set of the labels: v1 (Labels.json) or v2 (Labels-v2.json, synthetic_v2)
 
     def to_json(self) -> dict:
         content = asdict(self)
-        if self.video_features == "ResNET":  # left out at its default: sets made before it existed stay current
-            del content["video_features"]
+        for name, default in (("video_features", "ResNET"), ("classes", "v1")):
+            if content[name] == default:  # left out at its default: sets made before it existed stay current
+                del content[name]
         content["games"] = list(self.games)
         content["stoppage_minutes"] = list(self.stoppage_minutes)
         return content
@@ -199,7 +210,7 @@ def _place(rng: np.random.Generator, taken: list[tuple[int, float]], half_second
 
 
 def plan_game(game: str, config: SyntheticConfig, rng: np.random.Generator) -> GamePlan:
-    """Half lengths, events with SoccerNet v1 labels, and confounders for one game."""
+    """Half lengths, events with SoccerNet v1 labels (v2 labels for `classes` v2), and confounders for one game."""
     stoppage = rng.uniform(*config.stoppage_minutes, size=2)
     lengths = tuple(int(round(60 * (config.half_minutes + s))) * FRAMES_PER_SECOND for s in stoppage)
     half_seconds = [n / FRAMES_PER_SECOND for n in lengths]
@@ -217,6 +228,10 @@ def plan_game(game: str, config: SyntheticConfig, rng: np.random.Generator) -> G
         scorers = ["home"] * score[0] + ["away"] * score[1]
     else:
         scorers = list(rng.choice(["home", "away"], size=rng.poisson(GOALS_PER_GAME * scale)))
+    if config.classes == "v2":
+        plan.annotations, plan.occurrences = synthetic_v2.plan_events(rng, half_seconds, scale, config.confounders,
+                                                                      [str(team) for team in scorers])
+        return plan
     for team in scorers:
         half, t = _place(rng, taken, half_seconds, half_seconds, spacing)
         own = rng.random() < 0.04
@@ -276,7 +291,25 @@ def make_style(config: SyntheticConfig) -> Style:
         q, _ = np.linalg.qr(rng.standard_normal((RAW_VIDEO_DIM, d)))
         projection = (q.T * 2.0).astype(np.float32)  # (d, 2048), orthogonal rows
         mean = (0.5 + 0.2 * rng.random(RAW_VIDEO_DIM)).astype(np.float32)
+    if config.classes == "v2":  # the v2 shots and sounds, drawn as the v1 ones from a generator of their own
+        extra = np.random.default_rng([config.seed, 7919, 2])
+        specific = extra.standard_normal((len(synthetic_v2.SHOTS), d)).astype(np.float32) * 0.7
+        prototypes = np.concatenate([prototypes, np.stack(
+            [groups[synthetic_v2.SHOT_GROUP[name]] + config.video_strength * specific[i]
+             for i, name in enumerate(synthetic_v2.SHOTS)]) * scale])
+        masks = extra.random((len(synthetic_v2.SOUNDS), a)) < 0.3
+        more = np.abs(extra.standard_normal((len(synthetic_v2.SOUNDS), a))).astype(np.float32) * masks
+        more += 0.15 * np.abs(extra.standard_normal((len(synthetic_v2.SOUNDS), a))).astype(np.float32)
+        sounds = np.concatenate([sounds, more])
     return Style(scale, prototypes.astype(np.float32), sounds, base, projection, mean)
+
+
+def _video_template(kind: str) -> list:
+    return VIDEO_TEMPLATES[kind] if kind in VIDEO_TEMPLATES else synthetic_v2.video_template(kind)
+
+
+def _audio_template(kind: str) -> list:
+    return AUDIO_TEMPLATES[kind] if kind in AUDIO_TEMPLATES else synthetic_v2.audio_template(kind)
 
 
 def _smooth_noise(rng: np.random.Generator, frames: int, dim: int, rho: float) -> np.ndarray:
@@ -302,7 +335,7 @@ def _shot_track(rng: np.random.Generator, frames: int, occurrences, half: int):
     for event_half, t, kind in occurrences:
         if event_half != half:
             continue
-        for begin, end, shot_weights in VIDEO_TEMPLATES[kind]:
+        for begin, end, shot_weights in _video_template(kind):
             names_e = list(shot_weights)
             p = np.array([shot_weights[n] for n in names_e])
             p /= p.sum()
@@ -327,9 +360,10 @@ def make_video(rng: np.random.Generator, style: Style, config: SyntheticConfig, 
 
 def _amplitudes(rng: np.random.Generator, frames: int, occurrences, half: int, config: SyntheticConfig,
                 chants: int) -> np.ndarray:
-    """Per frame amplitude of each sound, (frames, len(SOUNDS))."""
+    """Per frame amplitude of each sound, (frames, sounds): the v1 sounds, then the v2 ones for a v2 set."""
     f = FRAMES_PER_SECOND
-    amp = np.zeros((frames, len(SOUNDS)), np.float32)
+    sounds = len(SOUNDS) + (len(synthetic_v2.SOUNDS) if config.classes == "v2" else 0)
+    amp = np.zeros((frames, sounds), np.float32)
     level = 1.0 + 0.25 * _smooth_noise(rng, frames // 60 + 2, 1, 0.9)[:, 0]  # crowd level per 30 s
     amp[:, SOUND_INDEX["ambience"]] = np.repeat(level, 60)[:frames].clip(0.3)
     position = 0
@@ -350,7 +384,7 @@ def _amplitudes(rng: np.random.Generator, frames: int, occurrences, half: int, c
     for event_half, t, kind in occurrences:
         if event_half != half:
             continue
-        for sound, begin, end, height, decay in AUDIO_TEMPLATES[kind]:
+        for sound, begin, end, height, decay in _audio_template(kind):
             start = max(0, int((t + begin) * f))
             stop = min(frames, int((t + end) * f))
             if stop <= start:
@@ -358,7 +392,7 @@ def _amplitudes(rng: np.random.Generator, frames: int, occurrences, half: int, c
             curve = np.full(stop - start, height, np.float32)
             if decay:
                 curve *= np.exp(-np.arange(stop - start) / (decay * f)).astype(np.float32)
-            if sound != "whistle":
+            if "whistle" not in sound:
                 curve *= config.audio_strength * rng.uniform(0.7, 1.3)
             amp[start:stop, SOUND_INDEX[sound]] = np.maximum(amp[start:stop, SOUND_INDEX[sound]], curve)
     return amp
@@ -381,7 +415,7 @@ def game_seed(seed: int, game: str) -> list[int]:
 
 
 def write_game(root: Path, game: str, config: SyntheticConfig, style: Style) -> GamePlan:
-    """Write the feature files and Labels.json of one game."""
+    """Write the feature files and the label file (Labels.json; Labels-v2.json for `classes` v2) of one game."""
     rng = np.random.default_rng(game_seed(config.seed, game))
     plan = plan_game(game, config, rng)
     folder = root / game
@@ -404,7 +438,9 @@ def write_game(root: Path, game: str, config: SyntheticConfig, style: Style) -> 
     if match:
         labels.update({"gameDate": match.group(1), "gameHomeTeam": match.group(2),
                        "gameAwayTeam": match.group(5), "gameScore": f"{match.group(3)} - {match.group(4)}"})
-    write_json_atomic(folder / "Labels.json", labels)
+    label_file, other = ("Labels.json", synthetic_v2.LABEL_FILE)[::-1 if config.classes == "v2" else 1]
+    (folder / other).unlink(missing_ok=True)  # of a set made before with the other classes
+    write_json_atomic(folder / label_file, labels)
     return plan
 
 
@@ -415,6 +451,7 @@ def list_names(config: SyntheticConfig) -> dict[str, str]:
 def generate(root: str | Path, config: SyntheticConfig, progress: bool = True) -> Path:
     """Write a synthetic data set under `root` (see the module docstring). Returns the root."""
     root = Path(root)
+    class_set(config.classes)  # raises ValueError for an unknown class set
     root.mkdir(parents=True, exist_ok=True)
     for name in (MANIFEST,) + OLD_MANIFESTS:
         (root / name).unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 """The synthetic SoccerNet: layout, formats, determinism, event statistics, the command line."""
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 
@@ -10,7 +11,7 @@ from conftest import TINY
 
 import dataset
 from base import classes, labels as label_files
-from experiments import make_synthetic, synthetic
+from experiments import make_synthetic, synthetic, synthetic_v2
 
 
 def test_layout_and_formats(tiny_root):
@@ -146,3 +147,210 @@ def test_progress_bars_stay_out_of_redirected_output(tmp_path):
     assert done.returncode == 0 and "3 games" in done.stdout
     logged = (tmp_path / "stderr.txt").read_text()
     assert "\r" not in logged and "game/s" not in logged
+
+
+V1_REFERENCE = "7ee41c2"  # the last commit before the v2 class set was added to the generator
+
+
+def _module_at(commit: str, path: str, name: str):
+    """The module `path` as it was at `commit` (from `git show`), loaded under `name`; skipped without history."""
+    import subprocess
+    import sys
+    import types
+
+    from conftest import TOP
+
+    shown = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=TOP, capture_output=True, text=True, timeout=60)
+    if shown.returncode != 0:
+        pytest.skip(f"commit {commit} is not in this tree's history")
+    module = types.ModuleType(name)
+    module.__file__ = str(TOP / path)
+    sys.modules[name] = module  # dataclasses look their module up there
+    exec(compile(shown.stdout, f"{commit}:{path}", "exec"), module.__dict__)
+    return module
+
+
+def test_v1_files_are_bit_for_bit_those_of_the_reference_commit(tmp_path):
+    """The v1 set (the default) is written byte for byte as the generator of commit V1_REFERENCE wrote it,
+    raw video and the v2 file names included."""
+    old = _module_at(V1_REFERENCE, "experiments/synthetic.py", "synthetic_reference")
+    for settings in ({"raw_video": True}, {"video_features": "ResNET_TF2", "seed": 5}):
+        common = dict(games=(1, 1, 1), half_minutes=2.0, stoppage_minutes=(0.0, 0.5), event_rate=10.0, **settings)
+        old_root = old.generate(tmp_path / "old", old.SyntheticConfig(**common), progress=False)
+        new_root = synthetic.generate(tmp_path / "new", synthetic.SyntheticConfig(**common), progress=False)
+        old_files = sorted(p.relative_to(old_root) for p in old_root.rglob("*") if p.is_file())
+        new_files = sorted(p.relative_to(new_root) for p in new_root.rglob("*") if p.is_file())
+        assert old_files == new_files and len(old_files) >= 3 * 5 + 4
+        for relative in old_files:
+            assert (old_root / relative).read_bytes() == (new_root / relative).read_bytes(), relative
+
+
+# --------------------------------------------------------------------------------------------
+# The v2 classes (--classes v2, experiments/synthetic_v2.py)
+
+V2_TINY = synthetic.SyntheticConfig(games=(2, 1, 1), half_minutes=6.0, stoppage_minutes=(0.0, 0.5), seed=2,
+                                    classes="v2")
+# Mean actions per game at full length, as asked of the set (roughly SoccerNet-v2's), and the range allowed.
+V2_RATES = {"Ball out of play": 50, "Throw-in": 40, "Foul": 25, "Indirect free-kick": 20, "Clearance": 15,
+            "Shots off target": 10, "Shots on target": 9, "Corner": 9, "Substitution": 5, "Kick-off": 5,
+            "Direct free-kick": 5, "Offside": 4, "Yellow card": 4, "Goal": 3, "Penalty": 0.3, "Red card": 0.1,
+            "Yellow->red card": 0.1}
+
+
+@pytest.fixture(scope="module")
+def v2_root(tmp_path_factory):
+    return synthetic.generate(tmp_path_factory.mktemp("synthetic_v2"), V2_TINY, progress=False)
+
+
+def test_v2_layout_and_format(v2_root):
+    assert json.loads((v2_root / synthetic.MANIFEST).read_text())["classes"] == "v2"
+    games = []
+    for name, count in (("Train", 2), ("Valid", 1), ("Test", 1)):
+        listed = dataset.read_game_list(v2_root / f"listgame_{name}_{count}.npy")
+        assert listed == dataset.read_game_list(synthetic.OFFICIAL_LISTS[name])[:count]
+        games += listed
+    events = 0
+    for game in games:
+        folder = v2_root / game
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "1_ResNET_PCA512.npy", "1_VGGish.npy", "2_ResNET_PCA512.npy", "2_VGGish.npy", "Labels-v2.json"]
+        video, audio = np.load(folder / "2_ResNET_PCA512.npy"), np.load(folder / "2_VGGish.npy")
+        assert video.dtype == audio.dtype == np.float32 and video.shape[1] == audio.shape[1] == 512
+        assert audio.min() >= 0 and 0 <= video.shape[0] - audio.shape[0] <= 2
+        content = json.loads((folder / "Labels-v2.json").read_text())
+        assert content["UrlLocal"] == game + "/"
+        for annotation in content["annotations"]:
+            assert set(annotation) == {"gameTime", "label", "position", "team", "visibility"}
+            assert annotation["label"] in classes.V2_EVENTS
+            assert annotation["team"] in ("home", "away") and annotation["visibility"] in ("visible", "not shown")
+            half, minute, second = label_files.parse_game_time(annotation["gameTime"])
+            assert isinstance(annotation["position"], str)
+            assert int(annotation["position"]) // 1000 == 60 * minute + second
+        unknown = collections.Counter()
+        read = label_files.read_labels(folder / "Labels-v2.json", classes.V2, unknown)
+        assert not unknown and len(read) == len(content["annotations"]) > 10
+        events += len(read)
+        lengths = [np.load(folder / f"{half}_ResNET_PCA512.npy").shape[0] / 2 for half in (1, 2)]
+        assert all(0 < e.seconds < lengths[e.half - 1] for e in read)
+        assert [(e.half, e.seconds) for e in read] == sorted((e.half, e.seconds) for e in read)
+    assert events > 80
+    assert not (v2_root / games[0] / "Labels.json").exists()
+
+
+def test_v2_statistics_like_soccernet_v2():
+    """Over the 300 training games at full length: each class near its per-game rate, about 5 % not shown,
+    a kick-off at the start of each half, and the sequences of a match (throw-ins after balls out of play)."""
+    config = synthetic.SyntheticConfig(classes="v2")
+    games = dataset.read_game_list(synthetic.OFFICIAL_LISTS["Train"])
+    counts, hidden, total, preceded, throw_ins = collections.Counter(), 0, 0, 0, 0
+    for game in games:
+        plan = synthetic.plan_game(game, config, np.random.default_rng(synthetic.game_seed(0, game)))
+        found = [a["label"] for a in plan.annotations]
+        counts.update(found)
+        hidden += sum(a["visibility"] == "not shown" for a in plan.annotations)
+        total += len(found)
+        for half in (1, 2):
+            in_half = [a for a in plan.annotations if a["gameTime"][0] == str(half)]
+            first = min(in_half, key=lambda a: int(a["position"]))
+            assert first["label"] == "Kick-off" and int(first["position"]) < 3000
+        assert found.count("Goal") == sum(synthetic.parse_score(game))
+        for i, label in enumerate(found):
+            throw_ins += label == "Throw-in"
+            preceded += label == "Throw-in" and "Ball out of play" in found[max(0, i - 3):i]
+    for label, rate in V2_RATES.items():
+        mean = counts[label] / len(games)
+        low, high = (0.75 * rate, 1.3 * rate) if rate >= 3 else (0.3 * rate, 2.5 * rate)
+        assert low < mean < high, (label, mean, rate)
+    assert 0.04 < hidden / total < 0.06
+    assert preceded > 0.7 * throw_ins
+
+
+def test_v2_deterministic_for_a_seed_and_independent_of_the_game_count(tmp_path, v2_root):
+    config = dataclasses.replace(V2_TINY, games=(1, 1, 1))
+    root = synthetic.generate(tmp_path / "a", config, progress=False)
+    game = dataset.read_game_list(root / "listgame_Train_1.npy")[0]
+    for name in ("1_ResNET_PCA512.npy", "2_VGGish.npy", "Labels-v2.json"):
+        assert (root / game / name).read_bytes() == (v2_root / game / name).read_bytes()
+    other = synthetic.generate(tmp_path / "b", dataclasses.replace(config, seed=4), progress=False)
+    assert (other / game / "Labels-v2.json").read_bytes() != (root / game / "Labels-v2.json").read_bytes()
+    assert synthetic.is_current(root, config)
+    assert not synthetic.is_current(root, dataclasses.replace(config, classes="v1"))
+    with pytest.raises(ValueError):
+        synthetic.generate(tmp_path / "c", dataclasses.replace(config, classes="v3"), progress=False)
+
+
+def _spans(templates) -> tuple[float, float]:
+    return min(t[-4 if len(t) == 5 else 0] for t in templates), max(t[-3 if len(t) == 5 else 1] for t in templates)
+
+
+@pytest.mark.parametrize("label", classes.V2_EVENTS)
+def test_v2_each_class_has_a_video_and_an_audio_signature(label):
+    """A direction found from one half holding the class's actions (mean near them minus mean far from them)
+    separates, on a second half drawn anew, the frames near the actions from the others, on each stream."""
+    config = synthetic.SyntheticConfig(classes="v2")
+    style = synthetic.make_style(config)
+    frames = 2 * 60 * 30
+    occurrences = [(1, 60.0 + 90.0 * i, label) for i in range(18)]
+    for stream, templates in (("video", synthetic_v2.VIDEO_TEMPLATES[label]),
+                              ("audio", synthetic_v2.AUDIO_TEMPLATES[label])):
+        begin, end = _spans(templates)
+        near = np.zeros(frames, bool)
+        for _, t, _ in occurrences:
+            near[int(2 * (t + begin)):int(2 * (t + end))] = True
+        far = ~np.convolve(near, np.ones(41), "same").astype(bool)  # 10 s away from any signature
+        draws = []
+        for seed in (1, 2):
+            rng = np.random.default_rng(seed)
+            if stream == "video":
+                offset = np.zeros(synthetic.VIDEO_DIM, np.float32)
+                draws.append(synthetic.make_video(rng, style, config, frames, occurrences, 1, offset))
+            else:
+                draws.append(synthetic.make_audio(rng, style, config, frames, occurrences, 1, chants=0))
+        direction = draws[0][near].mean(0) - draws[0][far].mean(0)
+        projected = draws[1] @ direction
+        separation = (projected[near].mean() - projected[far].mean()) / projected[far].std()
+        assert separation > 0.8, (label, stream, separation)
+
+
+def test_v2_command_line(tmp_path):
+    argv = ["--output", str(tmp_path / "v2"), "--classes", "v2", "--games", "1", "1", "1", "--half_minutes", "2",
+            "--stoppage", "0", "0", "--quiet"]
+    assert make_synthetic.main(argv) == 0
+    game = dataset.read_game_list(tmp_path / "v2" / "listgame_Test_1.npy")[0]
+    assert (tmp_path / "v2" / game / "Labels-v2.json").is_file()
+    assert make_synthetic.build_parser().parse_args([]).classes == "v1"
+
+
+def test_v2_labels_are_read_by_the_official_evaluator_and_by_the_data_layer(v2_root, tmp_path):
+    """The official evaluator (version 2) scores perfect spots (each action at its position) 1 on every class the
+    games hold; the data layer reads the games in the v2 classes with no label skipped, and in the v1 classes
+    (Labels-v2.json folded into card, subs, goal)."""
+    from SoccerNet.Evaluation.ActionSpotting import evaluate
+    from SoccerNet.Evaluation.utils import EVENT_DICTIONARY_V2
+
+    games = [g for name in synthetic.list_names(V2_TINY).values() for g in dataset.read_game_list(v2_root / name)]
+    present = set()
+    for game in games:
+        annotations = json.loads((v2_root / game / "Labels-v2.json").read_text())["annotations"]
+        present |= {a["label"] for a in annotations}
+        items = [{"gameTime": a["gameTime"], "label": a["label"], "position": a["position"],
+                  "half": a["gameTime"][0], "confidence": "1.0"} for a in annotations]
+        target = tmp_path / game / "results_spotting.json"
+        target.parent.mkdir(parents=True)
+        target.write_text(json.dumps({"UrlLocal": game, "predictions": items}))
+    official = evaluate(SoccerNet_path=str(v2_root), Predictions_path=str(tmp_path),
+                        prediction_file="results_spotting.json", split="test", version=2, label_files="Labels-v2.json",
+                        dataset=None, EVENT_DICTIONARY=EVENT_DICTIONARY_V2)
+    assert len(present) >= 12
+    for label in present:
+        assert official["a_mAP_per_class"][EVENT_DICTIONARY_V2[label]] == pytest.approx(1.0), label
+    split = dataset.Split(v2_root / "listgame_Train_2.npy", classes="v2")
+    summary = split.summary()
+    assert summary["unknown_labels"] == 0 and summary["events"]["Throw-in"] > 5
+    folded = dataset.Split(v2_root / "listgame_Train_2.npy").summary()["events"]  # the v1 classes
+    expected = collections.Counter()
+    for game in dataset.read_game_list(v2_root / "listgame_Train_2.npy"):
+        for a in json.loads((v2_root / game / "Labels-v2.json").read_text())["annotations"]:
+            if a["label"] in classes.V2_TO_V1:
+                expected[classes.V1.classes[classes.V2_TO_V1[a["label"]]]] += 1
+    assert folded == {name: expected[name] for name in classes.V1.event_classes} and sum(folded.values()) > 0
