@@ -12,6 +12,10 @@
 5. Prints the results beside the paper's (Table 1, 2/3 and 5 layouts), checks the paper's qualitative
    findings, and writes the plots: mAP against delta (Figure 2), train and validation mAP per epoch
    (Figure 3), the confusion matrix of method 4, a timeline of one test game.
+6. SoccerNet-v2's 17 classes on a small synthetic v2 set (20 / 6 / 6 games): video, audio and method 4 at
+   T = 20 s trained with `--classes v2` and spotted, their JSON files scored by compute_mAP.py and by the
+   official `soccernet` evaluator side by side (tight and loose Average-mAP, shown and unshown), and
+   whether fusion beats both streams (experiments/demo_v2.py). `--no_v2` leaves it out.
 
 Every step is a plain command of the project's scripts, printed before it runs. The training schedule is
 the paper's recipe shortened for a 2-core machine: `--batch_size 6` (60 training halves in 10 optimizer
@@ -37,7 +41,7 @@ from typing import Sequence
 import dataset
 from base import errors, files
 from evaluation import outputs
-from experiments import demonstration, figures
+from experiments import demo_v2, demonstration, figures
 from experiments.commands import (Settings, evaluate_spotting,
                                   evaluation_command, execute, run_command)
 from experiments.plan import Plan, Training
@@ -70,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="chunk lengths T (s) to train and spot; the first is the classification one")
     parser.add_argument("--max_epochs", type=int, nargs="+", default=[7, 5],
                         help="--max_epoch of the trainings at each T of --windows")
+    parser.add_argument("--v2_games", type=int, nargs=3, default=[20, 6, 6], metavar=("TRAIN", "VALID", "TEST"),
+                        help="games per split of the SoccerNet-v2 section's synthetic set (--data + '-v2')")
+    parser.add_argument("--v2_max_epoch", type=int, default=5, help="--max_epoch of the SoccerNet-v2 trainings")
+    parser.add_argument("--no_v2", action="store_true", help="leave the SoccerNet-v2 section out")
     parser.add_argument("--fresh", action="store_true", help="delete the demo's runs and results first")
     parser.add_argument("--summary_only", action="store_true", help="generate the data, print its summary, stop")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
@@ -86,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.half_minutes < 45:
         config.stoppage_minutes = (0.0, 0.5)
     started = time.perf_counter()
-    print(f"== Step 1/5: synthetic SoccerNet demo set ({sum(config.games)} games, "
+    steps = 5 if args.no_v2 else 6
+    print(f"== Step 1/{steps}: synthetic SoccerNet demo set ({sum(config.games)} games, "
           f"about {disk_bytes(config) / 1e9:.1f} GB) ==", flush=True)
     made = []
 
@@ -112,13 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan, folders = Plan(), {}
     for part in plans:
         plan.add(part)
-    print(f"\n== Steps 2-4/5: train {len(plan.trainings)} models (NetRVLAD k = 64; T = "
+    print(f"\n== Steps 2-4/{steps}: train {len(plan.trainings)} models (NetRVLAD k = 64; T = "
           f"{', '.join(map(str, args.windows))} s), late fusion 1 and 2, spot the {config.games[2]} test games ==",
           flush=True)
     for part, window, epochs in zip(plans, args.windows, args.max_epochs):
         extra = s.train_extra + ("--max_epoch", str(epochs))
         folders.update(execute(part, dataclasses.replace(s, train_extra=extra), dry_run=False))
-    print("\n== Step 5/5: evaluate the spotting, tables beside the paper's, plots ==", flush=True)
+    print(f"\n== Step 5/{steps}: evaluate the spotting, tables beside the paper's, plots ==", flush=True)
     spotting = evaluate_spotting(plan, s, dry_run=False)
     fusion_prefixes = [r.prefix for r in plan.spottings if r.architecture == "AudioVideoArchi5"]
     run_command(evaluation_command(fusion_prefixes, s, results / "figure2"))
@@ -153,6 +162,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         plots.append(Path(shutil.copyfile(timeline, results / "timeline_method4.png")))
     plots += sorted((results / "figure2").glob("mAP_vs_delta_*.png"))
     print("Plots:\n" + "\n".join(f"  {p}" for p in plots))
+    if not args.no_v2:
+        v2_config = dataclasses.replace(config, games=tuple(args.v2_games), classes="v2")
+        print(f"\n== Step 6/6: SoccerNet-v2's 17 classes on a synthetic v2 set ({sum(v2_config.games)} games, about "
+              f"{disk_bytes(v2_config) / 1e9:.1f} GB): video, audio, method 4 at T = 20 s ==", flush=True)
+        v2_root = ensure(f"{args.data}-v2", v2_config, progress=not args.no_progress)
+        demo_v2.print_summary(v2_root, v2_config)
+        v2_names = list_names(v2_config)
+        v2 = dataclasses.replace(s, training=str(v2_root / v2_names["Train"]), validation=str(v2_root / v2_names["Valid"]),
+                                 testing=str(v2_root / v2_names["Test"]), runs=run_root / "v2",
+                                 predictions=run_root / "v2" / "predictions", results=results / "v2")
+        text, values, found = demo_v2.run_section(v2_root, v2_config, v2, args.v2_max_epoch)
+        print(f"\n{text}\nThe SoccerNet-v2 findings on this synthetic data:\n" + "\n".join(found))
+        demo_v2.write(results / "v2", text, values, found, header)
     print(f"Tables: {results}/table_*.txt; runs: {run_root}; demo done in {(time.perf_counter() - started) / 60:.1f} min")
     return 0
 
