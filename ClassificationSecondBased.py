@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the files hold every candidate above this threshold, with its confidence, for the "
                           "official evaluator's own threshold sweep (a high one, such as 0.5, under-reports it)")
     new.add_argument("--no_json", action="store_true", help="do not write results_spotting.json files")
+    new.add_argument("--zip", default=None, metavar="FILE",
+                     help="also write FILE.zip of every game's <game>/results_spotting.json (the form the official "
+                          "evaluator and the challenge server take)")
     new.add_argument("--plot_games", nargs="+", default=["1"], metavar="N_OR_GAME",
                      help="timeline plots: a number N (the first N games of the list) or game names "
                           "(league/season/game) from the list")
@@ -121,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--model is needed (or --combine with --video_output and --audio_output)")
     if args.game and args.shard:
         parser.error("--shard splits a list (--testing); --game spots one game")
+    if args.zip and (args.no_json or args.shard):
+        parser.error("--zip packs the JSON files of the whole list: not with --no_json or --shard (spot the shards, "
+                     "then run once more with --zip: finished games are not spotted again)")
     if not args.no_json and args.json_threshold == 0 and args.json_method != "nms":
         parser.error(f"--json_threshold 0 gives no {args.json_method} candidates (a segment starts where "
                      "p[j-1] < threshold); use a small positive threshold")
@@ -130,15 +136,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from spotting import combine, games
 
     def work() -> int:
+        games.check_zip(args)
         if args.combine is not None:
-            return combine.combine(args)
+            return combine.combine(args) or games.write_zip(args, args.output, games.games_of(args)[0])
         job = games.prepare(args)
         if job.pending:
             process.start_tensorflow()
             from spotting import spot
 
             spot.spot(args, job)
-        return games.report(args, job)
+        return games.report(args, job) or games.write_zip(args, job.prefix, job.games)
 
     return errors.run_command(work, write_failed=lambda exc: f"{exc.filename}: {exc.strerror or exc}; finished games "
                                                              "are kept")

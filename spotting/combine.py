@@ -31,7 +31,7 @@ def combine(args) -> int:
         for half in dataset.HALVES:
             paths = [outputs.prediction_file(args.output_dir, game, prefix, half)
                      for prefix in (args.video_output, args.audio_output)]
-            video, audio = (outputs.read_prediction_file(path) for path in paths)
+            video, audio = (outputs.read_prediction_file(path, None) for path in paths)  # either class set
             if video.shape[1] != audio.shape[1]:
                 raise errors.DataError(paths[1], f"has {audio.shape[1]} columns, {paths[0]} {video.shape[1]}: "
                                                  "late fusion needs two outputs of the same class set")

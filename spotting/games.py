@@ -9,6 +9,7 @@ names.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,30 @@ def write_game_outputs(args, game: str, prefix: str, probabilities: dict[int, np
         target.parent.mkdir(parents=True, exist_ok=True)
         outputs.write_results_spotting(target, outputs.results_spotting_json(
             probabilities, args.json_method, args.json_threshold, game, classes=spotted))
+
+
+def check_zip(args) -> None:
+    """`--zip FILE`: refused before any work when FILE is a folder or its folder does not exist."""
+    if not getattr(args, "zip", None):
+        return
+    target = Path(args.zip)
+    if target.is_dir():
+        raise errors.DataError(args.zip, "--zip: is a folder, not a zip file to write")
+    if not target.parent.is_dir():
+        raise errors.DataError(args.zip, "--zip: its folder does not exist")
+
+
+def write_zip(args, prefix: str, games: list[str]) -> int:
+    """`--zip FILE`: the games' results_spotting.json files in one zip, `<game>/results_spotting.json` (written
+    whole or not at all). Returns the exit code (0)."""
+    if not getattr(args, "zip", None):
+        return 0
+    contents = [(game, json.loads(outputs.results_spotting_file(args.output_dir, prefix, game).read_text("utf-8")))
+                for game in games]
+    outputs.write_results_spotting_zip(args.zip, contents)
+    print(f"{args.zip}: the results_spotting.json of {len(games)} game{'' if len(games) == 1 else 's'} "
+          f"({prefix})")
+    return 0
 
 
 def game_done(args, game: str, prefix: str) -> bool:

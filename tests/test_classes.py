@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -162,8 +163,16 @@ def test_predict_and_spot_take_the_class_set_from_the_model(v2_run, tiny_v2_root
             "--output", "v2", "--no_progress"]
     assert csb.main(argv + ["--classes", "v1"]) == 2
     assert "was trained with --classes v2, not v1" in capsys.readouterr().err and not out.exists()
-    assert csb.main(argv) == 0
-    game = dataset.read_game_list(tiny_v2_root / "listgame_Test_2.npy")[0]
+    assert csb.main(argv + ["--zip", str(tmp_path)]) == 2  # a folder: refused before any work
+    assert "--zip: is a folder" in capsys.readouterr().err and not out.exists()
+    assert csb.main(argv + ["--zip", str(tmp_path / "v2.zip")]) == 0
+    games = dataset.read_game_list(tiny_v2_root / "listgame_Test_2.npy")
+    with zipfile.ZipFile(tmp_path / "v2.zip") as archive:  # the challenge server's form
+        assert archive.namelist() == [f"{g}/results_spotting.json" for g in games]
+        for g in games:
+            assert json.loads(archive.read(f"{g}/results_spotting.json")) == json.loads(
+                (out / "results_spotting_v2" / g / "results_spotting.json").read_text())
+    game = games[0]
     half = np.load(out / game / "v2_Half_1.npy")
     assert half.shape[1] == 18 and half.dtype == np.float32
     spots = json.loads((out / "results_spotting_v2" / game / "results_spotting.json").read_text())["predictions"]
