@@ -43,8 +43,9 @@ def _line_figure(path: Path, curves: list[tuple], xlabel: str, ylabel: str, titl
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for x, y, style, colour, label, *marker in curves:
         ax.plot(x, y, style, color=colour, marker=marker[0] if marker else "o", ms=3, label=label)
-    if log_x:
-        ticks = sorted({float(v) for curve in curves for v in curve[0]})
+    if log_x:  # ticks 1..5, then every 10 s (and 15): the loose deltas' labels would overlap on a log axis
+        values = sorted({float(v) for curve in curves for v in curve[0]})
+        ticks = [v for v in values if v <= 5 or v % 10 == 0 or v == 15 or v == values[-1]]
         ax.set_xscale("log")
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=7)
         ax.minorticks_off()
@@ -152,6 +153,7 @@ def plot_spots(path: Path, game: str, spots: dict[int, np.ndarray] | None,
     else:
         figure = _class_grid_figure(plt, spots, probabilities, events, look, classes)
     figure.suptitle(f"{title}\n{game}", fontsize=9)
+    figure.tight_layout()  # after the title, which it leaves room for
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         files.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110,
@@ -203,7 +205,6 @@ def _halves_figure(plt, spots, probabilities, events, look: GameLook, classes: C
             axis.legend(handles=handles + [_event_proxy(plt, look)], loc="upper left", bbox_to_anchor=(1.005, 1),
                         fontsize=look.legend_size, handlelength=LEGEND_HANDLE)
     axes[-1].set_xlabel(look.xlabel)
-    figure.tight_layout()
     return figure
 
 
@@ -253,7 +254,6 @@ def _class_grid_figure(plt, spots, probabilities, events, look: GameLook, classe
     figure.legend(handles=styles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8,
                   handlelength=LEGEND_HANDLE, frameon=False)
     figure.supxlabel(f"minutes: half 1, then half 2 (from {offset[2]:.0f}, after the grey line)", fontsize=8)
-    figure.tight_layout()
     return figure
 
 
