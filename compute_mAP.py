@@ -11,8 +11,10 @@ and Video Streams" (CVPRW 2020), which produced the paper's spotting numbers. Th
 equal scores, the defined behaviour where the original fails). This script is its face: it parses and
 checks the arguments, sets the process up (logging; once every input is read and checked, TensorFlow with
 GPU memory on demand, so that the evaluator can run beside a training) and hands them to
-`evaluation.evaluate.run`. Exit codes: 0; 2 on bad input (one line on stderr); 4 when an output cannot be
-written.
+`evaluation.evaluate.run`. It scores the v1 classes (the paper's card, subs, goal) or SoccerNet-v2's 17
+(`--classes`, else the prediction arrays' width), reads and writes results_spotting.json files in folders or
+zips, and can take the best thresholds from an earlier run (`--thresholds_from`): docs/evaluation.md.
+Exit codes: 0; 2 on bad input (one line on stderr); 4 when an output cannot be written.
 """
 from __future__ import annotations
 
