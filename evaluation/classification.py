@@ -126,7 +126,8 @@ def format_classification_report(report: dict, title: str = "test", classes: Cla
     names = [f"{i} {n}" for i, n in enumerate(titles)]
     first = max(len(n) for n in names) + 2
     width = max(4, len(str(max((max(row) for row in report["confusion_matrix"]), default=0))) + 1)
-    lines = [f"{title}: mAP {100 * report['mAP']:.1f} % over {report['chunks']} chunks ({classes.name} classes); AP (%):"]
+    lines = [f"{title}: mAP {100 * report['mAP']:.1f} % over {report['chunks']} chunks ({classes.name} classes); "
+             "AP (%):"]
     lines += [f"  {name:<{first}}{ap:6.1f}" for name, ap in zip(names, aps)]
     lines += ["confusion matrix (rows: ground truth, columns: predicted, numbered as the rows)",
               f"{'':<{first}}" + "".join(f"{i:>{width}}" for i in range(classes.num_classes))]

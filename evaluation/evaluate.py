@@ -7,6 +7,7 @@ threshold is the earlier run's, not the one chosen on these games. TensorFlow th
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import time
 from pathlib import Path
@@ -41,13 +42,8 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
         began = time.perf_counter()
         prefix, predictions, spots = model.prefix, model.predictions, model.spots
         for name, chosen in sets.items():
-            def grid(methods_, thresholds_, metrics_=metric_names, deltas_=chosen):
-                if args.results_spotting:
-                    return _evaluate_json(spots, ground_truth, thresholds_, metrics_, deltas_, classes)
-                return evaluate(predictions, ground_truth, methods=methods_, thresholds=thresholds_, deltas=deltas_,
-                                metric=metrics_[0] if len(metrics_) == 1 else args.metric, **class_keyword(classes))
-
-            report = grid(methods, thresholds)
+            grid = functools.partial(_score, args, model, ground_truth, classes, deltas=chosen)
+            report = grid(methods, thresholds, metric_names)
             if inputs.chosen is not None:
                 _thresholds_from(report, inputs.chosen[prefix], grid)
             report["best_thresholds"] = inputs.thresholds_note
@@ -129,6 +125,15 @@ def _plot_spots(args, spot_plots: list[tuple], classes: ClassSet, label_file: st
     return written
 
 
+def _score(args, model, ground_truth, classes: ClassSet, methods, thresholds, metrics, deltas) -> dict:
+    """One model's grid report over these methods, thresholds, metrics and deltas: its .npy predictions by
+    `engine.evaluate`, or its JSON spots (`_evaluate_json`)."""
+    if args.results_spotting:
+        return _evaluate_json(model.spots, ground_truth, thresholds, metrics, deltas, classes)
+    return evaluate(model.predictions, ground_truth, methods=methods, thresholds=thresholds, deltas=deltas,
+                    metric=metrics[0] if len(metrics) == 1 else args.metric, **class_keyword(classes))
+
+
 def _evaluate_json(spots: dict[str, list[np.ndarray]], ground_truth, thresholds, metric_names, deltas,
                    classes: ClassSet = V1) -> dict:
     """Score results_spotting.json files: the paper's metric per second, the official one at its 0.5 s
@@ -150,7 +155,7 @@ def _evaluate_json(spots: dict[str, list[np.ndarray]], ground_truth, thresholds,
 
 def _thresholds_from(report: dict, chosen: dict[str, dict[str, tuple[float, float]]], grid) -> None:
     """Replace each metric's and method's best entry of `report` by the entry at the threshold of an earlier
-    run (`chosen[metric][method]`), scored by `grid(methods, thresholds, metrics)` on these games: the
+    run (`chosen[metric][method]`), scored by `grid(methods, thresholds, metrics)` (`_score`) on these games: the
     engine's own entry of a one-threshold grid (so every field it reports), its `threshold_index` the
     threshold's place in this run's grid (which holds it, `inputs.read_inputs`)."""
     for metric, by_method in chosen.items():

@@ -93,7 +93,8 @@ def read_inputs(args: argparse.Namespace) -> Inputs:
     for prefix, theirs in their_classes.items():  # the earlier run scored the same classes
         if theirs is not None and list(theirs) != list(classes.event_classes):
             raise DataError(args.thresholds_from, f"--thresholds_from: model '{prefix}' was scored on {len(theirs)} "
-                                                  f"classes, this run on the {len(classes.event_classes)} of {classes.name}")
+                                                  f"classes, this run on the {len(classes.event_classes)} of "
+                                                  f"{classes.name}")
     label_file = check_label_file(args.label_file, classes)
     sets = delta_sets(args.deltas or (["loose"] if classes is V1 else ["both"]))
     ground_truth = truth.load_ground_truth(args.testing, args.SoccerNet_path, label_file, **class_keyword(classes))
@@ -109,7 +110,7 @@ def read_inputs(args: argparse.Namespace) -> Inputs:
 
 def class_keyword(classes: ClassSet) -> dict:
     """The `classes=` keyword of `truth.load_ground_truth` and `engine.evaluate`: v1 is their default, so it is
-    given for the other sets only (which an engine without the keyword refuses, `check_flags`)."""
+    given for the other sets only (which an engine without the keyword refuses: `check_engine_classes`)."""
     return {} if classes is V1 else {"classes": classes}
 
 

@@ -194,7 +194,8 @@ def test_width_and_classes_contradiction_is_refused(tmp_path, capsys):
     assert "modelB_Half_1.npy: (seconds, 18) arrays of the v2 classes, but modelA's are of the v1 classes" in line
     assert cm.main(argv_of(tmp_path, list_path, "--classes", "v2", "--label_file", "Labels.json",
                            "--output", str(out))) == 2
-    assert error_line(capsys) == "error: --label_file: the v2 classes are read from Labels-v2.json, not from Labels.json"
+    assert error_line(capsys) == ("error: --label_file: the v2 classes are read from Labels-v2.json, not from "
+                                  "Labels.json")
     assert not out.exists()
 
 
@@ -278,8 +279,8 @@ def test_thresholds_from_an_earlier_run(tmp_path, capsys):
     cases = [(tmp_path / "none.json", [], "--thresholds_from: file not found"),
              (tmp_path / "other.json", [], "--thresholds_from: not a results.json of compute_mAP.py (no 'models')"),
              (file, ["--prefix", "modelB"], "--thresholds_from: no model 'modelB' (it has modelA)"),
-             (only_center / "results.json", [], "--thresholds_from: model 'modelA' has no best threshold of method 'argmax' for the "
-                                                "paper metric")]
+             (only_center / "results.json", [],
+              "--thresholds_from: model 'modelA' has no best threshold of method 'argmax' for the paper metric")]
     for path, extra, expected in cases:
         assert cm.main(argv_of(tmp_path, list_path, *base, "--output", str(refused), "--thresholds_from",
                                str(path), *extra)) == 2
