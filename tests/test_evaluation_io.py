@@ -234,8 +234,9 @@ def test_write_json_zip_scores_as_the_folders(tmp_path, capsys):
         target = tmp_path / name
         assert cm.main(["--testing", str(list_path), "--predictions", str(out), "--prefix", "modelA", "modelB",
                         "--results_spotting", source, "--output", str(target), "--no_plots", "--metric", "paper",
-                        "--deltas", "30", "10", "--loglevel", "WARNING"]) == 0
+                        "--deltas", "30", "10", "--loglevel", "WARNING", "--plot_spots", GAMES[1]]) == 0
         scored[name] = json.loads((target / "results.json").read_text())["models"]
+        assert plots.spots_plot_file(target, "modelB", GAMES[1]).stat().st_size > 10_000
     assert scored["zips"]["modelB"]["paper"]["AP"] == scored["folders"]["modelB"]["paper"]["AP"]
 
 
