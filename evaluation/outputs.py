@@ -18,7 +18,7 @@ import numpy as np
 
 import dataset
 from base import files, labels
-from base.classes import V1, ClassSet, class_set, of_width
+from base.classes import NAMES, V1, ClassSet, class_set, of_width
 from base.errors import DataError
 from evaluation.candidates import SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME, candidates, check_methods
 
@@ -85,7 +85,7 @@ def read_prediction_file(path: str | os.PathLike, classes: ClassSet | str | None
     except (ValueError, OSError) as exc:
         raise DataError(path, f"not a numeric .npy array ({exc})") from None
     if classes is None:
-        widths = sorted({class_set(n).num_classes for n in ("v1", "v2")})
+        widths = sorted({class_set(name).num_classes for name in NAMES})
         if array.ndim != 2 or array.shape[1] not in widths or array.dtype.kind not in "fiu":
             raise DataError(path, f"expected a numeric array (seconds, {' or '.join(map(str, widths))}), "
                                   f"got {array.dtype} {array.shape}")
