@@ -11,8 +11,10 @@ and Video Streams" (CVPRW 2020), which produced the paper's spotting numbers. Th
 equal scores, the defined behaviour where the original fails). This script is its face: it parses and
 checks the arguments, sets the process up (logging; once every input is read and checked, TensorFlow with
 GPU memory on demand, so that the evaluator can run beside a training) and hands them to
-`evaluation.evaluate.run`. Exit codes: 0; 2 on bad input (one line on stderr); 4 when an output cannot be
-written.
+`evaluation.evaluate.run`. It scores the v1 classes (the paper's card, subs, goal) or SoccerNet-v2's 17
+(`--classes`, else the prediction arrays' width), reads and writes results_spotting.json files in folders or
+zips, and can take the best thresholds from an earlier run (`--thresholds_from`): docs/evaluation.md.
+Exit codes: 0; 2 on bad input (one line on stderr); 4 when an output cannot be written.
 """
 from __future__ import annotations
 
@@ -34,14 +36,21 @@ TOP = Path(__file__).resolve().parent
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter,
-        epilog="Prediction files: <predictions>/<game>/<prefix>_Half_<h>.npy, (seconds, 4) probabilities. "
+        epilog="Prediction files: <predictions>/<game>/<prefix>_Half_<h>.npy, (seconds, 1 + C) probabilities "
+               "(C = 3 classes for v1, 17 for v2). "
                "With --results_spotting NAME: <predictions>/<prefix>/<game>/NAME (or "
                "<predictions>/results_spotting_<prefix>/<game>/NAME, ClassificationSecondBased.py's layout), "
+               "or the members <game>/results_spotting.json of a zip NAME.zip, "
                "scored as given (method 'spots', threshold 0 unless --thresholds).")
     parser.add_argument("--testing", default=str(TOP / "listgame_Test_100.npy"), help="game list of the evaluated halves")
     parser.add_argument("--SoccerNet_path", default=None,
                         help="data root holding <game>/Labels.json (default: the folder of the list file)")
-    parser.add_argument("--label_file", default=classes.V1_LABEL_FILE, help="label file name in each game folder")
+    parser.add_argument("--classes", choices=classes.NAMES, default=None,
+                        help="the class set: v1 (card, subs, goal) or v2 (SoccerNet-v2's 17 actions); when not "
+                             "given, the one of the prediction arrays' width (4 or 18 columns), v1 for JSON files")
+    parser.add_argument("--label_file", default=None,
+                        help="label file name in each game folder; when not given, the class set's "
+                             f"({classes.V1_LABEL_FILE} for v1, {classes.V2_LABEL_FILE} for v2)")
     parser.add_argument("--predictions", default="predictions", help="folder of the per-game prediction folders")
     parser.add_argument("--prefix", nargs="+", default=["VLAD-Archi5-20sec-Spotting"],
                         help="one or more prediction prefixes (models) to evaluate and compare: the --output "
@@ -52,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--thresholds", nargs="+", type=candidates.threshold_argument, default=None,
                         help="candidate thresholds in [0, 1] (default 0.95, 0.90, ..., 0.05; 0 with "
                              "--results_spotting)")
-    parser.add_argument("--deltas", nargs="+", type=candidates.delta_argument, default=["loose"],
+    parser.add_argument("--deltas", nargs="+", type=candidates.delta_argument, default=None,
                         help="tolerances delta in whole seconds, or loose (60, 55, ..., 5: the paper's), tight "
-                             "(1..5: SoccerNet v2's tight Average-mAP) or both (loose, with tight beside it)")
+                             "(1..5: SoccerNet v2's tight Average-mAP) or both (loose, with tight beside it); "
+                             "when not given, loose for v1, both for v2")
     parser.add_argument("--chance", default=None, metavar="TRAINING_LIST",
                         help="add a chance baseline: per half and class, spots at a uniform cadence, as many as "
                              "the class's mean count per half in this list's labels")
@@ -64,10 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for results.json, grid.csv, summary.csv and the plots")
     parser.add_argument("--results_spotting", default=None, metavar="NAME",
                         help="score SoccerNet JSON files named NAME (e.g. results_spotting.json) instead of .npy "
-                             "(default: the .npy prediction files)")
+                             "(default: the .npy prediction files); NAME.zip: a zip of <game>/results_spotting.json "
+                             "files (the official evaluator's and the challenge server's form), as given or under "
+                             "--predictions, {prefix} replaced by each model's")
     parser.add_argument("--write_json", action="store_true",
                         help="write <output>/results_spotting_<prefix>/<game>/results_spotting.json with each "
                              "model's best method and threshold (headline metric), for the official evaluator")
+    parser.add_argument("--zip", default=None, metavar="FILE",
+                        help="with --write_json, also write those files as one zip FILE (<game>/results_spotting.json "
+                             "members, for the official evaluator or the challenge server); {prefix} in FILE is "
+                             "replaced by each model's (needed with several)")
+    parser.add_argument("--thresholds_from", default=None, metavar="RESULTS_JSON",
+                        help="the results.json of an earlier run (e.g. on the validation list): each model's, "
+                             "metric's and method's best threshold is taken from it instead of chosen on the "
+                             "evaluated games (the paper's setting)")
     parser.add_argument("--no_plots", action="store_true", help="do not draw the PNG plots")
     parser.add_argument("--plot_spots", nargs="+", default=None, metavar="N_OR_GAME",
                         help="per-game plots of each model's results_spotting.json spots over its probabilities and "

@@ -1,11 +1,13 @@
 """What compute_mAP.py runs once its arguments are parsed and checked, its inputs read (`inputs.read_inputs`)
 and TensorFlow started (`run`): each model's predictions (or results_spotting.json files) scored over the
 grid, the chance baseline, and the output files (results.json, grid.csv, summary.csv, the plots, the best
-spots as results_spotting.json). TensorFlow through `engine`.
+spots as results_spotting.json files and, with --zip, their zip). With --thresholds_from, each method's best
+threshold is the earlier run's, not the one chosen on these games. TensorFlow through `engine`.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import time
 from pathlib import Path
@@ -15,13 +17,13 @@ import numpy as np
 
 import dataset
 from base import files, labels as label_files
-from base.classes import V1
+from base.classes import V1, ClassSet
 from evaluation.candidates import SOCCERNET_FRAMERATE, SPOTS
 from evaluation.engine import evaluate
-from evaluation.inputs import Inputs, json_rate
+from evaluation.inputs import PREFIX_FIELD, Inputs, class_keyword, json_rate
 from evaluation.outputs import (EVALUATION_RESULTS, prediction_file, read_prediction_file, read_results_spotting,
                                 results_spotting_dir, results_spotting_file, results_spotting_json,
-                                write_results_spotting)
+                                write_results_spotting, write_results_spotting_zip)
 from evaluation.plots import plot_results, plot_spots, spots_plot_file
 from evaluation.report import format_comparison, format_report, grid_csv, summary_csv
 
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
     """Evaluate every model of the command line (`inputs`, read by `read_inputs`); write the output files;
     return {model: report}."""
     output = Path(args.output)
-    metric_names, ground_truth = inputs.metric_names, inputs.ground_truth
+    metric_names, ground_truth, classes = inputs.metric_names, inputs.ground_truth, inputs.classes
     methods, thresholds, sets = inputs.methods, inputs.thresholds, inputs.sets
     deltas = next(iter(sets.values()))
     results, lengths, best_json = {}, None, []
@@ -40,11 +42,11 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
         began = time.perf_counter()
         prefix, predictions, spots = model.prefix, model.predictions, model.spots
         for name, chosen in sets.items():
-            if args.results_spotting:
-                report = _evaluate_json(spots, ground_truth, thresholds, metric_names, chosen)
-            else:
-                report = evaluate(predictions, ground_truth, methods=methods, thresholds=thresholds, deltas=chosen,
-                                  metric=args.metric)
+            grid = functools.partial(_score, args, model, ground_truth, classes, deltas=chosen)
+            report = grid(methods, thresholds, metric_names)
+            if inputs.chosen is not None:
+                _thresholds_from(report, inputs.chosen[prefix], grid)
+            report["best_thresholds"] = inputs.thresholds_note
             if prefix not in results:
                 results[prefix] = report
                 if lengths is None:  # of the halves in seconds, for the chance baseline
@@ -56,31 +58,32 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
         log.info("%s: %d configurations x %d deltas evaluated in %.2f s", prefix, len(methods) * len(thresholds),
                  sum(len(d) for d in sets.values()), time.perf_counter() - began)
         if args.write_json and not args.results_spotting:
-            best_json.append((prefix, predictions))
+            best_json.append((prefix, predictions, inputs.chosen[prefix] if inputs.chosen else None))
     chance = None
     if inputs.chance_truth is not None:
         # A JSON file's halves end at their last spot: at least as long as their last event, then.
         lengths = [max(n, 1 + int(max((float(t) for c in gt for t in c), default=0)))
                    for n, gt in zip(lengths, ground_truth)]
-        chance = evaluate(chance_spots(inputs.chance_truth, lengths), ground_truth, methods=(SPOTS,),
-                          thresholds=(0.0,), deltas=deltas, metric=args.metric)
+        chance = evaluate(chance_spots(inputs.chance_truth, lengths, classes), ground_truth, methods=(SPOTS,),
+                          thresholds=(0.0,), deltas=deltas, metric=args.metric, **class_keyword(classes))
         chance["training_list"] = str(args.chance)
-    for prefix, predictions in best_json:
-        _write_best_json(args, prefix, predictions, results[prefix], output)
+    for prefix, predictions, chosen in best_json:
+        _write_best_json(args, prefix, predictions, results[prefix], output, classes, chosen)
     output.mkdir(parents=True, exist_ok=True)
     settings = {"testing": str(args.testing), "SoccerNet_path": args.SoccerNet_path,
                 "predictions": str(args.predictions), "results_spotting": args.results_spotting,
-                "label_file": args.label_file}
+                "label_file": inputs.label_file, "classes": classes.name, "best_thresholds": inputs.thresholds_note}
     files.write_json_atomic(output / EVALUATION_RESULTS, {"settings": settings, "models": results,
                                                           **({"chance": chance} if chance else {})})
     files.write_text_atomic(output / "grid.csv", grid_csv(results))
     files.write_text_atomic(output / "summary.csv", summary_csv(results))
     if not args.no_plots:
         for metric in metric_names:
-            plot_results(results, output, metric)
-    plotted = _plot_spots(args, inputs.spot_plots)
+            plot_results(results, output, metric, classes)
+    plotted = _plot_spots(args, inputs.spot_plots, classes, inputs.label_file)
     for prefix, report in results.items():
         print(format_report(prefix, report))
+        print(f"  best thresholds: {inputs.thresholds_note}")
     if len(results) > 1 or chance:
         print(format_comparison(results, chance))
     print(f"written: {output / EVALUATION_RESULTS}, grid.csv, summary.csv"
@@ -89,11 +92,11 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
     return results
 
 
-def chance_spots(training_truth, lengths: Sequence[int]) -> list[np.ndarray]:
-    """The chance baseline's spot arrays for halves of these lengths: per class, round(m) spots at a
-    uniform cadence (at ((i + 1/2) n / round(m)) for i < round(m)), m the class's mean count of events per
-    half in `training_truth` (`truth.load_ground_truth` of a training list), all with confidence 1."""
-    C = len(V1.event_classes)
+def chance_spots(training_truth, lengths: Sequence[int], classes: ClassSet = V1) -> list[np.ndarray]:
+    """The chance baseline's spot arrays (positions, 1 + C) for halves of these lengths: per class, round(m)
+    spots at a uniform cadence (at ((i + 1/2) n / round(m)) for i < round(m)), m the class's mean count of
+    events per half in `training_truth` (`truth.load_ground_truth` of a training list), all with confidence 1."""
+    C = len(classes.event_classes)
     means = [float(np.mean([len(gt[c]) for gt in training_truth])) if training_truth else 0.0 for c in range(C)]
     arrays = []
     for n in lengths:
@@ -106,30 +109,40 @@ def chance_spots(training_truth, lengths: Sequence[int]) -> list[np.ndarray]:
     return arrays
 
 
-def _plot_spots(args, spot_plots: list[tuple]) -> list[Path]:
+def _plot_spots(args, spot_plots: list[tuple], classes: ClassSet, label_file: str) -> list[Path]:
     """Each model's spots of the chosen games over its probabilities and the annotations."""
     root = dataset.data_root_for(args.testing, args.SoccerNet_path)
     written = []
     for prefix, game, path, spots in spot_plots:
-        spots = spots if spots is not None else read_results_spotting(path)
+        spots = spots if spots is not None else read_results_spotting(path, classes=classes)
         files = [prediction_file(args.predictions, game, prefix, h) for h in dataset.HALVES]
-        probabilities = ({h: read_prediction_file(f) for h, f in zip(dataset.HALVES, files)}
+        probabilities = ({h: read_prediction_file(f, classes) for h, f in zip(dataset.HALVES, files)}
                          if all(f.is_file() for f in files) else None)
-        labels = root / game / args.label_file
-        events = label_files.read_labels(labels) if labels.is_file() else []
+        labels = root / game / label_file
+        events = label_files.read_labels(labels, classes) if labels.is_file() else []
         written.append(plot_spots(spots_plot_file(args.output, prefix, game), game, spots, probabilities, events,
-                                  f"{prefix}: the spots of its {path.name}"))
+                                  f"{prefix}: the spots of its {path.name}", classes=classes))
     return written
 
 
-def _evaluate_json(spots: dict[str, list[np.ndarray]], ground_truth, thresholds, metric_names, deltas) -> dict:
+def _score(args, model, ground_truth, classes: ClassSet, methods, thresholds, metrics, deltas) -> dict:
+    """One model's grid report over these methods, thresholds, metrics and deltas: its .npy predictions by
+    `engine.evaluate`, or its JSON spots (`_evaluate_json`)."""
+    if args.results_spotting:
+        return _evaluate_json(model.spots, ground_truth, thresholds, metrics, deltas, classes)
+    return evaluate(model.predictions, ground_truth, methods=methods, thresholds=thresholds, deltas=deltas,
+                    metric=metrics[0] if len(metrics) == 1 else args.metric, **class_keyword(classes))
+
+
+def _evaluate_json(spots: dict[str, list[np.ndarray]], ground_truth, thresholds, metric_names, deltas,
+                   classes: ClassSet = V1) -> dict:
     """Score results_spotting.json files: the paper's metric per second, the official one at its 0.5 s
     frames (as the package reads the files), each on the spots read at its own resolution
     (`spots[metric]`, `load_results_spotting` at `json_rate(metric)`)."""
     reports = {}
     for metric in metric_names:
         reports[metric] = evaluate(spots[metric], ground_truth, methods=(SPOTS,), thresholds=thresholds,
-                                   deltas=deltas, metric=metric, spot_rate=json_rate(metric))
+                                   deltas=deltas, metric=metric, spot_rate=json_rate(metric), **class_keyword(classes))
     report = dict(reports[metric_names[0]])
     report["metrics"] = list(metric_names)
     for metric in metric_names[1:]:
@@ -140,14 +153,41 @@ def _evaluate_json(spots: dict[str, list[np.ndarray]], ground_truth, thresholds,
     return report
 
 
-def _write_best_json(args, prefix: str, predictions: list[np.ndarray], report: dict, output: Path) -> None:
-    block = report[report["headline"]]
-    method = max(report["methods"], key=lambda m: block["best"][m]["average_mAP"])
+def _thresholds_from(report: dict, chosen: dict[str, dict[str, tuple[float, float]]], grid) -> None:
+    """Replace each metric's and method's best entry of `report` by the entry at the threshold of an earlier
+    run (`chosen[metric][method]`), scored by `grid(methods, thresholds, metrics)` (`_score`) on these games: the
+    engine's own entry of a one-threshold grid (so every field it reports), its `threshold_index` the
+    threshold's place in this run's grid (which holds it, `inputs.read_inputs`)."""
+    for metric, by_method in chosen.items():
+        for method, (threshold, _) in by_method.items():
+            one = grid((method,), (threshold,), (metric,))[metric]["best"][method]
+            report[metric]["best"][method] = {**one, "threshold_index": report["thresholds"].index(threshold)}
+
+
+def _write_best_json(args, prefix: str, predictions: list[np.ndarray], report: dict, output: Path,
+                     classes: ClassSet = V1, chosen: dict | None = None) -> None:
+    """The best spots of a model as results_spotting.json files (and, with --zip, their zip): the method of
+    highest Average-mAP by the headline metric (on these games, or in the --thresholds_from run), at its
+    best threshold."""
+    headline = report["headline"]
+    block = report[headline]
+    if chosen is None:
+        method = max(report["methods"], key=lambda m: block["best"][m]["average_mAP"])
+    else:
+        method = max(report["methods"], key=lambda m: chosen[headline][m][1])
     threshold = block["best"][method]["threshold"]
     folder = results_spotting_dir(output, prefix)
+    contents = []
     for i, game in enumerate(dataset.read_game_list(args.testing)):
         target = results_spotting_file(output, prefix, game)
         target.parent.mkdir(parents=True, exist_ok=True)
         by_half = {h: predictions[2 * i + h - 1] for h in dataset.HALVES}
-        write_results_spotting(target, results_spotting_json(by_half, method, threshold, game))
+        content = results_spotting_json(by_half, method, threshold, game, classes)
+        write_results_spotting(target, content)
+        contents.append((game, content))
     log.info("%s: results_spotting.json files (%s, threshold %.2f) under %s", prefix, method, threshold, folder)
+    if args.zip:
+        archive = Path(args.zip.replace(PREFIX_FIELD, prefix))
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        write_results_spotting_zip(archive, contents)
+        print(f"written: {archive} ({len(contents)} games, {method}, threshold {threshold:.2f})")
