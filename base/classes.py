@@ -73,6 +73,11 @@ class ClassSet:
         return len(self.classes)
 
     @property
+    def identifiers(self) -> tuple[str, ...]:
+        """The class names as identifiers (column names of metrics.csv: "card" in v1, "shots_on_target" in v2)."""
+        return tuple(_identifier(name) for name in self.classes)
+
+    @property
     def event_classes(self) -> tuple[str, ...]:
         """The spotted classes, columns 1..C."""
         return self.classes[1:]

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 import dataset
-from base import errors, files
+from base import classes, errors, files
 
 ARGS_FILE = "args.json"
 BEST_MODEL = "best_model.keras"
@@ -227,15 +227,28 @@ def load_state(path: Path, model, optimizer) -> None:
     for name, variable in variables.items():
         variable.assign(arrays[name])
 
-CSV_FIELDS = ["epoch", "learning_rate", "train_loss", "train_mAP", "valid_loss", "valid_mAP",
-              "valid_AP_card", "valid_AP_subs", "valid_AP_goal", "best_mAP", "best_epoch", "bad_epochs",
-              "action", "seconds"]
+def _header(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return next(csv.reader(handle), [])
+
+
+def csv_fields(spotted: classes.ClassSet = classes.V1) -> list[str]:
+    """The columns of metrics.csv: the validation AP of each class of the run's class set
+    (valid_AP_card, valid_AP_subs, valid_AP_goal for v1; valid_AP_penalty, ... for v2)."""
+    return (["epoch", "learning_rate", "train_loss", "train_mAP", "valid_loss", "valid_mAP"]
+            + [f"valid_AP_{name}" for name in spotted.identifiers[1:]]
+            + ["best_mAP", "best_epoch", "bad_epochs", "action", "seconds"])
+
+
+CSV_FIELDS = csv_fields()  # a v1 run's
 
 
 def append_csv(path: Path, row: dict) -> None:
+    """One epoch's row; the columns are the file's, or for a new file the row's (`csv_fields`' order)."""
     new = not path.exists()
+    fields = list(row) if new else _header(path)
     with open(path, "a", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer = csv.DictWriter(handle, fieldnames=fields)
         if new:
             writer.writeheader()
         writer.writerow(row)
@@ -247,10 +260,11 @@ def truncate_csv(path: Path, epochs: int) -> None:
     if not path.exists():
         return
     rows = [row for row in read_metrics(path.parent) if int(row["epoch"]) <= epochs]
+    fields = _header(path)
 
     def write(temporary: Path) -> None:
         with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+            writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
 

@@ -147,7 +147,7 @@ def test_training_a_v2_model(v2_run):
     assert rundir.read_args(v2_run)["classes"] == "v2"
     report = json.loads((v2_run / rundir.TEST_REPORT).read_text())
     assert list(report["AP"]) == list(classes.V2.classes)
-    assert report["events"]["Throw-in"] == report["events"]["Foul"] > 0 and report["events"]["Penalty"] == 0
+    assert report["events"]["Throw-in"] > 0 and report["events"]["Foul"] > 0 and report["events"]["Penalty"] == 0
     saved = rundir.read_predictions(rundir.predictions_file(v2_run, rundir.read_args(v2_run)["testing"]))
     assert saved["logits"].shape[1] == saved["labels"].shape[1] == 18
 
@@ -156,8 +156,8 @@ def test_predict_and_spot_take_the_class_set_from_the_model(v2_run, tiny_v2_root
     assert cmb.main(["--mode", "predict", "--model", str(v2_run), "--no_progress"]) == 0
     capsys.readouterr()
     assert cmb.main(["--mode", "predict", "--model", str(v2_run), "--classes", "v1", "--no_progress"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "was trained with --classes v2, not v1" in err[0]
+    err = [line for line in capsys.readouterr().err.splitlines() if " INFO " not in line]
+    assert len(err) == 1 and err[0].startswith("error: ") and "was trained with --classes v2, not v1" in err[0]
     out = tmp_path / "spots"
     argv = ["--model", str(v2_run), "--testing", str(tiny_v2_root / "listgame_Test_2.npy"), "--output_dir", str(out),
             "--output", "v2", "--no_progress"]

@@ -140,18 +140,21 @@ def run_epoch(args, epoch: int, current: TrainingState, data: TrainingData, run:
     write_scalars(writers["training"], epoch + 1, train_report, lr)  # 1-based epochs, as metrics.csv and train.log
     write_scalars(writers["validation"], epoch + 1, valid_report, lr)
     seconds = time.perf_counter() - began
-    ap = valid_report["AP"]
-    rundir.append_csv(run / rundir.METRICS_CSV, {
-        "epoch": epoch + 1, "learning_rate": lr, "train_loss": round(train_loss, 6),
-        "train_mAP": round(train_report["mAP"], 6), "valid_loss": round(valid_loss, 6),
-        "valid_mAP": round(valid_report["mAP"], 6), "valid_AP_card": round(ap["card"], 6),
-        "valid_AP_subs": round(ap["subs"], 6), "valid_AP_goal": round(ap["goal"], 6),
-        "best_mAP": round(schedule.best, 6), "best_epoch": schedule.best_epoch + 1,
-        "bad_epochs": schedule.counter, "action": "+".join(actions), "seconds": round(seconds, 2)})
-    log.info("epoch %d/%d lr %.0e | train loss %.2f mAP %.1f | valid mAP %.1f (card %.1f subs %.1f goal %.1f)"
+    spotted = data.splits["validation"].classes
+    ap = [valid_report["AP"][name] for name in spotted.event_classes]
+    values = {"epoch": epoch + 1, "learning_rate": lr, "train_loss": round(train_loss, 6),
+              "train_mAP": round(train_report["mAP"], 6), "valid_loss": round(valid_loss, 6),
+              "valid_mAP": round(valid_report["mAP"], 6),
+              **{f"valid_AP_{n}": round(a, 6) for n, a in zip(spotted.identifiers[1:], ap)},
+              "best_mAP": round(schedule.best, 6), "best_epoch": schedule.best_epoch + 1,
+              "bad_epochs": schedule.counter, "action": "+".join(actions), "seconds": round(seconds, 2)}
+    rundir.append_csv(run / rundir.METRICS_CSV, {field: values[field] for field in rundir.csv_fields(spotted)})
+    per_class = (" ".join(f"{n} {100 * a:.1f}" for n, a in zip(spotted.event_classes, ap)) if len(ap) <= 3
+                 else f"{len(ap)} classes")  # v1: (card 52.6 subs 73.2 goal 33.1)
+    log.info("epoch %d/%d lr %.0e | train loss %.2f mAP %.1f | valid mAP %.1f (%s)"
              " | best %.1f @%d, bad %d%s | %.0f s, peak memory %.1f GB", epoch + 1, args.max_epoch, lr, train_loss,
-             100 * train_report["mAP"], 100 * valid_report["mAP"], 100 * ap["card"], 100 * ap["subs"],
-             100 * ap["goal"], 100 * schedule.best, schedule.best_epoch + 1, schedule.counter,
+             100 * train_report["mAP"], 100 * valid_report["mAP"], per_class,
+             100 * schedule.best, schedule.best_epoch + 1, schedule.counter,
              "".join(f", {a}" for a in actions if a != "save") + (", saved" if "save" in actions else ""),
              seconds, peak_memory_gb())
     # The state after this epoch, for --resume: the arrays first, then the JSON that points at them.
