@@ -249,7 +249,8 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
     events_soccernet = None
     if "soccernet" in metrics:
         frames_gt, values_gt = official_rows(ground_truth, visibility, C)  # rows = columns
-        events_soccernet = {name: int(sum(len(f) for f in frames_gt[c * H:(c + 1) * H])) for c, name in enumerate(names)}
+        events_soccernet = {name: int(sum(len(f) for f in frames_gt[c * H:(c + 1) * H]))
+                            for c, name in enumerate(names)}
         every = np.concatenate(frames_gt) if frames_gt else np.zeros(0, np.int64)
         near = _near_mask(frames_gt, -((widest - every) // per_frame), (every + widest) // per_frame + 1,
                           col_off)  # |per_frame * s - f| <= d

@@ -35,7 +35,8 @@ def official_rows(ground_truth, visibility, classes: int):
     return frames, values
 
 
-def closest_values(frames: list[np.ndarray], values: list[np.ndarray], row: np.ndarray, frame: np.ndarray) -> np.ndarray:
+def closest_values(frames: list[np.ndarray], values: list[np.ndarray], row: np.ndarray,
+                   frame: np.ndarray) -> np.ndarray:
     """The package's `closest` value (+1 or -1) of detections at `frame` of rows `row`.
 
     As `evaluate` builds its closest arrays: -1 everywhere in a row without events; otherwise event i

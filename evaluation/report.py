@@ -39,7 +39,10 @@ def delta_average(values: np.ndarray, deltas: tuple[int, ...], metric: str) -> f
 
 
 def _averages(ap: np.ndarray, deltas, metric: str):
-    """(mAP per delta, Average-mAP, per-class Average-AP) of an AP array (methods, thresholds, deltas, classes)."""
+    """(mAP per delta, Average-mAP, per-class Average-AP) of an AP array (methods, thresholds, deltas, classes).
+    The class axis made contiguous first: NumPy's mean sums a contiguous row pairwise (in blocks of 8), a
+    strided one otherwise, and the package's `np.mean` of one class vector is the contiguous sum."""
+    ap = np.ascontiguousarray(ap)
     mean_ap = ap.mean(axis=-1)
     M, T, D, C = ap.shape
     average = np.array([[delta_average(mean_ap[m, t], deltas, metric) for t in range(T)] for m in range(M)])
