@@ -225,14 +225,14 @@ def format_report(model: str, report: dict) -> str:
                             if split else "")
                          + ("" if wide else "".join(f"{100 * best['average_AP'][c]:9.1f}" for c in names)))
         if wide:
-            lines.append(f"  {'AP (%) averaged over delta at the best t':<42}" + "".join(
-                f"{m:>9}" for m in report["methods"]) + ("   (shown / unshown)" if split else ""))
+            methods = report["methods"]
+            lines.append(f"  {'AP (%) averaged over delta at the best t':<42}" + "".join(f"{m:>9}" for m in methods)
+                         + ("".join(f"{m + ' shown/unshown':>22}" for m in methods) if split else ""))
             for c in names:
-                lines.append(f"  {c:<42}" + "".join(f"{100 * block['best'][m]['average_AP'][c]:9.1f}"
-                                                    for m in report["methods"])
-                             + ("   " + ", ".join(f"{100 * block['best'][m]['average_AP_shown'][c]:.1f} / "
-                                                  f"{100 * block['best'][m]['average_AP_unshown'][c]:.1f}"
-                                                  for m in report["methods"]) if split else ""))
+                best = [block["best"][m] for m in methods]
+                lines.append(f"  {c:<42}" + "".join(f"{100 * b['average_AP'][c]:9.1f}" for b in best)
+                             + ("".join(f"{100 * b['average_AP_shown'][c]:16.1f} /"
+                                        f"{100 * b['average_AP_unshown'][c]:5.1f}" for b in best) if split else ""))
         lines.append(f"  mAP (%) per delta at the best t: {'delta':<6}" + "".join(f"{d:>6}" for d in deltas))
         for m in report["methods"]:
             lines.append(f"  {'':<33}{m:<6}" + "".join(f"{100 * v:6.1f}" for v in block["best"][m]["mAP"]))

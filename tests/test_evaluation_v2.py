@@ -15,6 +15,7 @@ from SoccerNet.Evaluation.utils import EVENT_DICTIONARY_V1, EVENT_DICTIONARY_V2
 from base import labels
 from base.classes import V1, V2
 from evaluation import candidates, engine, reference
+from evaluation.report import format_report, grid_csv, summary_csv
 from evaluation.engine_official import closest_values
 from evaluation.truth import load_ground_truth
 from runtime import process
@@ -316,3 +317,26 @@ def test_v1_reads_v2_labels_and_matches_the_v1_package(tmp_path):
                                 label_files="Labels.json", dataset=None, EVENT_DICTIONARY=EVENT_DICTIONARY_V1)
     assert report["soccernet"]["average_mAP"]["spots"][0] == pytest.approx(official["a_mAP"], abs=1e-6)
     assert report["soccernet"]["average_AP"]["spots"][0] == pytest.approx(official["a_mAP_per_class"], abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# Report files and tables
+
+
+def test_v2_report_tables_and_csv(v2_games):
+    report = engine.evaluate(v2_games["predictions"][:2], v2_games["truth"][:2], methods=("argmax", "nms"),
+                             thresholds=(0.5,), deltas=(1, 2), classes=V2, visibility=v2_games["shown"][:2])
+    text = format_report("m", report)
+    assert "shown  unshown" in text and "Yellow->red card" in text and "argmax shown/unshown" in text
+    header = summary_csv({"m": report}).splitlines()[0].split(",")
+    assert header[:6] == ["model", "metric", "method", "threshold", "average_mAP", "average_AP_Penalty"]
+    assert "average_mAP_unshown" in header and "average_AP_unshown_Yellow->red card" in header
+    rows = grid_csv({"m": report}).splitlines()
+    assert rows[0].endswith(",mAP,mAP_shown,mAP_unshown") and rows[1].startswith("m,paper,") and rows[1].endswith(",,")
+    soccernet = [r for r in rows[1:] if r.startswith("m,soccernet,argmax,0.5,2,")][0].split(",")
+    assert float(soccernet[-1]) == pytest.approx(report["soccernet"]["mAP_unshown"]["argmax"][0][1])
+    v1 = engine.evaluate([np.zeros((50, 4))], [(np.array([3.0]),) * 3], methods=("argmax",), thresholds=(0.5,))
+    assert summary_csv({"m": v1}).splitlines()[0] == ("model,metric,method,threshold,average_mAP,average_AP_card,"
+                                                      "average_AP_subs,average_AP_goal,best")
+    assert grid_csv({"m": v1}).splitlines()[0] == "model,metric,method,threshold,delta,AP_card,AP_subs,AP_goal,mAP"
+    assert "shown" not in format_report("m", v1)
