@@ -61,7 +61,7 @@ def random_v2_annotations(rng, lengths):
     one wins in the package), and an unknown label (skipped by both)."""
     out = []
     for half, n in zip((1, 2), lengths):
-        for _ in range(int(rng.integers(14, 26))):
+        for _ in range(int(rng.integers(10, 16))):
             ms = int(rng.integers(0, n * 1000))
             with_position = rng.random() < 0.85
             if not with_position:
@@ -116,7 +116,7 @@ def v2_games(tmp_path_factory):
     rng = np.random.default_rng(11)
     base = tmp_path_factory.mktemp("v2")
     games = [f"league/2019-2020/game {i}" for i in range(3)]
-    lengths = {g: tuple(int(x) for x in rng.integers(240, 420, 2)) for g in games}
+    lengths = {g: tuple(int(x) for x in rng.integers(200, 320, 2)) for g in games}
     list_path = write_games(base / "labels", games, lambda g: random_v2_annotations(rng, lengths[g]))
     truth, shown = load_ground_truth(list_path, classes=V2, with_visibility=True)
     halves = [n for g in games for n in lengths[g]]
