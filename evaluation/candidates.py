@@ -9,8 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from base import classes
-from base.classes import V1
+from base.classes import V1, ClassSet, class_set
 from runtime import cli
 
 # The candidate-spot methods (segment maximum, segment centre, NMS), named as the authors' functions.
@@ -22,7 +21,9 @@ ALL_METHODS = CANDIDATE_METHODS + (SPOTS,)
 DEFAULT_THRESHOLDS = tuple(t / 100 for t in range(95, 0, -5))  # 0.95, 0.90, ..., 0.05 (original THRESHOLD_RANGE)
 DEFAULT_DELTAS = tuple(range(60, 0, -5))  # 60, 55, ..., 5 seconds (original DELTA_RANGE): the loose set
 TIGHT_DELTAS = (1, 2, 3, 4, 5)  # SoccerNet v2's tight Average-mAP (tolerances 1 to 5 s)
-DELTA_SETS = {"loose": DEFAULT_DELTAS, "tight": TIGHT_DELTAS}
+# The soccernet package's `metric` names: "loose", "tight", and "at1".."at5", one tolerance each (its
+# `average_mAP` returns the mAP at that delta, no averaging; so does `report.delta_average`).
+DELTA_SETS = {"loose": DEFAULT_DELTAS, "tight": TIGHT_DELTAS, **{f"at{d}": (d,) for d in TIGHT_DELTAS}}
 METRICS = ("paper", "soccernet")
 NMS_WINDOW = 60  # seconds, fixed in the original (get_spot_from_NMS)
 RECALL_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -89,13 +90,14 @@ def check_metrics(metric: str) -> tuple[str, ...]:
     raise ValueError(f"unknown metric '{metric}', expected paper, soccernet or both")
 
 
-def check_predictions(predictions: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Per half, a (seconds, 4) array of finite numbers."""
+def check_predictions(predictions: Sequence[np.ndarray], classes: ClassSet | str = V1) -> list[np.ndarray]:
+    """Per half, a (seconds, 1 + C) array of finite numbers (the background and the class set's C classes)."""
+    width = class_set(classes).num_classes
     arrays = []
     for i, p in enumerate(predictions):
         p = np.asarray(p)
-        if p.ndim != 2 or p.shape[1] != classes.V1.num_classes:
-            raise ValueError(f"prediction {i}: expected shape (seconds, 4), got {p.shape}")
+        if p.ndim != 2 or p.shape[1] != width:
+            raise ValueError(f"prediction {i}: expected shape (seconds, {width}), got {p.shape}")
         if p.dtype.kind not in "fiub":
             raise ValueError(f"prediction {i}: expected numbers, got {p.dtype}")
         if p.dtype.kind == "f" and not np.isfinite(p).all():
@@ -104,18 +106,37 @@ def check_predictions(predictions: Sequence[np.ndarray]) -> list[np.ndarray]:
     return arrays
 
 
-def check_ground_truth(ground_truth, halves: int) -> list[tuple[np.ndarray, ...]]:
-    """One ground truth per prediction array: three arrays of event seconds (finite, >= 0), sorted."""
+def check_ground_truth(ground_truth, halves: int, classes: ClassSet | str = V1) -> list[tuple[np.ndarray, ...]]:
+    """One ground truth per prediction array: C arrays of event seconds (finite, >= 0), sorted (stably)."""
+    count = len(class_set(classes).event_classes)
     if len(ground_truth) != halves:
         raise ValueError(f"{halves} prediction arrays but {len(ground_truth)} ground-truth halves")
     out = []
     for i, gt in enumerate(ground_truth):
-        if len(gt) != len(V1.event_classes):
-            raise ValueError(f"ground truth {i}: expected {len(V1.event_classes)} arrays of event seconds, got {len(gt)}")
-        arrays = tuple(np.sort(np.asarray(seconds, np.float64).reshape(-1)) for seconds in gt)
+        if len(gt) != count:
+            raise ValueError(f"ground truth {i}: expected {count} arrays of event seconds, got {len(gt)}")
+        arrays = tuple(np.sort(np.asarray(seconds, np.float64).reshape(-1), kind="stable") for seconds in gt)
         for seconds in arrays:
             if not np.isfinite(seconds).all() or (seconds < 0).any():
                 raise ValueError(f"ground truth {i}: event times must be finite and >= 0")
+        out.append(arrays)
+    return out
+
+
+def check_visibility(visibility, ground_truth: list[tuple[np.ndarray, ...]]) -> list[tuple[np.ndarray, ...]]:
+    """Per half and class, bool flags parallel to the (sorted) event seconds: True for a shown event. None:
+    every event shown. The flags must follow the ground truth's sorted order (`truth.load_ground_truth`'s)."""
+    if visibility is None:
+        return [tuple(np.ones(len(s), bool) for s in gt) for gt in ground_truth]
+    if len(visibility) != len(ground_truth):
+        raise ValueError(f"{len(ground_truth)} ground-truth halves but {len(visibility)} visibility halves")
+    out = []
+    for i, (flags, gt) in enumerate(zip(visibility, ground_truth)):
+        if len(flags) != len(gt):
+            raise ValueError(f"visibility {i}: expected {len(gt)} arrays of flags, got {len(flags)}")
+        arrays = tuple(np.asarray(f, bool).reshape(-1) for f in flags)
+        if any(len(f) != len(s) for f, s in zip(arrays, gt)):
+            raise ValueError(f"visibility {i}: one flag per event expected")
         out.append(arrays)
     return out
 
@@ -142,11 +163,12 @@ delta_argument = cli.argument_type(_delta_token, "delta")
 
 
 def delta_sets(tokens: Sequence) -> dict[str, tuple[int, ...]]:
-    """`--deltas`: whole seconds, or "loose" (60, 55, ..., 5), "tight" (1..5), "both" (the loose set, and
-    the tight Average-mAP beside it). Returns {name: deltas}, the first the one of the main tables."""
+    """`--deltas`: whole seconds, or "loose" (60, 55, ..., 5), "tight" (1..5), "at1".."at5" (one delta, the
+    package's metrics of those names), "both" (the loose set, and the tight Average-mAP beside it).
+    Returns {name: deltas}, the first the one of the main tables."""
     named = [t for t in tokens if isinstance(t, str)]
     if named and len(tokens) > 1:
-        raise ValueError("--deltas takes whole seconds, or one of loose, tight, both")
+        raise ValueError(f"--deltas takes whole seconds, or one of {', '.join(DELTA_SETS)}, both")
     if not named:
         return {"given": tuple(tokens)}
     if named[0] == "both":

@@ -1,7 +1,9 @@
 """The vectorised engine, part 2: the greedy matching of the spots to the events and both metrics' APs over
 the whole grid (methods x thresholds x deltas x halves x classes) at once, in TensorFlow (`evaluate`), on
-a GPU when TensorFlow sees one. Its paper numbers are identical to `reference.evaluate_loop`'s, its
-official ones to the soccernet package's `evaluate(version=1)` on the same spots.
+a GPU when TensorFlow sees one, for the C event classes of a class set (`base.classes`). Its paper numbers
+are identical to `reference.evaluate_loop`'s, its official ones to the soccernet package's `evaluate` with
+the class set's version (1 for v1, 2 for v2, with the shown/unshown split of `engine_official`) on the
+same spots.
 
 TensorFlow is imported here: the caller starts it first (`runtime.process.start_tensorflow`, compute_mAP.py's main).
 """
@@ -13,13 +15,14 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from base.classes import V1
+from base.classes import V1, ClassSet, class_set
 from evaluation.candidates import (CANDIDATE_METHODS, DEFAULT_DELTAS, DEFAULT_THRESHOLDS, RECALL_LEVELS,
-                                   SOCCERNET_CONFIDENCES, SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME, check_deltas,
-                                   check_ground_truth, check_methods, check_metrics, check_predictions,
-                                   check_thresholds)
+                                   SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME, check_deltas, check_ground_truth,
+                                   check_methods, check_metrics, check_predictions, check_thresholds,
+                                   check_visibility)
+from evaluation.engine_official import closest_values, official_rows, soccernet_ap
 from evaluation.engine_spots import SECOND_SPAN, extract_spots, work_dtype
-from evaluation.report import grid_report
+from evaluation.report import VISIBILITY_PARTS, grid_report
 
 _BIG = 1 << 60
 
@@ -82,7 +85,7 @@ def _paper_table_fn():
                           tf.zeros([1, 1], tf.int64))
         c = cumulative - before  # (spots, deltas): true positives so far in the group
         k = (position - tf.gather(group_start, groups_b) + 1)[:, None]  # detections so far
-        p_class = tf.gather(positives, groups_b % len(V1.event_classes))[:, None]
+        p_class = tf.gather(positives, groups_b % tf.shape(positives, out_type=tf.int64)[0])[:, None]
         precision = tf.cast(c, tf.float64) / tf.cast(k, tf.float64)
         # Recall c/P >= r for the levels r = q/10 exactly when 10 c >= q P (no rounding question).
         level = tf.where(p_class > 0, tf.minimum(10 * c // tf.maximum(p_class, 1), 10) + 1, tf.ones_like(c))
@@ -92,30 +95,6 @@ def _paper_table_fn():
                                             groups * D * slots + 1)
 
     return paper_table
-
-
-@functools.cache
-def _soccernet_counts_fn():
-    """Detections and true positives per (group, delta, confidence bin), see `_soccernet_ap`."""
-    spec = tf.TensorSpec
-    bins = len(SOCCERNET_CONFIDENCES) + 1
-
-    signature = [spec([None], tf.bool), spec([None], tf.int64), spec([None, None], tf.bool), spec([None], tf.float64),
-                 spec([None], tf.int64), spec([None], tf.float64), spec([], tf.int64)]
-
-    @tf.function(autograph=False, input_signature=signature)
-    def soccernet_counts(chosen, relevant, tp, score, group, confidences, groups):
-        D = tf.shape(tp, out_type=tf.int64)[1]
-        b = tf.searchsorted(confidences, score, side="right", out_type=tf.int64)  # thresholds <= score
-        segment = tf.where(chosen, group * bins + b, groups * bins)
-        count = tf.math.unsorted_segment_sum(tf.ones_like(b), segment, groups * bins + 1)
-        hits = tf.where(tp)
-        entry = tf.gather(relevant, hits[:, 0])
-        segment = (tf.gather(group, entry) * D + hits[:, 1]) * bins + tf.gather(b, entry)
-        true_count = tf.math.unsorted_segment_sum(tf.ones_like(segment), segment, groups * D * bins)
-        return count, true_count
-
-    return soccernet_counts
 
 
 class _Windows:
@@ -191,45 +170,56 @@ def _match(windows: _Windows, rows, relevant, rank, group_half, col, base):
 
 def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequence[str] = CANDIDATE_METHODS,
              thresholds: Sequence[float] = DEFAULT_THRESHOLDS, deltas: Sequence[int] = DEFAULT_DELTAS,
-             metric: str = "both", spot_rate: int = 1) -> dict:
+             metric: str = "both", spot_rate: int = 1, classes: ClassSet | str = V1, visibility=None) -> dict:
     """Candidate spots and their scores over the whole grid, vectorised in TensorFlow.
 
     Args:
-        predictions: per half, a (seconds, 4) array (background, card, subs, goal), as
-            ClassificationSecondBased.py writes them (or arrays of spots for method "spots").
-        ground_truth: per half (same order), three arrays of event seconds (card, subs, goal), as
-            `truth.load_ground_truth` returns them.
+        predictions: per half, a (seconds, 1 + C) array (the background, then the class set's C event
+            classes: card, subs, goal for v1), as ClassificationSecondBased.py writes them (or arrays of
+            spots for method "spots").
+        ground_truth: per half (same order), C arrays of event seconds, as `truth.load_ground_truth`
+            returns them.
         methods: candidate methods, from "argmax", "center", "nms" (and "spots").
         thresholds: candidate thresholds in [0, 1].
         deltas: tolerances in whole seconds.
         metric: "paper", "soccernet" or "both".
         spot_rate: positions per second of the arrays: 1, or 2 (the official metric's frames, for arrays of
             spots read at that rate by `outputs.read_results_spotting`; metric "soccernet" only).
+        classes: the class set (`base.classes`), or its name; default v1.
+        visibility: per half, C bool arrays parallel to the ground truth, True for a shown event
+            (`truth.load_ground_truth(..., with_visibility=True)`); None: all shown. Used by the official
+            metric of a version-2 class set only.
 
     Equal scores keep the original's stable order: within a half the earlier second first, pooled over
     halves the earlier half in list order first. Numbers are identical to `reference.evaluate_loop` (paper)
-    and to the soccernet package's `evaluate(version=1)` on the same spots (soccernet).
+    and to the soccernet package's `evaluate(version=classes.version)` on the same spots (soccernet).
 
     Returns:
-        A JSON-able dict: the grid (`methods`, `thresholds`, `deltas`, `classes`), `halves`, `events`
-        (ground-truth counts per class), `spots` (candidate counts [method][threshold][class]), and per
-        metric (`paper`, `soccernet`): `AP` [method][threshold][delta][class], `mAP`
+        A JSON-able dict: the grid (`methods`, `thresholds`, `deltas`, `classes`), `class_set`, `halves`,
+        `events` (ground-truth counts per class), `spots` (candidate counts [method][threshold][class]), and
+        per metric (`paper`, `soccernet`): `AP` [method][threshold][delta][class], `mAP`
         [method][threshold][delta], `average_mAP` [method][threshold], `average_AP`
         [method][threshold][class], and `best` per method (the threshold of highest Average-mAP, the
-        first one on ties, with its numbers).
+        first one on ties, with its numbers). For a version-2 class set, the `soccernet` block also has
+        the package's shown and unshown figures (`AP_shown`, `mAP_shown`, `average_mAP_shown`,
+        `average_AP_shown`, the same with `_unshown`, and in `best`; see `report.metric_summary`), and the
+        report `events_soccernet_shown`, `events_soccernet_unshown`.
 
     Raises:
         ValueError: bad arguments or arrays.
     """
+    classes = class_set(classes)
+    names = classes.event_classes
     methods, thresholds, deltas = check_methods(methods), check_thresholds(thresholds), check_deltas(deltas)
     metrics = check_metrics(metric)
     if spot_rate not in (1, SOCCERNET_FRAMERATE) or (spot_rate != 1 and metrics != ("soccernet",)):
         raise ValueError(f"spot_rate {spot_rate}: 1, or {SOCCERNET_FRAMERATE} with the soccernet metric only "
                          "(the paper's metric is per second)")
     per_frame = SOCCERNET_FRAMERATE // spot_rate  # frames per array position
-    predictions = check_predictions(predictions)
-    ground_truth = check_ground_truth(ground_truth, len(predictions))
-    H, T, D, C = len(predictions), len(thresholds), len(deltas), len(V1.event_classes)
+    predictions = check_predictions(predictions, classes)
+    ground_truth = check_ground_truth(ground_truth, len(predictions), classes)
+    visibility = check_visibility(visibility, ground_truth)
+    H, T, D, C = len(predictions), len(thresholds), len(deltas), len(names)
     G = len(methods) * T * C
     cfg, col, sec, score = extract_spots(predictions, methods, thresholds)
     n = int(score.shape[0])
@@ -245,9 +235,10 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
     col_off = np.concatenate([[0], np.cumsum(np.tile(lengths, C))]).astype(np.int64)
     flat = tf.gather(tf.constant(col_off), col) + sec  # (column, second) in the flat layout
     widest = max(deltas)
-    results = {}
+    shape = (len(methods), T, C, D)
+    results, split, split_events = {}, None, None
     paper_gt = [np.floor(gt[c]).astype(np.int64) for c in range(C) for gt in ground_truth]  # rows = columns
-    events = {name: int(sum(len(s) for s in paper_gt[c * H:(c + 1) * H])) for c, name in enumerate(V1.event_classes)}
+    events = {name: int(sum(len(s) for s in paper_gt[c * H:(c + 1) * H])) for c, name in enumerate(names)}
     if "paper" in metrics:
         every = np.concatenate(paper_gt) if paper_gt else np.zeros(0, np.int64)
         near = _near_mask(paper_gt, every - widest // 2, every + (widest + 1) // 2, col_off)  # t-d/2 <= s < t+d/2
@@ -255,14 +246,13 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
         tp = _match(_Windows("paper", deltas), paper_gt, relevant, rank, group_half, col,
                     tf.cast(tf.gather(sec, relevant), tf.float64))
         results["paper"] = _paper_ap(relevant, tp, group, rank, group_start,
-                                     np.array([events[name] for name in V1.event_classes], np.int64), G, D).reshape(
-            len(methods), T, C, D).transpose(0, 1, 3, 2)
+                                     np.array([events[name] for name in names], np.int64), G, D).reshape(
+            shape).transpose(0, 1, 3, 2)
     events_soccernet = None
     if "soccernet" in metrics:
-        frames_gt = [np.unique(np.minimum(np.floor(SOCCERNET_FRAMERATE * gt[c]).astype(np.int64),
-                                          SOCCERNET_LAST_FRAME)) for c in range(C) for gt in ground_truth]
+        frames_gt, values_gt = official_rows(ground_truth, visibility, C)  # rows = columns
         events_soccernet = {name: int(sum(len(f) for f in frames_gt[c * H:(c + 1) * H]))
-                            for c, name in enumerate(V1.event_classes)}
+                            for c, name in enumerate(names)}
         every = np.concatenate(frames_gt) if frames_gt else np.zeros(0, np.int64)
         near = _near_mask(frames_gt, -((widest - every) // per_frame), (every + widest) // per_frame + 1,
                           col_off)  # |per_frame * s - f| <= d
@@ -274,10 +264,32 @@ def evaluate(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequen
         relevant = tf.reshape(tf.where(chosen & (tf.gather(tf.constant(near), flat) | clipped)), [-1])
         tp = _match(_Windows("soccernet", deltas), frames_gt, relevant, rank, group_half, col,
                     tf.cast(tf.gather(frame, relevant), tf.float64))
-        results["soccernet"] = _soccernet_ap(chosen, relevant, tp, score, group,
-                                             np.array([events_soccernet[name] for name in V1.event_classes]),
-                                             G, D).reshape(len(methods), T, C, D).transpose(0, 1, 3, 2)
-    return grid_report(methods, thresholds, deltas, metrics, H, events, events_soccernet, counts, results)
+        results["soccernet"] = soccernet_ap(chosen, relevant, tp, score, group,
+                                            np.array([events_soccernet[name] for name in names]),
+                                            G, D).reshape(shape).transpose(0, 1, 3, 2)
+        if classes.version == 2:
+            split, split_events = _visibility_split(frames_gt, values_gt, col, frame, chosen, relevant, tp, score,
+                                                    group, names, H, G, D, shape)
+    return grid_report(methods, thresholds, deltas, metrics, H, events, events_soccernet, counts, results, classes,
+                       split, split_events)
+
+
+def _visibility_split(frames_gt, values_gt, col, frame, chosen, relevant, tp, score, group, names, H, G, D, shape):
+    """The package's shown and unshown APs (`compute_precision_recall_curve`): the detections whose
+    `closest` value is +1 (kept where > 0.5), resp. -1 (kept where < -0.5), with their true positives
+    whatever event they matched; recall over the shown, resp. unshown, event frames. A detection in a half
+    without events of its class has closest -1: an unshown detection."""
+    C = len(names)
+    value = tf.constant(closest_values(frames_gt, values_gt, col.numpy(), frame.numpy()))
+    split, split_events = {}, {}
+    for part, sign in zip(VISIBILITY_PARTS, (1, -1)):
+        mask = value == sign
+        positives = np.array([sum(int((v == sign).sum()) for v in values_gt[c * H:(c + 1) * H]) for c in range(C)],
+                             np.int64)
+        split[part] = soccernet_ap(chosen & mask, relevant, tp & tf.gather(mask, relevant)[:, None], score, group,
+                                   positives, G, D).reshape(shape).transpose(0, 1, 3, 2)
+        split_events[part] = {name: int(positives[c]) for c, name in enumerate(names)}
+    return split, split_events
 
 
 def _pooled_order(group, score, float32_scores: bool):
@@ -312,24 +324,3 @@ def _paper_ap(relevant, tp, group, rank, group_start, positives, G, D):
     for q in range(len(RECALL_LEVELS)):  # summed in order, as the original's sum(AP_r)
         ap = ap + values[:, :, q]
     return ap / len(RECALL_LEVELS)
-
-
-def _soccernet_ap(chosen, relevant, tp, score, group, positives, G, D):
-    """The package's AP: precision and recall at 200 confidence thresholds (detections with score >=
-    threshold), then for j = 0, 0.1, ..., 1 the highest precision at recall >= j, summed and / 11."""
-    bins = len(SOCCERNET_CONFIDENCES) + 1
-    count, true_count = _soccernet_counts_fn()(chosen, relevant, tp, score, group,
-                                               tf.constant(SOCCERNET_CONFIDENCES), tf.constant(G, tf.int64))
-    count = count.numpy()[:-1].reshape(G, bins)
-    true_count = true_count.numpy().reshape(G, D, bins)
-    # Detections at threshold index i: those with more than i thresholds <= score.
-    detections = np.cumsum(count[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)  # (G, 200)
-    true_pos = np.cumsum(true_count[:, :, ::-1], axis=2)[:, :, ::-1][:, :, 1:].astype(np.float64)
-    n_gt = positives[np.arange(G) % len(V1.event_classes)].astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.nan_to_num(true_pos / detections[:, None, :])
-        recall = np.nan_to_num(true_pos / n_gt[:, None, None])
-    ap = np.zeros((G, D))
-    for j in np.arange(11) / 10:
-        ap = ap + np.where(recall >= j, precision, -np.inf).max(axis=2, initial=-np.inf).clip(min=0.0)
-    return ap / 11

@@ -15,7 +15,6 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from base.classes import V1
 from evaluation.candidates import HALF_WINDOW, candidates, threshold_in_precision
 
 SECOND_SPAN = 1 << 24  # seconds per column (or ground-truth row) in the composite sort and search keys
@@ -35,7 +34,8 @@ class _Layout:
         H = len(predictions)
         dtype = predictions[halves[0]].dtype
         self.work = work_dtype(dtype)
-        sources = [(h, c) for c in range(len(V1.event_classes)) for h in halves]
+        self.classes = predictions[halves[0]].shape[1] - 1  # event classes: the columns after the background
+        sources = [(h, c) for c in range(self.classes) for h in halves]
         self.columns = np.array([c * H + h for h, c in sources], np.int64)
         self.col_len = np.array([len(predictions[h]) for h, _ in sources], np.int64)
         self.col_off = np.concatenate([[0], np.cumsum(self.col_len)]).astype(np.int64)
@@ -137,7 +137,7 @@ def _empty_spots():
 
 def extract_spots(predictions, methods, thresholds):
     """Candidate spots of every (method, threshold, class column), in the base order (method, threshold,
-    class, half, second). Returns tensors cfg (method * T + threshold), col (class * H + half), sec, score."""
+    class, half, second); the arrays are (seconds, 1 + C), all of the same C. Returns tensors cfg (method * T + threshold), col (class * H + half), sec, score."""
     groups: dict[np.dtype, list[int]] = {}
     for h, p in enumerate(predictions):
         groups.setdefault(p.dtype, []).append(h)
@@ -147,7 +147,7 @@ def extract_spots(predictions, methods, thresholds):
         return _empty_spots()
     cfg, col, sec, score = (tf.concat([p[i] for p in parts], 0) for i in range(4))
     if len(parts) > 1 or any(p[4] for p in parts):  # merge groups / reference columns into the base order
-        columns = len(V1.event_classes) * len(predictions)
+        columns = (predictions[0].shape[1] - 1) * len(predictions)
         order = tf.argsort((cfg * columns + col) * SECOND_SPAN + sec, stable=True)
         cfg, col, sec, score = (tf.gather(x, order) for x in (cfg, col, sec, score))
     return cfg, col, sec, score
@@ -185,7 +185,7 @@ def _extract_group(predictions, halves, methods, thresholds):
                 sec, s_col = at & 0xFFFFFFFF, tf.bitwise.right_shift(at, 32)
                 score = tf.gather(q, top)
             if bad:
-                table = np.zeros((T, len(V1.event_classes) * len(predictions)), bool)
+                table = np.zeros((T, layout.classes * len(predictions)), bool)
                 for t_index, c in bad:
                     table[t_index, c] = True
                 good = ~tf.gather_nd(tf.constant(table), tf.stack([tf.cast(th, tf.int64), s_col], 1))

@@ -7,20 +7,20 @@ from typing import Sequence
 
 import numpy as np
 
-from base.classes import V1
+from base.classes import V1, ClassSet, class_set
 from evaluation.candidates import (CANDIDATE_METHODS, DEFAULT_DELTAS, DEFAULT_THRESHOLDS, RECALL_LEVELS, candidates,
                                    check_deltas, check_ground_truth, check_methods, check_predictions, check_thresholds)
 from evaluation.report import grid_report
 
 
-def _spotted_loop(predictions, method, threshold):
-    """Per half and class: [(second, score)] with score > 0, in descending score (stable), as `mAP()`;
-    and the number of candidates per class (before the score filter)."""
+def _spotted_loop(predictions, method, threshold, count: int):
+    """Per half and class (`count` classes): [(second, score)] with score > 0, in descending score (stable),
+    as `mAP()`; and the number of candidates per class (before the score filter)."""
     spotted = []
-    counts = [0] * len(V1.event_classes)
+    counts = [0] * count
     for p in predictions:
         per_class = []
-        for c in range(len(V1.event_classes)):
+        for c in range(count):
             seconds, scores = candidates(p[:, c + 1], threshold, method)
             counts[c] += len(seconds)
             spot_list = [(int(s), float(v)) for s, v in zip(seconds, scores) if v > 0]
@@ -66,21 +66,25 @@ def _ap_loop(spotted, ground_truth, c: int, delta: int) -> float:
 
 
 def evaluate_loop(predictions: Sequence[np.ndarray], ground_truth, *, methods: Sequence[str] = CANDIDATE_METHODS,
-                  thresholds: Sequence[float] = DEFAULT_THRESHOLDS, deltas: Sequence[int] = DEFAULT_DELTAS) -> dict:
+                  thresholds: Sequence[float] = DEFAULT_THRESHOLDS, deltas: Sequence[int] = DEFAULT_DELTAS,
+                  classes: ClassSet | str = V1) -> dict:
     """The paper's metric by plain loops (reference for the tests); same output as
-    `engine.evaluate(..., metric="paper")`, number for number."""
+    `engine.evaluate(..., metric="paper", classes=classes)`, number for number. Predictions are (seconds,
+    1 + C) arrays and the ground truth C arrays per half, C the class set's event classes."""
+    classes = class_set(classes)
+    C = len(classes.event_classes)
     methods, thresholds, deltas = check_methods(methods), check_thresholds(thresholds), check_deltas(deltas)
-    predictions = check_predictions(predictions)
-    ground_truth = check_ground_truth(ground_truth, len(predictions))
+    predictions = check_predictions(predictions, classes)
+    ground_truth = check_ground_truth(ground_truth, len(predictions), classes)
     gt_seconds = [tuple(np.floor(s).astype(np.int64).tolist() for s in gt) for gt in ground_truth]
-    ap = np.zeros((len(methods), len(thresholds), len(deltas), len(V1.event_classes)))
-    counts = np.zeros((len(methods), len(thresholds), len(V1.event_classes)), np.int64)
+    ap = np.zeros((len(methods), len(thresholds), len(deltas), C))
+    counts = np.zeros((len(methods), len(thresholds), C), np.int64)
     for mi, method in enumerate(methods):
         for ti, threshold in enumerate(thresholds):
-            spotted, counts[mi, ti] = _spotted_loop(predictions, method, threshold)
+            spotted, counts[mi, ti] = _spotted_loop(predictions, method, threshold, C)
             for di, delta in enumerate(deltas):
-                for c in range(len(V1.event_classes)):
+                for c in range(C):
                     ap[mi, ti, di, c] = _ap_loop(spotted, gt_seconds, c, delta)
-    events = {name: int(sum(len(gt[c]) for gt in gt_seconds)) for c, name in enumerate(V1.event_classes)}
+    events = {name: int(sum(len(gt[c]) for gt in gt_seconds)) for c, name in enumerate(classes.event_classes)}
     return grid_report(methods, thresholds, deltas, ("paper",), len(predictions), events, None, counts,
-                   {"paper": ap})
+                       {"paper": ap}, classes)
