@@ -20,7 +20,7 @@ from base import files, labels as label_files
 from base.classes import V1, ClassSet
 from evaluation.candidates import SOCCERNET_FRAMERATE, SPOTS
 from evaluation.engine import evaluate
-from evaluation.inputs import PREFIX_FIELD, Inputs, class_keyword, json_rate
+from evaluation.inputs import PREFIX_FIELD, Inputs, json_rate
 from evaluation.outputs import (EVALUATION_RESULTS, prediction_file, read_prediction_file, read_results_spotting,
                                 results_spotting_dir, results_spotting_file, results_spotting_json,
                                 write_results_spotting, write_results_spotting_zip)
@@ -35,6 +35,7 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
     return {model: report}."""
     output = Path(args.output)
     metric_names, ground_truth, classes = inputs.metric_names, inputs.ground_truth, inputs.classes
+    visibility = inputs.visibility
     methods, thresholds, sets = inputs.methods, inputs.thresholds, inputs.sets
     deltas = next(iter(sets.values()))
     results, lengths, best_json = {}, None, []
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
         began = time.perf_counter()
         prefix, predictions, spots = model.prefix, model.predictions, model.spots
         for name, chosen in sets.items():
-            grid = functools.partial(_score, args, model, ground_truth, classes, deltas=chosen)
+            grid = functools.partial(_score, args, model, ground_truth, visibility, classes, deltas=chosen)
             report = grid(methods, thresholds, metric_names)
             if inputs.chosen is not None:
                 _thresholds_from(report, inputs.chosen[prefix], grid)
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
         lengths = [max(n, 1 + int(max((float(t) for c in gt for t in c), default=0)))
                    for n, gt in zip(lengths, ground_truth)]
         chance = evaluate(chance_spots(inputs.chance_truth, lengths, classes), ground_truth, methods=(SPOTS,),
-                          thresholds=(0.0,), deltas=deltas, metric=args.metric, **class_keyword(classes))
+                          thresholds=(0.0,), deltas=deltas, metric=args.metric, classes=classes,
+                          visibility=visibility)
         chance["training_list"] = str(args.chance)
     for prefix, predictions, chosen in best_json:
         _write_best_json(args, prefix, predictions, results[prefix], output, classes, chosen)
@@ -125,16 +127,17 @@ def _plot_spots(args, spot_plots: list[tuple], classes: ClassSet, label_file: st
     return written
 
 
-def _score(args, model, ground_truth, classes: ClassSet, methods, thresholds, metrics, deltas) -> dict:
+def _score(args, model, ground_truth, visibility, classes: ClassSet, methods, thresholds, metrics, deltas) -> dict:
     """One model's grid report over these methods, thresholds, metrics and deltas: its .npy predictions by
     `engine.evaluate`, or its JSON spots (`_evaluate_json`)."""
     if args.results_spotting:
-        return _evaluate_json(model.spots, ground_truth, thresholds, metrics, deltas, classes)
+        return _evaluate_json(model.spots, ground_truth, visibility, thresholds, metrics, deltas, classes)
     return evaluate(model.predictions, ground_truth, methods=methods, thresholds=thresholds, deltas=deltas,
-                    metric=metrics[0] if len(metrics) == 1 else args.metric, **class_keyword(classes))
+                    metric=metrics[0] if len(metrics) == 1 else args.metric, classes=classes,
+                    visibility=visibility)
 
 
-def _evaluate_json(spots: dict[str, list[np.ndarray]], ground_truth, thresholds, metric_names, deltas,
+def _evaluate_json(spots: dict[str, list[np.ndarray]], ground_truth, visibility, thresholds, metric_names, deltas,
                    classes: ClassSet = V1) -> dict:
     """Score results_spotting.json files: the paper's metric per second, the official one at its 0.5 s
     frames (as the package reads the files), each on the spots read at its own resolution
@@ -142,7 +145,8 @@ def _evaluate_json(spots: dict[str, list[np.ndarray]], ground_truth, thresholds,
     reports = {}
     for metric in metric_names:
         reports[metric] = evaluate(spots[metric], ground_truth, methods=(SPOTS,), thresholds=thresholds,
-                                   deltas=deltas, metric=metric, spot_rate=json_rate(metric), **class_keyword(classes))
+                                   deltas=deltas, metric=metric, spot_rate=json_rate(metric), classes=classes,
+                                   visibility=visibility)
     report = dict(reports[metric_names[0]])
     report["metrics"] = list(metric_names)
     for metric in metric_names[1:]:

@@ -7,7 +7,6 @@ the spots to plot and the grid. No TensorFlow.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import time
@@ -62,6 +61,8 @@ class Inputs:
     # --thresholds_from: {prefix: {metric: {method: (threshold, its Average-mAP there)}}}; None: chosen here
     chosen: dict[str, dict[str, dict[str, tuple[float, float]]]] | None = None
     thresholds_note: str = CHOSEN_HERE
+    # per half, per class, whether each event of `ground_truth` is shown (SoccerNet-v2's `visibility`)
+    visibility: list[tuple[np.ndarray, ...]] | None = None
 
 
 def read_inputs(args: argparse.Namespace) -> Inputs:
@@ -89,7 +90,6 @@ def read_inputs(args: argparse.Namespace) -> Inputs:
     if explicit is not None:
         check_label_file(args.label_file, explicit)
     models, classes = _read_models(args, metric_names, explicit)
-    check_engine_classes(classes, "--classes" if explicit else "the predictions")
     for prefix, theirs in their_classes.items():  # the earlier run scored the same classes
         if theirs is not None and list(theirs) != list(classes.event_classes):
             raise DataError(args.thresholds_from, f"--thresholds_from: model '{prefix}' was scored on {len(theirs)} "
@@ -97,21 +97,16 @@ def read_inputs(args: argparse.Namespace) -> Inputs:
                                                   f"{classes.name}")
     label_file = check_label_file(args.label_file, classes)
     sets = delta_sets(args.deltas or (["loose"] if classes is V1 else ["both"]))
-    ground_truth = truth.load_ground_truth(args.testing, args.SoccerNet_path, label_file, **class_keyword(classes))
+    ground_truth, visibility = truth.load_ground_truth(args.testing, args.SoccerNet_path, label_file, classes,
+                                                       with_visibility=True)
     log.info("ground truth: %d halves from %s (%s classes, %s)", len(ground_truth), args.testing, classes.name,
              label_file)
-    chance_truth = (truth.load_ground_truth(args.chance, args.SoccerNet_path, label_file, **class_keyword(classes))
+    chance_truth = (truth.load_ground_truth(args.chance, args.SoccerNet_path, label_file, classes)
                     if args.chance else None)
     spot_plots = _spot_plot_inputs(args, output, classes) if args.plot_spots else []
     note = CHOSEN_HERE if chosen is None else f"from {args.thresholds_from}"
     return Inputs(started, metric_names, ground_truth, chance_truth, spot_plots, methods, thresholds, sets, models,
-                  classes, label_file, chosen, note)
-
-
-def class_keyword(classes: ClassSet) -> dict:
-    """The `classes=` keyword of `truth.load_ground_truth` and `engine.evaluate`: v1 is their default, so it is
-    given for the other sets only (which an engine without the keyword refuses: `check_engine_classes`)."""
-    return {} if classes is V1 else {"classes": classes}
+                  classes, label_file, chosen, note, visibility)
 
 
 def check_label_file(label_file: str | None, classes: ClassSet) -> str:
@@ -125,16 +120,6 @@ def check_label_file(label_file: str | None, classes: ClassSet) -> str:
         raise DataError("--label_file", f"the {classes.name} classes are read from {classes.label_file}, "
                                         f"not from {label_file}")
     return label_file
-
-
-def check_engine_classes(classes: ClassSet, what: str) -> None:
-    """A class set other than v1 needs the engine's `classes=` keyword (`class_keyword`).
-
-    Raises:
-        DataError: naming `what` gave the class set, when the engine lacks the keyword.
-    """
-    if classes is not V1 and "classes" not in inspect.signature(truth.load_ground_truth).parameters:
-        raise DataError(what, f"the {classes.name} classes: this evaluation engine scores the v1 classes only")
 
 
 def check_flags(args: argparse.Namespace) -> None:
