@@ -14,7 +14,7 @@ from networks.names import TRAINED_MODELS
 from runtime import rundir
 
 TINY_DEMO = ["--games", "3", "2", "2", "--half_minutes", "4", "--event_rate", "10", "--windows", "20", "10",
-             "--max_epochs", "1", "1", "--train_args", "--batch_size 2 --VLAD_k 4 --micro_batch 64", "--no_progress"]
+             "--max_epochs", "1", "1", "--v2_games", "3", "2", "2", "--v2_max_epoch", "1", "--train_args", "--batch_size 2 --VLAD_k 4 --micro_batch 64", "--no_progress"]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,21 @@ def test_demo_writes_tables_findings_and_plots(demo_run):
     assert len(findings) == 4 and all(line.strip().startswith("[") for line in findings)
 
 
+def test_demo_v2_section_scores_with_both_evaluators(demo_run):
+    """Step 6: video, audio and method 4 on 17 classes; this evaluator and the package's on the same JSON files."""
+    folder, _ = demo_run
+    values = json.loads((folder / "results" / "v2" / "table_v2.json").read_text())
+    for model in ("video", "audio", "method 4"):
+        for delta_set in ("tight", "loose"):
+            pair = values[f"{model} {delta_set}"]
+            assert 0 <= pair["ours"] <= 1 and pair["ours"] == pytest.approx(pair["official"], abs=1e-6)
+    text = (folder / "results" / "v2" / "table_v2.txt").read_text()
+    assert "SoccerNet-v2 classes (17)" in text and text.count("[yes]") + text.count("[NO ]") == 3
+    assert "[yes] this evaluator equals the official one" in text
+    args = rundir.read_args(next((folder / "runs" / "v2").glob("rvlad64-20s-AudioVideoArchi5_*")))
+    assert args["classes"] == "v2"
+
+
 def test_demo_rerun_reuses_finished_runs(demo_run, capsys):
     from experiments import demo
 
@@ -58,7 +73,7 @@ def test_demo_rerun_reuses_finished_runs(demo_run, capsys):
     runs_before = sorted(p.name for p in (folder / "runs").iterdir())
     assert demo.main(argv) == 0
     out = capsys.readouterr().out
-    assert out.count("(done)") == 6  # six trainings, none repeated
+    assert out.count("(done)") == 9  # six trainings and the three of the v2 section, none repeated
     assert "$ .venv/bin/python ClassificationMinuteBased.py" not in out
     assert sorted(p.name for p in (folder / "runs").iterdir()) == runs_before
 
