@@ -12,10 +12,12 @@ and Video Streams" (CVPRW 2020), which produced the paper's spotting numbers (it
   p[i] > theta (a fixed 60 s window). One spot per second and class.
 - The paper's metric: per half and class, spots with a score > 0 in descending score; each takes the
   first not yet matched ground-truth event t in time order with t - delta/2 <= s < t + delta/2.
-  All halves pooled per class, 11-point interpolated AP; mAP = mean over card, subs, goal;
+  All halves pooled per class, 11-point interpolated AP; mAP = mean over the class set's C classes (card,
+  subs, goal in v1, the paper's; SoccerNet-v2's 17 with `--classes v2`: `base/classes.py`);
   Average-mAP = plain mean of the mAP over delta = 60, 55, ..., 5 s.
 - The official metric of the `soccernet` package (`SoccerNet.Evaluation.ActionSpotting.evaluate`,
-  version 1), computed on the same candidate spots: per half, each event in time order takes the
+  version 1, and version 2 for the v2 class set, with its shown and unshown split: `engine_official`),
+  computed on the same candidate spots: per half, each event in time order takes the
   unmatched spot of highest score within |s - t| <= delta/2 (at 2 frames per second, frames clipped to
   the package's 2-hour vectors); precision and recall at 200 confidence thresholds, its 11-point AP;
   Average-mAP = area under the mAP-delta curve (trapezoids over ascending delta, divided by the number
@@ -60,6 +62,8 @@ Modules (none imports a face):
 - `outputs`: the on-disk layout of spotting outputs and the SoccerNet results_spotting.json files.
 - `reference`: the paper's metric by plain loops (`evaluate_loop`).
 - `engine_spots`, `engine`: the vectorised grid in TensorFlow (`engine.evaluate`).
+- `engine_official`: the package's version-2 details: its frames and visibility values, the closest event
+  of each spot, the shown and unshown APs.
 - `report`: averages, summaries, CSV and text tables.
 - `plots`: the figures.
 - `inputs`: what a compute_mAP.py run reads, all read and checked before TensorFlow starts.

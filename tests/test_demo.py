@@ -178,3 +178,15 @@ def test_tables_give_mean_and_standard_deviation_over_seeds(tmp_path):
     assert data["video T=60"] == {"mean": pytest.approx(0.62), "std": pytest.approx(0.02), "values": [0.60, 0.62, 0.64]}
     assert data["audio T=60"]["std"] == pytest.approx(0.1)
     assert "62.0±2.0" in text and "50.0±10.0" in text and "seeds 1, 2, 3" in text
+
+
+def test_reproduce_dry_run_on_the_v2_classes(capsys, tmp_path):
+    """--classes v2: the same configurations, each training with --classes v2, on the synthetic v2 set."""
+    assert reproduce.main(["--table", "1", "--classes", "v2", "--dry-run", "--runs", str(tmp_path / "runs"),
+                           "--synthetic", str(tmp_path / "v2")]) == 0
+    out = capsys.readouterr().out
+    assert "v2 classes (the paper's columns are its v1 figures)" in out
+    assert "-m experiments.make_synthetic --output " + str(tmp_path / "v2") in out and "--classes v2" in out
+    trainings = [shlex.split(line) for line in out.splitlines() if "ClassificationMinuteBased.py" in line]
+    assert len(trainings) == 6 and all(a[a.index("--classes") + 1] == "v2" for a in trainings)
+    assert all("listgame_Train_300.npy" in a[a.index("--training") + 1] for a in trainings)
