@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="add a chance baseline: per half and class, spots at a uniform cadence, as many as "
                              "the class's mean count per half in this list's labels")
     parser.add_argument("--metric", choices=("paper", "soccernet", "both"), default="both",
-                        help="the paper's metric, the official SoccerNet one, or both (the paper's is the headline)")
+                        help="the paper's metric, the official SoccerNet one, or both (the headline: the paper's for v1; "
+                             "the official one for v2, its tight Average-mAP first)")
     parser.add_argument("--output", default="ResultSpottingPlotting2",
                         help="folder for results.json, grid.csv, summary.csv and the plots")
     parser.add_argument("--results_spotting", default=None, metavar="NAME",

@@ -48,6 +48,9 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
             if inputs.chosen is not None:
                 _thresholds_from(report, inputs.chosen[prefix], grid)
             report["best_thresholds"] = inputs.thresholds_note
+            if classes is not V1 and "soccernet" in report["metrics"]:  # v2's headline: the official metric
+                report["headline"] = "soccernet"
+                report["metrics"] = ["soccernet"] + [m for m in report["metrics"] if m != "soccernet"]
             if prefix not in results:
                 results[prefix] = report
                 if lengths is None:  # of the halves in seconds, for the chance baseline

@@ -54,12 +54,7 @@ def _line_figure(path: Path, curves: list[tuple], xlabel: str, ylabel: str, titl
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), handlelength=LEGEND_HANDLE)
-    try:
-        files.write_atomic(path, lambda temporary: fig.savefig(temporary, format="png", dpi=120,
-                                                                 bbox_inches="tight"))
-    finally:
-        plt.close(fig)
-    return path
+    return _save_png(plt, fig, path, 120)
 
 
 def games_to_plot(choice: Sequence[str], games: list[str], list_path, flag: str = "--plot_games") -> set[str]:
@@ -155,8 +150,13 @@ def plot_spots(path: Path, game: str, spots: dict[int, np.ndarray] | None,
     figure.suptitle(f"{title}\n{game}", fontsize=9)
     figure.tight_layout()  # after the title, which it leaves room for
     path.parent.mkdir(parents=True, exist_ok=True)
+    return _save_png(plt, figure, path, 110)
+
+
+def _save_png(plt, figure, path: Path, dpi: int) -> Path:
+    """Write a figure as a PNG file, whole or not at all (`files.write_atomic`), and close it."""
     try:
-        files.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110,
+        files.write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=dpi,
                                                                   bbox_inches="tight"))
     finally:
         plt.close(figure)

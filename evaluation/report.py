@@ -204,6 +204,10 @@ def format_report(model: str, report: dict) -> str:
     lines = [f"== {model}: {report['halves']} halves; events "
              + ", ".join(f"{c} {n}" for c, n in report["events"].items()) + " =="]
     names = report["classes"]
+    if report.get("class_set", "v1") != "v1" and "tight" in report and "soccernet" in report["tight"]:
+        tight = report["tight"]["soccernet"]["best"]  # SoccerNet-v2's headline, as its challenge reports it
+        lines.append("headline: the official tight Average-mAP (deltas 1-5 s), each method at its best t: " + ", ".join(
+            f"{m} {100 * tight[m]['average_mAP']:.2f}" for m in report["methods"]))
     wide = len(names) > WIDE
     thresholds = report["thresholds"]
     at_half = thresholds.index(0.5) if 0.5 in thresholds else None

@@ -62,7 +62,7 @@ def files_results(output: Path, prefix: str) -> dict:
     results = json.loads((output / "results.json").read_text())["models"][prefix]
     out = {}
     for name in DELTA_SETS:
-        block = results if name == "loose" else results["tight"]
+        block = results if name == "loose" else results["tight"]  # the tight set beside the loose one
         best = block["soccernet"]["best"]["spots"]
         out[name] = {"a_mAP": best["average_mAP"], "per_class": [best["average_AP"][c] for c in classes.V2.event_classes],
                      "shown": best.get("average_mAP_shown"), "unshown": best.get("average_mAP_unshown")}

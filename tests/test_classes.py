@@ -177,3 +177,20 @@ def test_predict_and_spot_take_the_class_set_from_the_model(v2_run, tiny_v2_root
     assert half.shape[1] == 18 and half.dtype == np.float32
     spots = json.loads((out / "results_spotting_v2" / game / "results_spotting.json").read_text())["predictions"]
     assert spots and {s["label"] for s in spots} <= set(classes.V2.event_classes)
+
+
+def test_late_fusion_of_two_v2_runs_and_a_mixed_pair_refused(v2_run, tiny_v2_root, tiny_runs, tmp_path, capsys):
+    import fusion
+
+    tflog = tmp_path / "audio"
+    argv = training_argv(tiny_v2_root, tflog, "--architecture", "AudioNetwork", "--classes", "v2", "--max_epoch", "1")
+    assert cmb.main(argv) == 0
+    (audio,) = tflog.iterdir()
+    assert fusion.main(["--method", "2", "--video_run", str(v2_run), "--audio_run", str(audio),
+                        "--output", str(tmp_path / "m2.json")]) == 0
+    report = json.loads((tmp_path / "m2.json").read_text())
+    assert list(report["AP"]) == list(classes.V2.classes) and len(report["confusion_matrix"]) == 18
+    capsys.readouterr()
+    assert fusion.main(["--method", "2", "--video_run", str(v2_run), "--audio_run", str(tiny_runs["audio"])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has --classes v1, the video run v2" in err[0]

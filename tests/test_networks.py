@@ -826,7 +826,7 @@ def test_model_config_round_trip():
                                       framewise_fusion=True, bn_mode="moving", keep_prob=0.5, name="m", **TINY)
     config = architectures.model_build_config(model)
     assert config == {"architecture": "AudioVideoArchi7", "num_frames": N, "video_dim": D, "audio_dim": D,
-                      "pooling": "SOFTDBOW", "vlad_k": K, "output_dim": O, "num_classes": 4, "keep_prob": 0.5,
+                      "pooling": "SOFTDBOW", "vlad_k": K, "output_dim": O, "classes": "v1", "num_classes": 4, "keep_prob": 0.5,
                       "bn_mode": "moving", "honour_pooling": True, "framewise_fusion": True,
                       "bn_momentum": 0.999, "pool_size": 120}
     clone = architectures.build_model(**config)
