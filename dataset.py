@@ -64,7 +64,7 @@ def read_game_list(path: str | os.PathLike) -> list[str]:
     if path.suffix == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
-        except ValueError as exc:
+        except (ValueError, EOFError, OSError) as exc:  # EOFError: a zero-byte or truncated file
             raise DataError(path, f"not a numpy array of strings ({exc})") from None
         if array.ndim != 1 or array.dtype.kind not in "US":
             raise DataError(path, f"expected a 1-D array of strings, got {array.dtype} {array.shape}")
@@ -133,7 +133,7 @@ def open_features(path: str | os.PathLike, dim: int | None = None, check_finite:
         raise DataError(path, "feature file not found")
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
+    except (ValueError, EOFError) as exc:  # EOFError: a zero-byte or truncated file
         raise DataError(path, f"not a numeric .npy array ({exc})") from None
     except OSError as exc:
         raise DataError(path, f"cannot read the feature file ({exc})") from None

@@ -82,7 +82,7 @@ def read_prediction_file(path: str | os.PathLike, classes: ClassSet | str | None
         raise DataError(path, "prediction file not found")
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, EOFError, OSError) as exc:  # EOFError: a zero-byte or truncated file
         raise DataError(path, f"not a numeric .npy array ({exc})") from None
     if classes is None:
         widths = sorted({class_set(name).num_classes for name in NAMES})

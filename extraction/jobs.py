@@ -164,7 +164,7 @@ def video_rows(job: HalfJob) -> int | None:
         if path.is_file():
             try:
                 return int(np.load(path, mmap_mode="r").shape[0])
-            except (ValueError, OSError) as exc:
+            except (ValueError, EOFError, OSError) as exc:
                 raise errors.DataError(path, f"cannot read the video features ({exc})") from None
     if job.is_wav:
         return None

@@ -25,6 +25,7 @@ import csv
 import datetime
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -210,7 +211,7 @@ def load_state(path: Path, model, optimizer) -> None:
     variables = state_variables(model, optimizer)
     try:
         saved = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise errors.DataError(path, f"not a saved state ({exc})") from None
     with saved:
         missing = sorted(set(variables) - set(saved.files))
@@ -286,7 +287,8 @@ def read_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The arrays of a `predictions_<list>.npz` (`save_predictions`).
 
     Raises:
-        errors.DataError: no such file, or not an .npz of plain arrays.
+        errors.DataError: no such file, not an .npz of plain arrays, an array missing, or logits that are not
+            (chunks, 1 + C) beside labels of the same shape.
     """
     path = Path(path)
     if not path.is_file():
@@ -294,6 +296,13 @@ def read_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
                                       "ClassificationMinuteBased.py --mode predict --model RUN)")
     try:
         with np.load(path, allow_pickle=False) as saved:
-            return {key: saved[key] for key in saved.files}
-    except (OSError, ValueError) as exc:  # not an .npz of plain arrays
+            arrays = {key: saved[key] for key in saved.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # not an .npz of plain arrays
         raise errors.DataError(path, f"unreadable saved predictions ({exc})") from None
+    missing = [key for key in ("logits",) + CHUNK_KEYS if key not in arrays]
+    if missing:
+        raise errors.DataError(path, f"saved predictions without {', '.join(missing)}")
+    logits, labels = arrays["logits"], arrays["labels"]
+    if logits.ndim != 2 or logits.shape != labels.shape or logits.dtype.kind != "f":
+        raise errors.DataError(path, f"logits {logits.dtype} {logits.shape} do not match labels {labels.shape}")
+    return arrays

@@ -301,3 +301,31 @@ def test_late_fusion_refuses_unreadable_logits_and_reports_a_failed_write(tiny_r
     rundir.predictions_file(audio, "listgame_Test_2").write_bytes(b"not an npz")
     assert fusion.main(argv) == errors.EXIT_BAD_INPUT
     assert "unreadable saved predictions" in _one_error(capsys.readouterr().err)
+
+
+def test_zero_byte_and_truncated_npy_files_are_one_line_refusals(tmp_path, tiny_runs, capsys):
+    """A zero-byte or truncated .npy (numpy raises EOFError) is a DataError naming the file, never a traceback."""
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    for read in (dataset.read_game_list, dataset.open_features, outputs.read_prediction_file):
+        with pytest.raises(errors.DataError, match="empty.npy: "):
+            read(empty)
+    saved = rundir.predictions_file(tiny_runs["video"], rundir.read_args(tiny_runs["video"])["testing"])
+    for name, content in (("truncated", saved.read_bytes()[:300]), ("zero", b"")):
+        copy = tmp_path / name
+        shutil.copytree(tiny_runs["audio"], copy)
+        (copy / saved.name).write_bytes(content)
+        assert importlib.import_module("fusion").main(["--method", "1", "--video_run", str(tiny_runs["video"]),
+                                                       "--audio_run", str(copy)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {copy / saved.name}: unreadable saved predictions")
+    # an .npz without one of its arrays, or logits of another width than its labels
+    with np.load(saved) as arrays:
+        kept = {k: arrays[k] for k in arrays.files}
+    for name, arrays, message in (("nokey", {k: v for k, v in kept.items() if k != "half_id"}, "without half_id"),
+                                  ("width", {**kept, "logits": kept["logits"][:, :3]}, "do not match labels")):
+        copy = tmp_path / name
+        shutil.copytree(tiny_runs["audio"], copy)
+        np.savez(copy / saved.name, **arrays)
+        with pytest.raises(errors.DataError, match=message):
+            rundir.read_predictions(copy / saved.name)
