@@ -65,7 +65,8 @@ def files_results(output: Path, prefix: str) -> dict:
         block = results if name == "loose" else results["tight"]  # the tight set beside the loose one
         best = block["soccernet"]["best"]["spots"]
         out[name] = {"a_mAP": best["average_mAP"], "per_class": [best["average_AP"][c] for c in classes.V2.event_classes],
-                     "shown": best.get("average_mAP_shown"), "unshown": best.get("average_mAP_unshown")}
+                     "shown": best.get("average_mAP_shown"), "unshown": best.get("average_mAP_unshown"),
+                     "events": [results["events"][c] for c in classes.V2.event_classes]}
     return out
 
 
@@ -98,11 +99,11 @@ def findings(ours: dict, official: dict) -> list[str]:
     lines.append(("fusion (method 4) above both streams in tight Average-mAP",
                   tight["method 4"]["a_mAP"] > max(tight["video"]["a_mAP"], tight["audio"]["a_mAP"]),
                   ", ".join(f"{m} {100 * tight[m]['a_mAP']:.1f}" for m in MODELS)))
-    per_class = [tuple(tight[m]["per_class"][c] for m in MODELS) for c in range(len(classes.V2.event_classes))]
-    beats = [name for name, (video, audio, fusion) in zip(classes.V2.event_classes, per_class)
-             if fusion > max(video, audio)]
-    lines.append((f"fusion above both streams on {len(beats)} of 17 classes (tight)", len(beats) > 8,
-                  ", ".join(beats) or "none"))
+    scored = [c for c, n in enumerate(tight["video"]["events"]) if n]  # the classes the test games hold
+    beats = [classes.V2.event_classes[c] for c in scored
+             if tight["method 4"]["per_class"][c] > max(tight["video"]["per_class"][c], tight["audio"]["per_class"][c])]
+    lines.append((f"fusion above both streams on {len(beats)} of the {len(scored)} classes the test games hold "
+                  "(tight), more than half", 2 * len(beats) > len(scored), ", ".join(beats) or "none"))
     return [f"  [{'yes' if ok else 'NO '}] {text}: {detail}" for text, ok, detail in lines]
 
 
