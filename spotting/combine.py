@@ -3,6 +3,8 @@ fused by late fusion method 1 or 2 (training.late_fusion) into a new output, wri
 TensorFlow)."""
 from __future__ import annotations
 
+import functools
+
 from tqdm import tqdm
 
 import dataset
@@ -37,11 +39,11 @@ def combine(args) -> int:
                                                  "late fusion needs two outputs of the same class set")
             fused[half] = fuse_probabilities(video, audio, args.combine)
         spotted = classes.of_width(fused[dataset.HALVES[0]].shape[1])
-        spotting_games.write_game_outputs(args, game, args.output, fused, spotted)
-        if game in plotted:
-            plots.plot_spots(outputs.timeline_file(args.output_dir, game, args.output), game, None, fused,
-                             spotting_games.game_events(root, game, spotted), f"{args.output} (late fusion method {args.combine})",
-                             plots.TIMELINE_LOOK)
+        plot = None if game not in plotted else functools.partial(
+            plots.plot_spots, outputs.timeline_file(args.output_dir, game, args.output), game, None, fused,
+            spotting_games.game_events(root, game, spotted), f"{args.output} (late fusion method {args.combine})",
+            plots.TIMELINE_LOOK)
+        spotting_games.write_game_outputs(args, game, args.output, fused, spotted, plot)
     print(f"{args.output}: method {args.combine} of {args.video_output} and {args.audio_output} for "
           f"{len(games)} games in {args.output_dir}" + spotting_games.json_note(args, args.output))
     return 0

@@ -13,6 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -42,9 +43,12 @@ def windows_of_half(n_windows: int, bn_mode: str, batch_size: int) -> list[np.nd
 
 
 def write_game_outputs(args, game: str, prefix: str, probabilities: dict[int, np.ndarray],
-                       spotted: classes.ClassSet) -> None:
-    """The per-half arrays, then the game's results_spotting.json (written last: marks the game done),
-    where compute_mAP.py reads them."""
+                       spotted: classes.ClassSet, plot: Callable[[], object] | None = None) -> None:
+    """A game's files, where compute_mAP.py reads them: its timeline plot first (`plot`, for the plotted
+    games), then the per-half arrays, then its results_spotting.json. The last of them marks the game done
+    (`game_done`), so a process killed at any point leaves a game that a rerun spots again whole."""
+    if plot is not None:
+        plot()
     for half, array in probabilities.items():
         path = outputs.prediction_file(args.output_dir, game, prefix, half)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ outputs as window by window, which `--window_by_window` restores).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -91,10 +92,10 @@ def spot(args, job: spotting_games.Job) -> None:
                                     for inputs in pipeline.make_dataset(split, index, batches, streams=streams)])
             probabilities[split.halves[half_id].half] = p
             windows += len(index)
-        spotting_games.write_game_outputs(args, game, prefix, probabilities, spotted)
-        if game in job.plotted:
-            plots.plot_spots(outputs.timeline_file(args.output_dir, game, prefix), game, None, probabilities,
-                             spotting_games.game_events(root, game, spotted),
-                             f"{prefix} ({settings['architecture']}, T = {window_sec:g} s)", plots.TIMELINE_LOOK)
+        plot = None if game not in job.plotted else functools.partial(
+            plots.plot_spots, outputs.timeline_file(args.output_dir, game, prefix), game, None, probabilities,
+            spotting_games.game_events(root, game, spotted), f"{prefix} ({settings['architecture']}, T = "
+            f"{window_sec:g} s)", plots.TIMELINE_LOOK)
+        spotting_games.write_game_outputs(args, game, prefix, probabilities, spotted, plot)
     elapsed = time.perf_counter() - started
     log.info("spotted %d windows in %.1f s (%.0f windows/s)", windows, elapsed, windows / max(elapsed, 1e-9))

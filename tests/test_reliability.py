@@ -329,3 +329,29 @@ def test_zero_byte_and_truncated_npy_files_are_one_line_refusals(tmp_path, tiny_
         np.savez(copy / saved.name, **arrays)
         with pytest.raises(errors.DataError, match=message):
             rundir.read_predictions(copy / saved.name)
+
+
+@pytest.mark.parametrize("point", ["write:s_timeline.png", "write:results_spotting.json"])
+def test_spotting_killed_at_a_game_s_first_or_last_write_reruns_to_the_same_files(tiny_root, tiny_runs, tmp_path,
+                                                                                  point):
+    """A game is done only when all its files are: killed while writing the first game's timeline (its first
+    file) or its JSON (its last), the rerun spots that game again and ends byte for byte as an uninterrupted
+    run, with no temporary left."""
+    list_path = tiny_root / "listgame_Test_2.npy"
+    argv = [sys.executable, str(TOP / "ClassificationSecondBased.py"), "--model", str(tiny_runs["audio"]),
+            "--testing", str(list_path), "--output_dir", str(tmp_path / "out"), "--output", "s", "--no_progress"]
+    clean = {k: v for k, v in os.environ.items() if k != fault_hook.FAULT_ENV}
+    killed = subprocess.run(argv, cwd=TOP, env={**clean, fault_hook.FAULT_ENV: point}, capture_output=True,
+                            text=True, timeout=240)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    first = dataset.read_game_list(list_path)[0]
+    assert not outputs.game_outputs_done(tmp_path / "out", first, "s")
+    again = subprocess.run(argv, cwd=TOP, env=clean, capture_output=True, text=True, timeout=240)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert _temporaries(tmp_path / "out") == []
+    assert csb.main(argv[2:-1] + ["--output_dir", str(tmp_path / "whole"), "--no_progress"]) == 0
+    written = sorted(p.relative_to(tmp_path / "whole") for p in (tmp_path / "whole").rglob("*") if p.is_file())
+    assert any(p.name == "s_timeline.png" for p in written)
+    assert written == sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*") if p.is_file())
+    for name in written:
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
