@@ -5,9 +5,11 @@ so a reader never sees a half-written file, whatever kills the writer.
 """
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -64,6 +66,41 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     finally:
         temporary.unlink(missing_ok=True)
     return path
+
+
+def staging_folder(output: str | os.PathLike) -> Path:
+    """A new empty folder beside `output` (same file system) where a run writes the files of `output` before
+    `publish` moves them into place: `.<name>.<pid>-<random>.stage`. Those left by killed processes are
+    removed first."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    for stale in output.parent.glob(f".{glob.escape(output.name)}.*.stage"):
+        pid = stale.name[len(output.name) + 2:].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    stage = output.parent / f".{output.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.stage"
+    stage.mkdir()
+    return stage
+
+
+def publish(stage: Path, output: str | os.PathLike, last: str) -> None:
+    """Move every file of `stage` into `output` at the same relative path, the file `last` (the marker that
+    the run is complete) at the end, then remove `stage`. Each move is an atomic rename; the moves of two
+    processes publishing into one folder do not interleave (an exclusive lock on `output/.lock`), so the
+    folder ends with one run's files, never a mix of two.
+    """
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    moved = sorted((p for p in stage.rglob("*") if p.is_file()),
+                   key=lambda p: p.relative_to(stage).as_posix() == last)  # stable: `last` at the end
+    with open(output / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        for source in moved:
+            target = output / source.relative_to(stage)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fault_point(f"publish:{source.name}")
+            os.replace(source, target)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def write_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Sequence
@@ -72,9 +73,32 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
                           thresholds=(0.0,), deltas=deltas, metric=args.metric, classes=classes,
                           visibility=visibility)
         chance["training_list"] = str(args.chance)
+    # Every file is written into a staging folder and then moved into --output, results.json last (the
+    # marker of a complete evaluation): a killed evaluation leaves no half of one, and two evaluations into
+    # one folder leave the files of one of them.
+    stage = files.staging_folder(output)
+    try:
+        plotted = _write_outputs(args, inputs, results, chance, best_json, stage)
+        files.publish(stage, output, EVALUATION_RESULTS)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    for prefix, report in results.items():
+        print(format_report(prefix, report))
+        print(f"  best thresholds: {inputs.thresholds_note}")
+    if len(results) > 1 or chance:
+        print(format_comparison(results, chance))
+    print(f"written: {output / EVALUATION_RESULTS}, grid.csv, summary.csv"
+          + ("" if args.no_plots else ", plots") + (f", {len(plotted)} spot plots" if plotted else "")
+          + f" ({time.perf_counter() - inputs.started:.1f} s)")
+    return results
+
+
+def _write_outputs(args, inputs: Inputs, results: dict, chance: dict | None, best_json: list, output: Path) -> list:
+    """The evaluation's files in `output` (the staging folder): the best JSON files, results.json, the CSV
+    files, the plots. Returns the spot plots drawn."""
+    classes, metric_names = inputs.classes, inputs.metric_names
     for prefix, predictions, chosen in best_json:
         _write_best_json(args, prefix, predictions, results[prefix], output, classes, chosen)
-    output.mkdir(parents=True, exist_ok=True)
     settings = {"testing": str(args.testing), "SoccerNet_path": args.SoccerNet_path,
                 "predictions": str(args.predictions), "results_spotting": args.results_spotting,
                 "label_file": inputs.label_file, "classes": classes.name, "best_thresholds": inputs.thresholds_note}
@@ -85,16 +109,7 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
     if not args.no_plots:
         for metric in metric_names:
             plot_results(results, output, metric, classes)
-    plotted = _plot_spots(args, inputs.spot_plots, classes, inputs.label_file)
-    for prefix, report in results.items():
-        print(format_report(prefix, report))
-        print(f"  best thresholds: {inputs.thresholds_note}")
-    if len(results) > 1 or chance:
-        print(format_comparison(results, chance))
-    print(f"written: {output / EVALUATION_RESULTS}, grid.csv, summary.csv"
-          + ("" if args.no_plots else ", plots") + (f", {len(plotted)} spot plots" if plotted else "")
-          + f" ({time.perf_counter() - inputs.started:.1f} s)")
-    return results
+    return _plot_spots(args, inputs.spot_plots, classes, inputs.label_file, output)
 
 
 def chance_spots(training_truth, lengths: Sequence[int], classes: ClassSet = V1) -> list[np.ndarray]:
@@ -114,18 +129,20 @@ def chance_spots(training_truth, lengths: Sequence[int], classes: ClassSet = V1)
     return arrays
 
 
-def _plot_spots(args, spot_plots: list[tuple], classes: ClassSet, label_file: str) -> list[Path]:
+def _plot_spots(args, spot_plots: list[tuple], classes: ClassSet, label_file: str, output: Path) -> list[Path]:
     """Each model's spots of the chosen games over its probabilities and the annotations."""
     root = dataset.data_root_for(args.testing, args.SoccerNet_path)
     written = []
     for prefix, game, path, spots in spot_plots:
+        if path.is_relative_to(args.output) and (output / path.relative_to(args.output)).is_file():
+            path = output / path.relative_to(args.output)  # a JSON file of --write_json, not yet published
         spots = spots if spots is not None else read_results_spotting(path, classes=classes)
         files = [prediction_file(args.predictions, game, prefix, h) for h in dataset.HALVES]
         probabilities = ({h: read_prediction_file(f, classes) for h, f in zip(dataset.HALVES, files)}
                          if all(f.is_file() for f in files) else None)
         labels = root / game / label_file
         events = label_files.read_labels(labels, classes) if labels.is_file() else []
-        written.append(plot_spots(spots_plot_file(args.output, prefix, game), game, spots, probabilities, events,
+        written.append(plot_spots(spots_plot_file(output, prefix, game), game, spots, probabilities, events,
                                   f"{prefix}: the spots of its {path.name}", classes=classes))
     return written
 
@@ -183,7 +200,6 @@ def _write_best_json(args, prefix: str, predictions: list[np.ndarray], report: d
     else:
         method = max(report["methods"], key=lambda m: chosen[headline][m][1])
     threshold = block["best"][method]["threshold"]
-    folder = results_spotting_dir(output, prefix)
     contents = []
     for i, game in enumerate(dataset.read_game_list(args.testing)):
         target = results_spotting_file(output, prefix, game)
@@ -192,7 +208,8 @@ def _write_best_json(args, prefix: str, predictions: list[np.ndarray], report: d
         content = results_spotting_json(by_half, method, threshold, game, classes)
         write_results_spotting(target, content)
         contents.append((game, content))
-    log.info("%s: results_spotting.json files (%s, threshold %.2f) under %s", prefix, method, threshold, folder)
+    log.info("%s: results_spotting.json files (%s, threshold %.2f) under %s", prefix, method, threshold,
+             results_spotting_dir(args.output, prefix))
     if args.zip:
         archive = Path(args.zip.replace(PREFIX_FIELD, prefix))
         archive.parent.mkdir(parents=True, exist_ok=True)

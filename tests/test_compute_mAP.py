@@ -638,3 +638,60 @@ def test_bad_arguments_raise_value_errors():
         engine.evaluate([np.zeros((10, 4))], [gt()], deltas=(2.5,))
     with pytest.raises(ValueError, match="shape"):
         engine.evaluate([np.zeros((10, 3))], [gt()])
+
+
+@pytest.mark.parametrize("point", ["write:grid.csv", "publish:results.json"])
+def test_an_evaluation_killed_at_a_write_reruns_to_the_same_files(small_tree, point):
+    """Killed while staging its files, or after publishing all of them but results.json (the marker of a
+    complete evaluation), an evaluation leaves no results.json; the rerun ends byte for byte as an
+    uninterrupted run, with no staging folder left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from base import fault_hook
+
+    root, list_path, games = small_tree
+    argv = [sys.executable, str(Path(cm.__file__)), "--testing", str(list_path), "--predictions", str(root / "pred"),
+            "--prefix", "modelA", "--thresholds", "0.5", "0.3", "--write_json", "--loglevel", "WARNING"]
+    clean = {k: v for k, v in os.environ.items() if k != fault_hook.FAULT_ENV}
+    killed = subprocess.run(argv + ["--output", str(root / "out")], env={**clean, fault_hook.FAULT_ENV: point},
+                            capture_output=True, text=True, timeout=240)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not (root / "out" / "results.json").exists()
+    for output in ("out", "whole"):
+        done = subprocess.run(argv + ["--output", str(root / output)], env=clean, capture_output=True, text=True,
+                              timeout=240)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert not list(root.glob(".*.stage"))
+    written = sorted(p.relative_to(root / "whole") for p in (root / "whole").rglob("*") if p.is_file())
+    assert Path("results.json") in written and len(written) > 5
+    assert written == sorted(p.relative_to(root / "out") for p in (root / "out").rglob("*") if p.is_file())
+    for name in written:
+        assert (root / "out" / name).read_bytes() == (root / "whole" / name).read_bytes(), name
+
+
+def test_publishing_moves_the_marker_last_and_leaves_one_run_s_files(tmp_path, monkeypatch):
+    """`files.publish`: a stage's files land at their relative paths, the marker after all others, the stage
+    removed; a second publish into the folder replaces the files it holds; a killed process's stage is
+    removed by the next `staging_folder`."""
+    from base import files
+
+    output = tmp_path / "out"
+    for run in ("first", "second"):
+        stage = files.staging_folder(output)
+        for name in ("results.json", "grid.csv", "sub/a.json"):
+            (stage / name).parent.mkdir(parents=True, exist_ok=True)
+            (stage / name).write_text(f"{run} {name}")
+        order = []
+        monkeypatch.setattr(files, "fault_point", order.append)  # called before each move
+        files.publish(stage, output, "results.json")
+        assert order[-1] == "publish:results.json" and sorted(order[:-1]) == ["publish:a.json", "publish:grid.csv"]
+        assert not stage.exists()
+        assert {p.name: p.read_text() for p in output.rglob("*") if p.is_file() and p.name != ".lock"} == {
+            "results.json": f"{run} results.json", "grid.csv": f"{run} grid.csv", "a.json": f"{run} sub/a.json"}
+    dead = tmp_path / ".out.999999999-deadbeef.stage"
+    dead.mkdir()
+    files.staging_folder(output)
+    assert not dead.exists()
