@@ -13,7 +13,7 @@ import logging
 import numpy as np
 from tqdm import tqdm
 
-from base import files
+from base import errors, files
 from extraction import audio_features, media, video_features
 from extraction.jobs import AUDIO_NAME, FPS, VIDEO_NAME, HalfJob, video_rows
 from runtime import process
@@ -24,6 +24,16 @@ log = logging.getLogger("extract_features")
 def _bar(total: int, desc: str, no_progress: bool):
     return tqdm(total=total, desc=desc, unit="chunk" if "audio" in desc else "frame", leave=False,
                 disable=process.progress_off(no_progress))
+
+
+def _write(written: list, job: HalfJob, name: str, features: np.ndarray) -> None:
+    """A feature file with at least one row (a decoded file can hold fewer frames or samples than its
+    headers say: truncated or corrupt), written atomically; its folder is made here, not before."""
+    if len(features) == 0:
+        raise errors.DataError(job.path, f"no {name} features: the file decodes to less than one half-second "
+                                         "(truncated or corrupt?)")
+    job.folder.mkdir(parents=True, exist_ok=True)
+    written.append(files.write_atomic(job.output(name), lambda tmp: np.save(tmp, features)))
 
 
 def extract(args, todo: list[HalfJob]) -> int:
@@ -38,8 +48,6 @@ def extract(args, todo: list[HalfJob]) -> int:
         model = video_features.build_resnet(weights, args.precision, random_weights=args.random_weights)
         video_predict = audio_features.compiled_predict(model)
     written = []
-    for folder in sorted({job.folder for job in todo}):
-        folder.mkdir(parents=True, exist_ok=True)
     for job in todo:
         label = f"{job.folder.name} half {job.half}"
         if job.video:
@@ -48,7 +56,7 @@ def extract(args, todo: list[HalfJob]) -> int:
                 features = video_features.extract_file(job.path, video_predict, start=job.start, kept=kept,
                                                        duration=job.duration, fps=FPS, batch_size=args.frame_batch,
                                                        channel_order=args.channel_order, progress=bar.update)
-            written.append(files.write_atomic(job.output(VIDEO_NAME), lambda tmp: np.save(tmp, features)))
+            _write(written, job, VIDEO_NAME, features)
             log.info("%s: %s", written[-1], features.shape)
         if job.audio:
             rows = video_rows(job)
@@ -61,7 +69,7 @@ def extract(args, todo: list[HalfJob]) -> int:
                                                        last_group_quirk=not args.correct_last_group,
                                                        progress=bar.update)
             del samples
-            written.append(files.write_atomic(job.output(AUDIO_NAME), lambda tmp: np.save(tmp, features)))
+            _write(written, job, AUDIO_NAME, features)
             log.info("%s: %s (cut to %s video rows)", written[-1], features.shape, rows)
     note = f" ({audio_features.RANDOM_WARNING})" if args.random_weights else ""
     print(f"wrote {len(written)} feature files{note}")

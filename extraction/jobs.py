@@ -8,6 +8,8 @@ files hold. The extraction itself is `extraction.features`.
 from __future__ import annotations
 
 import logging
+import math
+import os
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,17 +143,78 @@ def _check_wav_header(path: Path) -> None:
         raise errors.DataError(path, f"not a 16-bit PCM wav file ({exc})") from None
 
 
+def check_output_folder(folder: str | os.PathLike, flag: str) -> None:
+    """A folder that can hold the outputs, checked before any work: not an existing file, and its nearest
+    existing ancestor a writable folder (so that it can be created). DataError naming it and `flag`."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise errors.DataError(folder, f"{flag} names a file, not a folder")
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise errors.DataError(folder, f"{flag} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise errors.DataError(folder, f"{flag} cannot be written: {existing} is not writable")
+
+
+def media_streams(path: str | os.PathLike) -> set[str]:
+    """The kinds of stream ("audio", "video") a media file holds, from its headers."""
+    path = Path(path)
+    if path.suffix.lower() in media.AUDIO_EXTENSIONS:
+        _check_wav_header(path)
+        return {"audio"}
+    with media._open(path) as container:
+        return {kind for kind, present in (("audio", container.streams.audio), ("video", container.streams.video))
+                if present}
+
+
+def _audio_seconds(job: HalfJob) -> float:
+    """The audio's length from the headers (the wav's frame count, else the stream's or container's duration)."""
+    if job.is_wav:
+        with wave.open(str(job.path), "rb") as handle:
+            return handle.getnframes() / float(handle.getframerate() or 1)
+    with media._open(job.path) as container:
+        stream = container.streams.audio[0]
+        if stream.duration is not None and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        return (container.duration or 0) / 1e6
+
+
+def check_rows(job: HalfJob) -> None:
+    """Each feature file of the job will have at least one row (one frame at 2 fps, one half-second audio
+    chunk), from the headers; DataError naming the media file otherwise (before anything is written)."""
+    start = job.start or 0.0
+    if job.video and not media.frame_numbers(job.path, FPS, job.start, job.duration):
+        raise errors.DataError(job.path, f"no frame to extract at {FPS:g} fps after {start:g} s (shorter than "
+                                         "half a second, or truncated): no video features")
+    if job.audio:
+        seconds = _audio_seconds(job) - start
+        if job.duration is not None:
+            seconds = min(seconds, job.duration)
+        if not math.isfinite(seconds) or seconds < 0.5:
+            raise errors.DataError(job.path, f"less than one half-second chunk of audio after {start:g} s: "
+                                             "no audio features")
+        if video_rows(job) == 0:  # the rows the audio features are cut to
+            raise errors.DataError(job.path, "no video frame to cut the audio features to (shorter than half a "
+                                             "second, or truncated): no audio features")
+
+
 def pending(jobs: list[HalfJob], overwrite: bool) -> list[HalfJob]:
     """The jobs with something to write: a feature file that exists is skipped (logged) unless
-    `overwrite`; the media of each job left is checked (`check_media`)."""
+    `overwrite`; the media of each job left is checked (`check_media`, `check_rows`), and the folder of
+    its features (`check_output_folder`)."""
     for job in jobs:
         for kind, name in (("audio", AUDIO_NAME), ("video", VIDEO_NAME)):
             if getattr(job, kind) and job.output(name).is_file() and not overwrite:
                 log.info("%s exists: skipped", job.output(name))
                 setattr(job, kind, False)
     todo = [job for job in jobs if job.audio or job.video]
+    for folder in sorted({job.folder for job in todo}):
+        check_output_folder(folder, "--output" if any(job.out is not None for job in todo) else "the game folder")
     for job in todo:
         check_media(job)
+        check_rows(job)
     return todo
 
 

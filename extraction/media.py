@@ -33,12 +33,19 @@ from base import errors, files
 log = logging.getLogger("media")
 
 AUDIO_EXTENSIONS = (".wav",)
+CLIP_EXTENSIONS = (".mkv", ".mp4", ".mov")  # containers `write_test_clip` writes (H.264/MPEG-4 video, AAC audio)
+
+
+def _require_file(path: Path) -> None:
+    if path.is_dir():
+        raise errors.DataError(path, "is a folder, not a media file")
+    if not path.is_file():
+        raise errors.DataError(path, "file not found")
 
 
 def _open(path: str | os.PathLike):
     path = Path(path)
-    if not path.is_file():
-        raise errors.DataError(path, "file not found")
+    _require_file(path)
     try:
         return av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as exc:
@@ -76,8 +83,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """
     path = Path(path)
     if path.suffix.lower() in AUDIO_EXTENSIONS:
-        if not path.is_file():
-            raise errors.DataError(path, "file not found")
+        _require_file(path)
         return _read_wav(path)
     with _open(path) as container:
         if not container.streams.audio:
@@ -168,10 +174,13 @@ def _count_video_frames(container, stream) -> int:
     if stream.frames:
         return int(stream.frames)
     count = 0
-    for packet in container.demux(stream):
-        if packet.size:
-            count += 1
-    container.seek(0)
+    try:
+        for packet in container.demux(stream):
+            if packet.size:
+                count += 1
+        container.seek(0)
+    except (av.FFmpegError, OSError, ValueError) as exc:  # a truncated or corrupt file
+        raise errors.DataError(container.name, f"cannot read the video packets, truncated or corrupt? ({exc})") from None
     return count
 
 
@@ -334,9 +343,31 @@ def write_test_clip(path: str | os.PathLike, seconds: float, fps: int = 25, size
     dropped by the decoder). The container follows the suffix (`.mkv`, `.mp4`).
     """
     path = Path(path)
+    check_clip_request(path, seconds, fps, size)
     path.parent.mkdir(parents=True, exist_ok=True)
     return files.write_atomic(path, lambda temporary: _write_clip(temporary, seconds, fps, size, tone_hz,
                                                                     sample_rate, channels))
+
+
+def check_clip_request(path: Path, seconds: float, fps: int = 25, size: tuple[int, int] = (320, 180)) -> None:
+    """What `write_test_clip` refuses before writing: DataError for the file (a folder, an unknown
+    container suffix, a parent that is a file), ValueError for a length or size it cannot encode."""
+    path = Path(path)
+    if path.is_dir():
+        raise errors.DataError(path, "is a folder; give the clip's file name")
+    if path.suffix.lower() not in CLIP_EXTENSIONS:
+        raise errors.DataError(path, f"unknown clip extension {path.suffix or '(none)'!r}; "
+                                     f"one of {', '.join(CLIP_EXTENSIONS)}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise errors.DataError(path, f"cannot be written: {parent} is a file")
+            break
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds * fps >= 1):
+        raise ValueError(f"seconds must be finite and at least one frame (1/{fps} s), got {seconds}")
+    width, height = size
+    if width < 2 or height < 2 or width % 2 or height % 2:
+        raise ValueError(f"size must be two even numbers of pixels >= 2 (yuv420p), got {width} x {height}")
 
 
 def _write_clip(path: Path, seconds: float, fps: int, size: tuple[int, int], tone_hz: float | None,

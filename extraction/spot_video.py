@@ -33,7 +33,8 @@ from typing import Sequence
 import dataset
 from base import errors
 from evaluation import outputs
-from extraction.jobs import VIDEO_NAME
+from extraction import jobs
+from extraction.jobs import AUDIO_NAME, VIDEO_NAME
 from extraction.pca import apply_pca, load_pca
 from networks import names
 from runtime import cli, process, rundir
@@ -86,6 +87,7 @@ def plan(args) -> tuple[dict, tuple[str, ...], Path, object]:
         raise errors.DataError(model_file.parent, f"its model was trained on {video} video features; the features "
                                 f"extracted from a video are {VIDEO_NAME} (SoccerNet v2's): train "
                                 f"with --featuresVideo {VIDEO_NAME}")
+    check_inputs(args, streams, model_file.parent, game_dir)
     pca = None
     if "video" in streams and settings.get("PCA", True):
         if not args.pca:
@@ -93,6 +95,28 @@ def plan(args) -> tuple[dict, tuple[str, ...], Path, object]:
                                              "give a PCA saved by fit_pca.py --save")
         pca = load_pca(args.pca, dim=dataset.KNOWN_DIMS["ResNET"])
     return settings, streams, game_dir, pca
+
+
+def check_inputs(args, streams: Sequence[str], run: Path, game_dir: Path) -> None:
+    """Before any extraction: the output folders can be written (`jobs.check_output_folder`), and each
+    half's media holds every stream the model reads (a .wav has no video, a silent video no audio), unless
+    that half's feature file is in the game folder already (and is not to be redone)."""
+    if args.game_dir:
+        jobs.check_output_folder(args.game_dir, "--game_dir")
+    jobs.check_output_folder(args.output_dir, "--output_dir")
+    if args.game:
+        if not game_dir.is_dir():
+            raise errors.DataError(game_dir, "game folder not found")
+        halves = [(half, jobs._half_file(game_dir, half)) for half in dataset.HALVES]
+    else:
+        halves = [(half, Path(p)) for half, p in ((1, args.video1), (2, args.video2)) if p]
+    for half, path in halves:
+        held = jobs.media_streams(path)
+        for stream in streams:
+            name = AUDIO_NAME if stream == "audio" else VIDEO_NAME
+            if stream not in held and (args.overwrite or not dataset.feature_file(game_dir, half, name).is_file()):
+                raise errors.DataError(path, f"no {stream} stream, and the model of {run} reads {stream} features "
+                                             f"({' + '.join(streams)})")
 
 
 def extraction_argv(args, streams: Sequence[str]) -> list[str]:

@@ -5,9 +5,13 @@ The command line of `media.write_test_clip` (it was `python media.py CLIP ...`).
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Sequence
 
+from base import errors
 from extraction import media
+
+FPS = 25  # media.write_test_clip's default frame rate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,14 +24,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_flags(args) -> None:
+    """The flags `media.write_test_clip` can encode; DataError naming the flag otherwise (before any file
+    is touched)."""
+    if not math.isfinite(args.seconds) or args.seconds * FPS < 1:
+        raise errors.DataError("--seconds", f"{args.seconds!r} is not a length of at least one frame "
+                                            f"(1/{FPS} s, finite)")
+    if not math.isfinite(args.tone_hz) or args.tone_hz < 0:
+        raise errors.DataError("--tone_hz", f"{args.tone_hz!r} is not a frequency (finite, >= 0; 0: no audio)")
+    width, height = args.size
+    if width < 2 or height < 2 or width % 2 or height % 2:
+        raise errors.DataError("--size", f"{width} {height}: width and height must be even numbers >= 2 "
+                                         "(the yuv420p video)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.seconds <= 0:
-        parser.error("--seconds must be positive")
-    path = media.write_test_clip(args.path, args.seconds, size=tuple(args.size), tone_hz=args.tone_hz or None)
-    print(f"wrote {path} ({args.seconds:g} s)")
-    return 0
+
+    def work() -> int:
+        check_flags(args)
+        path = media.write_test_clip(args.path, args.seconds, fps=FPS, size=tuple(args.size),
+                                     tone_hz=args.tone_hz or None)
+        print(f"wrote {path} ({args.seconds:g} s)")
+        return 0
+
+    return errors.run_command(work)
 
 
 if __name__ == "__main__":

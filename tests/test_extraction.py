@@ -354,3 +354,84 @@ def test_faces_load_without_tensorflow_and_no_module_imports_them():
             offenders += [f"{path.relative_to(top)} imports {name}" for name in names
                           if name in {f"extraction.{face}" for face in faces}]
     assert offenders == []
+
+
+# ------------------------------------------------------------------------------------------------
+# Refusals before any work: one line, exit 2, nothing written
+
+
+def _one_line(capsys, *words):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and all(word in err[0] for word in words), err
+
+
+def test_write_clip_refuses_bad_flags_and_paths(tmp_path, capsys):
+    from extraction import write_clip
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "a_file").write_text("x")
+    cases = [([str(out / "c.mkv"), "--seconds", value], "--seconds") for value in ("nan", "inf", "-1", "0")]
+    cases += [([str(out / "c.mkv"), "--size", *size], "--size") for size in (("0", "0"), ("-2", "4"))]
+    cases += [([str(out / "c.xyz")], "c.xyz"), ([str(out)], str(out)),
+              ([str(tmp_path / "a_file" / "c.mkv")], "a_file")]
+    for argv, named in cases:
+        assert write_clip.main(argv + (["--seconds", "1"] if "--seconds" not in argv else [])) == 2, argv
+        _one_line(capsys, named)
+    assert list(out.iterdir()) == []
+    with pytest.raises(errors.DataError, match="is a folder"):
+        media.read_audio(out)
+    with pytest.raises(errors.DataError, match="is a folder"):
+        media.frame_numbers(out)
+
+
+def _extract(argv):
+    from extraction import extract_features
+
+    return extract_features.main(argv + ["--random_weights", "--no_progress", "--loglevel", "ERROR"])
+
+
+def test_extraction_refuses_clips_without_a_full_row(tmp_path, capsys):
+    media.write_test_clip(tmp_path / "short.mkv", 0.3)
+    media.write_test_clip(tmp_path / "full.mkv", 3.0)
+    data = (tmp_path / "full.mkv").read_bytes()
+    (tmp_path / "truncated.mkv").write_bytes(data[:len(data) // 50])  # headers, hardly any packets
+    (tmp_path / "cut.mkv").write_bytes(data[:len(data) // 10])  # the headers say 3 s; 0.2 s of audio decode
+    out = tmp_path / "features"
+    for name, features in (("short.mkv", ["video"]), ("short.mkv", ["audio"]), ("truncated.mkv", ["video"]),
+                           ("truncated.mkv", ["audio"]), ("truncated.mkv", ["audio", "video"]),
+                           ("cut.mkv", ["audio"])):
+        before = sorted(p.name for p in tmp_path.iterdir())
+        code = _extract(["--video1", str(tmp_path / name), "--no_video_ini", "--output", str(out),
+                         "--features", *features])
+        assert code == 2, (name, features)
+        _one_line(capsys, name)
+        assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_extraction_refuses_an_output_that_is_a_file_before_decoding(tmp_path, capsys):
+    media.write_test_clip(tmp_path / "clip.mkv", 1.0)
+    (tmp_path / "taken").write_text("not a folder")
+    for output, named in ((tmp_path / "taken", "--output"), (tmp_path / "taken" / "sub", "--output")):
+        assert _extract(["--video1", str(tmp_path / "clip.mkv"), "--no_video_ini", "--output", str(output)]) == 2
+        _one_line(capsys, str(output), named)
+    assert (tmp_path / "taken").read_text() == "not a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv", "taken"]
+
+
+def test_extracted_zero_rows_are_refused_before_writing(tmp_path, monkeypatch):
+    """A file that decodes to fewer rows than its headers say (features.extract's last check)."""
+    from types import SimpleNamespace
+
+    from extraction import features, jobs, video_features
+
+    media.write_test_clip(tmp_path / "clip.mkv", 1.0, tone_hz=None)
+    job = jobs.HalfJob(1, tmp_path / "clip.mkv", start=0.0, video=True, out=tmp_path / "out")
+    monkeypatch.setattr(video_features, "build_resnet", lambda *a, **k: None)
+    monkeypatch.setattr(features.audio_features, "compiled_predict", lambda model: None)
+    monkeypatch.setattr(video_features, "extract_file", lambda *a, **k: np.zeros((0, 2048), np.float32))
+    args = SimpleNamespace(random_weights=True, resnet_weights=None, precision="float32", no_progress=True,
+                           frame_batch=4, channel_order="bgr")
+    with pytest.raises(errors.DataError, match="clip.mkv: no ResNET_TF2 features"):
+        features.extract(args, [job])
+    assert not (tmp_path / "out").exists()

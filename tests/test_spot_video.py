@@ -87,3 +87,32 @@ def test_bad_input_writes_nothing(tf2_run, tiny_runs, videos, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("error: ") and message in err[-1], err
     assert not game_dir.exists() and not (tmp_path / "out").exists()
+
+
+def test_refused_before_extracting(tf2_run, tiny_runs, videos, tmp_path, capsys):
+    """Streams the model reads that the media lack, and output folders that are files: one line, exit 2,
+    before anything is extracted or written."""
+    media.write_test_clip(tmp_path / "silent.mkv", 2.0, tone_hz=None)
+    media.write_wav(tmp_path / "sound.wav", np.zeros(44100, np.int16), 44100)
+    (tmp_path / "a_file").write_text("x")
+    game_dir, out = tmp_path / "game", tmp_path / "out"
+    common = ["--random_weights", "--no_progress", "--loglevel", "WARNING"]
+
+    def argv(model, video, game=game_dir, output=out):
+        return ["--model", str(model), "--video1", str(video), "--game_dir", str(game), "--output_dir",
+                str(output), *common]
+
+    cases = [(argv(tf2_run, tmp_path / "silent.mkv"), "silent.mkv: no audio stream"),   # fusion, no audio
+             (argv(tiny_runs["audio"], tmp_path / "silent.mkv"), "silent.mkv: no audio stream"),
+             (argv(tf2_run, tmp_path / "sound.wav"), "sound.wav: no video stream"),   # fusion, audio only
+             (argv(tf2_run, videos / "first.mp4", game=tmp_path / "a_file"), "--game_dir names a file"),
+             (argv(tf2_run, videos / "first.mp4", output=tmp_path / "a_file"), "--output_dir names a file"),
+             (argv(tf2_run, videos / "first.mp4", output=tmp_path / "a_file" / "sub"), "--output_dir cannot be created")]
+    for args, message in cases:
+        assert spot_video.main(args) == 2, args
+        err = capsys.readouterr()
+        assert "1/3" not in err.out  # refused before the extraction step
+        lines = err.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert not game_dir.exists() and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "silent.mkv", "sound.wav"]
