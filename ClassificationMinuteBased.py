@@ -43,7 +43,7 @@ TOP = Path(__file__).resolve().parent
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=cli.HelpFormatter)
     original = parser.add_argument_group("flags of the original script")
     original.add_argument("--architecture", type=cli.argument_type(names.resolve_architecture, "architecture"),
@@ -168,7 +168,9 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
     process.setup_process(args)
     # TensorFlow imported quietly (no CUDA start-up noise on a machine without NVIDIA's driver), its GPU
     # memory growing on demand, before the training modules import it.
-    process.start_tensorflow()
+    code = errors.run_command(process.start_tensorflow)
+    if code:
+        return code
     from training import command
 
     return command.execute(args, defaults=vars(parser.parse_args([])), state=state, after_epoch=after_epoch,

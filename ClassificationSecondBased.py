@@ -46,7 +46,7 @@ TOP = Path(__file__).resolve().parent
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=cli.HelpFormatter)
     original = parser.add_argument_group("flags of the original script (model flags default to the run's)")
     original.add_argument("--testing", default=str(TOP / "listgame_Test_100.npy"), help="game list to spot")

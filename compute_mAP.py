@@ -34,7 +34,7 @@ TOP = Path(__file__).resolve().parent
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter,
         epilog="Prediction files: <predictions>/<game>/<prefix>_Half_<h>.npy, (seconds, 1 + C) probabilities "
                "(C = 3 classes for v1, 17 for v2). "

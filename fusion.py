@@ -29,7 +29,7 @@ from training.late_fusion import describe_methods, late_fusion
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--list", action="store_true", help="list the seven methods and exit")
     parser.add_argument("--method", type=int, choices=LATE_FUSION, help="1: product of probabilities; 2: mean of logits")

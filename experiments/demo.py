@@ -58,7 +58,7 @@ DEMO_TRAIN_ARGS = "--batch_size 6 --lr_patience 2 --stop_patience 4 --micro_batc
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--data", default=str(TOP / "data" / "synthetic"), help="root of the demo data set")
     parser.add_argument("--games", type=int, nargs=3, default=[30, 10, 10], metavar=("TRAIN", "VALID", "TEST"),
@@ -89,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.max_epochs) != len(args.windows):
         parser.error("--max_epochs needs one value per --windows value")
+    return errors.run_command(lambda: demo(args))
+
+
+def demo(args) -> int:
+    """The demo's steps for checked arguments; its exit code."""
     config = SyntheticConfig(games=tuple(args.games), seed=args.seed, half_minutes=args.half_minutes,
                              event_rate=args.event_rate)
     if args.half_minutes < 45:

@@ -43,7 +43,7 @@ TOP = Path(__file__).resolve().parent.parent
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--table", choices=TABLES + ("2", "3", "all"), default="all", help="which table")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
@@ -119,6 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.synthetic = str(TOP / "data" / ("synthetic" if args.classes == classes.DEFAULT else f"synthetic-{args.classes}"))
     if args.seeds > 1 and "--seed" in shlex.split(args.train_args):
         parser.error("--seeds N sets each training's --seed; leave --seed out of --train_args")
+    return errors.run_command(lambda: reproduce(args))
+
+
+def reproduce(args) -> int:
+    """The planned trainings, spotting and tables for checked arguments; the exit code."""
     tables = list(TABLES) if args.table == "all" else ["2/3" if args.table in ("2", "3") else args.table]
     s = settings_from_args(args)
     plan = Plan()

@@ -32,7 +32,7 @@ log = logging.getLogger("extract_features")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter)
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter)
     source = parser.add_argument_group("input (one of)")
     source.add_argument("--game", default=None, help="a game folder with 1_HQ.mkv and 2_HQ.mkv (or 1.mkv, 2.mkv, .wav)")
     source.add_argument("--games", default=None, help="a game list (.npy or text) of folders under --SoccerNet_path")

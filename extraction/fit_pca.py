@@ -27,7 +27,7 @@ from runtime import cli, process
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--training", required=True, help="game list whose raw features the PCA is fitted on")
     parser.add_argument("--lists", nargs="*", default=[], help="other game lists to transform as well")

@@ -45,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter)
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter)
     parser.add_argument("--model", required=True, help="run folder of ClassificationMinuteBased.py (or its .keras file)")
     source = parser.add_argument_group("the match (one of)")
     source.add_argument("--game", default=None, help="a game folder with 1_HQ.mkv, 2_HQ.mkv and video.ini "

@@ -10,12 +10,13 @@ from typing import Sequence
 
 from base import errors
 from extraction import media
+from runtime import cli
 
 FPS = 25  # media.write_test_clip's default frame rate
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Write a synthetic test clip: a moving coloured picture and a "
+    parser = cli.ArgumentParser(description="Write a synthetic test clip: a moving coloured picture and a "
                                                  "sine tone (for trying extract_features.py and spot_video.py).")
     parser.add_argument("path", help="the clip to write (.mkv or .mp4)")
     parser.add_argument("--seconds", type=float, default=60.0, help="length")

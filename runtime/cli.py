@@ -30,6 +30,15 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """Every script's parser: a usage error is two lines, a short usage pointing to --help and the error
+    (argparse's own usage block runs to twenty lines and more); --help is argparse's."""
+
+    def error(self, message: str):
+        first = str(message).strip().splitlines()
+        self.exit(2, f"usage: {self.prog} [options] (see --help)\n{self.prog}: error: {first[0] if first else ''}\n")
+
+
 def _log_level(text: str) -> str:
     level = str(text).strip().upper()
     if level not in LOG_LEVELS:

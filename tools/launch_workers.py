@@ -25,14 +25,15 @@ from typing import Sequence
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
-from runtime import cli
+from base import errors  # noqa: E402
+from runtime import cli  # noqa: E402
 from training import cluster  # noqa: E402
 
 EXIT_TIMEOUT = 124
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter)
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=cli.HelpFormatter)
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--gpus_per_worker", type=int, default=0,
                         help="GPUs of each worker (worker i gets GPUs i*G ... i*G+G-1); 0: CPU only")
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give the script to run after --, e.g. -- ClassificationMinuteBased.py --distribute multiworker ...")
     if args.workers < 1 or args.gpus_per_worker < 0:
         parser.error("--workers must be at least 1 and --gpus_per_worker not negative")
-    return launch(command, args.workers, args.gpus_per_worker, args.timeout)
+    return errors.run_command(lambda: launch(command, args.workers, args.gpus_per_worker, args.timeout))
 
 
 if __name__ == "__main__":

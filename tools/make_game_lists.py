@@ -21,7 +21,7 @@ import numpy as np
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
-from base import files
+from base import errors, files
 from runtime import cli
 
 SPLITS = {"train": "listgame_Train_300.npy", "valid": "listgame_Valid_100.npy",
@@ -30,7 +30,7 @@ CHALLENGE = {"challenge": "listgame_Challenge_50.npy"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=cli.HelpFormatter)
     parser.add_argument("--output_dir", default=str(TOP), help="folder of the three list files")
     parser.add_argument("--check", action="store_true",
@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return errors.run_command(lambda: make_lists(args))
+
+
+def make_lists(args) -> int:
+    """Write (or with --check compare) the list files; the exit code."""
     from SoccerNet.utils import getListGames
 
     folder = Path(args.output_dir)
