@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="none: one device; mirrored: every local GPU (without one, --replicas logical CPU "
                           "devices); multiworker: one process per machine, the cluster given by TF_CONFIG "
                           "(docs/distributed.md)")
+    new.add_argument("--join_timeout", type=float, default=cluster.JOIN_TIMEOUT_S, metavar="SECONDS",
+                     help="--distribute multiworker: every worker must join the cluster within this many seconds, "
+                          "else each exits with code 5 naming the missing one (a worker lost mid-run: code 6)")
     new.add_argument("--replicas", type=int, default=0,
                      help="--distribute mirrored: replicas (0: every GPU, or 2 logical CPU devices without one)")
     new.add_argument("--no_sync_bn", action="store_true",
@@ -136,6 +139,8 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
         parser.error("--distribute is for training; --mode predict runs on one device")
     if not 0.0 <= args.dropout < 1.0:
         parser.error("--dropout must be in [0, 1)")
+    if not 0.0 < args.join_timeout < float("inf"):
+        parser.error("--join_timeout must be a positive number of seconds")
     if args.mode == "train" and not args.resume and not args.architecture:
         parser.error("--architecture is required to train")
     state = None
@@ -160,7 +165,7 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
         args = argparse.Namespace(**{**vars(parser.parse_args([])), **recorded, "resume": str(run),
                                      **{flag: getattr(args, flag) for flag in options.MACHINE_FLAGS}})
     if args.distribute == "multiworker":
-        code = errors.run_command(cluster.read_tf_config)
+        code = errors.run_command(lambda: cluster.check_own_port(cluster.read_tf_config()))
         if code:
             return code
     if args.mode == "train" and args.WindowSize * args.featurePerSec != int(args.WindowSize * args.featurePerSec):

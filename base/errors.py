@@ -2,7 +2,8 @@
 
 Every script goes through `run_command`, so the codes and the wording of the last line are the same
 everywhere: bad input (`DataError`, and the other exceptions a script declares as bad input) exits 2,
-a non-finite loss 3 (training), a failed write 4; any other exception is one line naming it and exit 1
+a non-finite loss 3 (training), a failed write 4, a multi-worker training whose peer did not join in time 5
+and one whose peer was lost mid-run 6; any other exception is one line naming it and exit 1
 (its traceback in the script's log file when it keeps one, and on stderr under `--loglevel DEBUG`), and
 Ctrl-C one line and exit 130.
 """
@@ -16,6 +17,7 @@ from typing import Callable
 log = logging.getLogger("soccernet")
 
 EXIT_UNEXPECTED, EXIT_BAD_INPUT, EXIT_NON_FINITE, EXIT_WRITE_FAILED = 1, 2, 3, 4
+EXIT_CLUSTER_JOIN, EXIT_PEER_LOST = 5, 6  # multi-worker training (`training.cluster`)
 EXIT_INTERRUPTED = 130  # a shell's code for a process stopped by SIGINT
 
 

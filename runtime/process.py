@@ -95,13 +95,18 @@ def setup_logging(level: str = "INFO", log_file: str | os.PathLike | None = None
 
 def setup_process(args: argparse.Namespace) -> None:
     """What every script does first, before TensorFlow is imported: the GPU choice (`args.GPU`, when the
-    script has it), the allocator settings, and the logging set-up (`args.loglevel`)."""
+    script has it), the allocator settings, and the logging set-up (`args.loglevel`; TensorFlow's own C++
+    log only under DEBUG)."""
     gpu = getattr(args, "GPU", -1)
     if gpu is not None and gpu >= 0:
         os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     tune_allocator()
-    setup_logging(getattr(args, "loglevel", "INFO"))
+    level = getattr(args, "loglevel", "INFO")
+    # TensorFlow's C++ log (its servers' start-up, a lost peer's abort in every collective) under DEBUG
+    # only: otherwise a failure is the script's one line. A value the user set is kept.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if _log_level(level) == "DEBUG" else "3")
+    setup_logging(level)
 
 
 # What TensorFlow's CUDA build prints on a machine without NVIDIA's driver, straight to file descriptor 2

@@ -6,17 +6,23 @@
 Each worker is a process of the given script with its own `TF_CONFIG` (`training.cluster.local_cluster`: a
 cluster of `--workers` tasks on 127.0.0.1 ports free at the start; worker 0 is the chief and writes the
 run folder). Their output comes here line by line, prefixed with "[worker i]". The workers run on the
-CPU unless `--gpus_per_worker` gives each its own GPUs. When a worker fails the others are stopped; the
-exit status is the first failure's (124 after `--timeout`), else 0. On several machines, set TF_CONFIG
-on each yourself (docs/distributed.md).
+CPU unless `--gpus_per_worker` gives each its own GPUs. When a worker fails, the launcher says which one
+failed first and how; the others end by themselves (a lost peer ends each with one line and exit code 6)
+or are stopped after `GRACE_S` seconds. The exit status is the first failure's (a signal N as 128 + N;
+124 after `--timeout`), else 0. The workers' temporary files (each non-chief worker's copy of the state)
+live in one folder of the launcher's, removed at the end whatever happened. On several machines, set
+TF_CONFIG on each yourself (docs/distributed.md).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,6 +36,9 @@ from runtime import cli  # noqa: E402
 from training import cluster  # noqa: E402
 
 EXIT_TIMEOUT = 124
+# After the first failure, how long the other workers have to end by themselves (their peer-loss
+# detection, `training.cluster.HEARTBEAT_TIMEOUT_S`, with room to exit) before they are stopped.
+GRACE_S = cluster.HEARTBEAT_TIMEOUT_S + 40
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,47 +59,88 @@ def _forward(stream, prefix: str, out) -> None:
     stream.close()
 
 
+def _how(code: int) -> str:
+    """A worker's exit status in words."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _stop(processes: Sequence[subprocess.Popen]) -> None:
+    """SIGTERM, then SIGKILL after 10 s, for every worker still running."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def launch(command: Sequence[str], workers: int, gpus_per_worker: int = 0, timeout: float = 0,
-           out=None) -> int:
-    """Run `command` (a script and its arguments) as `workers` local workers; return the exit status."""
+           out=None, environs: Sequence[dict] | None = None, grace: float = GRACE_S) -> int:
+    """Run `command` (a script and its arguments) as `workers` local workers; return the exit status.
+
+    Args:
+        environs: per worker, variables added to its environment (tests: a fault in one worker).
+        grace: seconds the others have to end by themselves after the first failure.
+    """
     out = out or sys.stdout
     configs = cluster.local_cluster(workers)
+    scratch = tempfile.mkdtemp(prefix="launch-workers-")
     processes, threads = [], []
-    for number, config in enumerate(configs):
-        env = dict(os.environ, TF_CONFIG=json.dumps(config))
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(number * gpus_per_worker + g) for g in range(gpus_per_worker))
-        process = subprocess.Popen([sys.executable, *command], env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, bufsize=1)
-        thread = threading.Thread(target=_forward, args=(process.stdout, f"[worker {number}] ", out), daemon=True)
-        thread.start()
-        processes.append(process)
-        threads.append(thread)
-    began, status = time.monotonic(), 0
+    began, status, first = time.monotonic(), 0, None
     try:
-        while any(p.poll() is None for p in processes):
-            failed = [p.returncode for p in processes if p.returncode not in (None, 0)]
-            if failed:
-                status = failed[0]
+        for number, config in enumerate(configs):
+            env = dict(os.environ, TF_CONFIG=json.dumps(config), TMPDIR=scratch,
+                       **(environs[number] if environs else {}))
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(number * gpus_per_worker + g) for g in range(gpus_per_worker))
+            process = subprocess.Popen([sys.executable, *command], env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True, bufsize=1)
+            thread = threading.Thread(target=_forward, args=(process.stdout, f"[worker {number}] ", out), daemon=True)
+            thread.start()
+            processes.append(process)
+            threads.append(thread)
+        deadline = None  # after the first failure: when the others are stopped
+        while None in [p.poll() for p in processes]:  # every worker polled (its return code read) each time
+            if first is None:
+                failed = [n for n, p in enumerate(processes) if p.returncode not in (None, 0)]
+                if failed:
+                    first = failed[0]
+                    code = processes[first].returncode
+                    status = 128 - code if code < 0 else code
+                    out.write(f"launch_workers: worker {first} failed first ({_how(code)}); waiting up to "
+                              f"{grace:g} s for the others to end\n")
+                    deadline = time.monotonic() + grace
+            if deadline is not None and time.monotonic() > deadline:
+                out.write(f"launch_workers: stopping the workers still running after {grace:g} s\n")
                 break
             if timeout and time.monotonic() - began > timeout:
-                status = EXIT_TIMEOUT
+                status = status or EXIT_TIMEOUT
                 out.write(f"launch_workers: stopping the workers after {timeout:g} s\n")
                 break
             time.sleep(0.2)
         else:
-            status = next((p.returncode for p in processes if p.returncode), 0)
+            if first is None:
+                failed = [n for n, p in enumerate(processes) if p.returncode]
+                if failed:  # ended between two polls
+                    first = failed[0]
+                    code = processes[first].returncode
+                    status = 128 - code if code < 0 else code
+                    out.write(f"launch_workers: worker {first} failed first ({_how(code)})\n")
     finally:
-        for process in processes:  # a worker whose peer is gone would wait for it
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _stop(processes)  # a worker whose peer is gone would wait for it
         for thread in threads:
             thread.join(timeout=5)
+        shutil.rmtree(scratch, ignore_errors=True)
+    if first is not None:
+        out.write("launch_workers: " + ", ".join(f"worker {n}: {_how(p.returncode)}"
+                                                 for n, p in enumerate(processes)) + "\n")
     return status
 
 

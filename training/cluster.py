@@ -7,14 +7,26 @@ writes the run folder, and `local_cluster` writes one TF_CONFIG per local worker
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import socket
 from typing import Sequence
 
 from base import errors
 
 TF_CONFIG = "TF_CONFIG"
+JOIN_TIMEOUT_S = 300.0  # --join_timeout's default: every worker has this long to join the cluster
+HEARTBEAT_TIMEOUT_S = 20  # a worker silent this long (killed, hung, unreachable) is lost; the others stop
+
+
+class PeerNotJoined(Exception):
+    """A peer did not join the cluster within --join_timeout (exit 5). The message is the error line."""
+
+
+class PeerLost(Exception):
+    """A peer was lost mid-run (exit 6). The message is the error line."""
 
 
 def read_tf_config(environ=None) -> dict:
@@ -82,3 +94,49 @@ def local_cluster(workers: int, ports: Sequence[int] | None = None) -> list[dict
     ports = list(ports) if ports is not None else free_ports(workers)
     addresses = [f"127.0.0.1:{port}" for port in ports[:workers]]
     return [{"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}} for i in range(workers)]
+
+
+def own_address(config: dict) -> str:
+    """This worker's "host:port" in the cluster."""
+    task = config["task"]
+    return config["cluster"][task["type"]][task["index"]]
+
+
+def check_own_port(config: dict) -> None:
+    """Refuse a port that another process holds before TensorFlow starts its server on it (TensorFlow
+    listens on every interface at this worker's port, whatever the host).
+
+    Raises:
+        errors.DataError: the port is in use.
+    """
+    task = config["task"]
+    address = own_address(config)
+    port = int(address.rpartition(":")[2])
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC: a closed socket's TIME_WAIT is no user
+        probe.bind(("", port))
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            why = "is in use by another process" if exc.errno == errno.EADDRINUSE else "needs privileges"
+            raise errors.DataError(TF_CONFIG, f"{task['type']} {task['index']}'s port {port} ({address}) {why}") \
+                from None
+        raise
+    finally:
+        probe.close()
+
+
+def name_peers(config: dict, message: str) -> str:
+    """The tasks other than this one that a TensorFlow message names ("/job:worker/replica:0/task:1"), as
+    "worker 1 (host:port)", joined; "a peer" when it names none."""
+    task = config["task"]
+    found = []
+    for job, index in re.findall(r"/job:(\w+)(?:/replica:\d+)?/task:(\d+)", message):
+        index = int(index)
+        if (job, index) == (task["type"], task["index"]) or job not in config["cluster"]:
+            continue
+        addresses = config["cluster"][job]
+        name = f"{job} {index}" + (f" ({addresses[index]})" if index < len(addresses) else "")
+        if name not in found:
+            found.append(name)
+    return " and ".join(found) if found else "a peer"

@@ -3,6 +3,7 @@ started): the devices and the strategy of --distribute, then --mode predict, or 
 run folder (or the one of --resume); errors end as one line on stderr and the scripts' exit codes."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -14,7 +15,7 @@ import tensorflow as tf
 from base import errors, files
 from networks import kernels
 from runtime import process, rundir
-from training import distribution
+from training import cluster, distribution
 from training.data import open_training_data
 from training.loop import train
 from training.predict import predict
@@ -34,14 +35,15 @@ def execute(args, *, defaults: dict, command: Sequence[str], state: dict | None 
         after_epoch: passed to `training.loop.train` (a test hook).
 
     Returns:
-        The exit code: 0, or `errors.EXIT_BAD_INPUT`, `errors.EXIT_NON_FINITE`, `errors.EXIT_WRITE_FAILED`.
+        The exit code: 0, or `errors.EXIT_BAD_INPUT`, `errors.EXIT_NON_FINITE`, `errors.EXIT_WRITE_FAILED`,
+        `errors.EXIT_CLUSTER_JOIN`, `errors.EXIT_PEER_LOST` (multiworker).
     """
     kernels.set_xla_descriptor(args.xla_descriptor)
     where = {"run": None, "chief": True}  # what the error lines and the clean-up need of the work below
 
     def work() -> None:
         distribution.configure_devices(args.distribute, args.replicas)
-        replicas = distribution.make_replicas(args.distribute, args.replicas, not args.no_sync_bn)
+        replicas = distribution.make_replicas(args.distribute, args.replicas, not args.no_sync_bn, args.join_timeout)
         if args.deterministic:
             tf.config.experimental.enable_op_determinism()
         if args.formatdataset:
@@ -60,21 +62,45 @@ def execute(args, *, defaults: dict, command: Sequence[str], state: dict | None 
             if not args.resume:
                 files.write_json_atomic(run / rundir.ARGS_FILE, {"args": vars(args), "versions": process.versions(),
                                                                  "command": list(command)})
+            log.info("run folder %s", run)
         else:  # another worker of the run: the same work, its files in a private folder removed at the end
             run = where["run"] = worker_scratch(args.resume)
-        log.info("run folder %s", run)
+            log.info("run folder: the chief's; this worker keeps its copy of the state in a private folder")
         log.info("arguments: %s", " ".join(f"--{k} {v}" for k, v in sorted(vars(args).items())))
-        train(args, run, data, state, after_epoch, replicas)
+        if replicas is not None and replicas.kind == "multiworker":
+            with peers_watched(where["run"] if where["chief"] else None):
+                train(args, run, data, state, after_epoch, replicas)
+        else:
+            train(args, run, data, state, after_epoch, replicas)
 
     try:
         return errors.run_command(
             work, also=((NonFiniteLoss, errors.EXIT_NON_FINITE, lambda exc: f"{where['run']}: {exc}; training stopped, "
-                         "the last good checkpoint and best model are kept"),),
+                         "the last good checkpoint and best model are kept"),
+                        (cluster.PeerNotJoined, errors.EXIT_CLUSTER_JOIN, str),
+                        (cluster.PeerLost, errors.EXIT_PEER_LOST, str)),
             write_failed=lambda exc: f"{exc.filename or where['run']}: {exc.strerror or exc}; the previous checkpoint "
                                      "and best model are kept")
     finally:
         if not where["chief"] and where["run"] is not None:
             shutil.rmtree(where["run"], ignore_errors=True)
+
+
+@contextlib.contextmanager
+def peers_watched(run: Path | None):
+    """Turn the errors of a lost peer in a multi-worker step (TensorFlow aborts the collectives when a task
+    stops sending heartbeats) into `cluster.PeerLost`, naming the peer; on the chief, the line says how to
+    resume its run folder from its last finished epoch."""
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
+            tf.errors.DeadlineExceededError) as exc:
+        config = cluster.read_tf_config()
+        resume = (f"; resume from the last finished epoch with --resume {run}" if run is not None
+                  else "; the chief's run folder resumes from its last finished epoch with --resume")
+        raise cluster.PeerLost(f"{cluster.TF_CONFIG}: {cluster.name_peers(config, str(exc))} was lost (no heartbeat "
+                               f"for {cluster.HEARTBEAT_TIMEOUT_S} s, or its own error); this worker stopped"
+                               f"{resume}") from None
 
 
 def worker_scratch(resume: str | None) -> Path:

@@ -29,11 +29,14 @@ from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
+# TensorFlow's own modules for the coordination service's timeouts, which its public API does not offer.
+from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+from tensorflow.python.distribute import multi_worker_util
+from tensorflow.python.eager import context
 
 from base import errors
 from networks import loupe
-from training import batch_plans
-from training.cluster import is_chief, read_tf_config
+from training import batch_plans, cluster
 from training.pipeline import PIPELINE_BYTES
 
 # Share of the device memory that a step may plan for (the rest: fragmentation, the framework, the
@@ -96,12 +99,17 @@ class Replicas:
         return max(1, self.count // max(1, len(self.local_ids)))
 
 
-def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True) -> Replicas | None:
+def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True,
+                  join_timeout: float = cluster.JOIN_TIMEOUT_S) -> Replicas | None:
     """The strategy of `--distribute` (None for "none"). Call it right after TensorFlow starts, before
     any other TensorFlow work (MultiWorkerMirroredStrategy must come first), after `configure_devices`.
 
     Args:
         replicas: mirrored: replicas to use (0: every GPU, or 2 logical CPU devices without a GPU).
+        join_timeout: multiworker: seconds every worker has to join the cluster.
+
+    Raises:
+        cluster.PeerNotJoined: multiworker, a peer did not join in time.
     """
     if kind == "none":
         return None
@@ -115,11 +123,9 @@ def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True) ->
         strategy = tf.distribute.MirroredStrategy(devices)
         chief = True
     else:
-        config = read_tf_config()
-        options = tf.distribute.experimental.CommunicationOptions(
-            implementation=tf.distribute.experimental.CommunicationImplementation.AUTO)
-        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-        chief = is_chief(config)
+        config = cluster.read_tf_config()
+        strategy = _multi_worker_strategy(config, join_timeout)
+        chief = cluster.is_chief(config)
     # The global numbers of the replicas this process feeds, asked of the strategy itself.
     def replica_id():
         return tf.distribute.get_replica_context().replica_id_in_sync_group
@@ -128,6 +134,37 @@ def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True) ->
     local_ids = tuple(int(i) for i in strategy.experimental_local_results(ids))
     devices = tuple(strategy.extended.worker_devices)
     return Replicas(strategy, kind, chief, local_ids, sync_batch_norm, devices)
+
+
+def _multi_worker_strategy(config: dict, join_timeout: float):
+    """MultiWorkerMirroredStrategy with bounded waits. TensorFlow's coordination service (which the strategy
+    starts, led by the chief) waits for every task forever by default and stops sending errors only when
+    told: here a task not registered within `join_timeout` fails every waiting one, and a task silent for
+    `cluster.HEARTBEAT_TIMEOUT_S` aborts the others' collectives (an UnavailableError in the step)."""
+    spec = tf.train.ClusterSpec(config["cluster"])
+    milliseconds = int(join_timeout * 1000)
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
+        cluster_register_timeout_in_ms=milliseconds, heartbeat_timeout_in_ms=cluster.HEARTBEAT_TIMEOUT_S * 1000,
+        shutdown_barrier_timeout_in_ms=milliseconds,
+        coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(config["cluster"][job]))
+                          for job in ("chief", "worker") if job in config["cluster"]])
+    # The leader too gives up on a task that never registers (else only the others time out).
+    context.context().coordination_service.cluster_register_with_barrier = True
+    options = tf.distribute.experimental.CommunicationOptions(
+        implementation=tf.distribute.experimental.CommunicationImplementation.AUTO)
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError) as exc:
+        raise cluster.PeerNotJoined(
+            f"{cluster.TF_CONFIG}: {cluster.name_peers(config, str(exc))} did not join the cluster (not started, or not "
+            f"reachable) within "
+            f"--join_timeout {join_timeout:g} s") from None
+    except tf.errors.UnknownError as exc:  # another process took the port since it was checked
+        if "gRPC server" not in str(exc):
+            raise
+        raise errors.DataError(cluster.TF_CONFIG, f"could not listen on this worker's address "
+                                                  f"{cluster.own_address(config)}: {str(exc).strip()}") from None
 
 
 def step_plan(step: np.ndarray, micro_batch: int, replicas: int) -> list[list[np.ndarray]]:

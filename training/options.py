@@ -12,7 +12,7 @@ DISTRIBUTE = ("none", "mirrored", "multiworker")
 # The flags that --mode predict takes from the run (given, each must agree with it).
 PREDICT_RUN_FLAGS = model_flags.MODEL_FLAGS + ("testing", "SoccerNet_path")
 # The flags of how a run runs, not of what it computes: on --resume, the command line's, not the run's.
-MACHINE_FLAGS = ("no_progress", "distribute", "replicas", "memory_budget")
+MACHINE_FLAGS = ("no_progress", "distribute", "replicas", "memory_budget", "join_timeout")
 
 
 def parse_micro_batch(text: str) -> int | str:

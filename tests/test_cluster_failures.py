@@ -1,0 +1,125 @@
+"""Multi-worker training that fails cleanly (127.0.0.1 ports, every process bounded in time): this worker's
+port in use (exit 2 before TensorFlow starts), a peer that never joins (exit 5 after --join_timeout), a
+worker killed mid-run (the other exits 6 naming it, tools/launch_workers.py says which failed first and
+leaves no scratch folder, the chief's run folder resumes with --resume)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import ClassificationMinuteBased as cmb
+from base import errors
+from conftest import TOP
+from runtime import rundir
+from training import cluster
+
+sys.path.insert(0, str(TOP / "tools"))
+import launch_workers  # noqa: E402
+
+SCRIPT = str(TOP / "ClassificationMinuteBased.py")
+
+
+def _argv(root: Path, tflog: Path, *extra) -> list[str]:
+    return ["--training", str(root / "listgame_Train_3.npy"), "--validation", str(root / "listgame_Valid_2.npy"),
+            "--testing", str(root / "listgame_Test_2.npy"), "--PCA", "--WindowSize", "20", "--VLAD_k", "4",
+            "--architecture", "AudioVideoArchi5", "--batch_size", "3", "--tflog", str(tflog), "--no_progress",
+            "--loglevel", "WARNING", "--distribute", "multiworker", *extra]
+
+
+def test_name_peers_reads_tensorflow_messages():
+    config = cluster.local_cluster(3, ports=[5001, 5002, 5003])[0]
+    barrier = ("Barrier timed out. Id: [Init]Wait_for_all_tasks_to_register::0.\n# of tasks that reached the "
+               "barrier: 1/3.\nThe first task at the barrier: /job:worker/replica:0/task:0. Some timed out task "
+               "names:\n/job:worker/replica:0/task:2\n/job:worker/replica:0/task:1\n")
+    assert cluster.name_peers(config, barrier) == "worker 2 (127.0.0.1:5003) and worker 1 (127.0.0.1:5002)"
+    heartbeat = ("Collective ops is aborted by: Error reported from /job:worker/task:1: The following tasks are "
+                 "unhealthy (stopped sending heartbeats):\n/job:worker/replica:0/task:1\n")
+    assert cluster.name_peers(config, heartbeat) == "worker 1 (127.0.0.1:5002)"
+    assert cluster.name_peers(config, "Deadline Exceeded") == "a peer"
+
+
+def test_a_port_in_use_is_refused_before_tensorflow_starts(tiny_root, tmp_path, monkeypatch, capsys):
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        port = holder.getsockname()[1]
+        config = cluster.local_cluster(2, ports=[port, cluster.free_ports(1)[0]])[0]
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+        assert cmb.main(_argv(tiny_root, tmp_path / "runs")) == errors.EXIT_BAD_INPUT
+    finally:
+        holder.close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: TF_CONFIG: worker 0's port {port} (127.0.0.1:{port}) is in use by another process"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_peer_that_never_joins_ends_each_waiting_worker_with_exit_5(tiny_root, tmp_path):
+    """Worker 0 (the chief, which leads the cluster) and worker 1 of two two-worker clusters, each alone:
+    both give up after --join_timeout, name the missing worker, and write nothing."""
+    waiting = []
+    for index in (0, 1):
+        config = cluster.local_cluster(2)[index]
+        env = dict(os.environ, TF_CONFIG=json.dumps(config))
+        command = [sys.executable, SCRIPT, *_argv(tiny_root, tmp_path / f"runs{index}", "--join_timeout", "3")]
+        waiting.append((config, subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                 text=True)))
+    for index, (config, process) in enumerate(waiting):
+        try:
+            out, err = process.communicate(timeout=150)
+        finally:
+            process.kill()
+        missing = config["cluster"]["worker"][1 - index]
+        errors_said = [line for line in err.splitlines() if line.startswith("error")]
+        assert process.returncode == errors.EXIT_CLUSTER_JOIN, err[-2000:]
+        assert errors_said == [f"error: TF_CONFIG: worker {1 - index} ({missing}) did not join the cluster (not "
+                               "started, or not reachable) within --join_timeout 3 s"], err[-2000:]
+        assert "Traceback" not in err
+        assert not (tmp_path / f"runs{index}").exists()
+
+
+def test_a_worker_killed_mid_run_ends_the_other_with_exit_6_and_the_run_resumes(tiny_root, tmp_path, monkeypatch):
+    """Worker 1 is killed (SIGKILL) in its third step, in epoch 2: the chief names it in one line and exits 6,
+    the launcher says worker 1 failed first, its scratch folder is gone and no output names it; the chief's
+    run folder, one finished epoch in it, resumes on one process and ends."""
+    scratch_parent = tmp_path / "tmp"
+    scratch_parent.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_parent))  # where the launcher makes its scratch folder
+    out = io.StringIO()
+    status = launch_workers.launch([SCRIPT, *_argv(tiny_root, tmp_path / "runs", "--max_epoch", "3")], workers=2,
+                                   timeout=240, out=out, environs=[{}, {"SOCCERNET_FAULT": "step@3"}])
+    text = out.getvalue()
+    assert status == 128 + 9, text[-3000:]
+    lines = text.splitlines()
+    assert "launch_workers: worker 1 failed first (killed by SIGKILL); waiting up to" in text, text[-3000:]
+    assert lines[-1] == "launch_workers: worker 0: exit code 6, worker 1: killed by SIGKILL", text[-3000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    said = [line for line in lines if line.startswith("[worker 0] error")]
+    address = [line for line in lines if "127.0.0.1:" in line and line.startswith("[worker 0] error")]
+    assert len(said) == 1 and said == address, text[-3000:]
+    assert " worker 1 (127.0.0.1:" in said[0] and ") was lost (no heartbeat for" in said[0], said
+    assert said[0].endswith(f"resume from the last finished epoch with --resume {run}"), said
+    assert "Traceback" not in text and str(scratch_parent) not in text
+    assert list(scratch_parent.iterdir()) == []
+    assert len((run / rundir.METRICS_CSV).read_text().splitlines()) == 2  # the header and epoch 1
+
+    assert cmb.main(["--resume", str(run), "--no_progress", "--loglevel", "WARNING"]) == 0
+    assert [row.split(",")[0] for row in (run / rundir.METRICS_CSV).read_text().splitlines()[1:]] == ["1", "2", "3"]
+    assert rundir.is_finished(run)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_join_timeout_must_be_positive(tiny_root, tmp_path, value, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cmb.main(_argv(tiny_root, tmp_path / "runs", "--join_timeout", value))
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "error: --join_timeout must be a positive number of seconds")
