@@ -1,9 +1,11 @@
 """A test hook: SIGKILL this process at a named point, as a scheduler or the out-of-memory killer would.
 
 The reliability tests set `$SOCCERNET_FAULT` to "POINT" or "POINT@N" (the N-th time the point is reached,
-default the first) and check that what the killed process leaves behind is whole. Unset, the hook does
-nothing. Points: "write:<file name>" (a file written, not yet renamed into place, `base.files`) and those
-the training loop names ("step", "validate").
+default the first), or "*@N" (the N-th point reached, whatever its name: every write of a run in turn), and
+check that what the killed process leaves behind is whole. Unset, the hook does nothing. Points:
+"write:<file name>" (a file written, not yet renamed into place), "publish:<file name>" (a staged file
+about to move into its output folder; both `base.files`) and those the training loop names ("step",
+"validate").
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ def fault_point(name: str) -> None:
     if not wanted:
         return
     point, _, count = wanted.partition("@")
-    _fault_counts[name] = _fault_counts.get(name, 0) + 1
-    if name == point and _fault_counts[name] == int(count or 1):
+    key = "*" if point == "*" else name  # "*": every point counts, whatever its name
+    _fault_counts[key] = _fault_counts.get(key, 0) + 1
+    if point in ("*", name) and _fault_counts[key] == int(count or 1):
         os.kill(os.getpid(), signal.SIGKILL)

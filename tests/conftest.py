@@ -53,6 +53,45 @@ def training_argv(root: Path, tflog: Path, *extra) -> list[str]:
             "--loglevel", "WARNING", *extra]
 
 
+def written_points(monkeypatch, work) -> list[str]:
+    """The fault points (`base.fault_hook`: every write and publish of `base.files`) that `work()` reaches
+    in this process, in order; `work` runs whole."""
+    from base import files
+
+    points: list[str] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(files, "fault_point", points.append)
+        work()
+    return points
+
+
+def killed_at_each_point(command: list[str], argv_for, count: int, timeout: float = 240) -> list:
+    """Run `command + argv_for(n)` for n = 1 .. count as real processes, each killed with SIGKILL at the
+    n-th fault point it reaches (`$SOCCERNET_FAULT` "*@n"), two at a time; their CompletedProcess in order."""
+    import os
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    from base import fault_hook
+
+    clean = {k: v for k, v in os.environ.items() if k != fault_hook.FAULT_ENV}
+
+    def run(n):
+        return subprocess.run(command + argv_for(n), cwd=TOP, env={**clean, fault_hook.FAULT_ENV: f"*@{n}"},
+                              capture_output=True, text=True, timeout=timeout)
+
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(run, range(1, count + 1)))
+
+
+def same_files(folder: Path, reference: Path) -> None:
+    """`folder` holds the files of `reference`, byte for byte, and no others."""
+    names = sorted(p.relative_to(reference) for p in reference.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file()), folder
+    for name in names:
+        assert (folder / name).read_bytes() == (reference / name).read_bytes(), folder / name
+
+
 def count_pooling_calls(monkeypatch, name: str) -> list:
     """A list that grows by the dtype of the first argument each time `networks.kernels.<name>` is called
     (for a function called in a traced graph: each time a graph being traced takes it); the function

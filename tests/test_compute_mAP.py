@@ -640,36 +640,31 @@ def test_bad_arguments_raise_value_errors():
         engine.evaluate([np.zeros((10, 3))], [gt()])
 
 
-@pytest.mark.parametrize("point", ["write:grid.csv", "publish:results.json"])
-def test_an_evaluation_killed_at_a_write_reruns_to_the_same_files(small_tree, point):
-    """Killed while staging its files, or after publishing all of them but results.json (the marker of a
-    complete evaluation), an evaluation leaves no results.json; the rerun ends byte for byte as an
-    uninterrupted run, with no staging folder left."""
-    import os
+def test_an_evaluation_killed_at_every_write_reruns_to_the_same_files(small_tree, monkeypatch):
+    """Killed at each write in turn (every file staged, then every file published, results.json, the marker
+    of a complete evaluation, last), an evaluation leaves no results.json; the rerun ends byte for byte as
+    an uninterrupted run, with no staging folder left."""
     import signal
-    import subprocess
     import sys
 
-    from base import fault_hook
+    from conftest import killed_at_each_point, same_files, written_points
 
     root, list_path, games = small_tree
-    argv = [sys.executable, str(Path(cm.__file__)), "--testing", str(list_path), "--predictions", str(root / "pred"),
-            "--prefix", "modelA", "--thresholds", "0.5", "0.3", "--write_json", "--loglevel", "WARNING"]
-    clean = {k: v for k, v in os.environ.items() if k != fault_hook.FAULT_ENV}
-    killed = subprocess.run(argv + ["--output", str(root / "out")], env={**clean, fault_hook.FAULT_ENV: point},
-                            capture_output=True, text=True, timeout=240)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    assert not (root / "out" / "results.json").exists()
-    for output in ("out", "whole"):
-        done = subprocess.run(argv + ["--output", str(root / output)], env=clean, capture_output=True, text=True,
-                              timeout=240)
-        assert done.returncode == 0, done.stderr[-2000:]
-    assert not list(root.glob(".*.stage"))
-    written = sorted(p.relative_to(root / "whole") for p in (root / "whole").rglob("*") if p.is_file())
-    assert Path("results.json") in written and len(written) > 5
-    assert written == sorted(p.relative_to(root / "out") for p in (root / "out").rglob("*") if p.is_file())
-    for name in written:
-        assert (root / "out" / name).read_bytes() == (root / "whole" / name).read_bytes(), name
+    argv = ["--testing", str(list_path), "--predictions", str(root / "pred"), "--prefix", "modelA",
+            "--thresholds", "0.5", "0.3", "--write_json", "--loglevel", "WARNING", "--output"]
+    points = written_points(monkeypatch, lambda: cm.main(argv + [str(root / "whole")]))
+    staged = [p for p in points if p.startswith("write:")]
+    assert points == staged + [p for p in points if p.startswith("publish:")] and points[-1] == "publish:results.json"
+    assert len(staged) == len({p.partition(":")[2] for p in staged}) + 1  # each file once (a JSON per game)
+    killed = killed_at_each_point([sys.executable, str(Path(cm.__file__))], lambda n: argv + [str(root / f"out{n}")],
+                                  len(points))
+    for n, process in enumerate(killed, 1):
+        out = root / f"out{n}"
+        assert process.returncode == -signal.SIGKILL, (n, process.stderr[-2000:])
+        assert not (out / "results.json").exists(), points[n - 1]
+        assert cm.main(argv + [str(out)]) == 0
+        same_files(out, root / "whole")
+    assert not list(root.glob(".*.stage")) and not list(root.glob("*.stage"))
 
 
 def test_publishing_moves_the_marker_last_and_leaves_one_run_s_files(tmp_path, monkeypatch):

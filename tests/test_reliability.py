@@ -24,7 +24,7 @@ import dataset
 from base import errors
 from base import fault_hook
 from runtime import rundir
-from conftest import training_argv, write_list
+from conftest import killed_at_each_point, same_files, training_argv, write_list, written_points
 from evaluation import outputs
 from training.trainer import Trainer
 
@@ -331,27 +331,27 @@ def test_zero_byte_and_truncated_npy_files_are_one_line_refusals(tmp_path, tiny_
             rundir.read_predictions(copy / saved.name)
 
 
-@pytest.mark.parametrize("point", ["write:s_timeline.png", "write:results_spotting.json"])
-def test_spotting_killed_at_a_game_s_first_or_last_write_reruns_to_the_same_files(tiny_root, tiny_runs, tmp_path,
-                                                                                  point):
-    """A game is done only when all its files are: killed while writing the first game's timeline (its first
-    file) or its JSON (its last), the rerun spots that game again and ends byte for byte as an uninterrupted
-    run, with no temporary left."""
+def test_spotting_killed_at_every_write_reruns_to_the_same_files(tiny_root, tiny_runs, tmp_path, monkeypatch):
+    """A game is done only when all its files are: killed at each write of a spotting run in turn (a game's
+    timeline, its arrays, its JSON last), the games done are exactly those whose JSON was written, and the
+    rerun ends byte for byte as an uninterrupted run, with no temporary left."""
     list_path = tiny_root / "listgame_Test_2.npy"
-    argv = [sys.executable, str(TOP / "ClassificationSecondBased.py"), "--model", str(tiny_runs["audio"]),
-            "--testing", str(list_path), "--output_dir", str(tmp_path / "out"), "--output", "s", "--no_progress"]
-    clean = {k: v for k, v in os.environ.items() if k != fault_hook.FAULT_ENV}
-    killed = subprocess.run(argv, cwd=TOP, env={**clean, fault_hook.FAULT_ENV: point}, capture_output=True,
-                            text=True, timeout=240)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    first = dataset.read_game_list(list_path)[0]
-    assert not outputs.game_outputs_done(tmp_path / "out", first, "s")
-    again = subprocess.run(argv, cwd=TOP, env=clean, capture_output=True, text=True, timeout=240)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert _temporaries(tmp_path / "out") == []
-    assert csb.main(argv[2:-1] + ["--output_dir", str(tmp_path / "whole"), "--no_progress"]) == 0
-    written = sorted(p.relative_to(tmp_path / "whole") for p in (tmp_path / "whole").rglob("*") if p.is_file())
-    assert any(p.name == "s_timeline.png" for p in written)
-    assert written == sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*") if p.is_file())
-    for name in written:
-        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    games = dataset.read_game_list(list_path)
+
+    def argv(out: Path) -> list[str]:
+        return ["--model", str(tiny_runs["audio"]), "--testing", str(list_path), "--output_dir", str(out),
+                "--output", "s", "--no_progress", "--loglevel", "WARNING"]
+
+    points = written_points(monkeypatch, lambda: csb.main(argv(tmp_path / "whole")))
+    assert points[0] == "write:s_timeline.png" and points[-1] == "write:results_spotting.json"
+    assert points.count("write:results_spotting.json") == len(games) == 2
+    killed = killed_at_each_point([sys.executable, str(TOP / "ClassificationSecondBased.py")],
+                                  lambda n: argv(tmp_path / f"out{n}"), len(points))
+    for n, process in enumerate(killed, 1):
+        out = tmp_path / f"out{n}"
+        assert process.returncode == -signal.SIGKILL, (n, process.stderr[-2000:])
+        done = [g for g in games if outputs.game_outputs_done(out, g, "s")]
+        assert len(done) == points[:n - 1].count("write:results_spotting.json"), (n, points[n - 1])
+        assert csb.main(argv(out)) == 0
+        assert _temporaries(out) == []
+        same_files(out, tmp_path / "whole")
