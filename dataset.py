@@ -55,8 +55,8 @@ def read_game_list(path: str | os.PathLike) -> list[str]:
         The game paths, relative to the data root, in list order.
 
     Raises:
-        DataError: missing or unreadable file, an empty list, an absolute entry, or an entry that
-            climbs out of the data root.
+        DataError: missing or unreadable file, an empty list, an absolute entry, an entry that
+            climbs out of the data root, or a game listed twice.
     """
     path = Path(path)
     if not path.is_file():
@@ -78,8 +78,12 @@ def read_game_list(path: str | os.PathLike) -> list[str]:
         games = [g for g in games if g and not g.startswith("#")]
     if not games:
         raise DataError(path, "the game list is empty")
+    first: dict[str, int] = {}
     for number, game in enumerate(games, 1):
         check_game_entry(game, path, number)
+        if game in first:  # trained, spotted or scored twice otherwise
+            raise DataError(path, f"entry {number} {game!r} repeats entry {first[game]}")
+        first[game] = number
     return games
 
 

@@ -114,12 +114,3 @@ def test_a_worker_killed_mid_run_ends_the_other_with_exit_6_and_the_run_resumes(
     assert cmb.main(["--resume", str(run), "--no_progress", "--loglevel", "WARNING"]) == 0
     assert [row.split(",")[0] for row in (run / rundir.METRICS_CSV).read_text().splitlines()[1:]] == ["1", "2", "3"]
     assert rundir.is_finished(run)
-
-
-@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
-def test_join_timeout_must_be_positive(tiny_root, tmp_path, value, capsys):
-    with pytest.raises(SystemExit) as stopped:
-        cmb.main(_argv(tiny_root, tmp_path / "runs", "--join_timeout", value))
-    assert stopped.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
-        "error: --join_timeout must be a positive number of seconds")

@@ -9,7 +9,8 @@ import pytest
 
 import ClassificationMinuteBased as cmb
 import fusion
-from conftest import count_xla_descriptor, training_argv
+from conftest import count_xla_descriptor, training_argv, write_list
+import dataset
 from evaluation import classification
 from networks import architectures, kernels, names
 from training import late_fusion
@@ -413,3 +414,38 @@ def test_mixed_precision_training_reaches_the_float32_map_and_reloads(tiny_root,
     np.testing.assert_allclose(in_bf16, in_f32, atol=0.1 * max(1.0, float(np.abs(in_f32).max())))
     saved = np.load(runs_of["mixed_bfloat16"] / "predictions_listgame_Test_2.npz")
     assert np.all(np.isfinite(saved["logits"]))
+
+
+@pytest.mark.parametrize("flag,value,expected", [
+    ("--WindowSize", "nan", "a finite number above 0, not nan"), ("--WindowSize", "0", "a finite number above 0, not 0"),
+    ("--featurePerSec", "0", "a whole number above 0, not 0"), ("--LR", "nan", "a finite number above 0, not nan"),
+    ("--LR", "-1", "a finite number above 0, not -1"), ("--min_LR", "inf", "a finite number at least 0, not inf"),
+    ("--batch_size", "0", "a whole number above 0, not 0"), ("--VLAD_k", "0", "a whole number above 0, not 0"),
+    ("--max_epoch", "0", "a whole number above 0, not 0"), ("--memory_budget", "-1", "a finite number at least 0, not -1"),
+    ("--join_timeout", "nan", "a finite number above 0, not nan"), ("--lr_patience", "-1", "a whole number at least 0, not -1"),
+])
+def test_numbers_out_of_range_are_usage_errors_before_anything_is_written(tiny_root, tmp_path, flag, value, expected,
+                                                                           capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cmb.main(training_argv(tiny_root, tmp_path / "runs", "--architecture", "AudioNetwork",
+                                                     flag, value))
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and err[1].endswith(f"error: {flag} must be {expected}"), err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_window_longer_than_every_half_and_a_repeated_game_are_refused(tiny_root, tmp_path, capsys):
+    argv = training_argv(tiny_root, tmp_path / "runs", "--architecture", "AudioNetwork", "--WindowSize", "100000")
+    assert cmb.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: {tiny_root / 'listgame_Train_3.npy'}: no chunk of --WindowSize 100000 s fits "
+                              "in any of its halves (the longest is "), err
+    games = dataset.read_game_list(tiny_root / "listgame_Train_3.npy")
+    repeated = write_list(tmp_path / "repeated.npy", games + games[:1])
+    argv = training_argv(tiny_root, tmp_path / "runs", "--architecture", "AudioNetwork", "--training", str(repeated),
+                         "--SoccerNet_path", str(tiny_root))
+    assert cmb.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: {repeated}: entry 4 {games[0]!r} repeats entry 1", err
+    assert not (tmp_path / "runs").exists()

@@ -51,6 +51,11 @@ def open_training_data(args) -> TrainingData:
     testing.release()
     data = TrainingData(splits, {name: split.chunk_index(args.WindowSize) for name, split in splits.items()},
                         testing)
+    for name, index in data.indexes.items():
+        if not len(index):
+            longest = max(half.n_frames for half in splits[name].halves) / splits[name].fps
+            raise errors.DataError(getattr(args, name), f"no chunk of --WindowSize {args.WindowSize:g} s fits in any "
+                                                        f"of its halves (the longest is {longest:g} s)")
     missing = [s for s in streams_of(args.architecture) if s not in data.dims]
     if missing:
         raise errors.DataError(args.training, f"{args.architecture} needs {' and '.join(missing)} features, "
