@@ -36,7 +36,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from base import classes, errors, precision
+from base import classes, errors, files, precision
 from evaluation import candidates, outputs
 from networks import names
 from runtime import cli, process
@@ -122,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.combine is None and not args.model:
         parser.error("--model is needed (or --combine with --video_output and --audio_output)")
+    if args.output is not None and (not args.output or set(args.output) & {"/", "\\"} or args.output in (".", "..")):
+        parser.error(f"--output is the prefix of file names, not a path: {args.output!r}")
+    if args.batch_size < 1:
+        parser.error(f"--batch_size must be a whole number above 0, not {args.batch_size}")
     if args.game and args.shard:
         parser.error("--shard splits a list (--testing); --game spots one game")
     if args.zip and (args.no_json or args.shard):
@@ -136,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from spotting import combine, games
 
     def work() -> int:
+        files.check_output_folder(args.output_dir, "--output_dir")
         games.check_zip(args)
         if args.combine is not None:
             return combine.combine(args) or games.write_zip(args, args.output, games.games_of(args)[0])

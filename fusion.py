@@ -50,13 +50,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.method is None or not args.video_run or not args.audio_run:
         parser.error("--method, --video_run and --audio_run are needed (or --list)")
     def work() -> None:
+        if args.output:
+            files.check_output_file(args.output, "--output")
         report = late_fusion(args.video_run, args.audio_run, args.method, args.testing)
         print(format_classification_report(report, f"method {args.method} ({METHODS[args.method].name})"))
         if args.output:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)
             files.write_json_atomic(args.output, report)
 
-    return errors.run_command(work, write_failed=lambda exc: f"{exc.filename or args.output}: {exc.strerror or exc}")
+    return errors.run_command(work, write_failed=lambda exc: f"{exc.filename or ('standard output' if isinstance(exc, BrokenPipeError) else args.output)}: "
+                                                             f"{exc.strerror or exc}")
 
 
 if __name__ == "__main__":

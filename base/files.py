@@ -1,4 +1,5 @@
-"""Files that are whole or absent: the one owner of the write-then-rename contract, and JSON list reading.
+"""Files that are whole or absent: the one owner of the write-then-rename contract, of the up-front check
+of where outputs go, and JSON list reading.
 
 A write goes to a temporary file in the target's folder and is renamed onto the target (atomic on POSIX),
 so a reader never sees a half-written file, whatever kills the writer.
@@ -133,3 +134,32 @@ def read_json_list(path: str | os.PathLike, key: str, kind: str) -> list:
     if not isinstance(items, list):
         raise DataError(path, f"no '{key}' list")
     return items
+
+
+def check_output_folder(folder: str | os.PathLike, flag: str) -> None:
+    """A folder that can hold outputs, checked before any work: not an existing file, and its nearest
+    existing ancestor a writable folder (so that it can be created). DataError naming it and `flag`."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(folder, f"{flag} names a file, not a folder")
+    _check_creatable(folder, folder.absolute(), flag)
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> None:
+    """A file that can be written (or replaced) before any work: not a folder, in a folder that exists or
+    can be created. DataError naming it and `flag`."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(path, f"{flag} names a folder, not a file")
+    _check_creatable(path, path.absolute().parent, flag)
+
+
+def _check_creatable(named: Path, folder: Path, flag: str) -> None:
+    """`folder` exists or can be made: its nearest existing ancestor is a writable folder."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DataError(named, f"{flag} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(named, f"{flag} cannot be written: {existing} is not writable")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import dataset
+from base import files
 from base.classes import LABEL_FILES, V1, ClassSet, class_set
 from base.errors import DataError
 from evaluation import truth
@@ -126,9 +127,12 @@ def check_flags(args: argparse.Namespace) -> None:
     """The flags that go together, before any file is read.
 
     Raises:
-        DataError: naming the flag.
+        DataError: naming the flag, or an output that cannot be written.
     """
     several = len(args.prefix) > 1
+    # Where the outputs go, before any work: the folder, and its parent where they are staged.
+    files.check_output_folder(args.output, "--output")
+    files.check_output_folder(Path(args.output).absolute().parent, "--output")
     if args.zip:
         if not args.write_json or args.results_spotting:
             raise DataError("--zip", "goes with --write_json, which writes the best spots of .npy predictions")
@@ -136,6 +140,8 @@ def check_flags(args: argparse.Namespace) -> None:
             raise DataError("--zip", f"expected a file name ending in .zip, got '{args.zip}'")
         if several and PREFIX_FIELD not in args.zip:
             raise DataError("--zip", f"several models (--prefix) need {PREFIX_FIELD} in the zip's name")
+        for prefix in args.prefix:
+            files.check_output_file(args.zip.replace(PREFIX_FIELD, prefix), "--zip")
     if args.results_spotting and is_results_zip(args.results_spotting) and several \
             and PREFIX_FIELD not in args.results_spotting:
         raise DataError("--results_spotting", f"several models (--prefix) need {PREFIX_FIELD} in the zip's path")

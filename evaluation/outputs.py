@@ -74,8 +74,8 @@ def read_prediction_file(path: str | os.PathLike, classes: ClassSet | str | None
             set's width (`base.classes.of_width` then names it).
 
     Raises:
-        DataError: missing file, not a numeric 2-D array of the class set's width, values outside [0, 1]
-            or NaN.
+        DataError: missing file, not a numeric 2-D array of the class set's width, no rows, values outside
+            [0, 1] or NaN.
     """
     path = Path(path)
     if not path.is_file():
@@ -96,6 +96,8 @@ def read_prediction_file(path: str | os.PathLike, classes: ClassSet | str | None
             raise DataError(path, f"expected a numeric array (seconds, {expected.num_classes}), got {array.dtype} "
                                   f"{array.shape}" + (f": the {known} classes' width, not the {expected.name} ones'"
                                                       if known and known != expected.name else ""))
+    if not array.shape[0]:
+        raise DataError(path, "no rows: a half of zero seconds")
     if array.size and not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
         raise DataError(path, "expected probabilities in [0, 1] (found values outside, NaN or infinity)")
     return array
@@ -311,6 +313,8 @@ def spots_of_predictions(items: list, where: str | os.PathLike, rate: int = 1,
             raise DataError(where, f"prediction {number} is malformed ({exc!r})") from None
         if half not in dataset.HALVES or milliseconds < 0 or not math.isfinite(confidence):
             raise DataError(where, f"prediction {number}: bad half, position or confidence")
+        if not 0.0 <= confidence <= 1.0:
+            raise DataError(where, f"prediction {number}: confidence {confidence:g} outside [0, 1]")
         cls = classes.spotted_label_class(label)
         if cls == 0:
             skipped += 1

@@ -288,7 +288,7 @@ def read_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
     Raises:
         errors.DataError: no such file, not an .npz of plain arrays, an array missing, or logits that are not
-            (chunks, 1 + C) beside labels of the same shape.
+            finite (chunks, 1 + C) floats beside labels of the same shape.
     """
     path = Path(path)
     if not path.is_file():
@@ -305,4 +305,6 @@ def read_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
     logits, labels = arrays["logits"], arrays["labels"]
     if logits.ndim != 2 or logits.shape != labels.shape or logits.dtype.kind != "f":
         raise errors.DataError(path, f"logits {logits.dtype} {logits.shape} do not match labels {labels.shape}")
+    if not np.isfinite(logits).all():
+        raise errors.DataError(path, f"{int((~np.isfinite(logits)).sum())} logits are not finite (NaN or infinite)")
     return arrays

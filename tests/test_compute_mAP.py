@@ -667,6 +667,37 @@ def test_an_evaluation_killed_at_every_write_reruns_to_the_same_files(small_tree
     assert not list(root.glob(".*.stage")) and not list(root.glob("*.stage"))
 
 
+def test_outputs_that_cannot_be_written_and_impossible_spots_are_refused_before_scoring(small_tree, capsys):
+    """--output a file, --zip under a file, a JSON confidence of 2 (even as the string "2"), a prediction
+    array without rows: one line each, exit 2, nothing written."""
+    import json
+
+    root, list_path, games = small_tree
+    blocked = root / "a_file"
+    blocked.write_text("")
+    argv = ["--testing", str(list_path), "--predictions", str(root / "pred"), "--prefix", "modelA", "--no_plots",
+            "--loglevel", "WARNING"]
+    assert cm.main(argv + ["--output", str(blocked)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {blocked}: --output names a file, not a folder"
+    assert cm.main(argv + ["--output", str(root / "out"), "--write_json", "--zip", str(blocked / "z.zip")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {blocked / 'z.zip'}: --zip cannot be created: {blocked} is a file"
+    json_dir = root / "json"
+    for game in games:
+        spots = [{"gameTime": "1 - 00:10", "label": "Goal", "position": "10000", "half": "1", "confidence": "2"}]
+        (json_dir / "modelA" / game).mkdir(parents=True)
+        (json_dir / "modelA" / game / "results_spotting.json").write_text(json.dumps({"predictions": spots}))
+    assert cm.main(argv + ["--output", str(root / "out"), "--predictions", str(json_dir), "--results_spotting",
+                           "results_spotting.json"]) == 2
+    assert capsys.readouterr().err.strip() == (f"error: {json_dir / 'modelA' / games[0] / 'results_spotting.json'}: "
+                                               "prediction 1: "
+                                               "confidence 2 outside [0, 1]")
+    empty = outputs.prediction_file(root / "pred", games[0], "modelA", 1)
+    np.save(empty, np.zeros((0, 4), np.float32))
+    assert cm.main(argv + ["--output", str(root / "out")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {empty}: no rows: a half of zero seconds"
+    assert not (root / "out").exists() and not list(root.glob(".*stage*"))
+
+
 def test_publishing_moves_the_marker_last_and_leaves_one_run_s_files(tmp_path, monkeypatch):
     """`files.publish`: a stage's files land at their relative paths, the marker after all others, the stage
     removed; a second publish into the folder replaces the files it holds; a killed process's stage is

@@ -287,7 +287,8 @@ def test_a_finished_run_drops_its_checkpoint_unless_kept(tiny_runs, uninterrupte
     assert "finished already" in capsys.readouterr().out
 
 
-def test_late_fusion_refuses_unreadable_logits_and_reports_a_failed_write(tiny_runs, tmp_path, capsys):
+def test_late_fusion_refuses_unreadable_logits_and_outputs_it_cannot_write_before_fusing(tiny_runs, tmp_path,
+                                                                                         capsys):
     import fusion
 
     video, audio = tmp_path / "video", tmp_path / "audio"
@@ -296,11 +297,36 @@ def test_late_fusion_refuses_unreadable_logits_and_reports_a_failed_write(tiny_r
     blocked = tmp_path / "a_file"
     blocked.write_text("")
     argv = ["--method", "2", "--video_run", str(video), "--audio_run", str(audio)]
-    assert fusion.main(argv + ["--output", str(blocked / "report.json")]) == errors.EXIT_WRITE_FAILED
-    assert "a_file" in _one_error(capsys.readouterr().err)  # the path that blocks the write
-    rundir.predictions_file(audio, "listgame_Test_2").write_bytes(b"not an npz")
+    assert fusion.main(argv + ["--output", str(blocked / "report.json")]) == errors.EXIT_BAD_INPUT
+    assert _one_error(capsys.readouterr().err) == f"error: {blocked / 'report.json'}: --output cannot be created: " \
+                                                  f"{blocked} is a file"
+    assert fusion.main(argv + ["--output", str(tmp_path)]) == errors.EXIT_BAD_INPUT
+    assert _one_error(capsys.readouterr().err) == f"error: {tmp_path}: --output names a folder, not a file"
+    saved = rundir.predictions_file(audio, "listgame_Test_2")
+    arrays = rundir.read_predictions(saved)
+    arrays["logits"][0, 0] = np.nan
+    np.savez(saved, **arrays)
+    assert fusion.main(argv) == errors.EXIT_BAD_INPUT
+    assert _one_error(capsys.readouterr().err) == f"error: {saved}: 1 logits are not finite (NaN or infinite)"
+    saved.write_bytes(b"not an npz")
     assert fusion.main(argv) == errors.EXIT_BAD_INPUT
     assert "unreadable saved predictions" in _one_error(capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "audio", "video"]
+
+
+def test_spotting_refuses_an_output_it_cannot_write_and_bad_flags_before_any_work(tiny_root, tiny_runs, tmp_path,
+                                                                                capsys):
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    argv = ["--model", str(tiny_runs["audio"]), "--testing", str(tiny_root / "listgame_Test_2.npy"), "--no_progress"]
+    assert csb.main(argv + ["--output_dir", str(blocked)]) == errors.EXIT_BAD_INPUT
+    assert _one_error(capsys.readouterr().err) == f"error: {blocked}: --output_dir names a file, not a folder"
+    for flags, problem in ((["--output", "../x"], "--output is the prefix of file names, not a path: '../x'"),
+                           (["--batch_size", "0"], "--batch_size must be a whole number above 0, not 0")):
+        with pytest.raises(SystemExit) as stopped:
+            csb.main(argv + ["--output_dir", str(tmp_path / "out")] + flags)
+        assert stopped.value.code == 2 and capsys.readouterr().err.strip().splitlines()[-1].endswith(problem)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
 def test_zero_byte_and_truncated_npy_files_are_one_line_refusals(tmp_path, tiny_runs, capsys):
