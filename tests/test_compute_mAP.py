@@ -658,9 +658,9 @@ def test_an_evaluation_killed_at_every_write_reruns_to_the_same_files(small_tree
     assert len(staged) == len({p.partition(":")[2] for p in staged}) + 1  # each file once (a JSON per game)
     killed = killed_at_each_point([sys.executable, str(Path(cm.__file__))], lambda n: argv + [str(root / f"out{n}")],
                                   len(points))
-    for n, process in enumerate(killed, 1):
+    for n, child in enumerate(killed, 1):
         out = root / f"out{n}"
-        assert process.returncode == -signal.SIGKILL, (n, process.stderr[-2000:])
+        assert child.returncode == -signal.SIGKILL, (n, child.stderr[-2000:])
         assert not (out / "results.json").exists(), points[n - 1]
         assert cm.main(argv + [str(out)]) == 0
         same_files(out, root / "whole")
