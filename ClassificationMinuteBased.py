@@ -37,7 +37,7 @@ from typing import Callable, Sequence
 from base import classes, errors
 from networks import names
 from runtime import cli, process, rundir
-from training import cluster, options
+from training import cluster, data, options
 
 TOP = Path(__file__).resolve().parent
 
@@ -173,6 +173,11 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
     if args.mode == "train" and args.WindowSize * args.featurePerSec != int(args.WindowSize * args.featurePerSec):
         parser.error("--WindowSize times --featurePerSec must be a whole number of frames")
     process.setup_process(args)
+    opened = {"data": None}
+    if args.mode == "train":  # every list and file of the training checked before TensorFlow starts
+        code = errors.run_command(lambda: opened.update(data=data.open_training_data(args)))
+        if code:
+            return code
     # TensorFlow imported quietly (no CUDA start-up noise on a machine without NVIDIA's driver), its GPU
     # memory growing on demand, before the training modules import it.
     code = errors.run_command(process.start_tensorflow)
@@ -181,7 +186,7 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
     from training import command
 
     return command.execute(args, defaults=vars(parser.parse_args([])), state=state, after_epoch=after_epoch,
-                           command=sys.argv if argv is None else list(argv))
+                           command=sys.argv if argv is None else list(argv), data=opened["data"])
 
 
 if __name__ == "__main__":

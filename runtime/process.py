@@ -115,6 +115,12 @@ CUDA_NOISE = ("cudart_stub.cc", "cuda_platform.cc", "cuInit", "cuda drivers", "c
               "gpu_device.cc:2", "Unable to register cu")
 
 
+# TensorFlow's start-up banners (absl's note that it logs before being set up, oneDNN's INFO line): dropped
+# with the rest of its C++ INFO log, i.e. unless --loglevel DEBUG (TF_CPP_MIN_LOG_LEVEL 0), which absl's
+# early messages do not obey.
+START_BANNERS = ("absl::InitializeLog() is called", "oneDNN custom operations are on")
+
+
 def has_nvidia_driver() -> bool:
     return Path("/proc/driver/nvidia").exists() or Path("/dev/nvidiactl").exists()
 
@@ -140,8 +146,9 @@ def _import_tensorflow_quietly():
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)
+            noises = CUDA_NOISE + (START_BANNERS if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") != "0" else ())
             kept = [line for line in caught.read().decode("utf-8", "replace").splitlines(keepends=True)
-                    if not any(noise in line for noise in CUDA_NOISE)]
+                    if not any(noise in line for noise in noises)]
             sys.stderr.write("".join(kept))
             sys.stderr.flush()
     return tf, gpus

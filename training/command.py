@@ -16,7 +16,7 @@ from base import errors, files
 from networks import kernels
 from runtime import process, rundir
 from training import cluster, distribution
-from training.data import open_training_data
+from training.data import TrainingData, open_training_data
 from training.loop import train
 from training.predict import predict
 from training.trainer import NonFiniteLoss
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def execute(args, *, defaults: dict, command: Sequence[str], state: dict | None = None,
-            after_epoch: Callable[[int], None] | None = None) -> int:
+            after_epoch: Callable[[int], None] | None = None, data: TrainingData | None = None) -> int:
     """Run ClassificationMinuteBased.py's command `args` (checked; on --resume, the run's arguments).
 
     Args:
@@ -33,6 +33,8 @@ def execute(args, *, defaults: dict, command: Sequence[str], state: dict | None 
         command: the command line, recorded in a new run's args.json.
         state: the resume state of --resume (`rundir.read_state`), None to start from scratch.
         after_epoch: passed to `training.loop.train` (a test hook).
+        data: the training data, opened and checked before TensorFlow started (`open_training_data`);
+            None: opened here.
 
     Returns:
         The exit code: 0, or `errors.EXIT_BAD_INPUT`, `errors.EXIT_NON_FINITE`, `errors.EXIT_WRITE_FAILED`,
@@ -54,7 +56,9 @@ def execute(args, *, defaults: dict, command: Sequence[str], state: dict | None 
         if args.mode == "predict":
             predict(args, defaults)
             return
-        data = open_training_data(args)  # all input checked before the run folder exists
+        nonlocal data
+        if data is None:
+            data = open_training_data(args)  # all input checked before the run folder exists
         if where["chief"]:
             run = Path(args.resume) if args.resume else rundir.new_run_dir(args.tflog, args.outputPrefix)
             where["run"] = run
