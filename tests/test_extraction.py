@@ -371,8 +371,10 @@ def test_write_clip_refuses_bad_flags_and_paths(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (tmp_path / "a_file").write_text("x")
-    cases = [([str(out / "c.mkv"), "--seconds", value], "--seconds") for value in ("nan", "inf", "-1", "0")]
-    cases += [([str(out / "c.mkv"), "--size", *size], "--size") for size in (("0", "0"), ("-2", "4"))]
+    cases = [([str(out / "c.mkv"), "--seconds", value], "--seconds") for value in ("nan", "inf", "-1", "0", "1e9",
+                                                                                       "14401")]
+    cases += [([str(out / "c.mkv"), "--size", *size], "--size")
+              for size in (("0", "0"), ("-2", "4"), ("100000", "100000"), ("64", "4098"))]
     cases += [([str(out / "c.xyz")], "c.xyz"), ([str(out)], str(out)),
               ([str(tmp_path / "a_file" / "c.mkv")], "a_file")]
     for argv, named in cases:
