@@ -45,8 +45,8 @@ from experiments import demo_v2, demonstration, figures
 from experiments.commands import (Settings, evaluate_spotting,
                                   evaluation_command, execute, run_command)
 from experiments.plan import Plan, Training
-from experiments.synthetic import (SyntheticConfig, disk_bytes, ensure,
-                                   list_names)
+from experiments.synthetic import (SyntheticConfig, check_config, check_root,
+                                   disk_bytes, ensure, list_names)
 from experiments.tables import table1, table2, table5, write_table
 from networks.names import TRAINED_MODELS
 from runtime import cli, rundir
@@ -89,15 +89,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.max_epochs) != len(args.windows):
         parser.error("--max_epochs needs one value per --windows value")
+    for flag in ("windows", "max_epochs"):
+        if min(getattr(args, flag)) < 1:
+            parser.error(f"--{flag} must be positive, not {' '.join(map(str, getattr(args, flag)))}")
+    if args.v2_max_epoch < 1:
+        parser.error(f"--v2_max_epoch must be positive, not {args.v2_max_epoch}")
+    try:
+        shlex.split(args.train_args)
+    except ValueError as exc:
+        parser.error(f"--train_args: {exc}: {args.train_args!r}")
     return errors.run_command(lambda: demo(args))
 
 
-def demo(args) -> int:
-    """The demo's steps for checked arguments; its exit code."""
+def demo_config(args) -> SyntheticConfig:
+    """The demo set's settings."""
     config = SyntheticConfig(games=tuple(args.games), seed=args.seed, half_minutes=args.half_minutes,
                              event_rate=args.event_rate)
     if args.half_minutes < 45:
         config.stoppage_minutes = (0.0, 0.5)
+    return config
+
+
+def check_args(args, config: SyntheticConfig) -> None:
+    """The data settings (both sets') and the output folders, before anything is written."""
+    check_config(config)
+    if not args.no_v2:
+        v2_config = dataclasses.replace(config, games=tuple(args.v2_games), classes="v2")
+        try:
+            check_config(v2_config)
+        except errors.DataError as exc:
+            raise errors.DataError(exc.path.replace("--games", "--v2_games"), exc.problem) from None
+    folders = [(args.data, "--data"), (args.runs, "--runs"), (args.results, "--results")]
+    for folder, flag in folders + ([] if args.no_v2 else [(f"{args.data}-v2", "--data")]):
+        check_root(folder, flag)
+
+
+def demo(args) -> int:
+    """The demo's steps for checked arguments; its exit code."""
+    config = demo_config(args)
+    check_args(args, config)
     started = time.perf_counter()
     steps = 5 if args.no_v2 else 6
     print(f"== Step 1/{steps}: synthetic SoccerNet demo set ({sum(config.games)} games, "

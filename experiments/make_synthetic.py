@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 from typing import Sequence
 
 from base import errors
 from base.classes import NAMES as CLASS_SET_NAMES
 from base.errors import DataError
-from experiments.synthetic import (RAW_VIDEO_DIM, SyntheticConfig, disk_bytes,
-                                   ensure, generate, list_names)
+from experiments.synthetic import (RAW_VIDEO_DIM, SyntheticConfig, check_config, check_root,
+                                   disk_bytes, ensure, generate, list_names)
 from runtime import cli, process
 
 
@@ -72,17 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     process.setup_logging("INFO")
     config = config_from_args(args)
-    if min(config.games) < 1 or config.half_minutes <= 0:
-        print("error: --games must be at least 1 per split and --half_minutes positive", file=sys.stderr)
-        return errors.EXIT_BAD_INPUT
     root = Path(args.output)
-    free = shutil.disk_usage(root.parent if root.parent.exists() else Path.cwd()).free
-    if disk_bytes(config) > free:
-        print(f"error: {root}: about {disk_bytes(config) / 1e9:.1f} GB needed, {free / 1e9:.1f} GB free",
-              file=sys.stderr)
-        return errors.EXIT_BAD_INPUT
 
     def work() -> None:
+        # Every setting and the output folder, and the disk space, before anything is written.
+        check_config(config)
+        check_root(root, "--output")
+        free = shutil.disk_usage(root.parent if root.parent.exists() else Path.cwd()).free
+        if disk_bytes(config) > free:
+            raise DataError(root, f"about {disk_bytes(config) / 1e9:.1f} GB needed, {free / 1e9:.1f} GB free")
         if args.force:
             generate(root, config, progress=not args.quiet)
         else:
@@ -91,7 +88,6 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"about {disk_bytes(config) / 1e9:.2f} GB")
 
     return errors.run_command(work, bad_input=(DataError, ValueError))
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

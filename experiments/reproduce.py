@@ -117,6 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.synthetic is None:
         args.synthetic = str(TOP / "data" / ("synthetic" if args.classes == classes.DEFAULT else f"synthetic-{args.classes}"))
+    for flag in ("train_args", "spot_args"):
+        try:
+            shlex.split(getattr(args, flag))
+        except ValueError as exc:
+            parser.error(f"--{flag}: {exc}: {getattr(args, flag)!r}")
     if args.seeds > 1 and "--seed" in shlex.split(args.train_args):
         parser.error("--seeds N sets each training's --seed; leave --seed out of --train_args")
     return errors.run_command(lambda: reproduce(args))
@@ -126,6 +131,11 @@ def reproduce(args) -> int:
     """The planned trainings, spotting and tables for checked arguments; the exit code."""
     tables = list(TABLES) if args.table == "all" else ["2/3" if args.table in ("2", "3") else args.table]
     s = settings_from_args(args)
+    if not args.dry_run:  # the output folders, before the first training (a dry run writes nothing)
+        for folder, flag in ((args.runs, "--runs"), (args.predictions, "--predictions"), (args.results, "--results")):
+            synthetic.check_root(folder, flag)
+        if not (args.SoccerNet_path or args.training):
+            synthetic.check_root(args.synthetic, "--synthetic")
     plan = Plan()
     for table in tables:
         plan.add(table_plan(table))

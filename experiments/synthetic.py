@@ -47,6 +47,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import re
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -58,6 +60,7 @@ from scipy.signal import lfilter
 from tqdm import tqdm
 
 from base.classes import class_set
+from base.errors import DataError
 from base.files import write_json_atomic, write_npy_atomic
 from base.labels import seconds_to_game_time
 from dataset import FRAMES_PER_SECOND, read_game_list
@@ -442,6 +445,42 @@ def write_game(root: Path, game: str, config: SyntheticConfig, style: Style) -> 
     (folder / other).unlink(missing_ok=True)  # of a set made before with the other classes
     write_json_atomic(folder / label_file, labels)
     return plan
+
+
+def check_config(config: SyntheticConfig) -> None:
+    """Settings `generate` can make a set of, checked before anything is written; DataError naming the flag
+    of `python -m experiments.make_synthetic` (and of `experiments.demo`) otherwise."""
+    for (split, official), count in zip(OFFICIAL_LISTS.items(), config.games):
+        available = len(read_game_list(official))
+        if not 1 <= count <= available:
+            raise DataError("--games", f"{split}: {count} games; from 1 to {available} (the official list)")
+    if not math.isfinite(config.half_minutes) or config.half_minutes <= 0:
+        raise DataError("--half_minutes", f"{config.half_minutes!r} is not a positive finite number of minutes")
+    low, high = config.stoppage_minutes
+    if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
+        raise DataError("--stoppage", f"{low!r} {high!r}: MIN and MAX finite, 0 <= MIN <= MAX minutes")
+    if config.seed < 0:
+        raise DataError("--seed", f"{config.seed}: a seed is >= 0")
+    for name in ("video_strength", "audio_strength", "confounders", "noise", "event_rate"):
+        value = getattr(config, name)
+        if not math.isfinite(value) or value < 0:
+            raise DataError(f"--{name}", f"{value!r} is not a finite number >= 0")
+    class_set(config.classes)  # ValueError for an unknown class set
+
+
+def check_root(root: str | Path, flag: str) -> None:
+    """A folder that can hold a data set (or a script's outputs): not a file, not under a file, its nearest
+    existing folder writable; DataError naming it and `flag` otherwise, before anything is written."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise DataError(root, f"{flag} names a file, not a folder")
+    existing = root.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DataError(root, f"{flag} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(root, f"{flag} cannot be written: {existing} is not writable")
 
 
 def list_names(config: SyntheticConfig) -> dict[str, str]:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Sequence
 
 import numpy as np
 
 import dataset
 from base import errors
+from extraction import jobs
 from extraction.pca import apply_pca, fit_pca, save_pca
 from runtime import cli, process
 
@@ -45,18 +45,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     process.setup_logging(args.loglevel)
-    if args.subsample < 1 or args.components < 1:
-        print("error: --subsample and --components must be positive", file=sys.stderr)
-        return errors.EXIT_BAD_INPUT
+    for flag in ("subsample", "components", "batch_frames"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be positive, not {getattr(args, flag)}")
 
     def work() -> None:
         def open_split(list_path):
             return dataset.Split(list_path, data_root=args.SoccerNet_path, video_features=args.features,
                                  audio_features=None, pca=False, label_file=None)
 
-        training = open_split(args.training)
+        # Every input and output is checked before the fit: each list, its games and features, the game
+        # folders the PCA files go to, and --save.
+        splits = {list_path: open_split(list_path) for list_path in [args.training] + list(args.lists)}
+        for split in splits.values():
+            for game in split.games:
+                jobs.check_output_folder(split.root / game, "the game folder")
+        if args.save:
+            jobs.check_output_file(args.save, "--save")
+        training = splits[args.training]
         pca = fit_pca(training, n_components=args.components, batch_frames=args.batch_frames,
                       subsample=args.subsample)
         kept = float(np.sum(pca.explained_variance_ratio_))
@@ -65,8 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.save:
             save_pca(args.save, pca)
         written = 0
-        for list_path in [args.training] + list(args.lists):
-            split = training if list_path == args.training else open_split(list_path)
+        for split in splits.values():
             written += len(apply_pca(pca, split, overwrite=args.overwrite))
         print(f"wrote {written} files {{half}}_{args.features}_PCA{args.components}.npy "
               f"({100 * kept:.1f} % of the variance kept)")

@@ -158,6 +158,21 @@ def check_output_folder(folder: str | os.PathLike, flag: str) -> None:
         raise errors.DataError(folder, f"{flag} cannot be written: {existing} is not writable")
 
 
+def check_output_file(path: str | os.PathLike, flag: str) -> None:
+    """A file that can be written, checked before any work: not an existing folder, and its folder one
+    `check_output_folder` accepts. DataError naming it and `flag`."""
+    path = Path(path)
+    if path.is_dir():
+        raise errors.DataError(path, f"{flag} names a folder, not a file")
+    existing = path.absolute().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise errors.DataError(path, f"{flag} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise errors.DataError(path, f"{flag} cannot be written: {existing} is not writable")
+
+
 def media_streams(path: str | os.PathLike) -> set[str]:
     """The kinds of stream ("audio", "video") a media file holds, from its headers."""
     path = Path(path)

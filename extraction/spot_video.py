@@ -94,7 +94,40 @@ def plan(args) -> tuple[dict, tuple[str, ...], Path, object]:
             raise errors.DataError("--pca", f"the model of {model_file.parent} reads PCA-reduced video features: "
                                              "give a PCA saved by fit_pca.py --save")
         pca = load_pca(args.pca, dim=dataset.KNOWN_DIMS["ResNET"])
+    check_spotting_files(args, settings, streams, model_file.parent, game_dir, pca is not None)
     return settings, streams, game_dir, pca
+
+
+def check_spotting_files(args, settings: dict, streams: Sequence[str], run: Path, game_dir: Path,
+                         reduce: bool) -> None:
+    """Every feature file the spotting will read is made by the steps or is in the game folder already.
+
+    The spotting opens both of the run's feature files of each half whatever streams its model reads
+    (`dataset.Split` cuts the two to one length, as in training): an audio model trained with the default
+    data flags reads `{half}_ResNET_PCA512.npy` too, which no step here makes. Both halves are spotted, so a
+    half without its video (`--video2` left out) needs its files in the game folder."""
+    halves = dataset.HALVES if args.game else [half for half, p in ((1, args.video1), (2, args.video2)) if p]
+    video, audio = settings.get("featuresVideo", "ResNET"), settings.get("featuresAudio", AUDIO_NAME)
+    for half in dataset.HALVES:
+        made = set()
+        if half in halves:
+            made |= {dataset.feature_file(game_dir, half, AUDIO_NAME)} if "audio" in streams else set()
+            made |= {dataset.feature_file(game_dir, half, VIDEO_NAME)} if "video" in streams else set()
+            made |= {dataset.feature_file(game_dir, half, VIDEO_NAME, pca=True)} if reduce else set()
+        for name, pca in ((video, settings.get("PCA", True)), (audio, False)):
+            if name in (None, "none"):
+                continue
+            needed = dataset.feature_file(game_dir, half, name, pca=pca)
+            if needed in made or needed.is_file():
+                continue
+            if half not in halves:
+                raise errors.DataError(f"--video{half}", f"the spotting reads both halves and {game_dir} has no "
+                                                         f"{needed.name}: give the video of half {half}")
+            raise errors.DataError(needed, f"feature file not found: spotting with the model of {run} reads it "
+                                           f"(the run's {video} video and {audio} audio features are opened "
+                                           "whatever streams the model uses), and spot_video extracts only "
+                                           f"{' + '.join(streams)} features: make it first (extract_features, "
+                                           "fit_pca)")
 
 
 def check_inputs(args, streams: Sequence[str], run: Path, game_dir: Path) -> None:

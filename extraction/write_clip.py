@@ -13,6 +13,8 @@ from extraction import media
 from runtime import cli
 
 FPS = 25  # media.write_test_clip's default frame rate
+MAX_SECONDS = 4 * 3600.0  # a clip longer than this is a typo, not a test clip
+MAX_SIDE = 4096           # pixels; larger frames do not fit in memory as the encoder works
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,15 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
 def check_flags(args) -> None:
     """The flags `media.write_test_clip` can encode; DataError naming the flag otherwise (before any file
     is touched)."""
-    if not math.isfinite(args.seconds) or args.seconds * FPS < 1:
+    if not math.isfinite(args.seconds) or args.seconds * FPS < 1 or args.seconds > MAX_SECONDS:
         raise errors.DataError("--seconds", f"{args.seconds!r} is not a length of at least one frame "
-                                            f"(1/{FPS} s, finite)")
+                                            f"(1/{FPS} s) and at most {MAX_SECONDS:g} s")
     if not math.isfinite(args.tone_hz) or args.tone_hz < 0:
         raise errors.DataError("--tone_hz", f"{args.tone_hz!r} is not a frequency (finite, >= 0; 0: no audio)")
     width, height = args.size
-    if width < 2 or height < 2 or width % 2 or height % 2:
-        raise errors.DataError("--size", f"{width} {height}: width and height must be even numbers >= 2 "
-                                         "(the yuv420p video)")
+    if width < 2 or height < 2 or width % 2 or height % 2 or width > MAX_SIDE or height > MAX_SIDE:
+        raise errors.DataError("--size", f"{width} {height}: width and height must be even numbers from 2 "
+                                         f"to {MAX_SIDE} (the yuv420p video)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -134,3 +134,20 @@ def test_an_unexpected_exception_in_a_real_process():
     assert done.returncode == 1
     assert done.stderr.splitlines() == ["error: unexpected ZeroDivisionError: division by zero (the traceback: rerun "
                                         "with --loglevel DEBUG)"], done.stderr
+
+
+def test_launch_workers_refuses_bad_numbers_and_a_missing_script_before_starting(tmp_path, capsys, monkeypatch):
+    from tools import launch_workers
+
+    (tmp_path / "script.py").write_text("print('hi')\n")
+    for argv, words in ((["--timeout", "-5"], "--timeout"), (["--timeout", "nan"], "--timeout"),
+                        (["--timeout", "inf"], "--timeout"), (["--workers", "10000"], "--workers must be from 1 to 256"),
+                        (["--workers", "0"], "--workers")):
+        err = _usage_error(launch_workers, argv + ["--", str(tmp_path / "script.py")], capsys)
+        assert len(err) == 2 and err[0].startswith("usage: ") and words in err[1], (argv, err)
+    monkeypatch.setattr(launch_workers, "launch", lambda *a, **k: pytest.fail("workers started"))
+    for script, words in ((tmp_path / "no_such.py", "script not found"), (tmp_path, "is a folder")):
+        assert launch_workers.main(["--workers", "2", "--", str(script), "--flag"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"error: {script}: {words}" + (", not a script to run" if script == tmp_path else "")], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["script.py"]

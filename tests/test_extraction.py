@@ -371,8 +371,10 @@ def test_write_clip_refuses_bad_flags_and_paths(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (tmp_path / "a_file").write_text("x")
-    cases = [([str(out / "c.mkv"), "--seconds", value], "--seconds") for value in ("nan", "inf", "-1", "0")]
-    cases += [([str(out / "c.mkv"), "--size", *size], "--size") for size in (("0", "0"), ("-2", "4"))]
+    cases = [([str(out / "c.mkv"), "--seconds", value], "--seconds") for value in ("nan", "inf", "-1", "0", "1e9",
+                                                                                       "14401")]
+    cases += [([str(out / "c.mkv"), "--size", *size], "--size")
+              for size in (("0", "0"), ("-2", "4"), ("100000", "100000"), ("64", "4098"))]
     cases += [([str(out / "c.xyz")], "c.xyz"), ([str(out)], str(out)),
               ([str(tmp_path / "a_file" / "c.mkv")], "a_file")]
     for argv, named in cases:
@@ -435,3 +437,33 @@ def test_extracted_zero_rows_are_refused_before_writing(tmp_path, monkeypatch):
     with pytest.raises(errors.DataError, match="clip.mkv: no ResNET_TF2 features"):
         features.extract(args, [job])
     assert not (tmp_path / "out").exists()
+
+
+def test_spot_video_refuses_feature_files_it_cannot_make_before_extracting(tiny_runs, tmp_path, capsys):
+    """An audio model trained with --PCA reads `{half}_ResNET_PCA512.npy` at spotting (the run's two feature
+    files are opened whatever streams the model uses); a half without its video needs its files already."""
+    from extraction import spot_video
+
+    media.write_test_clip(tmp_path / "first.mkv", 2.0)
+    media.write_test_clip(tmp_path / "second.mkv", 2.0)
+    game_dir, out = tmp_path / "game", tmp_path / "out"
+    common = ["--model", str(tiny_runs["audio"]), "--game_dir", str(game_dir), "--output_dir", str(out),
+              "--random_weights", "--no_progress", "--loglevel", "WARNING"]
+
+    def refused(argv, *words):
+        before = sorted(str(p) for p in tmp_path.rglob("*"))
+        assert spot_video.main(common + argv) == 2, argv
+        captured = capsys.readouterr()
+        assert "1/3" not in captured.out  # refused before the extraction step
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and all(w in lines[0] for w in words), lines
+        assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+    refused(["--video1", str(tmp_path / "first.mkv"), "--video2", str(tmp_path / "second.mkv")],
+            str(game_dir / "1_ResNET_PCA512.npy"), "feature file not found", "extracts only audio")
+    assert not game_dir.exists() and not out.exists()
+    game_dir.mkdir()
+    for half in (1, 2):
+        np.save(game_dir / f"{half}_ResNET_PCA512.npy", np.zeros((4, 512), np.float32))
+    refused(["--video1", str(tmp_path / "first.mkv")], "error: --video2: ", "2_VGGish.npy")
+    assert not out.exists()

@@ -146,3 +146,27 @@ def test_the_v2_download_recipe_uses_what_the_package_serves():
             assert getListGames(split)
     assert "Labels-v2.json" in constants["_HF_LABEL_FILES"]
     assert "elif file in self._HF_FEATURE_BRANCH_BY_FILE:" in source  # features for every split, challenge too
+
+
+def test_make_game_lists_check_reads_an_unreadable_list_as_differing(tmp_path, capsys):
+    from tools import make_game_lists
+
+    (tmp_path / "listgame_Train_300.npy").write_bytes(b"")  # zero bytes
+    (tmp_path / "listgame_Valid_100.npy").mkdir()           # a folder
+    np.save(tmp_path / "listgame_Test_100.npy", np.array(getListGames("test")))
+    assert make_game_lists.main(["--check", "--output_dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("DIFFERS") == 2 and out.count("same as") == 1
+
+
+def test_make_game_lists_refuses_a_list_path_that_is_a_folder_before_writing(tmp_path, capsys):
+    from tools import make_game_lists
+
+    (tmp_path / "listgame_Test_100.npy").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    for folder, named in ((tmp_path, str(tmp_path / "listgame_Test_100.npy")), (tmp_path / "a_file", "a_file")):
+        assert make_game_lists.main(["--output_dir", str(folder)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and named in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "listgame_Test_100.npy"]
+    assert list((tmp_path / "listgame_Test_100.npy").iterdir()) == []

@@ -35,3 +35,44 @@ def test_fit_pca_bad_input_exits_2(tmp_path, capsys):
     assert fit_pca.main(["--training", str(tmp_path / "l.txt")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "game folder not found" in err and "\n" not in err
+
+
+def _pca_root(tmp_path):
+    config = synthetic.SyntheticConfig(games=(2, 1, 1), half_minutes=3.0, stoppage_minutes=(0.0, 0.0),
+                                       raw_video=True)
+    return synthetic.generate(tmp_path / "data", config, progress=False)
+
+
+def _files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_fit_pca_checks_every_list_and_the_save_path_before_fitting(tmp_path, capsys):
+    root = _pca_root(tmp_path)
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_folder").mkdir()
+    base = ["--training", str(root / "listgame_Train_2.npy"), "--features", "ResNET", "--components", "16",
+            "--batch_frames", "600"]
+    before = _files(tmp_path)
+    cases = [(["--lists", str(tmp_path / "empty.npy")], "empty.npy"),
+             (["--save", str(tmp_path / "a_folder")], "--save names a folder"),
+             (["--save", str(tmp_path / "a_file" / "pca.npz")], "--save cannot be created"),
+             (["--save", str(tmp_path / "a_file" / "sub" / "pca.npz")], "a_file is a file")]
+    for extra, words in cases:
+        assert fit_pca.main(base + extra) == 2, extra
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and words in err[0], err
+        assert _files(tmp_path) == before, extra  # no *_PCA16.npy, no temporary
+
+
+def test_fit_pca_refuses_non_positive_numbers_as_usage_errors(tmp_path, capsys):
+    import pytest
+
+    for flag in ("--batch_frames", "--subsample", "--components"):
+        for value in ("0", "-1"):
+            with pytest.raises(SystemExit) as stop:
+                fit_pca.main(["--training", str(tmp_path / "l.npy"), flag, value])
+            err = capsys.readouterr().err.strip().splitlines()
+            assert stop.value.code == 2 and len(err) == 2 and f"{flag} must be positive" in err[1], err
+    assert list(tmp_path.iterdir()) == []

@@ -354,3 +354,57 @@ def test_v2_labels_are_read_by_the_official_evaluator_and_by_the_data_layer(v2_r
             if a["label"] in classes.V2_TO_V1:
                 expected[classes.V1.classes[classes.V2_TO_V1[a["label"]]]] += 1
     assert folded == {name: expected[name] for name in classes.V1.event_classes} and sum(folded.values()) > 0
+
+
+def _refused(capsys, code, *words):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and all(w in err[0] for w in words), err
+
+
+def test_make_synthetic_checks_every_number_and_the_output_before_writing(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    out = tmp_path / "s"
+    base = ["--games", "1", "1", "1", "--half_minutes", "2", "--stoppage", "0", "0", "--quiet"]
+    cases = [(["--half_minutes", "nan"], "--half_minutes"), (["--half_minutes", "-1"], "--half_minutes"),
+             (["--stoppage", "5", "1"], "--stoppage"), (["--stoppage", "-2", "-1"], "--stoppage"),
+             (["--stoppage", "0", "inf"], "--stoppage"), (["--event_rate", "-1"], "--event_rate"),
+             (["--noise", "nan"], "--noise"), (["--video_strength", "inf"], "--video_strength"),
+             (["--audio_strength", "-1"], "--audio_strength"), (["--confounders", "nan"], "--confounders"),
+             (["--games", "1", "1", "1000"], "--games"), (["--seed", "-1"], "--seed")]
+    for extra, flag in cases:
+        _refused(capsys, make_synthetic.main(["--output", str(out)] + base + extra), f"error: {flag}: ")
+    for output, words in ((tmp_path / "a_file", "--output names a file"),
+                          (tmp_path / "a_file" / "sub", "--output cannot be created")):
+        _refused(capsys, make_synthetic.main(["--output", str(output)] + base), str(output), words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_demo_and_reproduce_refuse_bad_flags_before_writing(tmp_path, capsys):
+    from experiments import demo, reproduce
+
+    (tmp_path / "a_file").write_text("x")
+    folders = ["--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs"), "--results",
+               str(tmp_path / "results"), "--no_progress"]
+    for extra, words in ((["--half_minutes", "nan"], "error: --half_minutes: "),
+                         (["--games", "0", "0", "0"], "error: --games: "),
+                         (["--event_rate", "-1"], "error: --event_rate: "),
+                         (["--v2_games", "0", "1", "1"], "error: --v2_games: "),
+                         (["--data", str(tmp_path / "a_file")], "--data names a file"),
+                         (["--results", str(tmp_path / "a_file" / "r")], "--results cannot be created")):
+        _refused(capsys, demo.main(folders + extra), words)
+    for extra, words in ((["--windows", "0", "20"], "--windows must be positive"),
+                         (["--max_epochs", "0", "0"], "--max_epochs must be positive"),
+                         (["--train_args", "--max_epoch '3"], "--train_args: No closing quotation")):
+        with pytest.raises(SystemExit) as stop:
+            demo.main(folders + extra)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert stop.value.code == 2 and len(err) == 2 and words in err[1], err
+    with pytest.raises(SystemExit) as stop:
+        reproduce.main(["--train_args", "--max_epoch '3"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 2 and "--train_args: No closing quotation" in err[1], err
+    _refused(capsys, reproduce.main(["--synthetic", str(tmp_path / "data"), "--runs", str(tmp_path / "runs"),
+                                     "--predictions", str(tmp_path / "p"), "--results",
+                                     str(tmp_path / "a_file" / "r"), "--no_progress"]),
+             "--results cannot be created")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -39,6 +40,7 @@ EXIT_TIMEOUT = 124
 # After the first failure, how long the other workers have to end by themselves (their peer-loss
 # detection, `training.cluster.HEARTBEAT_TIMEOUT_S`, with room to exit) before they are stopped.
 GRACE_S = cluster.HEARTBEAT_TIMEOUT_S + 40
+MAX_WORKERS = 256  # processes on one machine; each worker's TF_CONFIG lists them all
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,9 +152,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the script to run after --, e.g. -- ClassificationMinuteBased.py --distribute multiworker ...")
-    if args.workers < 1 or args.gpus_per_worker < 0:
-        parser.error("--workers must be at least 1 and --gpus_per_worker not negative")
-    return errors.run_command(lambda: launch(command, args.workers, args.gpus_per_worker, args.timeout))
+    if not 1 <= args.workers <= MAX_WORKERS or args.gpus_per_worker < 0:
+        parser.error(f"--workers must be from 1 to {MAX_WORKERS} and --gpus_per_worker not negative")
+    if not math.isfinite(args.timeout) or args.timeout < 0:
+        parser.error(f"--timeout must be a finite number of seconds >= 0 (0: never), not {args.timeout!r}")
+
+    def work() -> int:
+        check_script(command)
+        return launch(command, args.workers, args.gpus_per_worker, args.timeout)
+
+    return errors.run_command(work)
+
+
+def check_script(command: Sequence[str]) -> None:
+    """The script the workers run is a file (a Python option such as `-m` first is left to Python);
+    DataError naming it otherwise, before any worker starts."""
+    script = Path(command[0])
+    if command[0].startswith("-"):
+        return
+    if script.is_dir():
+        raise errors.DataError(script, "is a folder, not a script to run")
+    if not script.is_file():
+        raise errors.DataError(script, "script not found")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ ClassificationSecondBased.py and send the zip of its JSON files: docs/data.md); 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -50,17 +51,23 @@ def make_lists(args) -> int:
     from SoccerNet.utils import getListGames
 
     folder = Path(args.output_dir)
-    if not args.check and not folder.is_dir():
-        print(f"error: {folder}: not a folder", file=sys.stderr)
-        return 2
+    names = {**SPLITS, **(CHALLENGE if args.challenge else {})}
+    if not args.check:  # every list file can be written, before any is
+        if not folder.is_dir():
+            raise errors.DataError(folder, "not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise errors.DataError(folder, "not writable")
+        for name in names.values():
+            if (folder / name).exists() and not (folder / name).is_file():
+                raise errors.DataError(folder / name, "not a file (a folder?): cannot write the list there")
     differ = 0
-    for split, name in {**SPLITS, **(CHALLENGE if args.challenge else {})}.items():
+    for split, name in names.items():
         games = np.array(getListGames(split))  # unicode dtype sized to the longest entry, as the original
         target = folder / name
         if args.check:
             try:
                 same = np.load(target, allow_pickle=False).tolist() == games.tolist()
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):  # missing, a folder, zero-byte, truncated, not an .npy
                 same = False
             differ += not same
             print(f"{target}: {'same as' if same else 'DIFFERS from'} the package's {split} list ({len(games)} games)")
