@@ -20,11 +20,10 @@ from base import files
 from base.classes import LABEL_FILES, V1, ClassSet, class_set
 from base.errors import DataError
 from evaluation import truth
-from evaluation.candidates import (DEFAULT_THRESHOLDS, SOCCERNET_FRAMERATE,
-                                   SPOTS, check_metrics, delta_sets)
-from evaluation.outputs import (RESULTS_SPOTTING, is_results_zip, load_results_spotting,
-                                load_spotting_outputs, open_results_zip, prediction_class_set,
-                                read_results_spotting, read_results_spotting_zip, results_spotting_dir)
+from evaluation.candidates import DEFAULT_THRESHOLDS, SOCCERNET_FRAMERATE, SPOTS, check_metrics, delta_sets
+from evaluation.outputs import (RESULTS_SPOTTING, is_results_zip, load_results_spotting, load_spotting_outputs,
+                                open_results_zip, prediction_class_set, read_results_spotting,
+                                read_results_spotting_zip, results_spotting_dir)
 from evaluation.plots import games_to_plot
 
 log = logging.getLogger(__name__)

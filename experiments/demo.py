@@ -42,11 +42,9 @@ import dataset
 from base import errors, files
 from evaluation import outputs
 from experiments import demo_v2, demonstration, figures
-from experiments.commands import (Settings, evaluate_spotting,
-                                  evaluation_command, execute, run_command)
+from experiments.commands import Settings, evaluate_spotting, evaluation_command, execute, run_command
 from experiments.plan import Plan, Training
-from experiments.synthetic import (SyntheticConfig, check_config, check_root,
-                                   disk_bytes, ensure, list_names)
+from experiments.synthetic import SyntheticConfig, check_config, disk_bytes, ensure, list_names
 from experiments.tables import table1, table2, table5, write_table
 from networks.names import TRAINED_MODELS
 from runtime import cli, rundir
@@ -121,7 +119,7 @@ def check_args(args, config: SyntheticConfig) -> None:
             raise errors.DataError(exc.path.replace("--games", "--v2_games"), exc.problem) from None
     folders = [(args.data, "--data"), (args.runs, "--runs"), (args.results, "--results")]
     for folder, flag in folders + ([] if args.no_v2 else [(f"{args.data}-v2", "--data")]):
-        check_root(folder, flag)
+        files.check_output_folder(folder, flag)
 
 
 def demo(args) -> int:

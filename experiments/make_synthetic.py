@@ -15,11 +15,10 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from base import errors
+from base import errors, files
 from base.classes import NAMES as CLASS_SET_NAMES
 from base.errors import DataError
-from experiments.synthetic import (RAW_VIDEO_DIM, SyntheticConfig, check_config, check_root,
-                                   disk_bytes, ensure, generate, list_names)
+from experiments.synthetic import RAW_VIDEO_DIM, SyntheticConfig, check_config, disk_bytes, ensure, generate, list_names
 from runtime import cli, process
 
 
@@ -76,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def work() -> None:
         # Every setting and the output folder, and the disk space, before anything is written.
         check_config(config)
-        check_root(root, "--output")
+        files.check_output_folder(root, "--output")
         free = shutil.disk_usage(root.parent if root.parent.exists() else Path.cwd()).free
         if disk_bytes(config) > free:
             raise DataError(root, f"about {disk_bytes(config) / 1e9:.1f} GB needed, {free / 1e9:.1f} GB free")

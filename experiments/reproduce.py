@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from base import classes, errors
+from base import classes, errors, files
 from experiments import synthetic
 from experiments.commands import Settings, evaluate_spotting, execute, show
 from experiments.plan import TABLES, Plan, seeds_of, table_plan
@@ -133,9 +133,9 @@ def reproduce(args) -> int:
     s = settings_from_args(args)
     if not args.dry_run:  # the output folders, before the first training (a dry run writes nothing)
         for folder, flag in ((args.runs, "--runs"), (args.predictions, "--predictions"), (args.results, "--results")):
-            synthetic.check_root(folder, flag)
+            files.check_output_folder(folder, flag)
         if not (args.SoccerNet_path or args.training):
-            synthetic.check_root(args.synthetic, "--synthetic")
+            files.check_output_folder(args.synthetic, "--synthetic")
     plan = Plan()
     for table in tables:
         plan.add(table_plan(table))

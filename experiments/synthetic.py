@@ -48,7 +48,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -466,21 +465,6 @@ def check_config(config: SyntheticConfig) -> None:
         if not math.isfinite(value) or value < 0:
             raise DataError(f"--{name}", f"{value!r} is not a finite number >= 0")
     class_set(config.classes)  # ValueError for an unknown class set
-
-
-def check_root(root: str | Path, flag: str) -> None:
-    """A folder that can hold a data set (or a script's outputs): not a file, not under a file, its nearest
-    existing folder writable; DataError naming it and `flag` otherwise, before anything is written."""
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise DataError(root, f"{flag} names a file, not a folder")
-    existing = root.absolute()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise DataError(root, f"{flag} cannot be created: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise DataError(root, f"{flag} cannot be written: {existing} is not writable")
 
 
 def list_names(config: SyntheticConfig) -> dict[str, str]:

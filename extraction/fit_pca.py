@@ -20,8 +20,7 @@ from typing import Sequence
 import numpy as np
 
 import dataset
-from base import errors
-from extraction import jobs
+from base import errors, files
 from extraction.pca import apply_pca, fit_pca, save_pca
 from runtime import cli, process
 
@@ -62,9 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         splits = {list_path: open_split(list_path) for list_path in [args.training] + list(args.lists)}
         for split in splits.values():
             for game in split.games:
-                jobs.check_output_folder(split.root / game, "the game folder")
+                files.check_output_folder(split.root / game, "the game folder")
         if args.save:
-            jobs.check_output_file(args.save, "--save")
+            files.check_output_file(args.save, "--save")
         training = splits[args.training]
         pca = fit_pca(training, n_components=args.components, batch_frames=args.batch_frames,
                       subsample=args.subsample)

@@ -18,7 +18,7 @@ import av
 import numpy as np
 
 import dataset
-from base import errors, precision
+from base import errors, files, precision
 from extraction import media
 
 log = logging.getLogger("extract_features")
@@ -143,36 +143,6 @@ def _check_wav_header(path: Path) -> None:
         raise errors.DataError(path, f"not a 16-bit PCM wav file ({exc})") from None
 
 
-def check_output_folder(folder: str | os.PathLike, flag: str) -> None:
-    """A folder that can hold the outputs, checked before any work: not an existing file, and its nearest
-    existing ancestor a writable folder (so that it can be created). DataError naming it and `flag`."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise errors.DataError(folder, f"{flag} names a file, not a folder")
-    existing = folder.absolute()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise errors.DataError(folder, f"{flag} cannot be created: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise errors.DataError(folder, f"{flag} cannot be written: {existing} is not writable")
-
-
-def check_output_file(path: str | os.PathLike, flag: str) -> None:
-    """A file that can be written, checked before any work: not an existing folder, and its folder one
-    `check_output_folder` accepts. DataError naming it and `flag`."""
-    path = Path(path)
-    if path.is_dir():
-        raise errors.DataError(path, f"{flag} names a folder, not a file")
-    existing = path.absolute().parent
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise errors.DataError(path, f"{flag} cannot be created: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise errors.DataError(path, f"{flag} cannot be written: {existing} is not writable")
-
-
 def media_streams(path: str | os.PathLike) -> set[str]:
     """The kinds of stream ("audio", "video") a media file holds, from its headers."""
     path = Path(path)
@@ -218,7 +188,7 @@ def check_rows(job: HalfJob) -> None:
 def pending(jobs: list[HalfJob], overwrite: bool) -> list[HalfJob]:
     """The jobs with something to write: a feature file that exists is skipped (logged) unless
     `overwrite`; the media of each job left is checked (`check_media`, `check_rows`), and the folder of
-    its features (`check_output_folder`)."""
+    its features (`base.files.check_output_folder`)."""
     for job in jobs:
         for kind, name in (("audio", AUDIO_NAME), ("video", VIDEO_NAME)):
             if getattr(job, kind) and job.output(name).is_file() and not overwrite:
@@ -226,7 +196,7 @@ def pending(jobs: list[HalfJob], overwrite: bool) -> list[HalfJob]:
                 setattr(job, kind, False)
     todo = [job for job in jobs if job.audio or job.video]
     for folder in sorted({job.folder for job in todo}):
-        check_output_folder(folder, "--output" if any(job.out is not None for job in todo) else "the game folder")
+        files.check_output_folder(folder, "--output" if any(job.out is not None for job in todo) else "the game folder")
     for job in todo:
         check_media(job)
         check_rows(job)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Sequence
 
 import dataset
-from base import errors
+from base import errors, files
 from evaluation import outputs
 from extraction import jobs
 from extraction.jobs import AUDIO_NAME, VIDEO_NAME
@@ -131,12 +131,12 @@ def check_spotting_files(args, settings: dict, streams: Sequence[str], run: Path
 
 
 def check_inputs(args, streams: Sequence[str], run: Path, game_dir: Path) -> None:
-    """Before any extraction: the output folders can be written (`jobs.check_output_folder`), and each
+    """Before any extraction: the output folders can be written (`base.files.check_output_folder`), and each
     half's media holds every stream the model reads (a .wav has no video, a silent video no audio), unless
     that half's feature file is in the game folder already (and is not to be redone)."""
     if args.game_dir:
-        jobs.check_output_folder(args.game_dir, "--game_dir")
-    jobs.check_output_folder(args.output_dir, "--output_dir")
+        files.check_output_folder(args.game_dir, "--game_dir")
+    files.check_output_folder(args.output_dir, "--output_dir")
     if args.game:
         if not game_dir.is_dir():
             raise errors.DataError(game_dir, "game folder not found")
