@@ -38,6 +38,8 @@ KNOWN_DIMS = {"ResNET": 2048, "VGGish": 512}
 AUTO = "auto"
 # Audio and video of a half are cut to their common length; a larger difference is reported.
 LENGTH_WARNING_SECONDS = 3.0
+# Annotations this far past the end of a half's features are warned of (they count in its last chunk).
+LATE_EVENT_SECONDS = 60.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,7 +335,13 @@ class Split:
             log.warning("%s/Half_%d: audio and video lengths differ (%s frames); both cut to %d frames",
                         game, half, ", ".join(f"{s} {n}" for s, n in lengths.items()), common)
         arrays = {stream: a[:common] for stream, a in arrays.items()}
-        return Half(game, half, arrays, [e for e in events if e.half == half], paths)
+        mine = [e for e in events if e.half == half]
+        late = [e for e in mine if e.seconds > common / self.fps + LATE_EVENT_SECONDS]
+        if late:
+            log.warning("%s/Half_%d: %d annotations more than %g s past the end of its %g s of features (the "
+                        "first at %g s); counted in its last chunk, as the original", game, half, len(late),
+                        LATE_EVENT_SECONDS, common / self.fps, late[0].seconds)
+        return Half(game, half, arrays, mine, paths)
 
     # ----------------------------------------------------------------------------------------
     # Windows

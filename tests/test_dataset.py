@@ -275,6 +275,21 @@ def test_audio_and_video_cut_to_common_length(tmp_path, caplog):
     assert "Half_2: audio and video lengths differ" in caplog.text and "Half_1" not in caplog.text
 
 
+def test_annotations_far_past_a_half_s_end_are_warned_of_and_count_in_its_last_chunk(tmp_path, caplog):
+    """120 frames at 2 per second: 60 s of features. A goal at 1 - 00:50 is inside, one at 1 - 02:00 within a
+    minute of the end (no warning), one at 1 - 75:00 far past it: warned of, and in the last chunk as the
+    original counts it."""
+    goals = [{"gameTime": f"1 - {t}", "label": "soccer-ball"} for t in ("00:50", "02:00", "75:00")]
+    write_game(tmp_path, GAME, annotations=goals)
+    with caplog.at_level(logging.WARNING):
+        split = _split(tmp_path)
+    assert "Half_1: 1 annotations more than 60 s past the end of its 60 s of features (the first at 4500 s)" \
+        in caplog.text and "Half_2" not in caplog.text
+    index = split.chunk_index(20)
+    first = index.labels[index.half_id == 0]
+    assert first.shape == (3, 4) and first[:, 3].tolist() == [0.0, 0.0, 1.0]  # all three goals in chunk 2
+
+
 # ------------------------------------------------------------------------------------------------
 # Gather, batch plans and tf.data
 
