@@ -101,12 +101,27 @@ def read_inputs(args: argparse.Namespace) -> Inputs:
                                                        with_visibility=True)
     log.info("ground truth: %d halves from %s (%s classes, %s)", len(ground_truth), args.testing, classes.name,
              label_file)
+    for model in models:
+        if model.predictions is not None:
+            warn_events_past_predictions(model.prefix, model.predictions, ground_truth, args.testing)
     chance_truth = (truth.load_ground_truth(args.chance, args.SoccerNet_path, label_file, classes)
                     if args.chance else None)
     spot_plots = _spot_plot_inputs(args, output, classes) if args.plot_spots else []
     note = CHOSEN_HERE if chosen is None else f"from {args.thresholds_from}"
     return Inputs(started, metric_names, ground_truth, chance_truth, spot_plots, methods, thresholds, sets, models,
                   classes, label_file, chosen, note, visibility)
+
+
+def warn_events_past_predictions(prefix: str, predictions: list[np.ndarray], ground_truth: list[tuple[np.ndarray, ...]],
+                                 list_path: str) -> None:
+    """A warning for each half whose annotations lie far (`dataset.LATE_EVENT_SECONDS`) past the end of a
+    model's per-second predictions: predictions cut short, or labels of another video. Scored as they are."""
+    games = dataset.read_game_list(list_path)
+    for number, (array, events) in enumerate(zip(predictions, ground_truth)):
+        last = max((float(np.max(times)) for times in events if len(times)), default=0.0)
+        if last > len(array) + dataset.LATE_EVENT_SECONDS:
+            log.warning("%s half %d: an annotation at %g s, more than %g s past the end of %s's %d s of predictions",
+                        games[number // 2], number % 2 + 1, last, dataset.LATE_EVENT_SECONDS, prefix, len(array))
 
 
 def check_label_file(label_file: str | None, classes: ClassSet) -> str:
@@ -129,6 +144,9 @@ def check_flags(args: argparse.Namespace) -> None:
         DataError: naming the flag, or an output that cannot be written.
     """
     several = len(args.prefix) > 1
+    repeated = [prefix for number, prefix in enumerate(args.prefix) if prefix in args.prefix[:number]]
+    if repeated:
+        raise DataError("--prefix", f"{repeated[0]!r} is given twice")
     # Where the outputs go, before any work: the folder, and its parent where they are staged.
     files.check_output_folder(args.output, "--output")
     files.check_output_folder(Path(args.output).absolute().parent, "--output")

@@ -643,7 +643,8 @@ def test_bad_arguments_raise_value_errors():
 def test_an_evaluation_killed_at_every_write_reruns_to_the_same_files(small_tree, monkeypatch):
     """Killed at each write in turn (every file staged, then every file published, results.json, the marker
     of a complete evaluation, last), an evaluation leaves no results.json; the rerun ends byte for byte as
-    an uninterrupted run, with no staging folder left."""
+    an uninterrupted run, with no staging folder left. Without plots (written the same way, through
+    `base.files`), which would double the processes."""
     import signal
     import sys
 
@@ -651,7 +652,7 @@ def test_an_evaluation_killed_at_every_write_reruns_to_the_same_files(small_tree
 
     root, list_path, games = small_tree
     argv = ["--testing", str(list_path), "--predictions", str(root / "pred"), "--prefix", "modelA",
-            "--thresholds", "0.5", "0.3", "--write_json", "--loglevel", "WARNING", "--output"]
+            "--thresholds", "0.5", "0.3", "--write_json", "--no_plots", "--loglevel", "WARNING", "--output"]
     points = written_points(monkeypatch, lambda: cm.main(argv + [str(root / "whole")]))
     staged = [p for p in points if p.startswith("write:")]
     assert points == staged + [p for p in points if p.startswith("publish:")] and points[-1] == "publish:results.json"
@@ -691,11 +692,29 @@ def test_outputs_that_cannot_be_written_and_impossible_spots_are_refused_before_
     assert capsys.readouterr().err.strip() == (f"error: {json_dir / 'modelA' / games[0] / 'results_spotting.json'}: "
                                                "prediction 1: "
                                                "confidence 2 outside [0, 1]")
+    assert cm.main(argv + ["--output", str(root / "out"), "--prefix", "modelA", "modelB", "modelA"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --prefix: 'modelA' is given twice"
     empty = outputs.prediction_file(root / "pred", games[0], "modelA", 1)
     np.save(empty, np.zeros((0, 4), np.float32))
     assert cm.main(argv + ["--output", str(root / "out")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {empty}: no rows: a half of zero seconds"
     assert not (root / "out").exists() and not list(root.glob(".*stage*"))
+
+
+def test_annotations_far_past_the_predictions_are_warned_of(small_tree, caplog):
+    """Predictions cut to 5 s for a 400 s half: scored as they are, with a warning naming the game, the half
+    and the model."""
+    import logging
+
+    root, list_path, games = small_tree
+    path = outputs.prediction_file(root / "pred", games[0], "modelA", 1)
+    np.save(path, np.load(path)[:5])
+    with caplog.at_level(logging.WARNING):
+        assert cm.main(["--testing", str(list_path), "--predictions", str(root / "pred"), "--prefix", "modelA",
+                        "--no_plots", "--loglevel", "WARNING", "--output", str(root / "out")]) == 0
+    warned = [r.getMessage() for r in caplog.records if "past the end of" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith(f"{games[0]} half 1: an annotation at "), warned
+    assert warned[0].endswith("more than 60 s past the end of modelA's 5 s of predictions"), warned
 
 
 def test_publishing_moves_the_marker_last_and_leaves_one_run_s_files(tmp_path, monkeypatch):
