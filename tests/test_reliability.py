@@ -255,30 +255,6 @@ def test_debug_shows_the_traceback_of_a_refusal(tiny_root, tmp_path, capsys):
     assert "Traceback" in err and "model file not found" in err
 
 
-def test_spotting_killed_during_a_game_leaves_no_partial_output(tiny_root, tiny_runs, tmp_path):
-    list_path = tiny_root / "listgame_Test_2.npy"
-    games = dataset.read_game_list(list_path)
-    argv = [sys.executable, str(TOP / "ClassificationSecondBased.py"), "--model", str(tiny_runs["audio"]),
-            "--testing", str(list_path), "--output_dir", str(tmp_path / "out"), "--output", "s", "--no_progress"]
-    env = {**os.environ, fault_hook.FAULT_ENV: "write:s_Half_2.npy@2"}  # the second game's second half
-    killed = subprocess.run(argv, cwd=TOP, env=env, capture_output=True, text=True, timeout=240)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    assert outputs.game_outputs_done(tmp_path / "out", games[0], "s")
-    assert not outputs.game_outputs_done(tmp_path / "out", games[1], "s")
-    assert len(_temporaries(tmp_path / "out")) == 1  # the kill's, hidden; the rerun removes it
-    again = subprocess.run(argv, cwd=TOP, env={k: v for k, v in os.environ.items() if k != fault_hook.FAULT_ENV},
-                           capture_output=True, text=True, timeout=240)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert _temporaries(tmp_path / "out") == []
-    assert csb.main(argv[2:-1] + ["--output_dir", str(tmp_path / "whole"), "--no_progress"]) == 0
-    for game in games:
-        for half in dataset.HALVES:
-            np.testing.assert_array_equal(np.load(outputs.prediction_file(tmp_path / "out", game, "s", half)),
-                                          np.load(outputs.prediction_file(tmp_path / "whole", game, "s", half)))
-        assert json.loads(outputs.results_spotting_file(tmp_path / "out", "s", game).read_text()) == \
-            json.loads(outputs.results_spotting_file(tmp_path / "whole", "s", game).read_text())
-
-
 def test_a_finished_run_drops_its_checkpoint_unless_kept(tiny_runs, uninterrupted, capsys):
     assert not (tiny_runs["video"] / rundir.CHECKPOINT_DIR).exists()  # trained without --keep_checkpoint
     assert (tiny_runs["video"] / rundir.BEST_MODEL).is_file() and rundir.is_finished(tiny_runs["video"])
@@ -359,8 +335,9 @@ def test_zero_byte_and_truncated_npy_files_are_one_line_refusals(tmp_path, tiny_
 
 def test_spotting_killed_at_every_write_reruns_to_the_same_files(tiny_root, tiny_runs, tmp_path, monkeypatch):
     """A game is done only when all its files are: killed at each write of a spotting run in turn (a game's
-    timeline, its arrays, its JSON last), the games done are exactly those whose JSON was written, and the
-    rerun ends byte for byte as an uninterrupted run, with no temporary left."""
+    timeline, its arrays, its JSON last), the games done are exactly those whose JSON was written, no file is
+    partial under its real name (the killed write's temporary is hidden), and the rerun ends byte for byte as
+    an uninterrupted run, with no temporary left."""
     list_path = tiny_root / "listgame_Test_2.npy"
     games = dataset.read_game_list(list_path)
 
@@ -378,6 +355,7 @@ def test_spotting_killed_at_every_write_reruns_to_the_same_files(tiny_root, tiny
         assert process.returncode == -signal.SIGKILL, (n, process.stderr[-2000:])
         done = [g for g in games if outputs.game_outputs_done(out, g, "s")]
         assert len(done) == points[:n - 1].count("write:results_spotting.json"), (n, points[n - 1])
+        assert len(_temporaries(out)) == 1  # the killed write's, hidden; the rerun removes it
         assert csb.main(argv(out)) == 0
         assert _temporaries(out) == []
         same_files(out, tmp_path / "whole")
