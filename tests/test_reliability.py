@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -250,7 +251,12 @@ def test_debug_shows_the_traceback_of_a_refusal(tiny_root, tmp_path, capsys):
     argv = ["--model", str(tmp_path / "nothing"), "--testing", str(tiny_root / "listgame_Test_2.npy")]
     assert csb.main(argv) == 2
     assert "Traceback" not in capsys.readouterr().err
-    assert csb.main(argv + ["--loglevel", "DEBUG"]) == 2
+    root = logging.getLogger()
+    level = root.level
+    try:
+        assert csb.main(argv + ["--loglevel", "DEBUG"]) == 2
+    finally:
+        root.setLevel(level)  # DEBUG would leak into the next tests' in-process scripts
     err = capsys.readouterr().err
     assert "Traceback" in err and "model file not found" in err
 
