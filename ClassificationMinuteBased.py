@@ -139,10 +139,11 @@ def main(argv: Sequence[str] | None = None, after_epoch: Callable[[int], None] |
         parser.error("--distribute is for training; --mode predict runs on one device")
     if not 0.0 <= args.dropout < 1.0:
         parser.error("--dropout must be in [0, 1)")
-    if set(args.outputPrefix) & {"/", "\\"} or args.outputPrefix in (".", ".."):
+    if args.outputPrefix and cli.path_in_name(args.outputPrefix):
         parser.error(f"--outputPrefix is the start of the run folder's name, not a path: {args.outputPrefix!r}")
-    if options.number_problem(args):
-        parser.error(options.number_problem(args))
+    problem = options.number_problem(args)
+    if problem:
+        parser.error(problem)
     if args.mode == "train" and not args.resume and not args.architecture:
         parser.error("--architecture is required to train")
     state = None

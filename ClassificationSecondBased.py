@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.combine is None and not args.model:
         parser.error("--model is needed (or --combine with --video_output and --audio_output)")
-    if args.output is not None and (not args.output or set(args.output) & {"/", "\\"} or args.output in (".", "..")):
+    if args.output is not None and cli.path_in_name(args.output):
         parser.error(f"--output is the prefix of file names, not a path: {args.output!r}")
     if args.batch_size < 1:
         parser.error(f"--batch_size must be a whole number above 0, not {args.batch_size}")

@@ -58,8 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)
             files.write_json_atomic(args.output, report)
 
-    return errors.run_command(work, write_failed=lambda exc: f"{exc.filename or ('standard output' if isinstance(exc, BrokenPipeError) else args.output)}: "
-                                                             f"{exc.strerror or exc}")
+    def failed_write(exc: OSError) -> str:
+        where = exc.filename or ("standard output" if isinstance(exc, BrokenPipeError) else args.output)
+        return f"{where}: {exc.strerror or exc}"
+
+    return errors.run_command(work, write_failed=failed_write)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,12 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"usage: {self.prog} [options] (see --help)\n{self.prog}: error: {first[0] if first else ''}\n")
 
 
+def path_in_name(name: str) -> bool:
+    """Whether a flag that names a file or folder (a prefix, not a path) holds a path: a separator, "." or
+    "..", or nothing."""
+    return name in ("", ".", "..") or "/" in name or "\\" in name
+
+
 def _log_level(text: str) -> str:
     level = str(text).strip().upper()
     if level not in LOG_LEVELS:

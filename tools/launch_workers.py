@@ -109,16 +109,18 @@ def launch(command: Sequence[str], workers: int, gpus_per_worker: int = 0, timeo
             processes.append(process)
             threads.append(thread)
         deadline = None  # after the first failure: when the others are stopped
-        while None in [p.poll() for p in processes]:  # every worker polled (its return code read) each time
-            if first is None:
-                failed = [n for n, p in enumerate(processes) if p.returncode not in (None, 0)]
-                if failed:
-                    first = failed[0]
-                    code = processes[first].returncode
-                    status = 128 - code if code < 0 else code
-                    out.write(f"launch_workers: worker {first} failed first ({_how(code)}); waiting up to "
-                              f"{grace:g} s for the others to end\n")
-                    deadline = time.monotonic() + grace
+        while True:
+            running = [p.poll() is None for p in processes]  # every worker polled: its return code read
+            failed = [n for n, p in enumerate(processes) if p.returncode not in (None, 0)]
+            if first is None and failed:
+                first = failed[0]
+                code = processes[first].returncode
+                status = 128 - code if code < 0 else code
+                out.write(f"launch_workers: worker {first} failed first ({_how(code)})"
+                          + (f"; waiting up to {grace:g} s for the others to end\n" if any(running) else "\n"))
+                deadline = time.monotonic() + grace
+            if not any(running):
+                break
             if deadline is not None and time.monotonic() > deadline:
                 out.write(f"launch_workers: stopping the workers still running after {grace:g} s\n")
                 break
@@ -127,14 +129,6 @@ def launch(command: Sequence[str], workers: int, gpus_per_worker: int = 0, timeo
                 out.write(f"launch_workers: stopping the workers after {timeout:g} s\n")
                 break
             time.sleep(0.2)
-        else:
-            if first is None:
-                failed = [n for n, p in enumerate(processes) if p.returncode]
-                if failed:  # ended between two polls
-                    first = failed[0]
-                    code = processes[first].returncode
-                    status = 128 - code if code < 0 else code
-                    out.write(f"launch_workers: worker {first} failed first ({_how(code)})\n")
     finally:
         _stop(processes)  # a worker whose peer is gone would wait for it
         for thread in threads:
@@ -167,9 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def check_script(command: Sequence[str]) -> None:
     """The script the workers run is a file (a Python option such as `-m` first is left to Python);
     DataError naming it otherwise, before any worker starts."""
-    script = Path(command[0])
     if command[0].startswith("-"):
         return
+    script = Path(command[0])
     if script.is_dir():
         raise errors.DataError(script, "is a folder, not a script to run")
     if not script.is_file():

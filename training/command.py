@@ -71,10 +71,8 @@ def execute(args, *, defaults: dict, command: Sequence[str], state: dict | None 
             run = where["run"] = worker_scratch(args.resume)
             log.info("run folder: the chief's; this worker keeps its copy of the state in a private folder")
         log.info("arguments: %s", " ".join(f"--{k} {v}" for k, v in sorted(vars(args).items())))
-        if replicas is not None and replicas.kind == "multiworker":
-            with peers_watched(where["run"] if where["chief"] else None):
-                train(args, run, data, state, after_epoch, replicas)
-        else:
+        multiworker = replicas is not None and replicas.kind == "multiworker"
+        with peers_watched(where["run"] if where["chief"] else None) if multiworker else contextlib.nullcontext():
             train(args, run, data, state, after_epoch, replicas)
 
     try:
