@@ -9,8 +9,9 @@ Reproduces `compute_mAP.py` of Vanderplaetse & Dupont, "Improved Soccer Action S
 and Video Streams" (CVPRW 2020), which produced the paper's spotting numbers. The evaluation is the library
 `evaluation/` (its package docstring states the rules: the candidate methods, both metrics, the order among
 equal scores, the defined behaviour where the original fails). This script is its face: it parses and
-checks the arguments, sets the process up (logging; once every input is read and checked, TensorFlow with
-GPU memory on demand, so that the evaluator can run beside a training) and hands them to
+checks the arguments, sets the process up (logging; once every input is read and checked, the engine's array
+module: NumPy, or TensorFlow with GPU memory on demand so that the evaluator can run beside a training, for
+work that repays its start-up: `evaluation.backend`) and hands them to
 `evaluation.evaluate.run`. It scores the v1 classes (the paper's card, subs, goal) or SoccerNet-v2's 17
 (`--classes`, else the prediction arrays' width), reads and writes results_spotting.json files in folders or
 zips, and can take the best thresholds from an earlier run (`--thresholds_from`): docs/evaluation.md.
@@ -25,7 +26,7 @@ from typing import Sequence
 
 from base import classes, errors
 from base.errors import DataError
-from evaluation import candidates
+from evaluation import backend, candidates
 from evaluation.inputs import read_inputs
 from runtime import cli, process
 
@@ -95,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "the annotations, <output>/spots_<prefix>/<game>.png: a number N (the first N games) "
                              "or game names of --testing (the JSON files scored, those of --write_json, else "
                              "ClassificationSecondBased.py's)")
+    parser.add_argument("--backend", choices=backend.BACKENDS, default=None,
+                        help="the engine's array module: numpy (no TensorFlow start-up), tensorflow (a GPU when it "
+                             f"sees one), or auto: TensorFlow only for work that repays its start-up (default: "
+                             f"${backend.ENVIRONMENT}, else auto); the same numbers either way")
     cli.add_process_arguments(parser, gpu=False)
     return parser
 
@@ -104,13 +109,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     process.setup_logging(args.loglevel)
     log.info("arguments: %s", vars(args))
     def work() -> None:
-        inputs = read_inputs(args)  # every input read and checked before TensorFlow starts
-        process.start_tensorflow()  # GPU memory on demand, so the evaluator can run beside a training
-        from evaluation import evaluate  # TensorFlow, started above
+        inputs = read_inputs(args)  # every input read and checked before TensorFlow may start
+        args.backend = backend.choose(args.backend, _cells(inputs))
+        log.info("evaluation engine: %s", args.backend)
+        if args.backend == "tensorflow":
+            process.start_tensorflow()  # GPU memory on demand, so the evaluator can run beside a training
+        from evaluation import evaluate
 
         evaluate.run(args, inputs)
 
     return errors.run_command(work, bad_input=(DataError, ValueError))
+
+
+def _cells(inputs) -> int:
+    """The run's largest grid (`backend.cells`): the engine is chosen once for the whole run."""
+    largest = 0
+    for model in inputs.models:
+        if model.predictions is not None:
+            largest = max(largest, backend.cells(model.predictions, len(inputs.methods), len(inputs.thresholds)))
+        for arrays in (model.spots or {}).values():
+            largest = max(largest, backend.cells(arrays, 1, len(inputs.thresholds)))
+    return largest
 
 
 if __name__ == "__main__":

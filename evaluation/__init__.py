@@ -50,8 +50,8 @@ Reproduction notes and defined behaviour where the original fails:
   a later spot in the same frame replacing the earlier one), the paper's per second (spots floored
   to the second, two in the same second of a class merged into the higher, with a warning).
 
-The vectorised implementation (`engine.evaluate`) runs in TensorFlow over the whole grid (methods x
-thresholds x deltas x halves x classes), on a GPU when TensorFlow sees one. `reference.evaluate_loop` is the
+The vectorised implementation (`engine.evaluate`) runs on NumPy or TensorFlow over the whole grid (methods x
+thresholds x deltas x halves x classes), on a GPU when TensorFlow runs it and sees one. `reference.evaluate_loop` is the
 plain loop version of the paper's metric, kept as the reference for the tests; both give identical numbers.
 
 Modules (none imports a face):
@@ -61,11 +61,13 @@ Modules (none imports a face):
 - `truth`: the ground truth of a game list.
 - `outputs`: the on-disk layout of spotting outputs and the SoccerNet results_spotting.json files.
 - `reference`: the paper's metric by plain loops (`evaluate_loop`).
-- `engine_spots`, `engine`: the vectorised grid in TensorFlow (`engine.evaluate`).
+- `engine_spots`, `engine`: the vectorised grid (`engine.evaluate`) on an array module `xp`.
+- `backend`: that module, NumPy (`numpy_ops`: TensorFlow's operations the engine uses, in NumPy) or
+  TensorFlow, and the automatic choice between them.
 - `engine_official`: the package's version-2 details: its frames and visibility values, the closest event
   of each spot, the shown and unshown APs.
 - `report`: averages, summaries, CSV and text tables.
 - `plots`: the figures.
-- `inputs`: what a compute_mAP.py run reads, all read and checked before TensorFlow starts.
+- `inputs`: what a compute_mAP.py run reads, all read and checked before TensorFlow may start.
 - `evaluate`: what compute_mAP.py runs then (`run`): the scores, the chance baseline, the output files.
 """

@@ -5,14 +5,13 @@ the detections and true positives at its 200 confidence thresholds (`compute_pre
 `compute_mAP`), on all detections and, for a version-2 class set, on those whose closest action is shown
 and on those whose closest action is unshown.
 
-TensorFlow is imported here: the caller starts it first (`runtime.process.start_tensorflow`, compute_mAP.py's main).
+The counting runs on the array module `xp` (`backend.ops`: NumPy or TensorFlow).
 """
 from __future__ import annotations
 
 import functools
 
 import numpy as np
-import tensorflow as tf
 
 from evaluation.candidates import SOCCERNET_CONFIDENCES, SOCCERNET_FRAMERATE, SOCCERNET_LAST_FRAME
 from evaluation.engine_spots import SECOND_SPAN
@@ -59,30 +58,30 @@ def closest_values(frames: list[np.ndarray], values: list[np.ndarray], row: np.n
 
 
 @functools.cache
-def _soccernet_counts_fn():
+def _soccernet_counts_fn(xp):
     """Detections and true positives per (group, delta, confidence bin), see `soccernet_ap`."""
-    spec = tf.TensorSpec
+    spec = xp.TensorSpec
     bins = len(SOCCERNET_CONFIDENCES) + 1
 
-    signature = [spec([None], tf.bool), spec([None], tf.int64), spec([None, None], tf.bool), spec([None], tf.float64),
-                 spec([None], tf.int64), spec([None], tf.float64), spec([], tf.int64)]
+    signature = [spec([None], xp.bool), spec([None], xp.int64), spec([None, None], xp.bool), spec([None], xp.float64),
+                 spec([None], xp.int64), spec([None], xp.float64), spec([], xp.int64)]
 
-    @tf.function(autograph=False, input_signature=signature)
+    @xp.function(autograph=False, input_signature=signature)
     def soccernet_counts(chosen, relevant, tp, score, group, confidences, groups):
-        D = tf.shape(tp, out_type=tf.int64)[1]
-        b = tf.searchsorted(confidences, score, side="right", out_type=tf.int64)  # thresholds <= score
-        segment = tf.where(chosen, group * bins + b, groups * bins)
-        count = tf.math.unsorted_segment_sum(tf.ones_like(b), segment, groups * bins + 1)
-        hits = tf.where(tp)
-        entry = tf.gather(relevant, hits[:, 0])
-        segment = (tf.gather(group, entry) * D + hits[:, 1]) * bins + tf.gather(b, entry)
-        true_count = tf.math.unsorted_segment_sum(tf.ones_like(segment), segment, groups * D * bins)
+        D = xp.shape(tp, out_type=xp.int64)[1]
+        b = xp.searchsorted(confidences, score, side="right", out_type=xp.int64)  # thresholds <= score
+        segment = xp.where(chosen, group * bins + b, groups * bins)
+        count = xp.math.unsorted_segment_sum(xp.ones_like(b), segment, groups * bins + 1)
+        hits = xp.where(tp)
+        entry = xp.gather(relevant, hits[:, 0])
+        segment = (xp.gather(group, entry) * D + hits[:, 1]) * bins + xp.gather(b, entry)
+        true_count = xp.math.unsorted_segment_sum(xp.ones_like(segment), segment, groups * D * bins)
         return count, true_count
 
     return soccernet_counts
 
 
-def soccernet_ap(chosen, relevant, tp, score, group, positives, G, D):
+def soccernet_ap(xp, chosen, relevant, tp, score, group, positives, G, D):
     """The package's AP (`compute_precision_recall_curve`, `compute_mAP`): precision and recall at 200
     confidence thresholds (detections with score >= threshold), then for j = 0, 0.1, ..., 1 the highest
     precision at recall >= j (0 if none), summed and / 11. Precision and recall as its `np.nan_to_num` of
@@ -94,10 +93,10 @@ def soccernet_ap(chosen, relevant, tp, score, group, positives, G, D):
             threshold, class); positives: the events per class (C = len(positives)); G groups, D deltas.
     """
     bins = len(SOCCERNET_CONFIDENCES) + 1
-    count, true_count = _soccernet_counts_fn()(chosen, relevant, tp, score, group,
-                                               tf.constant(SOCCERNET_CONFIDENCES), tf.constant(G, tf.int64))
-    count = count.numpy()[:-1].reshape(G, bins)
-    true_count = true_count.numpy().reshape(G, D, bins)
+    count, true_count = _soccernet_counts_fn(xp)(chosen, relevant, tp, score, group,
+                                               xp.constant(SOCCERNET_CONFIDENCES), xp.constant(G, xp.int64))
+    count = np.asarray(count)[:-1].reshape(G, bins)
+    true_count = np.asarray(true_count).reshape(G, D, bins)
     # Detections at threshold index i: those with more than i thresholds <= score.
     detections = np.cumsum(count[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)  # (G, 200)
     true_pos = np.cumsum(true_count[:, :, ::-1], axis=2)[:, :, ::-1][:, :, 1:].astype(np.float64)

@@ -2,7 +2,8 @@
 and TensorFlow started (`run`): each model's predictions (or results_spotting.json files) scored over the
 grid, the chance baseline, and the output files (results.json, grid.csv, summary.csv, the plots, the best
 spots as results_spotting.json files and, with --zip, their zip). With --thresholds_from, each method's best
-threshold is the earlier run's, not the one chosen on these games. TensorFlow through `engine`.
+threshold is the earlier run's, not the one chosen on these games. The engine on the array module
+`args.backend` names (`backend`).
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace, inputs: Inputs) -> dict[str, dict]:
                    for n, gt in zip(lengths, ground_truth)]
         chance = evaluate(chance_spots(inputs.chance_truth, lengths, classes), ground_truth, methods=(SPOTS,),
                           thresholds=(0.0,), deltas=deltas, metric=args.metric, classes=classes,
-                          visibility=visibility)
+                          visibility=visibility, backend=args.backend)
         chance["training_list"] = str(args.chance)
     # Every file is written into a staging folder and then moved into --output, results.json last (the
     # marker of a complete evaluation): a killed evaluation leaves no half of one, and two evaluations into
@@ -151,14 +152,15 @@ def _score(args, model, ground_truth, visibility, classes: ClassSet, methods, th
     """One model's grid report over these methods, thresholds, metrics and deltas: its .npy predictions by
     `engine.evaluate`, or its JSON spots (`_evaluate_json`)."""
     if args.results_spotting:
-        return _evaluate_json(model.spots, ground_truth, visibility, thresholds, metrics, deltas, classes)
+        return _evaluate_json(model.spots, ground_truth, visibility, thresholds, metrics, deltas, classes,
+                              args.backend)
     return evaluate(model.predictions, ground_truth, methods=methods, thresholds=thresholds, deltas=deltas,
                     metric=metrics[0] if len(metrics) == 1 else args.metric, classes=classes,
-                    visibility=visibility)
+                    visibility=visibility, backend=args.backend)
 
 
 def _evaluate_json(spots: dict[str, list[np.ndarray]], ground_truth, visibility, thresholds, metric_names, deltas,
-                   classes: ClassSet = V1) -> dict:
+                   classes: ClassSet = V1, backend: str | None = None) -> dict:
     """Score results_spotting.json files: the paper's metric per second, the official one at its 0.5 s
     frames (as the package reads the files), each on the spots read at its own resolution
     (`spots[metric]`, `load_results_spotting` at `json_rate(metric)`)."""
@@ -166,7 +168,7 @@ def _evaluate_json(spots: dict[str, list[np.ndarray]], ground_truth, visibility,
     for metric in metric_names:
         reports[metric] = evaluate(spots[metric], ground_truth, methods=(SPOTS,), thresholds=thresholds,
                                    deltas=deltas, metric=metric, spot_rate=json_rate(metric), classes=classes,
-                                   visibility=visibility)
+                                   visibility=visibility, backend=backend)
     report = dict(reports[metric_names[0]])
     report["metrics"] = list(metric_names)
     for metric in metric_names[1:]:

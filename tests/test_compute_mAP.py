@@ -10,7 +10,7 @@ import pytest
 
 import compute_mAP as cm
 from base import errors, labels
-from evaluation import candidates, engine, engine_spots, outputs, plots, reference
+from evaluation import backend, candidates, engine, engine_spots, outputs, plots, reference
 from evaluation.evaluate import chance_spots
 from evaluation.truth import load_ground_truth
 from runtime import process
@@ -170,8 +170,8 @@ def test_vectorised_candidates_equal_the_reference_on_the_hand_cases():
     cases.append(nms)
     thresholds = (0.95, 0.5, 0.2)
     arrays = [np.stack([np.zeros_like(p), p, p[::-1].copy(), np.roll(p, 3)], 1) for p in cases]
-    cfg, col, sec, score = (x.numpy()
-                            for x in engine_spots.extract_spots(arrays, candidates.CANDIDATE_METHODS, thresholds))
+    cfg, col, sec, score = (np.asarray(x) for x in engine_spots.extract_spots(
+        arrays, candidates.CANDIDATE_METHODS, thresholds, backend.ops("tensorflow")))
     H = len(arrays)
     for mi, method in enumerate(candidates.CANDIDATE_METHODS):
         for ti, threshold in enumerate(thresholds):

@@ -170,7 +170,7 @@ RANKS = {
 FACES = {"ClassificationMinuteBased", "ClassificationSecondBased", "compute_mAP", "fusion"}
 HEAVY = {"tensorflow", "keras"}
 # The one library function that imports TensorFlow: starting it is the moment the faces choose.
-LATE_IMPORTS = {("runtime.process", "tensorflow")}
+LATE_IMPORTS = {("runtime.process", "tensorflow"), ("evaluation.backend", "tensorflow")}
 
 
 def module_name(path: Path) -> str:
