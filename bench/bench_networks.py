@@ -139,9 +139,8 @@ def parts(tf, args) -> None:
     weights = rng.normal((d * k, o))
     upstream = rng.normal((b, o))
     hidden = 2.0 * b * d * k * o
-    forms = K.product_forms()
-
     def taken(dtype, product, form):  # whether `_projection` writes `product` in `form` on this machine
+        forms = K.product_forms((b, d * k), (d * k, o), dtype)  # measured (or cached) for these shapes
         if product == "forward":
             return (form == "(W' V')'") == (dtype == tf.bfloat16 and forms["transposed_half_forward"])
         return product != "input gradient" or (form == "(W dy')'") == forms["transposed_gradient"]

@@ -3,7 +3,8 @@
 The layers of `networks.pooling` write the paper's math; what they compute with, chosen per processor and
 per compute dtype, lives here:
 - `_projection`: the projection by `hidden1_weights`, each product in the form `product_forms` picks for
-  this machine (the processor's flags, `base.machine.cpu_flags`);
+  these shapes on this machine (measured and cached, `base.measured`; the processor's flags the first
+  guess, `first_guess_forms`);
 - `vlad_columns`: the normalised VLAD / RVLAD descriptor, `_vlad_columns` in float32 (compiled with XLA
   after `set_xla_descriptor(True)`: `_vlad_columns_xla`), `_vlad_columns_half` in half precision;
 - `vlad_projection`: the half-precision NetVLAD output with the centres projected apart
@@ -17,6 +18,7 @@ from __future__ import annotations
 import tensorflow as tf
 from keras import ops
 
+from base import measured
 from base.machine import cpu_flags
 
 # tf.nn.l2_normalize: x / sqrt(max(sum(x^2), 1e-12)).
@@ -58,36 +60,83 @@ def global_l2_scale(squared_norm):
 _HALF_ROUNDING = {tf.bfloat16: 2.0 ** -8, tf.float16: 2.0 ** -11}
 
 
-def product_forms() -> dict[str, bool]:
-    """How `_projection` writes its long products on this machine, decided once per process.
+def first_guess_forms() -> dict[str, bool]:
+    """The rule by processor flags for `product_forms`: its choice where nothing is measured
+    (SOCCERNET_MEASURE=0, `base.measured`), and on a GPU.
 
     oneDNN picks its CPU kernel from the operands' layouts, and which layout is fastest differs between
     processors (`bench/bench_networks.py --parts` times every form). With V the pooled vectors
     (batch_size, P), W the weights (P, O) and dy the upstream gradient:
-    - `transposed_gradient`: the input gradient as (W dy')' rather than TensorFlow's dy W'. Taken on
-      processors without AVX-512, where it was measured 2-3x faster; with AVX-512 (and AMX) dy W' is
+    - `transposed_gradient`: the input gradient as (W dy')' rather than TensorFlow's dy W'. Guessed on
+      processors without AVX-512, where it was measured 2-3x faster; with AVX-512 (and AMX) dy W' was
       the faster one, in float32 and in bfloat16.
-    - `transposed_half_forward`: a bfloat16 forward as (W' V')' rather than V W. Taken where the
+    - `transposed_half_forward`: a bfloat16 forward as (W' V')' rather than V W. Guessed where the
       processor has AMX (`amx_bf16`): there V W ran at 0.55-0.7 of its rate at 256-675 rows.
     Float32's forward is V W everywhere (the spotting paths' outputs stay bit for bit the same). Where
     TensorFlow sees a GPU, TensorFlow's forms.
     """
-    global _PRODUCT_FORMS
-    if _PRODUCT_FORMS is None:
-        flags = frozenset() if tf.config.list_physical_devices("GPU") else cpu_flags()
-        _PRODUCT_FORMS = {"transposed_gradient": bool(flags) and "avx512f" not in flags,
-                          "transposed_half_forward": "amx_bf16" in flags}
-    return _PRODUCT_FORMS
+    flags = frozenset() if tf.config.list_physical_devices("GPU") else cpu_flags()
+    return {"transposed_gradient": bool(flags) and "avx512f" not in flags,
+            "transposed_half_forward": "amx_bf16" in flags}
 
 
+# Forced forms for every shape (the tests set it); None: `product_forms` decides per shape.
 _PRODUCT_FORMS = None
+_FORMS_OF_SHAPE: dict[tuple, dict[str, bool]] = {}
+# The batch measured where the layer's batch is not known when it is traced (the training batch).
+_MEASURED_ROWS = 256
+
+
+def product_forms(pooled_shape=None, weights_shape=None, dtype=tf.float32) -> dict[str, bool]:
+    """How `_projection` writes its long products for these shapes and dtype on this machine: each of
+    `first_guess_forms`' two forms timed against TensorFlow's on the real shapes the first time a process
+    needs it, then cached per machine (`base.measured.choose`: SOCCERNET_CHOICE_PROJECTION_INPUT_GRADIENT
+    and SOCCERNET_CHOICE_PROJECTION_HALF_FORWARD fix them, SOCCERNET_MEASURE=0 takes the guess). On a
+    GPU, or without shapes, the guess."""
+    if _PRODUCT_FORMS is not None:
+        return _PRODUCT_FORMS
+    guess = first_guess_forms()
+    if pooled_shape is None or tf.config.list_physical_devices("GPU"):
+        return guess
+    dtype = tf.as_dtype(dtype)
+    rows = pooled_shape[0] if pooled_shape[0] is not None else _MEASURED_ROWS
+    shape = (int(rows), int(pooled_shape[1]), int(weights_shape[1]), dtype.name)
+    if shape not in _FORMS_OF_SHAPE:
+        with tf.init_scope():  # measured eagerly, also when the layer is being traced
+            _FORMS_OF_SHAPE[shape] = _measure_forms(shape, dtype, guess)
+    return _FORMS_OF_SHAPE[shape]
+
+
+def _measure_forms(shape, dtype, guess) -> dict[str, bool]:
+    rows, inputs, outputs, _ = shape
+    # Stateless: no random generator's variable, whatever strategy's scope the layer is built in.
+    pooled, weights, upstream = (tf.cast(tf.random.stateless_normal(s, seed=(i, 0)), dtype)
+                                 for i, s in enumerate(((rows, inputs), (inputs, outputs), (rows, outputs))))
+    key = {"tensorflow": tf.__version__, "rows": rows, "inputs": inputs, "outputs": outputs, "dtype": dtype.name}
+    tolerance = 1e-5 if dtype == tf.float32 else 2e-2
+
+    def result(function):  # timed as a step runs it: compiled, the output left where it is
+        return tf.function(lambda: tf.cast(function(), tf.float32))
+
+    gradient = measured.choose("projection_input_gradient", {
+        "dy_Wt": result(lambda: tf.linalg.matmul(upstream, weights, transpose_b=True)),
+        "W_dyt_t": result(lambda: tf.transpose(tf.linalg.matmul(weights, upstream, transpose_b=True)))},
+        "W_dyt_t" if guess["transposed_gradient"] else "dy_Wt", key, tolerance)
+    forward = "V_W"
+    if dtype != tf.float32:  # float32's forward stays V W (bit for bit the same spotting paths)
+        forward = measured.choose("projection_half_forward", {
+            "V_W": result(lambda: tf.linalg.matmul(pooled, weights)),
+            "Wt_Vt_t": result(lambda: tf.transpose(tf.linalg.matmul(weights, pooled, transpose_a=True,
+                                                                    transpose_b=True)))},
+            "Wt_Vt_t" if guess["transposed_half_forward"] else "V_W", key, tolerance)
+    return {"transposed_gradient": gradient == "W_dyt_t", "transposed_half_forward": forward == "Wt_Vt_t"}
 
 
 @tf.custom_gradient
 def _projection(pooled, weights):
     """pooled (batch_size, P) x weights (P, O): the usual product and gradient, each product written in
-    the form `product_forms` picks for this machine (the same values up to float rounding)."""
-    forms = product_forms()
+    the form `product_forms` picks for these shapes on this machine (the same values up to float rounding)."""
+    forms = product_forms(pooled.shape, weights.shape, pooled.dtype)
     if forms["transposed_half_forward"] and pooled.dtype == tf.bfloat16:
         output = tf.transpose(tf.linalg.matmul(weights, pooled, transpose_a=True, transpose_b=True))
     else:

@@ -1,8 +1,12 @@
 """Shared fixtures: a tiny synthetic SoccerNet made once per session, and a helper to write games."""
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +16,13 @@ TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
 
 from experiments import synthetic  # noqa: E402
+
+# Choices made by measuring (base.measured) take their rule by processor flags in the tests, so that every
+# process of a test takes the same forms; tests/test_measured.py turns measuring on where it tests it. The
+# cache goes to a folder of this session, never to the user's (also for the processes the tests start).
+os.environ["SOCCERNET_MEASURE"] = "0"
+os.environ["SOCCERNET_CACHE"] = tempfile.mkdtemp(prefix="soccernet-test-cache-")
+atexit.register(shutil.rmtree, os.environ["SOCCERNET_CACHE"], True)
 
 # A tiny synthetic set: 4-minute halves, the event rate raised so that short halves hold events.
 TINY = synthetic.SyntheticConfig(games=(3, 2, 2), half_minutes=4.0, stoppage_minutes=(0.0, 0.5), seed=3,

@@ -1,0 +1,136 @@
+"""Choices made by measuring: where the fastest way to compute something depends on the machine, the
+candidates are timed on the real shapes the first time the choice is needed, the fastest whose result
+agrees with the first candidate's (within a tolerance) is taken, and the choice is cached per machine in
+the user's cache folder, so that later processes take it at once. The one owner of the cache's file,
+its key and the environment variables (no TensorFlow here: the caller passes the candidates and what
+else the key needs, e.g. TensorFlow's version and the GPUs it sees).
+
+- The cache: `$SOCCERNET_CACHE/measured_choices.json` (default `$XDG_CACHE_HOME/soccernet`, else
+  `~/.cache/soccernet`); one entry per choice name and key (the processor's model and flags, the
+  caller's parts: library versions, devices, shapes, dtype). A changed key measures again; an unreadable
+  cache is measured over.
+- `SOCCERNET_CHOICE_<NAME>=<candidate>` fixes a choice (NAME upper-cased); `SOCCERNET_MEASURE=0` takes the
+  caller's first guess (its rule by processor flags) without measuring or reading the cache.
+- Each choice is logged once per process.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from base.machine import cpu_flags, cpu_model
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "SOCCERNET_CACHE"
+MEASURE_ENV = "SOCCERNET_MEASURE"
+CHOICE_ENV = "SOCCERNET_CHOICE_"
+CACHE_FILE = "measured_choices.json"
+_logged: set[tuple[str, str]] = set()
+
+
+def cache_path() -> Path:
+    folder = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "soccernet"
+    return Path(folder) / CACHE_FILE
+
+
+def machine_key(parts: Mapping[str, object]) -> str:
+    """The key of a choice on this machine: the processor's model and flags, then the caller's parts."""
+    flags = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma", "sse4")))
+    return json.dumps({"cpu": cpu_model(), "flags": " ".join(flags), **{k: str(v) for k, v in parts.items()}},
+                      sort_keys=True)
+
+
+def _read(path: Path) -> dict:
+    try:
+        content = json.loads(path.read_text())
+        return content if isinstance(content, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write(path: Path, content: dict) -> None:
+    """Best effort (a cache): a temporary beside the file renamed onto it; nothing on failure."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(content, indent=1, sort_keys=True))
+        os.replace(temporary, path)
+    except OSError as error:
+        log.debug("measured choices not cached (%s): %s", path, error)
+        temporary.unlink(missing_ok=True)
+
+
+def _say(name: str, choice: str, how: str) -> str:
+    if (name, choice) not in _logged:
+        _logged.add((name, choice))
+        log.info("%s: %s (%s)", name, choice, how)
+    return choice
+
+
+def time_candidate(run: Callable[[], object], budget: float) -> tuple[float, object]:
+    """The best of a few runs after a warm-up, within about `budget` seconds; and the warm-up's result."""
+    result = run()
+    best, spent = float("inf"), 0.0
+    for _ in range(5):
+        began = time.perf_counter()
+        run()
+        took = time.perf_counter() - began
+        best, spent = min(best, took), spent + took
+        if spent > budget:
+            break
+    return best, result
+
+
+def choose(name: str, candidates: Mapping[str, Callable[[], object]], first_guess: str,
+           key_parts: Mapping[str, object], tolerance: float = 1e-5, budget: float = 0.5) -> str:
+    """The candidate to use for `name` (see the module's docstring for the order of precedence).
+
+    Args:
+        candidates: name -> a function computing the candidate's result on the real shapes (returning a
+            NumPy-convertible array, converted once, for the agreement, not in the timed runs); the first
+            is the reference the others must agree with.
+        first_guess: the rule's choice, taken without measuring where SOCCERNET_MEASURE=0.
+        key_parts: what else the choice depends on (shapes, dtype, library versions, devices).
+        tolerance: relative agreement with the first candidate's result (on its largest magnitude).
+        budget: seconds of timed runs per candidate, about.
+    Raises:
+        ValueError: a fixed choice (SOCCERNET_CHOICE_<NAME>) that is not a candidate.
+    """
+    variable = CHOICE_ENV + name.upper()
+    fixed = os.environ.get(variable)
+    if fixed:
+        if fixed not in candidates:
+            raise ValueError(f"{variable}={fixed}: one of {', '.join(candidates)}")
+        return _say(name, fixed, f"fixed by {variable}")
+    if os.environ.get(MEASURE_ENV, "1") == "0":
+        return _say(name, first_guess, f"the rule by processor flags, {MEASURE_ENV}=0")
+    path, key = cache_path(), machine_key(key_parts)
+    cached = _read(path).get(name, {}).get(key)
+    if isinstance(cached, dict) and cached.get("choice") in candidates:
+        return _say(name, cached["choice"], f"measured earlier, cached in {path}")
+    times, reference = {}, None
+    for candidate, run in candidates.items():
+        seconds, result = time_candidate(run, budget)
+        result = np.asarray(result, np.float64)
+        if reference is None:
+            reference = result
+            scale = max(float(np.max(np.abs(reference), initial=0.0)), 1e-30)
+        elif result.shape != reference.shape or float(np.max(np.abs(result - reference), initial=0.0)) > tolerance * scale:
+            log.warning("%s: candidate %s disagrees with %s beyond %g: not taken", name, candidate,
+                        next(iter(candidates)), tolerance)
+            continue
+        times[candidate] = seconds
+    choice = min(times, key=times.get)
+    content = _read(path)
+    content.setdefault(name, {})[key] = {"choice": choice, "seconds": times, "measured": time.strftime("%Y-%m-%d")}
+    _write(path, content)
+    how = ", ".join(f"{c} {s * 1e3:.1f} ms" for c, s in times.items())
+    return _say(name, choice, f"measured: {how}; cached in {path}")

@@ -1,0 +1,105 @@
+"""Choices made by measuring (`base.measured`) and the projection's forms chosen so
+(`networks.kernels.product_forms`): the faster candidate taken, a disagreeing one refused, the cache used
+and measured over when its key changes, the environment's fixed choice, and a training run through the
+real entry point that measures and caches its forms."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import ClassificationMinuteBased as cmb
+from base import measured
+from conftest import training_argv
+from networks import kernels
+
+
+@pytest.fixture()
+def measuring(tmp_path, monkeypatch):
+    """Measuring on, a cache of this test's own."""
+    monkeypatch.setenv(measured.MEASURE_ENV, "1")
+    monkeypatch.setenv(measured.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(measured, "_logged", set())
+    return tmp_path / "cache" / measured.CACHE_FILE
+
+
+def sleeper(seconds, value=1.0, calls=None):
+    def run():
+        if calls is not None:
+            calls.append(seconds)
+        time.sleep(seconds)
+        return np.full(3, value)
+    return run
+
+
+def test_the_faster_candidate_is_taken_and_cached(measuring):
+    choice = measured.choose("demo", {"slow": sleeper(0.02), "fast": sleeper(0.001)}, "slow", {"shape": 4},
+                             budget=0.05)
+    assert choice == "fast"
+    entry = json.loads(measuring.read_text())["demo"]
+    (key,) = entry
+    assert json.loads(key)["shape"] == "4" and entry[key]["choice"] == "fast"
+    assert entry[key]["seconds"]["slow"] > entry[key]["seconds"]["fast"]
+    # Cached: a later call measures nothing (the candidates would now say the opposite).
+    calls = []
+    again = measured.choose("demo", {"slow": sleeper(0.001, calls=calls), "fast": sleeper(0.02, calls=calls)},
+                            "slow", {"shape": 4})
+    assert again == "fast" and calls == []
+    # Another key (e.g. another shape, or another machine) is measured again.
+    assert measured.choose("demo", {"slow": sleeper(0.001, calls=calls), "fast": sleeper(0.02, calls=calls)},
+                           "slow", {"shape": 5}, budget=0.05) == "slow"
+    assert calls and len(json.loads(measuring.read_text())["demo"]) == 2
+
+
+def test_a_candidate_that_disagrees_is_not_taken(measuring, caplog):
+    choice = measured.choose("demo", {"right": sleeper(0.01, 1.0), "wrong": sleeper(0.0, 1.1)}, "right", {},
+                             budget=0.02)
+    assert choice == "right" and "disagrees" in caplog.text
+
+
+def test_the_environment_fixes_or_turns_off_the_choice(measuring, monkeypatch):
+    candidates = {"a": sleeper(0.01), "b": sleeper(0.0)}
+    monkeypatch.setenv(measured.CHOICE_ENV + "DEMO", "a")
+    assert measured.choose("demo", candidates, "b", {}) == "a"
+    monkeypatch.setenv(measured.CHOICE_ENV + "DEMO", "c")
+    with pytest.raises(ValueError, match="SOCCERNET_CHOICE_DEMO=c"):
+        measured.choose("demo", candidates, "b", {})
+    monkeypatch.delenv(measured.CHOICE_ENV + "DEMO")
+    monkeypatch.setenv(measured.MEASURE_ENV, "0")
+    assert measured.choose("demo", candidates, "a", {}) == "a" and not measuring.exists()
+
+
+def test_an_unreadable_cache_is_measured_over(measuring):
+    measuring.parent.mkdir(parents=True)
+    measuring.write_text("{not json")
+    assert measured.choose("demo", {"a": sleeper(0.01), "b": sleeper(0.0)}, "a", {}, budget=0.02) == "b"
+    assert json.loads(measuring.read_text())["demo"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_projection_forms_are_measured_per_shape(measuring, monkeypatch, dtype):
+    monkeypatch.setattr(kernels, "_FORMS_OF_SHAPE", {})
+    forms = kernels.product_forms((None, 96), (96, 24), dtype)  # an unknown batch: the training batch's
+    assert set(forms) == {"transposed_gradient", "transposed_half_forward"}
+    cache = json.loads(measuring.read_text())
+    names = {"projection_input_gradient"} | ({"projection_half_forward"} if dtype == "bfloat16" else set())
+    assert set(cache) == names
+    (key,) = cache["projection_input_gradient"]
+    assert json.loads(key)["inputs"] == "96" and json.loads(key)["rows"] == str(kernels._MEASURED_ROWS)
+    assert kernels.product_forms((None, 96), (96, 24), dtype) is forms  # once per process and shape
+    # Fixed by the environment: the form named is the one taken.
+    monkeypatch.setattr(kernels, "_FORMS_OF_SHAPE", {})
+    monkeypatch.setenv("SOCCERNET_CHOICE_PROJECTION_INPUT_GRADIENT", "W_dyt_t")
+    assert kernels.product_forms((8, 96), (96, 24), dtype)["transposed_gradient"] is True
+
+
+def test_a_training_run_measures_its_forms_once(measuring, tiny_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(kernels, "_FORMS_OF_SHAPE", {})
+    assert cmb.main(training_argv(tiny_root, tmp_path / "runs", "--architecture", "VideoNetwork", "--max_epoch", "1")) == 0
+    cache = json.loads(measuring.read_text())
+    keys = [json.loads(k) for k in cache["projection_input_gradient"]]
+    # VideoNetwork, NetVLAD k = 4 on 512-d PCA features: the pooled vectors are 4 * 512 wide.
+    assert {k["inputs"] for k in keys} == {"2048"} and all(k["tensorflow"] == tf.__version__ for k in keys)
