@@ -73,6 +73,13 @@ seconds, across runs.
 `make bench BENCH_ARGS=--quick` takes a few minutes with smaller sizes; add `--no_page` (or
 `--page PATH`) to keep this page. What the figures mean for the design, and older measurements on
 other machines: [performance notes]({performance}).
+
+The GPU check, `.venv/bin/python bench/gpu_check.py` (not part of `make bench`), is one prepared run
+for a GPU machine, under 8 minutes: the devices, the distribution tests, an epoch of NetVLAD k = 512
+with `--micro_batch auto` (its choice and the GPU's peak memory), a training step, spotting a half, the
+evaluator's engines on 200 halves and a minute of video extraction, each on the GPU and beside it on the
+CPU alone. It writes `bench/out/gpu_check.md`; where that report holds a GPU run, `make bench` appends
+it below.
 """
 
 
@@ -117,6 +124,9 @@ def page_text(page: Path, machine: str, table_text: str, date: str, command: str
     if failed:
         parts.append(f"failed (no rows, or fewer): {', '.join(failed)}\n")
     parts.append(PAGE_NOTES.format(performance=Path(performance).as_posix()))
+    gpu_report = TOP / "bench" / "out" / "gpu_check.md"
+    if gpu_report.is_file() and "GPU: none" not in gpu_report.read_text():
+        parts.append(gpu_report.read_text().replace("# GPU check", "## GPU check", 1))
     return "\n".join(parts)
 
 

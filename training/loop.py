@@ -42,6 +42,12 @@ def peak_memory_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
 
 
+def gpu_peak_text() -> str:
+    """", GPU peak X GB" (TensorFlow's allocator peak of each GPU this process uses, the largest), or ""."""
+    peaks = [tf.config.experimental.get_memory_info(d.name)["peak"] for d in tf.config.list_logical_devices("GPU")]
+    return f", GPU peak {max(peaks) / 2 ** 30:.1f} GB" if peaks else ""
+
+
 @dataclass
 class TrainingState:
     """What changes from epoch to epoch: the model and optimizer (in the trainer), the schedule, the
@@ -152,11 +158,11 @@ def run_epoch(args, epoch: int, current: TrainingState, data: TrainingData, run:
     per_class = (" ".join(f"{n} {100 * a:.1f}" for n, a in zip(spotted.event_classes, ap)) if len(ap) <= 3
                  else f"{len(ap)} classes")  # v1: (card 52.6 subs 73.2 goal 33.1)
     log.info("epoch %d/%d lr %.0e | train loss %.2f mAP %.1f | valid mAP %.1f (%s)"
-             " | best %.1f @%d, bad %d%s | %.0f s, peak memory %.1f GB", epoch + 1, args.max_epoch, lr, train_loss,
+             " | best %.1f @%d, bad %d%s | %.0f s, peak memory %.1f GB%s", epoch + 1, args.max_epoch, lr, train_loss,
              100 * train_report["mAP"], 100 * valid_report["mAP"], per_class,
              100 * schedule.best, schedule.best_epoch + 1, schedule.counter,
              "".join(f", {a}" for a in actions if a != "save") + (", saved" if "save" in actions else ""),
-             seconds, peak_memory_gb())
+             seconds, peak_memory_gb(), gpu_peak_text())
     # The state after this epoch, for --resume: the arrays first, then the JSON that points at them.
     state_file = rundir.last_state_file(epoch + 1)
     rundir.save_state(checkpoint / state_file, trainer.model, trainer.optimizer)
