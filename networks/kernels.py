@@ -15,6 +15,8 @@ Every choice is looked up in this module when a layer is called (the tests patch
 """
 from __future__ import annotations
 
+import threading
+
 import tensorflow as tf
 from keras import ops
 
@@ -102,9 +104,27 @@ def product_forms(pooled_shape=None, weights_shape=None, dtype=tf.float32) -> di
     rows = pooled_shape[0] if pooled_shape[0] is not None else _MEASURED_ROWS
     shape = (int(rows), int(pooled_shape[1]), int(weights_shape[1]), dtype.name)
     if shape not in _FORMS_OF_SHAPE:
-        with tf.init_scope():  # measured eagerly, also when the layer is being traced
-            _FORMS_OF_SHAPE[shape] = _measure_forms(shape, dtype, guess)
+        _FORMS_OF_SHAPE[shape] = _eagerly(_measure_forms, shape, dtype, guess)
     return _FORMS_OF_SHAPE[shape]
+
+
+def _eagerly(function, *args):
+    """`function(*args)` in a thread of its own: eagerly and outside any graph being traced, strategy scope
+    or gradient tape (all thread-local), whatever the caller is in the middle of."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = function(*args)
+        except BaseException as error:  # noqa: B902  (re-raised in the caller's thread)
+            out["error"] = error
+
+    thread = threading.Thread(target=run, name="measure")
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
 
 
 def _measure_forms(shape, dtype, guess) -> dict[str, bool]:
@@ -358,11 +378,60 @@ def is_half(dtype) -> bool:
 
 def vlad_columns(frames, assignment, centres=None):
     """The normalised VLAD (centres given) or RVLAD (no centres) descriptor (batch_size, D, K), in the form
-    for the frames' dtype: `_vlad_columns_half` in half precision (mixed precision: norms in float32, see
-    the function), else `_vlad_columns`, compiled with XLA after `set_xla_descriptor(True)`."""
+    for the frames' dtype: in half precision, `_vlad_columns_half` (norms from small products, see the
+    function) or `_vlad_columns` (the residuals rounded to the compute dtype), whichever
+    `half_descriptor_form` measures faster for these shapes; else `_vlad_columns`, compiled with XLA after
+    `set_xla_descriptor(True)`."""
     if frames.dtype in _HALF_ROUNDING:
-        return _vlad_columns_half(frames, assignment, *([] if centres is None else [centres]))
+        if half_descriptor_form(frames.shape, assignment.shape, centres is not None, frames.dtype) == "gram":
+            return _vlad_columns_half(frames, assignment, *([] if centres is None else [centres]))
+        return _vlad_columns(frames, assignment, centres)
     return (_vlad_columns_xla if _XLA_DESCRIPTOR else _vlad_columns)(frames, assignment, centres)
+
+
+_HALF_FORMS: dict[tuple, str] = {}
+
+
+def half_descriptor_form(frames_shape, assignment_shape, with_centres: bool, dtype) -> str:
+    """"gram" (`_vlad_columns_half`) or "residuals" (`_vlad_columns` in the compute dtype) for a
+    half-precision descriptor of these shapes: forward and backward of both timed once (`base.measured`,
+    SOCCERNET_CHOICE_HALF_DESCRIPTOR fixes it). The first guess, "gram", was measured faster at NetVLAD
+    k = 512, T = 20 s (2x); at k = 64 and T = 60 s the residuals were (2x): the Gram path's (N, N) products
+    grow with the window and its savings with K."""
+    dtype = tf.as_dtype(dtype)
+    rows = frames_shape[0] if frames_shape[0] is not None else _MEASURED_ROWS
+    shape = (int(rows), int(frames_shape[1]), int(frames_shape[2]), int(assignment_shape[2]), with_centres, dtype.name)
+    if shape not in _HALF_FORMS:
+        if tf.config.list_physical_devices("GPU"):
+            _HALF_FORMS[shape] = "gram"
+        else:
+            _HALF_FORMS[shape] = _eagerly(_measure_half_descriptor, shape, dtype)
+    return _HALF_FORMS[shape]
+
+
+def _measure_half_descriptor(shape, dtype) -> str:
+    rows, frames, features, clusters, with_centres, _ = shape
+    x, a, c, upstream = (tf.random.stateless_normal(s, seed=(i, 1)) for i, s in enumerate(
+        ((rows, frames, features), (rows, frames, clusters), (features, clusters), (rows, features, clusters))))
+    x, upstream, a, c = tf.cast(x, dtype), tf.cast(upstream, dtype), tf.nn.softmax(2.0 * a), c / features ** 0.5
+    centres = [c] if with_centres else []
+
+    def forward_and_backward(function):
+        @tf.function(autograph=False)
+        def run():
+            with tf.GradientTape() as tape:
+                tape.watch([x, a] + centres)
+                out = function()
+            return [tf.cast(out, tf.float32)] + [tf.cast(g, tf.float32) for g in tape.gradient(
+                out, [x, a] + centres, output_gradients=upstream)]
+        return lambda: tf.concat([tf.reshape(t, [-1]) for t in run()], 0)
+
+    key = {"tensorflow": tf.__version__, "rows": rows, "frames": frames, "features": features, "clusters": clusters,
+           "centres": with_centres, "dtype": dtype.name}
+    return measured.choose("half_descriptor", {
+        "gram": forward_and_backward(lambda: _vlad_columns_half(x, a, *centres)),
+        "residuals": forward_and_backward(lambda: _vlad_columns(x, a, c if with_centres else None))},
+        "gram", key, tolerance=float(_HALF_ROUNDING[dtype]) * 8)
 
 
 def vlad_projection(frames, assignment, centres, weights, weight_products, formed):

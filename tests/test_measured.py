@@ -103,3 +103,24 @@ def test_a_training_run_measures_its_forms_once(measuring, tiny_root, tmp_path, 
     keys = [json.loads(k) for k in cache["projection_input_gradient"]]
     # VideoNetwork, NetVLAD k = 4 on 512-d PCA features: the pooled vectors are 4 * 512 wide.
     assert {k["inputs"] for k in keys} == {"2048"} and all(k["tensorflow"] == tf.__version__ for k in keys)
+
+
+@pytest.mark.parametrize("centred", [False, True])
+def test_the_half_precision_descriptor_form_is_measured_and_taken(measuring, monkeypatch, centred):
+    monkeypatch.setattr(kernels, "_HALF_FORMS", {})
+    form = kernels.half_descriptor_form((None, 12, 16), (None, 12, 4), centred, tf.bfloat16)
+    (key,) = json.loads(measuring.read_text())["half_descriptor"]
+    assert form in ("gram", "residuals") and json.loads(key)["clusters"] == "4"
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.standard_normal((3, 12, 16)), tf.bfloat16)
+    a = tf.nn.softmax(tf.constant(rng.standard_normal((3, 12, 4)), tf.float32))
+    c = tf.constant(rng.standard_normal((16, 4)) / 4, tf.float32) if centred else None
+    expected = {"gram": kernels._vlad_columns_half(x, a, *([c] if centred else [])),
+                "residuals": kernels._vlad_columns(x, a, c)}
+    for name in ("gram", "residuals"):  # each form, fixed by the environment, is the one the layers take
+        monkeypatch.setattr(kernels, "_HALF_FORMS", {})
+        monkeypatch.setenv("SOCCERNET_CHOICE_HALF_DESCRIPTOR", name)
+        np.testing.assert_array_equal(kernels.vlad_columns(x, a, c).numpy(), expected[name].numpy())
+    # Both forms agree to bfloat16's rounding (what the measurement checks before it takes one).
+    np.testing.assert_allclose(tf.cast(expected["gram"], tf.float32).numpy(),
+                               tf.cast(expected["residuals"], tf.float32).numpy(), atol=3e-2)
