@@ -123,7 +123,8 @@ def choose(name: str, candidates: Mapping[str, Callable[[], object]], first_gues
         if reference is None:
             reference = result
             scale = max(float(np.max(np.abs(reference), initial=0.0)), 1e-30)
-        elif result.shape != reference.shape or float(np.max(np.abs(result - reference), initial=0.0)) > tolerance * scale:
+        elif (result.shape != reference.shape
+              or float(np.max(np.abs(result - reference), initial=0.0)) > tolerance * scale):
             log.warning("%s: candidate %s disagrees with %s beyond %g: not taken", name, candidate,
                         next(iter(candidates)), tolerance)
             continue

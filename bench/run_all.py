@@ -63,8 +63,10 @@ reference, the formula's memory) and the issues' target. Each benchmark also run
 (`.venv/bin/python bench/bench_<name>.py --help`) and prints more; `make bench` keeps each one's output
 of the run in `bench/out/run_all/` (`--logs`).
 
-Ratios: for times against a rate bound, the fraction of that rate reached; for the Adam update, its time
-over the copy's; for the evaluator, how many times faster than the loop reference; for the
+Ratios: for times against a rate bound, the fraction of that rate reached; for the Adam update, the
+fraction of one in-place pass's speed (its bytes at the same run's in-place bandwidth); for the evaluator,
+how many times faster than the loop reference, than the TensorFlow engine, or (a whole process) than the
+official package; for the
 `mixed_bfloat16` training rows and the bfloat16 spotting rows, the speed-up over float32 in the same run.
 The epoch rows train on a small synthetic set (two steps per epoch; `--full_epoch`: SoccerNet's size).
 Seconds move from one run to the next with the processor's matrix-product rate: compare ratios, not

@@ -8,6 +8,7 @@ The one owner of decoding (PyAV for containers, the standard `wave` module for `
   decoded (ffmpeg picks the stream with the most channels).
 - `read_frames(path, fps, start, duration)`: RGB frames selected exactly as SoccerNet's `FrameCV`
   (SoccerNet/DataLoader.py), which SoccerNet's `ExtractResNET_TF2.py` used for `*_ResNET_TF2.npy`.
+- `ahead(items)`: an iterator (the frames) produced in a thread of its own, ahead of its consumer.
 - `half_start(video_ini, half)`: the authors' `startTimes` (extract_features.py): line 2 / line 5 of
   `video.ini`, last whitespace-separated field.
 - `write_test_clip` / `write_wav`: small synthetic media for tests and the README demo (a command line:
@@ -20,9 +21,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import queue
+import threading
 import wave
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import av
 import numpy as np
@@ -274,6 +277,59 @@ def read_frames(path: str | os.PathLike, fps: float = 2.0, start: float | None =
 
 # ------------------------------------------------------------------------------------------------
 # video.ini
+
+
+class _Failure:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+_END = object()
+
+
+def ahead(items: Iterable, depth: int = 16) -> Iterator:
+    """`items` (e.g. `read_frames`) produced in a thread of their own, up to `depth` ahead of the consumer,
+    so that decoding runs beside the network. The same items in the same order; an exception of the
+    producer is raised here, where its item would have come; a consumer that stops early (or fails) stops
+    the producer and closes `items` (its file), in the producer's thread."""
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as error:  # noqa: B902  (raised again in the consumer's thread)
+            put(_Failure(error))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _video_ini_field(video_ini_path: str | os.PathLike, line_number: int, what: str) -> float:

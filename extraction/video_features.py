@@ -226,6 +226,7 @@ def extract_frames(frames: Iterable[np.ndarray], predict: Callable[[np.ndarray],
 def extract_file(path: str | os.PathLike, predict, start: float | None = None, duration: float | None = None,
                  fps: float = 2.0, kept: list[int] | None = None, **kwargs) -> np.ndarray:
     """(frames, 2048) float32 of a video: `media.read_frames` with FrameCV's selection (`kept`, when the
-    caller has it from `media.frame_numbers`), then `extract_frames`."""
-    return extract_frames(media.read_frames(path, fps=fps, start=start, duration=duration, kept=kept), predict,
-                          **kwargs)
+    caller has it from `media.frame_numbers`), decoded in a thread of its own ahead of `extract_frames`
+    (`media.ahead`: the decoder beside the network)."""
+    return extract_frames(media.ahead(media.read_frames(path, fps=fps, start=start, duration=duration, kept=kept)),
+                          predict, **kwargs)

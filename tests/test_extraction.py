@@ -258,6 +258,34 @@ def test_decoding_the_test_clip(clips, tmp_path):
         media.read_audio(tmp_path / "8bit.wav")
 
 
+def test_frames_read_ahead_are_the_same_and_stop_cleanly(clips):
+    """`media.ahead` (decoding beside the network): the same frames in the same order, the producer's
+    error raised where its item would have come, and a consumer that stops early closes the source."""
+    direct = list(media.read_frames(clips / "tone.mkv"))
+    for mine, theirs in zip(media.ahead(media.read_frames(clips / "tone.mkv"), depth=2), direct, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    closed = []
+
+    def source(fail_at=None):
+        try:
+            for i in range(100):
+                if i == fail_at:
+                    raise errors.DataError("clip.mkv", "cannot decode the video")
+                yield i
+        finally:
+            closed.append(True)
+
+    got = []
+    with pytest.raises(errors.DataError, match="cannot decode"):
+        for i in media.ahead(source(fail_at=7), depth=3):
+            got.append(i)
+    assert got == list(range(7)) and closed == [True]
+    stopped = media.ahead(source(), depth=3)
+    assert [next(stopped) for _ in range(4)] == [0, 1, 2, 3]
+    stopped.close()  # the consumer stops: the producer ends and closes its source
+    assert closed == [True, True]
+
+
 def test_crop_and_preprocess_follow_soccernet():
     frame = np.zeros((720, 1280, 3), np.uint8)
     frame[:, :640] = (255, 0, 0)  # red left half

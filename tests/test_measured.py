@@ -98,7 +98,8 @@ def test_projection_forms_are_measured_per_shape(measuring, monkeypatch, dtype):
 
 def test_a_training_run_measures_its_forms_once(measuring, tiny_root, tmp_path, monkeypatch):
     monkeypatch.setattr(kernels, "_FORMS_OF_SHAPE", {})
-    assert cmb.main(training_argv(tiny_root, tmp_path / "runs", "--architecture", "VideoNetwork", "--max_epoch", "1")) == 0
+    argv = training_argv(tiny_root, tmp_path / "runs", "--architecture", "VideoNetwork", "--max_epoch", "1")
+    assert cmb.main(argv) == 0
     cache = json.loads(measuring.read_text())
     keys = [json.loads(k) for k in cache["projection_input_gradient"]]
     # VideoNetwork, NetVLAD k = 4 on 512-d PCA features: the pooled vectors are 4 * 512 wide.
