@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -303,7 +304,15 @@ def _naive(split, index, positions, stream):
     return np.stack(out).astype(np.float32)
 
 
-def test_gather_matches_a_naive_reference(tiny_root):
+@pytest.mark.parametrize("reads", ["pread", "mapped"])
+def test_gather_matches_a_naive_reference(tiny_root, monkeypatch, reads):
+    """Both ways of copying windows: float32 files read with pread (the default, no pages mapped into the
+    process), other dtypes copied out of the memory maps (forced here for the float32 files)."""
+    calls = []
+    preadv = os.preadv
+    monkeypatch.setattr(os, "preadv", lambda *args: calls.append(1) or preadv(*args))
+    if reads == "mapped":
+        monkeypatch.setattr(dataset, "_readable", lambda array: False)
     split = dataset.Split(tiny_root / "listgame_Train_3.npy")
     rng = np.random.default_rng(1)
     chunks = split.chunk_index(20)
@@ -319,6 +328,7 @@ def test_gather_matches_a_naive_reference(tiny_root):
             np.testing.assert_array_equal(got[stream], _naive(split, index, positions, stream))
         if index.labels is not None:
             np.testing.assert_array_equal(got["labels"], index.labels[positions])
+    assert (len(calls) > 100) == (reads == "pread")
 
 
 def test_half_batches_hold_all_chunks_of_their_halves():
