@@ -127,10 +127,10 @@ def step_flops(model, batch: int) -> dict[str, float]:
     return {"forward": forward, "backward": backward, "total": forward + backward}
 
 
-def matmul_rate(tf, repeats: int) -> float:
-    """GFLOP/s of a float32 (4096 x 4096) x (4096 x 4096) product, best of `repeats`."""
-    a = tf.random.normal((4096, 4096))
-    b = tf.random.normal((4096, 4096))
+def matmul_rate(tf, repeats: int, dtype: str = "float32") -> float:
+    """GFLOP/s of a (4096 x 4096) x (4096 x 4096) product in `dtype` (float32, or bfloat16), best of `repeats`."""
+    a = tf.cast(tf.random.normal((4096, 4096)), dtype)
+    b = tf.cast(tf.random.normal((4096, 4096)), dtype)
     product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)[0]))
     best, _ = best_and_median(lambda: product().numpy(), repeats)
     return 2 * 4096 ** 3 / best / 1e9
