@@ -15,6 +15,7 @@ Every choice is looked up in this module when a layer is called (the tests patch
 """
 from __future__ import annotations
 
+import math
 import threading
 
 import tensorflow as tf
@@ -89,6 +90,15 @@ _FORMS_OF_SHAPE: dict[tuple, dict[str, bool]] = {}
 _MEASURED_ROWS = 256
 
 
+def measured_rows(rows) -> int:
+    """The batch a choice is measured (and cached) at: the power of two nearest the layer's batch, from 16
+    to 1024 (`_MEASURED_ROWS` when it is unknown), so that a run whose pieces vary in size measures a few
+    buckets, not every size, and never a batch larger than 1024."""
+    if rows is None:
+        return _MEASURED_ROWS
+    return int(min(1024, max(16, 2 ** round(math.log2(max(int(rows), 1))))))
+
+
 def product_forms(pooled_shape=None, weights_shape=None, dtype=tf.float32) -> dict[str, bool]:
     """How `_projection` writes its long products for these shapes and dtype on this machine: each of
     `first_guess_forms`' two forms timed against TensorFlow's on the real shapes the first time a process
@@ -101,7 +111,7 @@ def product_forms(pooled_shape=None, weights_shape=None, dtype=tf.float32) -> di
     if pooled_shape is None or tf.config.list_physical_devices("GPU"):
         return guess
     dtype = tf.as_dtype(dtype)
-    rows = pooled_shape[0] if pooled_shape[0] is not None else _MEASURED_ROWS
+    rows = measured_rows(pooled_shape[0])
     shape = (int(rows), int(pooled_shape[1]), int(weights_shape[1]), dtype.name)
     if shape not in _FORMS_OF_SHAPE:
         _FORMS_OF_SHAPE[shape] = _eagerly(_measure_forms, shape, dtype, guess)
@@ -399,7 +409,7 @@ def half_descriptor_form(frames_shape, assignment_shape, with_centres: bool, dty
     k = 512, T = 20 s (2x); at k = 64 and T = 60 s the residuals were (2x): the Gram path's (N, N) products
     grow with the window and its savings with K."""
     dtype = tf.as_dtype(dtype)
-    rows = frames_shape[0] if frames_shape[0] is not None else _MEASURED_ROWS
+    rows = measured_rows(frames_shape[0])
     shape = (int(rows), int(frames_shape[1]), int(frames_shape[2]), int(assignment_shape[2]), with_centres, dtype.name)
     if shape not in _HALF_FORMS:
         if tf.config.list_physical_devices("GPU"):

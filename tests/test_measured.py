@@ -90,6 +90,8 @@ def test_projection_forms_are_measured_per_shape(measuring, monkeypatch, dtype):
     (key,) = cache["projection_input_gradient"]
     assert json.loads(key)["inputs"] == "96" and json.loads(key)["rows"] == str(kernels._MEASURED_ROWS)
     assert kernels.product_forms((None, 96), (96, 24), dtype) is forms  # once per process and shape
+    # Batches are measured in buckets: the power of two nearest, from 16 to 1024.
+    assert [kernels.measured_rows(r) for r in (None, 1, 22, 23, 675, 3903)] == [256, 16, 16, 32, 512, 1024]
     # Fixed by the environment: the form named is the one taken.
     monkeypatch.setattr(kernels, "_FORMS_OF_SHAPE", {})
     monkeypatch.setenv("SOCCERNET_CHOICE_PROJECTION_INPUT_GRADIENT", "W_dyt_t")
