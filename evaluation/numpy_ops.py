@@ -159,7 +159,8 @@ def tensor_scatter_nd_update(tensor, indices, updates):
 
 def dynamic_partition(data, partitions, num_partitions):
     data, partitions = np.asarray(data), np.asarray(partitions)
-    order = np.argsort(partitions, kind="stable")
+    small = partitions.astype(np.int16) if num_partitions <= 1 << 15 else partitions  # NumPy's radix sort
+    order = np.argsort(small, kind="stable")
     ends = np.cumsum(np.bincount(partitions, minlength=num_partitions))[:-1]
     return np.split(data[order], ends)
 
