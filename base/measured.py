@@ -6,9 +6,9 @@ its key and the environment variables (no TensorFlow here: the caller passes the
 else the key needs, e.g. TensorFlow's version and the GPUs it sees).
 
 - The cache: `$SOCCERNET_CACHE/measured_choices.json` (default `$XDG_CACHE_HOME/soccernet`, else
-  `~/.cache/soccernet`); one entry per choice name and key (the processor's model and flags, the
-  caller's parts: library versions, devices, shapes, dtype). A changed key measures again; an unreadable
-  cache is measured over.
+  `~/.cache/soccernet`); one entry per choice name and key (the processor's model and flags, the cores
+  this process may use, TF_ENABLE_ONEDNN_OPTS, the caller's parts: library versions, devices, shapes,
+  dtype). A changed key measures again; an unreadable cache, or an entry not of this form, is measured over.
 - `SOCCERNET_CHOICE_<NAME>=<candidate>` fixes a choice (NAME upper-cased); `SOCCERNET_MEASURE=0` takes the
   caller's first guess (its rule by processor flags) without measuring or reading the cache.
 - Each choice is logged once per process.
@@ -44,8 +44,10 @@ def cache_path() -> Path:
 def machine_key(parts: Mapping[str, object]) -> str:
     """The key of a choice on this machine: the processor's model and flags, then the caller's parts."""
     flags = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma", "sse4")))
-    return json.dumps({"cpu": cpu_model(), "flags": " ".join(flags), **{k: str(v) for k, v in parts.items()}},
-                      sort_keys=True)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    machine = {"cpu": cpu_model(), "flags": " ".join(flags), "cores": str(cores),
+               "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")}
+    return json.dumps({**machine, **{k: str(v) for k, v in parts.items()}}, sort_keys=True)
 
 
 def _read(path: Path) -> dict:
@@ -113,7 +115,8 @@ def choose(name: str, candidates: Mapping[str, Callable[[], object]], first_gues
     if os.environ.get(MEASURE_ENV, "1") == "0":
         return _say(name, first_guess, f"the rule by processor flags, {MEASURE_ENV}=0")
     path, key = cache_path(), machine_key(key_parts)
-    cached = _read(path).get(name, {}).get(key)
+    entries = _read(path).get(name)
+    cached = entries.get(key) if isinstance(entries, dict) else None
     if isinstance(cached, dict) and cached.get("choice") in candidates:
         return _say(name, cached["choice"], f"measured earlier, cached in {path}")
     times, reference = {}, None
@@ -131,7 +134,9 @@ def choose(name: str, candidates: Mapping[str, Callable[[], object]], first_gues
         times[candidate] = seconds
     choice = min(times, key=times.get)
     content = _read(path)
-    content.setdefault(name, {})[key] = {"choice": choice, "seconds": times, "measured": time.strftime("%Y-%m-%d")}
+    if not isinstance(content.get(name), dict):  # absent, or not ours: measured over
+        content[name] = {}
+    content[name][key] = {"choice": choice, "seconds": times, "measured": time.strftime("%Y-%m-%d")}
     _write(path, content)
     how = ", ".join(f"{c} {s * 1e3:.1f} ms" for c, s in times.items())
     return _say(name, choice, f"measured: {how}; cached in {path}")

@@ -71,7 +71,8 @@ def run_item(argv, keep, timeout: float, cpu_only: bool) -> tuple[str, float, li
         done = subprocess.run(argv, cwd=TOP, env=env, capture_output=True, text=True, timeout=timeout)
         status, out = (f"exit {done.returncode}", done.stdout + done.stderr)
     except subprocess.TimeoutExpired as stop:
-        status, out = f"timed out after {timeout:.0f} s", (stop.stdout or b"").decode(errors="replace")
+        status = f"timed out after {timeout:.0f} s"
+        out = "".join((part or b"").decode(errors="replace") for part in (stop.stdout, stop.stderr))
     lines = [line.strip() for line in out.splitlines() if any(k in line for k in keep)]
     if not status.endswith(" 0"):
         lines += [line.strip() for line in out.splitlines()[-5:]]

@@ -234,6 +234,8 @@ def _segments(xp, layout, q, where_k, new_run, run_end, with_maximum: bool):
     # Rare enough to leave to the reference, column by column.
     for t in np.flatnonzero(rounded <= 0):
         bad.update((int(t), int(c)) for c, n in zip(layout.columns, layout.col_len) if n > 0)
+    if len(rounded) * int(q.shape[0]) >= 1 << 31:  # the (threshold, value) marks are indexed in int32
+        raise ValueError("too many thresholds x seconds above the lowest threshold for one evaluation (2^31)")
     th, first, last = _segment_marks_fn(xp, np.dtype(layout.work).name)(q, below, new_run, run_end,
                                                                     xp.constant(rounded.astype(layout.work)))
     top = _first_maximum(xp, q, first, last) if with_maximum else None

@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import queue
+import sys
 import threading
 import wave
 from pathlib import Path
@@ -329,7 +330,8 @@ def ahead(items: Iterable, depth: int = 16) -> Iterator:
             yield item
     finally:
         stop.set()
-        thread.join()
+        if not sys.is_finalizing():  # at interpreter exit the daemon producer cannot run to its end
+            thread.join()
 
 
 def _video_ini_field(video_ini_path: str | os.PathLike, line_number: int, what: str) -> float:

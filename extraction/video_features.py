@@ -28,6 +28,7 @@ OpenCV 3.4.11's, OpenCV's INTER_AREA upscaling kernel (only for videos under 224
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -228,5 +229,6 @@ def extract_file(path: str | os.PathLike, predict, start: float | None = None, d
     """(frames, 2048) float32 of a video: `media.read_frames` with FrameCV's selection (`kept`, when the
     caller has it from `media.frame_numbers`), decoded in a thread of its own ahead of `extract_frames`
     (`media.ahead`: the decoder beside the network)."""
-    return extract_frames(media.ahead(media.read_frames(path, fps=fps, start=start, duration=duration, kept=kept)),
-                          predict, **kwargs)
+    frames = media.ahead(media.read_frames(path, fps=fps, start=start, duration=duration, kept=kept))
+    with contextlib.closing(frames):  # the reader stopped and its file closed here, whatever extract_frames does
+        return extract_frames(frames, predict, **kwargs)

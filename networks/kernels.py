@@ -86,6 +86,7 @@ def first_guess_forms() -> dict[str, bool]:
 # Forced forms for every shape (the tests set it); None: `product_forms` decides per shape.
 _PRODUCT_FORMS = None
 _FORMS_OF_SHAPE: dict[tuple, dict[str, bool]] = {}
+_MEASURING = threading.Lock()
 # The batch measured where the layer's batch is not known when it is traced (the training batch).
 _MEASURED_ROWS = 256
 
@@ -113,8 +114,9 @@ def product_forms(pooled_shape=None, weights_shape=None, dtype=tf.float32) -> di
     dtype = tf.as_dtype(dtype)
     rows = measured_rows(pooled_shape[0])
     shape = (int(rows), int(pooled_shape[1]), int(weights_shape[1]), dtype.name)
-    if shape not in _FORMS_OF_SHAPE:
-        _FORMS_OF_SHAPE[shape] = _eagerly(_measure_forms, shape, dtype, guess)
+    with _MEASURING:  # replicas tracing at once measure once
+        if shape not in _FORMS_OF_SHAPE:
+            _FORMS_OF_SHAPE[shape] = _eagerly(_measure_forms, shape, dtype, guess)
     return _FORMS_OF_SHAPE[shape]
 
 
@@ -411,11 +413,12 @@ def half_descriptor_form(frames_shape, assignment_shape, with_centres: bool, dty
     dtype = tf.as_dtype(dtype)
     rows = measured_rows(frames_shape[0])
     shape = (int(rows), int(frames_shape[1]), int(frames_shape[2]), int(assignment_shape[2]), with_centres, dtype.name)
-    if shape not in _HALF_FORMS:
-        if tf.config.list_physical_devices("GPU"):
-            _HALF_FORMS[shape] = "gram"
-        else:
-            _HALF_FORMS[shape] = _eagerly(_measure_half_descriptor, shape, dtype)
+    with _MEASURING:
+        if shape not in _HALF_FORMS:
+            if tf.config.list_physical_devices("GPU"):
+                _HALF_FORMS[shape] = "gram"
+            else:
+                _HALF_FORMS[shape] = _eagerly(_measure_half_descriptor, shape, dtype)
     return _HALF_FORMS[shape]
 
 

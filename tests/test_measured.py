@@ -72,9 +72,10 @@ def test_the_environment_fixes_or_turns_off_the_choice(measuring, monkeypatch):
     assert measured.choose("demo", candidates, "a", {}) == "a" and not measuring.exists()
 
 
-def test_an_unreadable_cache_is_measured_over(measuring):
+@pytest.mark.parametrize("content", ["{not json", '{"demo": ["an old format"]}', '["not a dict"]'])
+def test_an_unreadable_cache_is_measured_over(measuring, content):
     measuring.parent.mkdir(parents=True)
-    measuring.write_text("{not json")
+    measuring.write_text(content)
     assert measured.choose("demo", {"a": sleeper(0.01), "b": sleeper(0.0)}, "a", {}, budget=0.02) == "b"
     assert json.loads(measuring.read_text())["demo"]
 

@@ -43,7 +43,7 @@ def peak_memory_gb() -> float:
 
 
 def gpu_peak_text() -> str:
-    """", GPU peak X GB" (TensorFlow's allocator peak of each GPU this process uses, the largest), or ""."""
+    """", GPU peak X GB" (TensorFlow's allocator peak so far in this process, the largest over its GPUs), or ""."""
     peaks = [tf.config.experimental.get_memory_info(d.name)["peak"] for d in tf.config.list_logical_devices("GPU")]
     return f", GPU peak {max(peaks) / 2 ** 30:.1f} GB" if peaks else ""
 
