@@ -413,19 +413,19 @@ class Split:
                 for first, stop, half_id, begin, whole in runs:
                     array = arrays[half_id]
                     if whole and _readable(array):
+                        path = self.halves[half_id].paths[stream]
                         if half_id not in files:
-                            files[half_id] = os.open(self.halves[half_id].paths[stream], os.O_RDONLY)
-                        _read_rows(files[half_id], array, begin, batch[first:stop], self.halves[half_id].paths[stream])
-                    elif stop - first == 1 and whole:
+                            files[half_id] = os.open(path, os.O_RDONLY)
+                        _read_rows(files[half_id], array, begin, batch[first:stop], path)
+                        continue
+                    if stop - first == 1 and whole:
                         batch[first] = array[begin:begin + frames]
-                        self._touched += batch[first].nbytes
                     elif whole:
                         batch[first:stop] = array[begin:begin + (stop - first) * frames].reshape(stop - first,
                                                                                                  frames, -1)
-                        self._touched += batch[first:stop].nbytes
-                    else:  # replicate padding: frame numbers clipped into the half
+                    else:  # replicate padding (a run of one window): frame numbers clipped into the half
                         batch[first] = array[np.clip(begin + offsets, 0, array.shape[0] - 1)]
-                        self._touched += batch[first].nbytes
+                    self._touched += batch[first:stop].nbytes  # pages of the memory map touched
             finally:
                 for descriptor in files.values():
                     os.close(descriptor)
@@ -508,8 +508,8 @@ def _readable(array: np.ndarray) -> bool:
     memory map: a float32 little-endian (C-order) memory map, viewed from its first row as `Split` keeps them.
 
     Reading keeps the pages out of the process: a memory map's page faults map the page cache's large folios
-    whole (on current Linux kernels up to 2 MiB around each 80 KiB window, measured about 12 times what a
-    shuffled batch copies), which made a shuffled epoch's resident memory the size of the data set."""
+    whole, far more than a window's bytes, so that a shuffled epoch's resident memory grew to the size of the
+    data set (bench/bench_pipeline.py: a peak of 2.2 GB for 30 games, 1.0 GB with these reads)."""
     return (isinstance(array, np.memmap) and array.dtype == np.dtype("<f4") and array.flags.c_contiguous
             and hasattr(os, "preadv"))
 

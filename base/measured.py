@@ -59,7 +59,10 @@ def _read(path: Path) -> dict:
 
 
 def _write(path: Path, content: dict) -> None:
-    """Best effort (a cache): a temporary beside the file renamed onto it; nothing on failure."""
+    """Best effort (a cache): a temporary beside the file renamed onto it; nothing on failure. Not
+    `base.files.write_json_atomic`: its writes are the fault points of the outputs' kill tests, and a cache
+    written in one run and not the next must not shift them, nor may a cache that cannot be written fail
+    a run."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -114,6 +114,9 @@ def main() -> int:
     parser.add_argument("--games", type=int, default=100)
     parser.add_argument("--skip_loop", action="store_true", help="do not time the loop implementation")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of the vectorised evaluation")
+    parser.add_argument("--copies", type=int, default=1,
+                        help="score the halves this many times over, in this process (e.g. 5: 1,000 halves), for "
+                             "the engines' times at a larger grid (with --skip_loop)")
     args = parser.parse_args()
     root = Path(args.data)
     list_path = generate(root, args.games)
@@ -129,6 +132,7 @@ def main() -> int:
     ground_truth = truth.load_ground_truth(list_path)
     predictions = outputs.load_spotting_outputs(list_path, root, PREFIX)
     load_s = time.perf_counter() - began
+    predictions, ground_truth = predictions * args.copies, ground_truth * args.copies
     seconds = sum(len(p) for p in predictions)
     events = [sum(len(gt[c]) for gt in ground_truth) for c in range(3)]
     print(f"data: {len(predictions)} halves, {seconds} seconds ({seconds / len(predictions) / 60:.1f} min per half), "
@@ -142,7 +146,10 @@ def main() -> int:
             times.append(time.perf_counter() - began)
         return report, times
 
-    grids, chosen = {}, backend.choose(None, backend.cells(predictions, 3, len(candidates.DEFAULT_THRESHOLDS)))
+    cells = backend.cells(predictions, 3, len(candidates.DEFAULT_THRESHOLDS))
+    grids, chosen = {}, backend.choose(None, cells)
+    print(f"full grid: {cells / 1e6:.0f} M cells (positions x classes x methods x thresholds); the automatic "
+          f"choice with TensorFlow started: {chosen}")
     for name in ("numpy", "tensorflow"):
         both, first = timed(1, metric="both", backend=name)
         print(f"evaluate on {name}, full grid, both metrics, first call: {first[0]:.2f} s")

@@ -107,8 +107,8 @@ def update_against_copy(tf, keras, architectures, args) -> None:
     gigabytes = 4 * 4 * params / 1e9
     bandwidth = in_place_bandwidth(params, args.repeats)
     bound = 7 * 4 * params / bandwidth  # weight, gradient, both moments read; weight and moments written
-    common.record("networks", f"Adam's update, {params / 1e6:.0f} M parameters, fused (Keras's: {times['keras']:.2f} s; "
-                  f"a copy of the four buffers {copy:.3f} s)", times["fused"], "s", bound,
+    common.record("networks", f"Adam's update, {params / 1e6:.0f} M parameters, fused "
+                  f"(Keras's: {times['keras']:.2f} s; a copy of the four buffers {copy:.3f} s)", times["fused"], "s", bound,
                   f"one in-place pass: 7 x 4 bytes per parameter at {bandwidth / 1e9:.0f} GB/s",
                   ratio=bound / times["fused"], target=">= 0.6")
     print(f"\nAdam's update of {params:,} parameters (NetVLAD k=512, 1 stream): fused {times['fused']:.3f} s, "

@@ -17,9 +17,8 @@ import platform
 import statistics
 import subprocess
 import time
-from pathlib import Path
 
-from base.machine import cpu_flags
+from base.machine import cpu_flags, cpu_model
 
 SUMMARY_ENV = "BENCH_SUMMARY"
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
@@ -27,11 +26,9 @@ FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 def cpu() -> tuple[str, list[str]]:
     """The processor's model name and which of FLAGS it has (Linux /proc/cpuinfo)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
+    model = cpu_model()
+    if model == "unknown":
         return platform.processor() or "?", []
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
     flags = cpu_flags()
     return model, [f for f in FLAGS if f in flags]
 

@@ -2,11 +2,13 @@
 TensorFlow (two threads' worth of kernels, a GPU when it sees one). The owner of the names (`BACKENDS`,
 the variable `ENVIRONMENT`) and of the choice (`choose`). Both give the same numbers (tests/test_backend.py).
 
-The automatic choice, from `bench/bench_compute_mAP.py` (docs/benchmarks.md prints both engines' times): on a
-CPU, NumPy scored the full grid of 200 halves (3 methods x 19 thresholds, 3 classes: 94 M cells) in 0.47 s
-and TensorFlow, once started, in 0.61 s (plus 0.9 s of first-call tracing); at 1,000 halves, 3.5 s and
-2.4 s. Starting TensorFlow takes 3.5-4.5 s. So TensorFlow is chosen only for work that repays it: from
-`STARTED_CELLS` when this process has started it already, from `NEW_CELLS` when it would start it now.
+The automatic choice, from `bench/bench_compute_mAP.py` on a CPU (the AMX machine of docs/benchmarks.md):
+- the full grid of 200 halves (3 methods x 19 thresholds x 3 classes over 574,646 s: 98 M cells): NumPy
+  0.39 s, TensorFlow once started 0.43 s, plus 0.9 s of first-call tracing;
+- five times those halves (`--copies 5`: 491 M cells): NumPy 2.0 s, TensorFlow 1.9 s;
+- starting TensorFlow: 3.5-4.5 s.
+So TensorFlow is chosen only for work that repays it: from `STARTED_CELLS` when this process has started it
+already, from `NEW_CELLS` when it would start it now (its start-up against about 0.2 ns saved per cell).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from evaluation import numpy_ops
 BACKENDS = ("auto", "numpy", "tensorflow")
 ENVIRONMENT = "SOCCERNET_EVAL_BACKEND"  # fixes the choice where no --backend is given
 STARTED_CELLS = 300_000_000  # (position, class, method, threshold) cells; TensorFlow already imported
-NEW_CELLS = 2_000_000_000  # the same, counting TensorFlow's start-up
+NEW_CELLS = 20_000_000_000  # the same, counting TensorFlow's start-up
 
 
 def cells(arrays: Sequence, methods: int, thresholds: int) -> int:

@@ -1,9 +1,9 @@
 """The vectorised engine, part 2: the greedy matching of the spots to the events and both metrics' APs over
 the whole grid (methods x thresholds x deltas x halves x classes) at once (`evaluate`), in NumPy or in
 TensorFlow (a GPU when it sees one; `backend`), for the C event classes of a class set (`base.classes`).
-Its paper numbers are identical to `reference.evaluate_loop`'s, its official ones to the soccernet package's `evaluate` with
-the class set's version (1 for v1, 2 for v2, with the shown/unshown split of `engine_official`) on the
-same spots.
+Its paper numbers are identical to `reference.evaluate_loop`'s, its official ones to the soccernet package's
+`evaluate` with the class set's version (1 for v1, 2 for v2, with the shown/unshown split of
+`engine_official`) on the same spots.
 
 The array module `xp` is an argument (`backend.ops`): this module never imports TensorFlow itself.
 """

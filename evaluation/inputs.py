@@ -116,10 +116,11 @@ def warn_events_past_predictions(prefix: str, predictions: list[np.ndarray], gro
                                  list_path: str) -> None:
     """A warning for each half whose annotations lie far (`dataset.LATE_EVENT_SECONDS`) past the end of a
     model's per-second predictions: predictions cut short, or labels of another video. Scored as they are."""
-    games = dataset.read_game_list(list_path)
+    games = None
     for number, (array, events) in enumerate(zip(predictions, ground_truth)):
         last = max((float(np.max(times)) for times in events if len(times)), default=0.0)
         if last > len(array) + dataset.LATE_EVENT_SECONDS:
+            games = games or dataset.read_game_list(list_path)  # for the names, read when one is warned of
             log.warning("%s half %d: an annotation at %g s, more than %g s past the end of %s's %d s of predictions",
                         games[number // 2], number % 2 + 1, last, dataset.LATE_EVENT_SECONDS, prefix, len(array))
 

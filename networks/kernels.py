@@ -108,16 +108,20 @@ def product_forms(pooled_shape=None, weights_shape=None, dtype=tf.float32) -> di
     GPU, or without shapes, the guess."""
     if _PRODUCT_FORMS is not None:
         return _PRODUCT_FORMS
-    guess = first_guess_forms()
     if pooled_shape is None or tf.config.list_physical_devices("GPU"):
-        return guess
+        return first_guess_forms()
     dtype = tf.as_dtype(dtype)
-    rows = measured_rows(pooled_shape[0])
-    shape = (int(rows), int(pooled_shape[1]), int(weights_shape[1]), dtype.name)
-    with _MEASURING:  # replicas tracing at once measure once
-        if shape not in _FORMS_OF_SHAPE:
-            _FORMS_OF_SHAPE[shape] = _eagerly(_measure_forms, shape, dtype, guess)
-    return _FORMS_OF_SHAPE[shape]
+    shape = (measured_rows(pooled_shape[0]), int(pooled_shape[1]), int(weights_shape[1]), dtype.name)
+    return _measured_once(_FORMS_OF_SHAPE, shape, _measure_forms, dtype)
+
+
+def _measured_once(table: dict, shape: tuple, measure, dtype):
+    """`table[shape]`, measured the first time (`measure(shape, dtype)`, in a thread of its own: `_eagerly`);
+    one measurement at a time, so that replicas tracing at once measure once."""
+    with _MEASURING:
+        if shape not in table:
+            table[shape] = _eagerly(measure, shape, dtype)
+    return table[shape]
 
 
 def _eagerly(function, *args):
@@ -139,8 +143,9 @@ def _eagerly(function, *args):
     return out["value"]
 
 
-def _measure_forms(shape, dtype, guess) -> dict[str, bool]:
+def _measure_forms(shape, dtype) -> dict[str, bool]:
     rows, inputs, outputs, _ = shape
+    guess = first_guess_forms()
     # Stateless: no random generator's variable, whatever strategy's scope the layer is built in.
     pooled, weights, upstream = (tf.cast(tf.random.stateless_normal(s, seed=(i, 0)), dtype)
                                  for i, s in enumerate(((rows, inputs), (inputs, outputs), (rows, outputs))))
@@ -409,17 +414,13 @@ def half_descriptor_form(frames_shape, assignment_shape, with_centres: bool, dty
     half-precision descriptor of these shapes: forward and backward of both timed once (`base.measured`,
     SOCCERNET_CHOICE_HALF_DESCRIPTOR fixes it). The first guess, "gram", was measured faster at NetVLAD
     k = 512, T = 20 s (2x); at k = 64 and T = 60 s the residuals were (2x): the Gram path's (N, N) products
-    grow with the window and its savings with K."""
+    grow with the window and its savings with K. On a GPU, the Gram form."""
+    if tf.config.list_physical_devices("GPU"):
+        return "gram"
     dtype = tf.as_dtype(dtype)
-    rows = measured_rows(frames_shape[0])
-    shape = (int(rows), int(frames_shape[1]), int(frames_shape[2]), int(assignment_shape[2]), with_centres, dtype.name)
-    with _MEASURING:
-        if shape not in _HALF_FORMS:
-            if tf.config.list_physical_devices("GPU"):
-                _HALF_FORMS[shape] = "gram"
-            else:
-                _HALF_FORMS[shape] = _eagerly(_measure_half_descriptor, shape, dtype)
-    return _HALF_FORMS[shape]
+    shape = (measured_rows(frames_shape[0]), int(frames_shape[1]), int(frames_shape[2]), int(assignment_shape[2]),
+             with_centres, dtype.name)
+    return _measured_once(_HALF_FORMS, shape, _measure_half_descriptor, dtype)
 
 
 def _measure_half_descriptor(shape, dtype) -> str:
