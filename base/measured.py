@@ -12,6 +12,7 @@ else the key needs, e.g. TensorFlow's version and the GPUs it sees).
 - `SOCCERNET_CHOICE_<NAME>=<candidate>` fixes a choice (NAME upper-cased); `SOCCERNET_MEASURE=0` takes the
   caller's first guess (its rule by processor flags) without measuring or reading the cache.
 - Each choice is logged once per process.
+- `networks.native` keeps the operations it builds in the same folder (`ops/`).
 """
 from __future__ import annotations
 
@@ -36,9 +37,14 @@ CACHE_FILE = "measured_choices.json"
 _logged: set[tuple[str, str]] = set()
 
 
-def cache_path() -> Path:
+def cache_folder() -> Path:
+    """The user's cache folder of this project (also where `networks.native` keeps the operations it builds)."""
     folder = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "soccernet"
-    return Path(folder) / CACHE_FILE
+    return Path(folder)
+
+
+def cache_path() -> Path:
+    return cache_folder() / CACHE_FILE
 
 
 def machine_key(parts: Mapping[str, object]) -> str:

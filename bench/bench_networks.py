@@ -4,7 +4,7 @@
                                              [--allocator bfc|mallopt|default] [--compare_allocators] [--parts]
 
 Times one optimizer step (forward, backward and Adam with the original's epsilon 1e-8, by default the
-trainer's fused update, `--optimizer keras` for Keras's own; in a tf.function like the trainer's) at batch 256 and 40 frames (20 s windows) for NetVLAD k=512 and NetRVLAD k=64, one
+trainer's fused update (its kernel as the trainer chooses it: `networks.optimizer.update_kernel`), `--optimizer keras` for Keras's own; in a tf.function like the trainer's) at batch 256 and 40 frames (20 s windows) for NetVLAD k=512 and NetRVLAD k=64, one
 stream (VideoNetwork) and two streams (AudioVideoArchi5, method 4). It counts the step's floating-point
 operations (the matrix products of the mathematics: forward once, backward twice, minus the products
 whose gradient nobody needs) and prints the achieved rate as a fraction of the rate of a large float32
@@ -72,17 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
                              "of the descriptor)")
     parser.add_argument("--update_only", action="store_true", help=argparse.SUPPRESS)  # the child of main
     parser.add_argument("--optimizer", choices=["fused", "keras"], default="fused",
-                        help="Adam's update in the steps: fused (TF1's ApplyAdam kernel, what the trainer runs) or "
+                        help="Adam's update in the steps: fused (TF1's ApplyAdam formula in one kernel, what the trainer runs) or "
                              "Keras's own separate passes")
     return parser
 
 
 def update_against_copy(tf, keras, architectures, args) -> None:
-    """Adam's update of NetVLAD k=512's parameters, fused and Keras's, against the same-run time of one
-    read and one write of the buffers it touches (weights, gradient, two moments: a copy of each), and
-    against one in-place pass over them (`in_place_bandwidth`: the bound of the issue's target)."""
+    """Adam's update of NetVLAD k=512's parameters (the trainer's kernel, each fused kernel and Keras's own
+    update) against the same-run time of one read and one write of the buffers it touches (weights,
+    gradient, two moments: a copy of each), and against one in-place pass over them (`in_place_bandwidth`:
+    the bound of the issue's target)."""
     import numpy as np
 
+    from networks import native
     from networks import optimizer as original
 
     model = architectures.build_model("VideoNetwork", num_frames=args.frames, video_dim=args.dim, pooling="VLAD",
@@ -90,9 +92,12 @@ def update_against_copy(tf, keras, architectures, args) -> None:
     variables = model.trainable_variables
     params = sum(int(np.prod(v.shape)) for v in variables)
     grads = [tf.random.normal(v.shape) * 1e-3 for v in variables]
+    chosen = original.update_kernel(variables[0].value.handle.device)  # the trainer's, measured once per machine
+    kernels = ["tensorflow"] + (["one_pass"] if native.library("one_pass_adam") is not None else [])
     times = {}
-    for name, fused in (("fused", True), ("keras", False)):
-        optimizer = original.original_adam(1e-3, fused=fused)
+    for name in kernels + ["keras"]:
+        optimizer = original.original_adam(1e-3, fused=name != "keras")
+        optimizer.kernel = name if name != "keras" else None
         optimizer.build(variables)
         apply = tf.function(lambda: optimizer.apply_gradients(zip(grads, variables)))
         times[name], _ = best_and_median(lambda: (apply(), variables[0].numpy()), args.repeats)
@@ -107,15 +112,20 @@ def update_against_copy(tf, keras, architectures, args) -> None:
     gigabytes = 4 * 4 * params / 1e9
     bandwidth = in_place_bandwidth(params, args.repeats)
     bound = 7 * 4 * params / bandwidth  # weight, gradient, both moments read; weight and moments written
-    common.record("networks", f"Adam's update, {params / 1e6:.0f} M parameters, fused "
-                  f"(Keras's: {times['keras']:.2f} s; a copy of the four buffers {copy:.3f} s)", times["fused"], "s", bound,
-                  f"one in-place pass: 7 x 4 bytes per parameter at {bandwidth / 1e9:.0f} GB/s",
-                  ratio=bound / times["fused"], target=">= 0.6")
-    print(f"\nAdam's update of {params:,} parameters (NetVLAD k=512, 1 stream): fused {times['fused']:.3f} s, "
-          f"Keras {times['keras']:.3f} s; a copy of weights, gradient and both moments ({gigabytes:.1f} GB read, "
-          f"{gigabytes:.1f} GB written) {copy:.3f} s: fused / copy {times['fused'] / copy:.2f}, Keras / copy "
-          f"{times['keras'] / copy:.2f}; in-place bandwidth {bandwidth / 1e9:.1f} GB/s, so one pass (7 x 4 bytes per "
-          f"parameter) {bound:.3f} s: fused reaches {bound / times['fused']:.2f} of it (target 0.6)")
+    others = "; ".join(f"{KERNEL_NAMES[k]} {times[k]:.3f} s" for k in times if k != chosen)
+    common.record("networks", f"Adam's update, {params / 1e6:.0f} M parameters, the trainer's kernel: "
+                  f"{KERNEL_NAMES[chosen]} ({others}; a copy of the four buffers {copy:.3f} s)", times[chosen], "s",
+                  bound, f"one in-place pass: 7 x 4 bytes per parameter at {bandwidth / 1e9:.0f} GB/s",
+                  ratio=bound / times[chosen], target=">= 0.6")
+    print(f"\nAdam's update of {params:,} parameters (NetVLAD k=512, 1 stream): "
+          + ", ".join(f"{KERNEL_NAMES[k]} {times[k]:.3f} s" for k in times)
+          + f" (the trainer's: {KERNEL_NAMES[chosen]}); a copy of weights, gradient and both moments ({gigabytes:.1f} GB "
+          f"read, {gigabytes:.1f} GB written) {copy:.3f} s; in-place bandwidth {bandwidth / 1e9:.1f} GB/s, so one pass "
+          f"(7 x 4 bytes per parameter) {bound:.3f} s: "
+          + ", ".join(f"{KERNEL_NAMES[k]} reaches {bound / times[k]:.2f} of it" for k in times) + " (target 0.6)")
+
+
+KERNEL_NAMES = {"one_pass": "OnePassAdam", "tensorflow": "TensorFlow's ApplyAdam", "keras": "Keras's Adam"}
 
 
 def in_place_bandwidth(params: int, repeats: int) -> float:

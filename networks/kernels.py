@@ -116,15 +116,15 @@ def product_forms(pooled_shape=None, weights_shape=None, dtype=tf.float32) -> di
 
 
 def _measured_once(table: dict, shape: tuple, measure, dtype):
-    """`table[shape]`, measured the first time (`measure(shape, dtype)`, in a thread of its own: `_eagerly`);
+    """`table[shape]`, measured the first time (`measure(shape, dtype)`, in a thread of its own: `eagerly`);
     one measurement at a time, so that replicas tracing at once measure once."""
     with _MEASURING:
         if shape not in table:
-            table[shape] = _eagerly(measure, shape, dtype)
+            table[shape] = eagerly(measure, shape, dtype)
     return table[shape]
 
 
-def _eagerly(function, *args):
+def eagerly(function, *args):
     """`function(*args)` in a thread of its own: eagerly and outside any graph being traced, strategy scope
     or gradient tape (all thread-local), whatever the caller is in the middle of."""
     out = {}

@@ -13,20 +13,41 @@ and writes three of them, the kernel the original ran. Its variables, names and 
 Adam's, so saved states and `--resume` are unchanged. The kernel computes its constants in float32, as
 TensorFlow 1 did (1 - beta1 = 0.10000002), where Keras rounds them from double (0.1): weights differ from
 Keras's update by about 1e-6 (relative) per step, on the original's side.
+
+On a CPU, float32 variables are updated by `OnePassAdam` (`networks/one_pass_adam.cc`, built on first use
+by `networks.native`) where it is faster: ApplyAdam's own formula, bit-identical, in one pass over memory
+where TensorFlow's kernel makes three over the hidden projection's 2^27 weights. The choice is measured
+once per machine (`base.measured`, name `adam_update`: `SOCCERNET_CHOICE_ADAM_UPDATE=tensorflow` or
+`one_pass` fixes it); where no compiler builds it, on a GPU and for other dtypes, `ResourceApplyAdam`.
 """
 from __future__ import annotations
+
+import logging
+import threading
 
 import keras
 import tensorflow as tf
 
+from base import measured
+from networks import native
+from networks.kernels import eagerly
+
+log = logging.getLogger(__name__)
+
 # tf.train.AdamOptimizer's defaults (TensorFlow 1.14), which the original used.
 BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-8
+MEASURED_VALUES = 1 << 22  # the measurement's variable: 16 MiB per buffer, past the caches
+_CHOICE: list[str] = []
+_CHOOSING = threading.Lock()
 
 
 class FusedAdam(keras.optimizers.Adam):
-    """Keras's Adam with the update of each variable done by `tf.raw_ops.ResourceApplyAdam` (dense
-    gradients; float variables; no AMSGrad). Works under tf.distribute strategies, where Keras calls
-    `update_step` once per replica's copy of the variable."""
+    """Keras's Adam with the update of each variable done in one kernel, TensorFlow's `ResourceApplyAdam` or
+    this project's `OnePassAdam` (dense gradients; float variables; no AMSGrad). Works under tf.distribute strategies, where Keras calls
+    `update_step` once per replica's copy of the variable. `kernel` fixes the update's kernel ("tensorflow"
+    or "one_pass"); None: `update_kernel`'s choice."""
+
+    kernel: str | None = None
 
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad or isinstance(gradient, tf.IndexedSlices):
@@ -35,11 +56,67 @@ class FusedAdam(keras.optimizers.Adam):
         index = self._get_variable_index(variable)
         m, v = self._momentums[index].value, self._velocities[index].value
         step = tf.cast(self.iterations + 1, dtype)
-        tf.raw_ops.ResourceApplyAdam(
-            var=_handle(variable), m=m.handle, v=v.handle,
-            beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step), beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
-            lr=tf.cast(learning_rate, dtype), beta1=tf.cast(self.beta_1, dtype), beta2=tf.cast(self.beta_2, dtype),
-            epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype), use_locking=False)
+        handle = _handle(variable)
+        kernel = update_kernel(handle.device, dtype, fixed=self.kernel)
+        apply = _one_pass_adam if kernel == "one_pass" else _tensorflow_adam
+        apply(var=handle, m=m.handle, v=v.handle,
+              beta1_power=tf.pow(tf.cast(self.beta_1, dtype), step), beta2_power=tf.pow(tf.cast(self.beta_2, dtype), step),
+              lr=tf.cast(learning_rate, dtype), beta1=tf.cast(self.beta_1, dtype), beta2=tf.cast(self.beta_2, dtype),
+              epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
+
+
+def _tensorflow_adam(**inputs):
+    tf.raw_ops.ResourceApplyAdam(**inputs, use_locking=False)
+
+
+def _one_pass_adam(**inputs):
+    native.library("one_pass_adam").one_pass_adam(**inputs)
+
+
+def update_kernel(device: str = "", dtype=tf.float32, fixed: str | None = None) -> str:
+    """The kernel of Adam's update for a variable on `device` of `dtype`: "one_pass" for float32 on a CPU in
+    a process that sees no GPU, where `networks/one_pass_adam.cc` builds, gives TensorFlow's bits and
+    measures faster (once per machine), or where `fixed` says so and it builds; else "tensorflow"."""
+    if tf.as_dtype(dtype) != tf.float32 or "GPU" in device.upper() or tf.config.list_logical_devices("GPU"):
+        return "tensorflow"
+    if fixed is not None:
+        return fixed if fixed == "tensorflow" or native.library("one_pass_adam") is not None else "tensorflow"
+    with _CHOOSING:
+        if not _CHOICE:
+            _CHOICE.append("tensorflow" if native.library("one_pass_adam") is None else eagerly(_measure))
+        return _CHOICE[0]
+
+
+def _measure() -> str:
+    """"one_pass" where OnePassAdam gives TensorFlow's update bit for bit, on a variable of MEASURED_VALUES
+    values, and measures faster there; else "tensorflow"."""
+    weight, m, v, gradient = (tf.random.stateless_normal((MEASURED_VALUES,), seed=(i, 2)) for i in range(4))
+    m, v, gradient = m * 1e-2, tf.abs(v) * 1e-4, gradient * 1e-3
+    scalars = {"beta1_power": BETA_1 ** 3, "beta2_power": BETA_2 ** 3, "lr": 1e-3, "epsilon": EPSILON}
+
+    def update(apply, start, beta1, beta2):
+        """One update with `apply` of variables of its own, from `start` the first time it runs (eagerly: one
+        operation, whose start costs microseconds against milliseconds)."""
+        state = [tf.Variable(t) for t in start]
+        inputs = {k: tf.constant(c, tf.float32) for k, c in {**scalars, "beta1": beta1, "beta2": beta2}.items()}
+
+        def run(whole=False):
+            apply(var=state[0].handle, m=state[1].handle, v=state[2].handle, grad=gradient, **inputs)
+            return tf.stack([s.read_value() if whole else s[:8] for s in state])
+        return run
+
+    # Bit for bit, whole, through each of the kernel's loops.
+    once = [update(apply, (weight, m, v), BETA_1, BETA_2)(whole=True).numpy().view("int32") for apply in (
+        _tensorflow_adam, lambda **i: _one_pass_adam(**i, path="in_place"), lambda **i: _one_pass_adam(**i, path="staged"))]
+    if not all((once[0] == other).all() for other in once[1:]):
+        log.warning("OnePassAdam's update differs from ResourceApplyAdam's on this machine: not used")
+        return "tensorflow"
+    # Timed at a fixed point of the update (beta1 = beta2 = 1 and m = 0 change nothing, yet every value is
+    # read and written), so that every run of either kernel gives the same values.
+    at_rest = (weight, tf.zeros_like(m), v)
+    return measured.choose("adam_update", {"tensorflow": update(_tensorflow_adam, at_rest, 1.0, 1.0),
+                                           "one_pass": update(_one_pass_adam, at_rest, 1.0, 1.0)},
+                           "one_pass", {"tensorflow": tf.__version__, "values": MEASURED_VALUES})
 
 
 def _handle(variable):

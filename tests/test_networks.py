@@ -508,9 +508,12 @@ def test_projected_half_precision_descriptor_has_loupes_values_and_gradients():
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 @pytest.mark.parametrize("spread", [0.01, 0.3])
 def test_projected_half_precision_descriptor_is_as_accurate_as_projecting_it(dtype, spread):
-    """In half precision, the projection with the centres' part taken apart is within 1.5x the error of
+    """In half precision, the projection with the centres' part taken apart is within 1.3x the error of
     the projection of the rounded descriptor (`_vlad_columns_half`, then the product), with the centres
-    where the frames are (the terms nearly cancel: spread 0.01) and not (0.3)."""
+    where the frames are (the terms nearly cancel: spread 0.01) and not (0.3). The error is the root mean
+    square over the outputs, relative to the exact outputs': the largest single error is a noisy figure
+    (its ratio ranged 0.8-1.54 over four seeds on an AVX2 processor, where the root mean square's stayed
+    within 0.85-1.14)."""
     generator = rng(26)
     x = tf.cast(tf.cast(generator.standard_normal((8, 40, 64)) + 3.0, dtype), tf.float64)
     a = tf.nn.softmax(tf.constant(generator.standard_normal((8, 40, 16)) * 2))
@@ -520,12 +523,14 @@ def test_projected_half_precision_descriptor_is_as_accurate_as_projecting_it(dty
     exact = tf.linalg.matmul(tf.reshape(loupe_vlad_tf(x, a, centres), (8, -1)), weights).numpy()
     half = [tf.cast(x, dtype), tf.cast(a, tf.float32), tf.cast(centres, tf.float32)]
 
-    def error(output):
-        return np.abs(tf.cast(output, tf.float64).numpy() - exact).max() / np.abs(exact).max()
+    def errors(output):  # (root mean square, largest), relative to the exact outputs'
+        difference = tf.cast(output, tf.float64).numpy() - exact
+        return (np.sqrt(np.mean(difference ** 2) / np.mean(exact ** 2)),
+                np.abs(difference).max() / np.abs(exact).max())
 
-    folded = error(kernels._vlad_projection_half(*half, tf.cast(weights, dtype)))
-    projected = error(tf.linalg.matmul(tf.reshape(kernels._vlad_columns_half(*half), (8, -1)), tf.cast(weights, dtype)))
-    assert folded < 1.5 * projected and folded < 0.1
+    folded = errors(kernels._vlad_projection_half(*half, tf.cast(weights, dtype)))
+    projected = errors(tf.linalg.matmul(tf.reshape(kernels._vlad_columns_half(*half), (8, -1)), tf.cast(weights, dtype)))
+    assert folded[0] < 1.3 * projected[0] and folded[1] < 0.1
 
 
 @pytest.mark.parametrize("projected", [False, True], ids=["descriptor", "projected"])

@@ -1,17 +1,34 @@
 """The original's Adam (networks/optimizer.py): the fused update against Keras's own and against the
-formula written out in NumPy."""
+formula written out in NumPy; this project's one-pass kernel (networks/one_pass_adam.cc) against
+TensorFlow's, bit for bit, its choice, and TensorFlow's kernel where it cannot be built."""
 from __future__ import annotations
 
-import numpy as np
+import json
+import logging
+import os
 
+import numpy as np
+import pytest
+
+from base import measured
+from networks import native
 from networks import optimizer as opt
 
+SHAPES = [(7, 5), (130,), (3, 4, 6)]
+# Past the kernel's 2^18-value task: the update runs in several tasks on the worker threads.
+LARGE = SHAPES + [(515, 517)]
 
-def _run(make, steps=3, seed=0):
+
+def _adam(kernel, learning_rate=0.01):
+    adam = opt.original_adam(learning_rate)
+    adam.kernel = kernel
+    return adam
+
+
+def _run(make, steps=3, seed=0, shapes=SHAPES):
     import keras
 
     rng = np.random.default_rng(seed)
-    shapes = [(7, 5), (130,), (3, 4, 6)]
     variables = [keras.Variable(rng.standard_normal(s).astype(np.float32)) for s in shapes]
     gradients = [[rng.standard_normal(s).astype(np.float32) * 10.0 ** rng.integers(-6, 1) for s in shapes]
                  for _ in range(steps)]
@@ -42,3 +59,90 @@ def test_fused_update_equals_keras_adam_and_the_formula():
             w -= m * alpha / (np.sqrt(v) + 1e-8)
         np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-6)
     assert opt.original_adam(0.5).epsilon == 1e-8 and opt.original_adam(0.5).beta_2 == 0.999
+
+
+@pytest.mark.parametrize("path", ["auto", "in_place", "staged"])
+def test_one_pass_kernel_is_tensorflows_update_bit_for_bit(path, monkeypatch):
+    library = native.library("one_pass_adam")
+    assert library is not None, "networks/one_pass_adam.cc did not build here"
+    # Each loop of the kernel (the in-place one; the staged one, for buffers whose addresses agree modulo
+    # 4 KiB), forced by the operation's `path`.
+    monkeypatch.setattr(opt, "_one_pass_adam", lambda **inputs: library.one_pass_adam(**inputs, path=path))
+    results = {kernel: _run(lambda: _adam(kernel), steps=4, shapes=LARGE) for kernel in ("tensorflow", "one_pass")}
+    (ours, our_state, _), (theirs, their_state, _) = results["one_pass"], results["tensorflow"]
+    for a, b in zip(ours + our_state, theirs + their_state):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()  # bit for bit
+    assert not np.array_equal(ours[3], _run(lambda: _adam("one_pass"), steps=1, shapes=LARGE)[0][3])  # it updates
+
+
+def test_one_pass_kernel_leaves_a_value_read_before_it_as_it_was():
+    import tensorflow as tf
+
+    library = native.library("one_pass_adam")
+    rng = np.random.default_rng(3)
+    start = [rng.standard_normal(300_000).astype(np.float32) for _ in range(3)]
+    start[2] = np.abs(start[2])
+    weight, m, v = (tf.Variable(t) for t in start)
+    held = weight.read_value()  # shares the variable's buffer until the update copies it
+    library.one_pass_adam(var=weight.handle, m=m.handle, v=v.handle, beta1_power=tf.constant(0.9),
+                          beta2_power=tf.constant(0.999), lr=tf.constant(0.1), beta1=tf.constant(0.9),
+                          beta2=tf.constant(0.999), epsilon=tf.constant(1e-8), grad=tf.ones(300_000))
+    assert np.array_equal(held.numpy(), start[0]) and not np.array_equal(weight.numpy(), start[0])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="differ in shape"):
+        library.one_pass_adam(var=weight.handle, m=m.handle, v=v.handle, beta1_power=tf.constant(0.9),
+                              beta2_power=tf.constant(0.999), lr=tf.constant(0.1), beta1=tf.constant(0.9),
+                              beta2=tf.constant(0.999), epsilon=tf.constant(1e-8), grad=tf.ones(7))
+
+
+def test_the_kernel_is_measured_cached_and_fixed_by_the_environment(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv(measured.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(measured.MEASURE_ENV, "1")
+    monkeypatch.setattr(opt, "_CHOICE", [])
+    monkeypatch.setattr(measured, "_logged", set())
+    with caplog.at_level(logging.INFO):
+        choice = opt.update_kernel("/job:localhost/replica:0/task:0/device:CPU:0")
+    entry = json.loads((tmp_path / measured.CACHE_FILE).read_text())["adam_update"]
+    (measurement,) = entry.values()
+    assert measurement["choice"] == choice and set(measurement["seconds"]) == {"tensorflow", "one_pass"}
+    assert "adam_update" in caplog.text
+    monkeypatch.setattr(opt, "_CHOICE", [])
+    monkeypatch.setenv(measured.CHOICE_ENV + "ADAM_UPDATE", "tensorflow")
+    assert opt.update_kernel() == "tensorflow"
+    # Not for another device or dtype, whatever the choice.
+    monkeypatch.setattr(opt, "_CHOICE", ["one_pass"])
+    assert opt.update_kernel("/device:GPU:0") == "tensorflow" and opt.update_kernel("", "bfloat16") == "tensorflow"
+    assert opt.update_kernel("/device:GPU:0", fixed="one_pass") == "tensorflow"
+    assert opt.update_kernel("") == "one_pass" and opt.update_kernel("", fixed="tensorflow") == "tensorflow"
+
+
+@pytest.mark.parametrize("compiler", ["missing", "failing"])
+def test_without_a_compiler_tensorflows_kernel_is_used(compiler, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv(measured.CACHE_ENV, str(tmp_path))
+    # (A compiler's command may hold arguments: "false" fails whatever it is given.)
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-c++") if compiler == "missing" else "false --an-argument")
+    monkeypatch.setattr(native, "_LOADED", {})
+    monkeypatch.setattr(opt, "_CHOICE", [])
+    with caplog.at_level(logging.WARNING):
+        assert native.library("one_pass_adam") is None
+        assert opt.update_kernel() == "tensorflow" and opt.update_kernel(fixed="one_pass") == "tensorflow"
+    assert "one_pass_adam.cc cannot be used here" in caplog.text
+    assert not list(tmp_path.glob("ops/*.so")) and not list(tmp_path.glob("ops/.*"))  # nothing half-written
+    # Training still runs, on TensorFlow's kernel, with the same numbers.
+    ours, _, _ = _run(lambda: opt.original_adam(0.01))
+    theirs, _, _ = _run(lambda: _adam("tensorflow"))
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))
+
+
+def test_a_built_library_is_reused_and_built_again_when_its_source_changes(tmp_path, monkeypatch):
+    # A source of a few lines (TensorFlow's headers take seconds to compile): built, reused, built again.
+    monkeypatch.setenv(measured.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(native, "SOURCES", tmp_path)
+    (tmp_path / "tiny.cc").write_text("extern \"C\" int tiny() { return 1; }\n")
+    first = native.built("tiny")
+    stamp = os.stat(first).st_mtime_ns
+    assert native.built("tiny") == first and os.stat(first).st_mtime_ns == stamp
+    (tmp_path / "tiny.cc").write_text("extern \"C\" int tiny() { return 2; }\n")
+    second = native.built("tiny")
+    assert second != first and second.exists() and first.exists()
+    assert sorted(p.name for p in (tmp_path / "cache" / "ops").iterdir() if not p.name.endswith(".lock")) == sorted(
+        [first.name, second.name])  # no temporary left
