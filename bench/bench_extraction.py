@@ -10,6 +10,8 @@ decoding, the authors' VGGish chunks (audio_features.extract_half) or SoccerNet'
 (network build excluded, the first call's tracing included), the peak RSS (ru_maxrss) and the machine. For
 video, warm: ResNet-152 alone on the same frames already decoded and cropped, then the whole path again (its
 decoding in a thread of its own, `media.ahead`), with the ratio of their rates and a 45-minute half's time.
+The bfloat16 runs are left out where the processor has no bfloat16 instructions (as in the networks' and
+spotting's benchmarks: bfloat16 is emulated there, and slower); `--runs` names them to force them.
 """
 from __future__ import annotations
 
@@ -73,15 +75,22 @@ def child(kind: str, precision: str, clip: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--runs", nargs="+", default=list(RUNS), help="kind:precision pairs")
+    parser.add_argument("--runs", nargs="+", default=None,
+                        help="kind:precision pairs (default: all four, float32 only without bfloat16 instructions)")
     parser.add_argument("--child", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child)))
         return 0
     from extraction import media
+    from runtime import process
 
     print("machine:", common.machine())
+    if args.runs is None:
+        args.runs = [r for r in RUNS if process.cpu_has_bf16() or not r.endswith("bfloat16")]
+        if len(args.runs) < len(RUNS):
+            print("bfloat16: skipped (no avx512_bf16 / amx_bf16 on this processor; --runs audio:bfloat16 "
+                  "video:bfloat16 forces it)")
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(folder) / "1_HQ.mkv"
         begin = time.perf_counter()
