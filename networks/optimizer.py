@@ -43,9 +43,9 @@ _CHOOSING = threading.Lock()
 
 class FusedAdam(keras.optimizers.Adam):
     """Keras's Adam with the update of each variable done in one kernel, TensorFlow's `ResourceApplyAdam` or
-    this project's `OnePassAdam` (dense gradients; float variables; no AMSGrad). Works under tf.distribute strategies, where Keras calls
-    `update_step` once per replica's copy of the variable. `kernel` fixes the update's kernel ("tensorflow"
-    or "one_pass"); None: `update_kernel`'s choice."""
+    this project's `OnePassAdam` (dense gradients; float variables; no AMSGrad). Works under tf.distribute
+    strategies, where Keras calls `update_step` once per replica's copy of the variable. `kernel` fixes the
+    update's kernel ("tensorflow" or "one_pass"); None: `update_kernel`'s choice."""
 
     kernel: str | None = None
 
