@@ -162,6 +162,7 @@ def parts(tf, args) -> None:
     projected apart, the X'A product, the descriptor (forward, forward+backward) on each path
     (float32 as the original, float32 compiled with XLA, bfloat16 with rounded residuals as float32's ops
     computed it, bfloat16 as the mixed layers compute it) and a copy of the (batch, D*K) descriptor."""
+    from networks import fused_descriptor
     from networks import kernels as K
 
     b, n, d, k, o = args.batch, args.frames, args.dim, 512, 512
@@ -228,7 +229,9 @@ def parts(tf, args) -> None:
         return run
 
     compiled = tf.function(K._vlad_columns, jit_compile=True)
+    fused = [("float32, one C++ operation (networks/fused_descriptor.py)", fused_descriptor.vlad_columns, x32)]
     for label, function, x in (("float32 (the original's ops)", K._vlad_columns, x32),
+                               *(fused if fused_descriptor.available() else []),
                                ("float32, XLA (--xla_descriptor)", compiled, x32),
                                ("bfloat16, residuals rounded (float32's ops)", K._vlad_columns, x16),
                                ("bfloat16, as the mixed layers (_vlad_columns_half)", K._vlad_columns_half, x16)):

@@ -40,6 +40,7 @@ def extract(args, todo: list[HalfJob]) -> int:
     """Write the feature files of the halves `todo` (`jobs.pending`'s, checked); `args` as the face's
     (`extract_features.build_parser`). Prints how many files were written; returns 0."""
     audio_predict = video_predict = None
+    process.warn_slow_bfloat16(args.precision, log)
     if any(job.audio for job in todo):
         model = audio_features.make_vggish(args.vggish_weights, args.precision, random_weights=args.random_weights)
         audio_predict = audio_features.compiled_predict(model)

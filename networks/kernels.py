@@ -23,6 +23,7 @@ from keras import ops
 
 from base import measured
 from base.machine import cpu_flags
+from networks import fused_descriptor
 
 # tf.nn.l2_normalize: x / sqrt(max(sum(x^2), 1e-12)).
 L2_EPSILON = 1e-12
@@ -403,7 +404,55 @@ def vlad_columns(frames, assignment, centres=None):
         if half_descriptor_form(frames.shape, assignment.shape, centres is not None, frames.dtype) == "gram":
             return _vlad_columns_half(frames, assignment, *([] if centres is None else [centres]))
         return _vlad_columns(frames, assignment, centres)
-    return (_vlad_columns_xla if _XLA_DESCRIPTOR else _vlad_columns)(frames, assignment, centres)
+    if _XLA_DESCRIPTOR:
+        return _vlad_columns_xla(frames, assignment, centres)
+    if float32_descriptor_form(frames.shape, assignment.shape, centres is not None) == "fused":
+        return fused_descriptor.vlad_columns(frames, assignment, centres)
+    return _vlad_columns(frames, assignment, centres)
+
+
+_FLOAT32_FORMS: dict[tuple, str] = {}
+
+
+def float32_descriptor_form(frames_shape, assignment_shape, with_centres: bool) -> str:
+    """"fused" (`networks.fused_descriptor`: the subtraction and both normalisations in one C++ operation,
+    forward and backward) or "ops" (`_vlad_columns`: TensorFlow's operations) for a float32 descriptor of
+    these shapes: forward and backward of both timed once (`base.measured`, SOCCERNET_CHOICE_FLOAT32_DESCRIPTOR
+    fixes it; the first guess is "fused"). "ops" on a GPU and where the operation cannot be built."""
+    if tf.config.list_physical_devices("GPU") or not fused_descriptor.available():
+        return "ops"
+    shape = (measured_rows(frames_shape[0]), int(frames_shape[1]), int(frames_shape[2]), int(assignment_shape[2]),
+             with_centres)
+    return _measured_once(_FLOAT32_FORMS, shape, _measure_float32_descriptor, tf.float32)
+
+
+def _measure_float32_descriptor(shape, dtype) -> str:
+    rows, frames, features, clusters, with_centres = shape
+    key = {"tensorflow": tf.__version__, "rows": rows, "frames": frames, "features": features, "clusters": clusters,
+           "centres": with_centres, "dtype": "float32"}
+    return measured.choose("float32_descriptor", {
+        "ops": _descriptor_forward_and_backward(_vlad_columns, shape[:4], with_centres, dtype),
+        "fused": _descriptor_forward_and_backward(fused_descriptor.vlad_columns, shape[:4], with_centres, dtype)},
+        "fused", key, tolerance=1e-5)
+
+
+def _descriptor_forward_and_backward(function, shape, with_centres: bool, dtype):
+    """A run of `function` (a descriptor form) and its gradient on random inputs of `shape` (rows, frames,
+    features, clusters), as a step runs it (compiled), the results flattened into one float32 vector."""
+    rows, frames, features, clusters = shape
+    x, a, c, upstream = (tf.random.stateless_normal(s, seed=(i, 1)) for i, s in enumerate(
+        ((rows, frames, features), (rows, frames, clusters), (features, clusters), (rows, features, clusters))))
+    x, upstream, a, c = tf.cast(x, dtype), tf.cast(upstream, dtype), tf.nn.softmax(2.0 * a), c / features ** 0.5
+    centres = [c] if with_centres else []
+
+    @tf.function(autograph=False)
+    def run():
+        with tf.GradientTape() as tape:
+            tape.watch([x, a] + centres)
+            out = function(x, a, *centres)
+        return [tf.cast(out, tf.float32)] + [tf.cast(g, tf.float32) for g in tape.gradient(
+            out, [x, a] + centres, output_gradients=upstream)]
+    return lambda: tf.concat([tf.reshape(t, [-1]) for t in run()], 0)
 
 
 _HALF_FORMS: dict[tuple, str] = {}
@@ -425,26 +474,11 @@ def half_descriptor_form(frames_shape, assignment_shape, with_centres: bool, dty
 
 def _measure_half_descriptor(shape, dtype) -> str:
     rows, frames, features, clusters, with_centres, _ = shape
-    x, a, c, upstream = (tf.random.stateless_normal(s, seed=(i, 1)) for i, s in enumerate(
-        ((rows, frames, features), (rows, frames, clusters), (features, clusters), (rows, features, clusters))))
-    x, upstream, a, c = tf.cast(x, dtype), tf.cast(upstream, dtype), tf.nn.softmax(2.0 * a), c / features ** 0.5
-    centres = [c] if with_centres else []
-
-    def forward_and_backward(function):
-        @tf.function(autograph=False)
-        def run():
-            with tf.GradientTape() as tape:
-                tape.watch([x, a] + centres)
-                out = function()
-            return [tf.cast(out, tf.float32)] + [tf.cast(g, tf.float32) for g in tape.gradient(
-                out, [x, a] + centres, output_gradients=upstream)]
-        return lambda: tf.concat([tf.reshape(t, [-1]) for t in run()], 0)
-
     key = {"tensorflow": tf.__version__, "rows": rows, "frames": frames, "features": features, "clusters": clusters,
            "centres": with_centres, "dtype": dtype.name}
     return measured.choose("half_descriptor", {
-        "gram": forward_and_backward(lambda: _vlad_columns_half(x, a, *centres)),
-        "residuals": forward_and_backward(lambda: _vlad_columns(x, a, c if with_centres else None))},
+        "gram": _descriptor_forward_and_backward(_vlad_columns_half, shape[:4], with_centres, dtype),
+        "residuals": _descriptor_forward_and_backward(_vlad_columns, shape[:4], with_centres, dtype)},
         "gram", key, tolerance=float(_HALF_ROUNDING[dtype]) * 8)
 
 

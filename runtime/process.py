@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from base import precision as precisions
 from base.machine import cpu_flags
 from runtime.cli import _log_level
 
@@ -178,6 +179,25 @@ def start_tensorflow():
 def cpu_has_bf16() -> bool:
     """Whether the processor has bfloat16 instructions (avx512_bf16 or amx_bf16; Linux /proc/cpuinfo)."""
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def tf_gpus() -> list:
+    """TensorFlow's physical GPUs (TensorFlow imported as `start_tensorflow` would)."""
+    return _import_tensorflow_quietly()[1]
+
+
+def warn_slow_bfloat16(precision: str, logger: logging.Logger, option: str = "--precision") -> bool:
+    """One warning, on `logger`, where `precision` (any spelling of base.precision) is bfloat16 and this
+    process runs on a processor without bfloat16 instructions and no GPU: there TensorFlow converts to
+    and from bfloat16 around float32 products, and training, spotting and extraction all run slower than
+    in float32 (docs/performance.md). Returns whether it warned."""
+    if precisions.canonical(precision) != "bfloat16" or cpu_has_bf16():
+        return False
+    if tf_gpus():
+        return False
+    logger.warning("%s %s: this processor has no bfloat16 instructions (avx512_bf16 or amx_bf16) and there "
+                   "is no GPU; expect it to run slower than float32", option, precision)
+    return True
 
 
 def versions() -> dict:

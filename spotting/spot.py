@@ -35,8 +35,7 @@ def bfloat16_copy(model):
         copy = architectures.with_policy(model, "bfloat16")
     except ValueError as exc:
         raise errors.DataError("--precision", str(exc)) from None
-    if not tf.config.list_physical_devices("GPU") and not process.cpu_has_bf16():
-        log.warning("--precision bfloat16: this processor has no bfloat16 instructions; expect no speed-up")
+    process.warn_slow_bfloat16("bfloat16", log)
     return copy
 
 

@@ -2,7 +2,9 @@
 killed by the old code resumes with the new code to the old code's uninterrupted model, bit for bit; the
 old code's finished model is predicted (the old test logits) and spotted (the old spotting outputs) by the
 new scripts. The old code is taken from the repository's history (`git archive`); the test is skipped in
-a tree without that history."""
+a tree without that history. The new scripts run with TensorFlow's descriptor operations, the old code's
+(SOCCERNET_CHOICE_FLOAT32_DESCRIPTOR=ops): the C++ descriptor that a CPU may choose gives the same model up
+to float32 rounding, not bit for bit (tests/test_descriptor.py)."""
 from __future__ import annotations
 
 import os
@@ -39,6 +41,7 @@ def old_tree(tmp_path_factory) -> Path:
 
 def _script(tree: Path, script: str, argv, fault: str | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    env["SOCCERNET_CHOICE_FLOAT32_DESCRIPTOR"] = "ops"  # the old code's descriptor, for bit-for-bit comparisons
     if fault:
         env[FAULT_ENV] = fault
     return subprocess.run([sys.executable, str(tree / script), *map(str, argv)], cwd=tree, env=env,

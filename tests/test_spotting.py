@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -12,6 +13,7 @@ import compute_mAP as cm
 import dataset
 from conftest import write_game, write_list
 from evaluation import candidates, outputs
+from runtime import process
 from spotting import games as spotting_games
 
 GAME = "league/2015-2016/2016-01-01 - 20-00 Home 1 - 0 Away"
@@ -188,22 +190,43 @@ def test_missing_model_and_missing_outputs(tmp_path, tiny_root, capsys):
     assert "x_Half_1.npy: prediction file not found" in capsys.readouterr().err
 
 
-def test_bfloat16_precision_stays_close_to_float32(tiny_root, tiny_runs, tmp_path):
+def test_bfloat16_precision_stays_close_to_float32(tiny_root, tiny_runs, tmp_path, monkeypatch, caplog):
     """--precision bfloat16 rebuilds the model under mixed_bfloat16 with the trained weights: same shapes,
-    probabilities within bfloat16's rounding of the float32 ones."""
+    probabilities within bfloat16's rounding of the float32 ones; on a processor without bfloat16
+    instructions (made so here) it warns, in float32 it does not."""
     import keras
 
+    monkeypatch.setattr(process, "cpu_flags", lambda: frozenset({"avx2"}))
     list_path = tiny_root / "listgame_Test_2.npy"
     game = dataset.read_game_list(list_path)[0]
-    results = {}
+    results, warned = {}, {}
     for precision in ("float32", "bfloat16"):
         out = tmp_path / precision
+        caplog.clear()
         assert _spot(tiny_runs["fusion"], list_path, out, "--output", "p", "--no_json", "--precision", precision) == 0
         results[precision] = np.load(out / game / "p_Half_1.npy")
+        warned[precision] = "no bfloat16 instructions" in caplog.text
+    assert warned == {"float32": False, "bfloat16": not process.tf_gpus()}
     assert keras.mixed_precision.global_policy().name == "float32"  # the global policy is restored
     assert results["bfloat16"].dtype == np.float32 and results["bfloat16"].shape == results["float32"].shape
     deviation = np.abs(results["bfloat16"] - results["float32"])
     assert deviation.max() < 0.05 and 0 < deviation.mean()  # rounded, not the same computation
+
+
+@pytest.mark.parametrize("flags,precision,warns", [
+    ((), "bfloat16", True), (("avx2",), "mixed_bfloat16", True), (("avx512_bf16",), "bfloat16", False),
+    (("amx_bf16",), "mixed_bfloat16", False), ((), "float32", False), ((), "mixed_float16", False)])
+def test_the_bfloat16_warning_follows_the_processor(monkeypatch, caplog, flags, precision, warns):
+    """process.warn_slow_bfloat16, which training, spotting and extraction call with their --precision:
+    one warning where bfloat16 would be emulated (no avx512_bf16 or amx_bf16, no GPU), none elsewhere."""
+    monkeypatch.setattr(process, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(process, "tf_gpus", lambda: [])
+    logger = logging.getLogger("bfloat16-warning-test")
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        assert process.warn_slow_bfloat16(precision, logger) is warns
+    assert ("--precision " + precision + ": this processor has no bfloat16" in caplog.text) is warns
+    monkeypatch.setattr(process, "tf_gpus", lambda: ["a GPU"])
+    assert process.warn_slow_bfloat16(precision, logger) is False
 
 
 def test_plot_games_by_name_and_unknown_name(tiny_root, tiny_runs, tmp_path, capsys):

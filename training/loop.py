@@ -84,6 +84,7 @@ def build_or_resume(args, run: Path, data: TrainingData, state: dict | None, rep
     """A new model, optimizer and schedule, or those of the resume state (`state`, read once by main);
     under `replicas`, made in the strategy's scope."""
     keras.backend.clear_session()  # stable layer names from one run to the next in a process
+    process.warn_slow_bfloat16(args.precision, log)
     keras.utils.set_random_seed(args.seed)
     dims = data.dims
     with replicas.strategy.scope() if replicas is not None else contextlib.nullcontext():
