@@ -430,29 +430,32 @@ def _measure_float32_descriptor(shape, dtype) -> str:
     rows, frames, features, clusters, with_centres = shape
     key = {"tensorflow": tf.__version__, "rows": rows, "frames": frames, "features": features, "clusters": clusters,
            "centres": with_centres, "dtype": "float32"}
-    return measured.choose("float32_descriptor", {
-        "ops": _descriptor_forward_and_backward(_vlad_columns, shape[:4], with_centres, dtype),
-        "fused": _descriptor_forward_and_backward(fused_descriptor.vlad_columns, shape[:4], with_centres, dtype)},
-        "fused", key, tolerance=1e-5)
+    run = _descriptor_forward_and_backward(shape[:4], with_centres, dtype)
+    return measured.choose("float32_descriptor",
+                           {"ops": run(_vlad_columns), "fused": run(fused_descriptor.vlad_columns)},
+                           "fused", key, tolerance=1e-5)
 
 
-def _descriptor_forward_and_backward(function, shape, with_centres: bool, dtype):
-    """A run of `function` (a descriptor form) and its gradient on random inputs of `shape` (rows, frames,
-    features, clusters), as a step runs it (compiled), the results flattened into one float32 vector."""
+def _descriptor_forward_and_backward(shape, with_centres: bool, dtype):
+    """For random inputs of `shape` (rows, frames, features, clusters), made once and shared by the
+    candidates: a function that makes a candidate's run, `function` (a descriptor form) and its gradient
+    as a step runs them (compiled), the results flattened into one float32 vector."""
     rows, frames, features, clusters = shape
     x, a, c, upstream = (tf.random.stateless_normal(s, seed=(i, 1)) for i, s in enumerate(
         ((rows, frames, features), (rows, frames, clusters), (features, clusters), (rows, features, clusters))))
     x, upstream, a, c = tf.cast(x, dtype), tf.cast(upstream, dtype), tf.nn.softmax(2.0 * a), c / features ** 0.5
     centres = [c] if with_centres else []
 
-    @tf.function(autograph=False)
-    def run():
-        with tf.GradientTape() as tape:
-            tape.watch([x, a] + centres)
-            out = function(x, a, *centres)
-        return [tf.cast(out, tf.float32)] + [tf.cast(g, tf.float32) for g in tape.gradient(
-            out, [x, a] + centres, output_gradients=upstream)]
-    return lambda: tf.concat([tf.reshape(t, [-1]) for t in run()], 0)
+    def candidate(function):
+        @tf.function(autograph=False)
+        def run():
+            with tf.GradientTape() as tape:
+                tape.watch([x, a] + centres)
+                out = function(x, a, *centres)
+            return [tf.cast(out, tf.float32)] + [tf.cast(g, tf.float32) for g in tape.gradient(
+                out, [x, a] + centres, output_gradients=upstream)]
+        return lambda: tf.concat([tf.reshape(t, [-1]) for t in run()], 0)
+    return candidate
 
 
 _HALF_FORMS: dict[tuple, str] = {}
@@ -476,10 +479,9 @@ def _measure_half_descriptor(shape, dtype) -> str:
     rows, frames, features, clusters, with_centres, _ = shape
     key = {"tensorflow": tf.__version__, "rows": rows, "frames": frames, "features": features, "clusters": clusters,
            "centres": with_centres, "dtype": dtype.name}
-    return measured.choose("half_descriptor", {
-        "gram": _descriptor_forward_and_backward(_vlad_columns_half, shape[:4], with_centres, dtype),
-        "residuals": _descriptor_forward_and_backward(_vlad_columns, shape[:4], with_centres, dtype)},
-        "gram", key, tolerance=float(_HALF_ROUNDING[dtype]) * 8)
+    run = _descriptor_forward_and_backward(shape[:4], with_centres, dtype)
+    return measured.choose("half_descriptor", {"gram": run(_vlad_columns_half), "residuals": run(_vlad_columns)},
+                           "gram", key, tolerance=float(_HALF_ROUNDING[dtype]) * 8)
 
 
 def vlad_projection(frames, assignment, centres, weights, weight_products, formed):
