@@ -15,7 +15,7 @@ import dataset
 from base import classes, files
 from evaluation.outputs import RESULTS_SPOTTING, results_spotting_dir
 from experiments.commands import Settings, evaluation_command, execute, run_command
-from experiments.official import official_scores
+from experiments.official import official_scores_side_by_side
 from experiments.plan import classification_plan
 from experiments.synthetic import SyntheticConfig, list_names
 
@@ -51,9 +51,10 @@ def run_section(root: Path, config: SyntheticConfig, s: Settings, max_epoch: int
         run_command(evaluation_command([prefix], s, output) + ["--results_spotting", RESULTS_SPOTTING,
                                                                 "--metric", "soccernet", "--no_plots"])
         ours[model] = files_results(output, prefix)
-    official = {(model, metric): official_scores(s.testing, results_spotting_dir(s.predictions, prefix), classes.V2,
-                                                 metric)
-                for model, prefix in prefixes.items() for metric in DELTA_SETS}
+    keys = [(model, metric) for model in prefixes for metric in DELTA_SETS]
+    official = dict(zip(keys, official_scores_side_by_side([
+        dict(list_path=s.testing, predictions=results_spotting_dir(s.predictions, prefixes[model]),
+             spotted=classes.V2, metric=metric) for model, metric in keys])))
     return table(ours, official) + (findings(ours, official),)
 
 

@@ -4,24 +4,31 @@ installed `soccernet` package's).
 
 The package finds its games by walking the label folder it is given (its `dataset=None` mode), so the label
 files of the listed games are linked into a scratch folder of their own first: exactly the listed games are
-scored, whatever else the data root holds.
+scored, whatever else the data root holds. `official_scores_side_by_side` runs several evaluations in processes
+of their own at once: the package's evaluator runs on one core, mostly in Python.
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import subprocess
+import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Sequence
 
 import dataset
-from base.classes import ClassSet
+from base.classes import ClassSet, class_set
 from evaluation.outputs import RESULTS_SPOTTING
+from experiments.commands import TOP
 
 OFFICIAL_METRICS = ("loose", "tight", "at1", "at2", "at3", "at4", "at5")
 
 
-def official_scores(list_path: str | os.PathLike, predictions: str | os.PathLike, spotted: ClassSet,
+def official_scores(list_path: str | os.PathLike, predictions: str | os.PathLike, spotted: ClassSet | str,
                     metric: str = "loose", data_root: str | os.PathLike | None = None) -> dict:
     """The package's figures for the listed games: `a_mAP`, `a_mAP_per_class` and, for a version-2 class
     set, `a_mAP_visible`, `a_mAP_unshown` and their per-class lists (its `evaluate`'s dictionary).
@@ -30,11 +37,12 @@ def official_scores(list_path: str | os.PathLike, predictions: str | os.PathLike
         list_path: the game list.
         predictions: the folder of `<game>/results_spotting.json` (a ClassificationSecondBased.py
             `results_spotting_<prefix>` folder, or compute_mAP.py's --write_json one).
-        spotted: the class set (its label file, package version and labels).
+        spotted: the class set, or its name (its label file, package version and labels).
         metric: one of `OFFICIAL_METRICS`.
     """
     from SoccerNet.Evaluation.ActionSpotting import evaluate
 
+    spotted = class_set(spotted)
     if metric not in OFFICIAL_METRICS:
         raise ValueError(f"unknown official metric {metric!r}; valid: {', '.join(OFFICIAL_METRICS)}")
     root = dataset.data_root_for(list_path, data_root)
@@ -49,3 +57,35 @@ def official_scores(list_path: str | os.PathLike, predictions: str | os.PathLike
             return evaluate(SoccerNet_path=scratch, Predictions_path=str(predictions),
                             prediction_file=RESULTS_SPOTTING, version=spotted.version, metric=metric,
                             label_files=spotted.label_file, dataset=None, EVENT_DICTIONARY=dictionary)
+
+
+
+def official_scores_side_by_side(jobs: Sequence[dict], workers: int | None = None) -> list[dict]:
+    """`official_scores(**job)` for each job (its `spotted` a class set or its name), in order, up to
+    `workers` at once (the processor's cores by default), each in a Python process of its own; one job,
+    or one core, runs in this process. JSON carries the jobs and their figures (Python floats, exactly)."""
+    workers = min(len(jobs), workers or os.cpu_count() or 1)
+    if workers <= 1:
+        return [official_scores(**{**job, "spotted": class_set(job["spotted"])}) for job in jobs]
+
+    def run(job: dict) -> dict:
+        job = {**job, "spotted": class_set(job["spotted"]).name}
+        done = subprocess.run([sys.executable, "-c", _CHILD], input=json.dumps(job, default=str), text=True,
+                              capture_output=True, cwd=TOP, timeout=3600)
+        if done.returncode:
+            raise RuntimeError(f"the official evaluator of {job['predictions']} ({job['metric']}) failed: "
+                               f"{(done.stderr.strip().splitlines() or ['exit code ' + str(done.returncode)])[-1]}")
+        return json.loads(done.stdout)
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(run, jobs))
+
+
+# The child of `official_scores_side_by_side`: one job from its standard input, its figures to its output.
+_CHILD = """import contextlib, json, sys
+from experiments.official import official_scores
+job = json.load(sys.stdin)
+with contextlib.redirect_stdout(sys.stderr):  # whatever the package prints
+    scores = official_scores(**job)
+json.dump(scores, sys.stdout, default=lambda x: x.tolist())
+"""

@@ -76,12 +76,21 @@ def written_points(monkeypatch, work) -> list[str]:
     return points
 
 
+def two_at_a_time(function, items) -> list:
+    """`[function(item) for item in items]`, two calls at a time in threads: for calls that each run a
+    process of their own (a script importing TensorFlow spends seconds on one core before its work starts),
+    so that the suite's processes keep both cores busy. The results in order; the first error is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(function, items))
+
+
 def killed_at_each_point(command: list[str], argv_for, count: int, timeout: float = 240) -> list:
     """Run `command + argv_for(n)` for n = 1 .. count as real processes, each killed with SIGKILL at the
     n-th fault point it reaches (`$SOCCERNET_FAULT` "*@n"), two at a time; their CompletedProcess in order."""
     import os
     import subprocess
-    from concurrent.futures import ThreadPoolExecutor
 
     from base import fault_hook
 
@@ -91,8 +100,7 @@ def killed_at_each_point(command: list[str], argv_for, count: int, timeout: floa
         return subprocess.run(command + argv_for(n), cwd=TOP, env={**clean, fault_hook.FAULT_ENV: f"*@{n}"},
                               capture_output=True, text=True, timeout=timeout)
 
-    with ThreadPoolExecutor(2) as pool:
-        return list(pool.map(run, range(1, count + 1)))
+    return two_at_a_time(run, range(1, count + 1))
 
 
 def same_files(folder: Path, reference: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import training_argv
+from conftest import training_argv, two_at_a_time
 
 TOP = Path(__file__).resolve().parent.parent
 PRE_MOVE = "1f9c4c38604281a7c6f01d3478e02d74a9f745b8"  # the last commit before the stage folders
@@ -51,12 +51,14 @@ def _script(tree: Path, script: str, argv, fault: str | None = None) -> subproce
 @pytest.fixture(scope="module")
 def old_runs(old_tree, tiny_root, tmp_path_factory) -> dict[str, Path]:
     """The old code's uninterrupted run and a run it was killed in (second epoch, step 5 of 9)."""
+    runs = {"whole": None, "killed": "step@5"}
+    tflogs = {key: tmp_path_factory.mktemp(f"old_{key}") for key in runs}
+    finished = two_at_a_time(lambda key: _script(old_tree, "ClassificationMinuteBased.py",
+                                                 training_argv(tiny_root, tflogs[key], *KILL_ARGS), runs[key]), runs)
     made = {}
-    for key, fault in (("whole", None), ("killed", "step@5")):
-        tflog = tmp_path_factory.mktemp(f"old_{key}")
-        done = _script(old_tree, "ClassificationMinuteBased.py", training_argv(tiny_root, tflog, *KILL_ARGS), fault)
+    for (key, fault), done in zip(runs.items(), finished):
         assert done.returncode == (-signal.SIGKILL if fault else 0), done.stderr[-2000:]
-        (made[key],) = tflog.iterdir()
+        (made[key],) = tflogs[key].iterdir()
     return made
 
 
@@ -83,18 +85,18 @@ def test_a_pre_move_model_predicts_and_spots_as_before(old_tree, old_runs, tiny_
     copy = tmp_path / "copy"
     shutil.copytree(whole, copy)
     (copy / TEST_LOGITS).unlink()
-    done = _script(TOP, "ClassificationMinuteBased.py", ["--mode", "predict", "--model", copy, "--no_progress"])
-    assert done.returncode == 0, done.stderr[-2000:]
+    spotting = {"old": old_tree, "new": TOP}
+    scripts = [(TOP, "ClassificationMinuteBased.py", ["--mode", "predict", "--model", copy, "--no_progress"])] + [
+        (tree, "ClassificationSecondBased.py", ["--model", whole, "--testing", testing, "--output_dir",
+                                                tmp_path / key, "--output", "s", "--no_progress"])
+        for key, tree in spotting.items()]
+    for done in two_at_a_time(lambda script: _script(*script), scripts):
+        assert done.returncode == 0, done.stderr[-2000:]
     with np.load(whole / TEST_LOGITS) as before, np.load(copy / TEST_LOGITS) as after:
         np.testing.assert_allclose(after["logits"], before["logits"], rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(after["labels"], before["labels"])
-    spotted = {}
-    for key, tree in (("old", old_tree), ("new", TOP)):
-        out = tmp_path / key
-        done = _script(tree, "ClassificationSecondBased.py", ["--model", whole, "--testing", testing, "--output_dir",
-                                                             out, "--output", "s", "--no_progress"])
-        assert done.returncode == 0, done.stderr[-2000:]
-        spotted[key] = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    spotted = {key: sorted(p.relative_to(tmp_path / key) for p in (tmp_path / key).rglob("*") if p.is_file())
+               for key in spotting}
     assert spotted["old"] == spotted["new"] and spotted["new"]
     for name in spotted["new"]:
         if name.suffix == ".npy":

@@ -17,7 +17,7 @@ import dataset
 from training import batch_plans
 from base import errors
 from runtime import rundir
-from conftest import TOP
+from conftest import TOP, two_at_a_time
 from networks import architectures
 from training import cluster, distribution
 
@@ -103,9 +103,12 @@ def mirrored(tiny_root, tmp_path_factory) -> dict:
                   "--replicas", "2"),
             _argv(tiny_root, tflogs["no_sync"], "--batch_size", "6", "--micro_batch", "0", "--distribute", "mirrored",
                   "--replicas", "2", "--no_sync_bn")]
-    for argv, sync in zip(runs, ("synchronised across replicas", "per replica")):  # one strategy per process
-        done = subprocess.run([sys.executable, str(TOP / "ClassificationMinuteBased.py"), *argv, "--loglevel", "INFO"],
+
+    def run(argv):  # one strategy per process
+        return subprocess.run([sys.executable, str(TOP / "ClassificationMinuteBased.py"), *argv, "--loglevel", "INFO"],
                               capture_output=True, text=True, timeout=300, cwd=TOP)
+
+    for done, sync in zip(two_at_a_time(run, runs), ("synchronised across replicas", "per replica")):
         assert done.returncode == 0, done.stderr[-3000:]
         assert "--distribute mirrored: 2 replicas" in done.stderr and f"statistics {sync}" in done.stderr
     return {key: _state(tflog) for key, tflog in tflogs.items()}

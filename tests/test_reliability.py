@@ -25,7 +25,7 @@ import dataset
 from base import errors
 from base import fault_hook
 from runtime import rundir
-from conftest import killed_at_each_point, same_files, training_argv, write_list, written_points
+from conftest import killed_at_each_point, same_files, training_argv, two_at_a_time, write_list, written_points
 from evaluation import outputs
 from training.trainer import Trainer
 
@@ -52,26 +52,41 @@ def _temporaries(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob("*") if ".tmp" in p.name)
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tiny_root, tmp_path_factory):
-    tflog = tmp_path_factory.mktemp("whole")
-    done = _train_process(training_argv(tiny_root, tflog, *KILL_ARGS))
-    assert done.returncode == 0, done.stderr[-2000:]
-    (run,) = tflog.iterdir()
-    return run
-
-
 # (point, occurrence): 3 steps per epoch (6 training halves, 2 per step), so step@5 is in epoch 2.
 KILL_POINTS = ["step@5", "validate@2", "write:state.json@2", "write:best_model.keras@1"]
 
 
+@pytest.fixture(scope="module")
+def killed_and_resumed(tiny_root, tmp_path_factory) -> dict:
+    """An uninterrupted run ("whole": its run folder), and for each of KILL_POINTS a run killed there and
+    then resumed (its tflog folder and both processes), the processes two at a time."""
+    def job(fault):
+        tflog = tmp_path_factory.mktemp("killed_" + (fault or "whole").replace(":", "_").replace("@", "_"))
+        done = _train_process(training_argv(tiny_root, tflog, *KILL_ARGS), fault=fault)
+        runs = list(tflog.iterdir())
+        if fault is None:
+            assert done.returncode == 0 and len(runs) == 1, done.stderr[-2000:]
+            return runs[0]
+        if done.returncode != -signal.SIGKILL or len(runs) != 1:
+            return tflog, done, None, None  # not resumed: the test says why
+        report = (runs[0] / rundir.TEST_REPORT).exists()  # before the resume writes it
+        return tflog, done, report, _train_process(["--resume", str(runs[0]), "--no_progress"])
+
+    faults = [None, *KILL_POINTS]
+    return dict(zip(["whole", *KILL_POINTS], two_at_a_time(job, faults)))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(killed_and_resumed) -> Path:
+    return killed_and_resumed["whole"]
+
+
 @pytest.mark.parametrize("fault", KILL_POINTS)
-def test_a_killed_run_resumes_to_the_same_model(tiny_root, tmp_path, uninterrupted, fault):
-    killed = _train_process(training_argv(tiny_root, tmp_path, *KILL_ARGS), fault=fault)
+def test_a_killed_run_resumes_to_the_same_model(killed_and_resumed, uninterrupted, fault):
+    tflog, killed, had_report, resumed = killed_and_resumed[fault]
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    (run,) = tmp_path.iterdir()
-    assert not (run / rundir.TEST_REPORT).exists()
-    resumed = _train_process(["--resume", str(run), "--no_progress"])
+    (run,) = tflog.iterdir()
+    assert had_report is False
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     for name in (f"{rundir.CHECKPOINT_DIR}/{rundir.BEST_STATE}", "predictions_listgame_Test_2.npz"):
         with np.load(uninterrupted / name) as a, np.load(run / name) as b:
