@@ -9,8 +9,10 @@ validation games of 45-minute halves (about 15 GB of feature files), then trains
 per second (the epoch's seconds from metrics.csv include the validation pass), the child's peak resident
 memory (wait4), and the model's own memory from the step-memory formula (weights, Adam, accumulators, one
 piece's activations; under mirrored, once per replica, since each replica of the process holds its own),
-beside the machine's description. Target (issue 12): the peak stays under 3 GB
-plus the model's own memory; the original loaded every chunk into memory.
+beside the machine's description. Targets: with a fixed --micro_batch, the peak stays under 3 GiB plus
+the model's own memory (issue 12; the original loaded every chunk into memory); with `--micro_batch auto`,
+whose large pieces make the formula's activation terms (upper bounds) exceed the measured peak, the peak
+stays within the estimate the choice was made on.
 """
 from __future__ import annotations
 
@@ -72,10 +74,11 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", g
         piece = int(micro_batch) or per_replica
     else:
         piece = int(choice.split("pieces of ")[1].split()[0]) if "pieces of" in choice else per_replica
+    piece = min(piece, per_replica)
     return dict(mode=f"{mode}, --micro_batch {micro_batch}", status=os.waitstatus_to_exitcode(status), chunks=len(index),
                 epoch_seconds=float(row["seconds"]), wall=wall, chunks_per_second=len(index) / float(row["seconds"]),
-                peak_rss_gb=usage.ru_maxrss / 2 ** 20, model_gb=replicas * memory.model(min(piece, per_replica)) / 2 ** 30,
-                choice=choice)
+                peak_rss_gb=usage.ru_maxrss / 2 ** 20, model_gb=replicas * memory.model(piece) / 2 ** 30,
+                estimate_gb=replicas * memory.peak(piece) / 2 ** 30, auto=micro_batch == "auto", choice=choice)
 
 
 def main() -> int:
@@ -100,19 +103,28 @@ def main() -> int:
             if rows[-1]["status"]:
                 print(f"error: the {mode} epoch exited with {rows[-1]['status']}", file=sys.stderr)
                 return 1
-    print("| mode | training chunks | epoch (s, incl. validation) | chunks/s | peak RSS (GB) | model's own memory "
-          "(formula, GB, all replicas) | peak - model (GB) | --micro_batch auto |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| mode | training chunks | epoch (s, incl. validation) | chunks/s | peak RSS (GiB) | model's own memory "
+          "(formula, GiB, all replicas) | peak - model (GiB) | estimated peak (formula, GiB) | --micro_batch auto |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['mode']} | {r['chunks']:,} | {r['epoch_seconds']:.0f} | {r['chunks_per_second']:,.0f} | "
-              f"{r['peak_rss_gb']:.2f} | {r['model_gb']:.2f} | {r['peak_rss_gb'] - r['model_gb']:.2f} | {r['choice'][:60]} |")
-    print("target: peak - model under 3 GB")
+              f"{r['peak_rss_gb']:.2f} | {r['model_gb']:.2f} | {r['peak_rss_gb'] - r['model_gb']:.2f} | "
+              f"{r['estimate_gb']:.2f} | {r['choice'][:60]} |")
+    print("targets: peak - model under 3 GiB with a fixed --micro_batch; with auto, the peak within the estimate "
+          "its choice was made on")
     for r in rows:
         size = f"{r['chunks']:,} chunks"
         common.record("epoch", f"training epoch ({size}), {r['mode']}", r["chunks_per_second"], "chunks/s")
-        common.record("epoch", f"peak RSS ({r['peak_rss_gb']:.2f} GB) less the model's own memory (the formula's "
-                      f"weights, Adam, accumulators, one piece's activations: {r['model_gb']:.2f} GB), {r['mode']}",
-                      r["peak_rss_gb"] - r["model_gb"], "GB", target="< 3 GB")
+        if r["auto"]:
+            # The formula's activation terms are upper bounds: with auto's large pieces the model's share of
+            # the estimate exceeds the measured peak, so "peak - model" says nothing there.
+            common.record("epoch", f"peak RSS with the choice of --micro_batch auto, {r['mode']}", r["peak_rss_gb"],
+                          "GiB", bound=r["estimate_gb"], bound_what="the estimated peak it was chosen on: the "
+                          "formula's, all replicas", target="<= 1")
+        else:
+            common.record("epoch", f"peak RSS ({r['peak_rss_gb']:.2f} GiB) less the model's own memory (the formula's "
+                          f"weights, Adam, accumulators, one piece's activations: {r['model_gb']:.2f} GiB), {r['mode']}",
+                          r["peak_rss_gb"] - r["model_gb"], "GiB", target="< 3 GiB")
     return 0
 
 

@@ -67,7 +67,8 @@ Ratios: for times against a rate bound, the fraction of that rate reached; for t
 fraction of one in-place pass's speed (its bytes at the same run's in-place bandwidth); for the evaluator,
 how many times faster than the loop reference, than the TensorFlow engine, or (a whole process) than the
 official package; for the
-`mixed_bfloat16` training rows and the bfloat16 spotting rows, the speed-up over float32 in the same run.
+`mixed_bfloat16` training rows and the bfloat16 spotting rows, the speed-up over float32 in the same run;
+for the epoch's `--micro_batch auto` rows, the measured peak over the estimate the choice was made on.
 The epoch rows train on a small synthetic set (two steps per epoch; `--full_epoch`: SoccerNet's size).
 Seconds move from one run to the next with the processor's matrix-product rate: compare ratios, not
 seconds, across runs.
