@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--join_timeout", type=float, default=cluster.JOIN_TIMEOUT_S, metavar="SECONDS",
                      help="--distribute multiworker: every worker must join the cluster within this many seconds, "
                           "else each exits with code 5 naming the missing one (a worker lost mid-run: code 6)")
+    new.add_argument("--heartbeat_timeout", type=float, default=cluster.HEARTBEAT_TIMEOUT_S, metavar="SECONDS",
+                     help="--distribute multiworker: a worker silent this long (killed, hung, unreachable) is lost: "
+                          "the others stop with code 6 naming it")
     new.add_argument("--replicas", type=int, default=0,
                      help="--distribute mirrored: replicas (0: every GPU, or 2 logical CPU devices without one)")
     new.add_argument("--no_sync_bn", action="store_true",

@@ -87,25 +87,28 @@ def test_a_peer_that_never_joins_ends_each_waiting_worker_with_exit_5(tiny_root,
 
 
 def test_a_worker_killed_mid_run_ends_the_other_with_exit_6_and_the_run_resumes(tiny_root, tmp_path, monkeypatch):
-    """Worker 1 is killed (SIGKILL) in its third step, in epoch 2: the chief names it in one line and exits 6,
-    the launcher says worker 1 failed first, its scratch folder is gone and no output names it; the chief's
-    run folder, one finished epoch in it, resumes on one process and ends."""
+    """Worker 1 is killed (SIGKILL) in its third step, in epoch 2: the chief names it in one line and exits 6
+    after --heartbeat_timeout (8 s here), the launcher says worker 1 failed first and waits that and 40 s
+    more, its scratch folder is gone and no output names it; the chief's run folder, one finished epoch in
+    it, resumes on one process and ends."""
     scratch_parent = tmp_path / "tmp"
     scratch_parent.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch_parent))  # where the launcher makes its scratch folder
     out = io.StringIO()
-    status = launch_workers.launch([SCRIPT, *_argv(tiny_root, tmp_path / "runs", "--max_epoch", "3")], workers=2,
+    command = [SCRIPT, *_argv(tiny_root, tmp_path / "runs", "--max_epoch", "3", "--heartbeat_timeout", "8")]
+    assert launch_workers.grace_of(command) == 48 and launch_workers.grace_of(command[:-2]) == 60
+    status = launch_workers.launch(command, workers=2,
                                    timeout=240, out=out, environs=[{}, {"SOCCERNET_FAULT": "step@3"}])
     text = out.getvalue()
     assert status == 128 + 9, text[-3000:]
     lines = text.splitlines()
-    assert "launch_workers: worker 1 failed first (killed by SIGKILL); waiting up to" in text, text[-3000:]
+    assert "launch_workers: worker 1 failed first (killed by SIGKILL); waiting up to 48 s" in text, text[-3000:]
     assert lines[-1] == "launch_workers: worker 0: exit code 6, worker 1: killed by SIGKILL", text[-3000:]
     (run,) = (tmp_path / "runs").iterdir()
     said = [line for line in lines if line.startswith("[worker 0] error")]
     address = [line for line in lines if "127.0.0.1:" in line and line.startswith("[worker 0] error")]
     assert len(said) == 1 and said == address, text[-3000:]
-    assert " worker 1 (127.0.0.1:" in said[0] and ") was lost (no heartbeat for" in said[0], said
+    assert " worker 1 (127.0.0.1:" in said[0] and ") was lost (no heartbeat for 8 s, or its own" in said[0], said
     assert said[0].endswith(f"resume from the last finished epoch with --resume {run}"), said
     assert "Traceback" not in text and str(scratch_parent) not in text
     assert list(scratch_parent.iterdir()) == []

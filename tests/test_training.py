@@ -423,6 +423,7 @@ def test_mixed_precision_training_reaches_the_float32_map_and_reloads(tiny_root,
     ("--batch_size", "0", "a whole number above 0, not 0"), ("--VLAD_k", "0", "a whole number above 0, not 0"),
     ("--max_epoch", "0", "a whole number above 0, not 0"), ("--memory_budget", "-1", "a finite number at least 0, not -1"),
     ("--join_timeout", "nan", "a finite number above 0, not nan"), ("--lr_patience", "-1", "a whole number at least 0, not -1"),
+    ("--heartbeat_timeout", "0", "a finite number above 0, not 0"),
 ])
 def test_numbers_out_of_range_are_usage_errors_before_anything_is_written(tiny_root, tmp_path, flag, value, expected,
                                                                            capsys):

@@ -8,8 +8,8 @@ cluster of `--workers` tasks on 127.0.0.1 ports free at the start; worker 0 is t
 run folder). Their output comes here line by line, prefixed with "[worker i]". The workers run on the
 CPU unless `--gpus_per_worker` gives each its own GPUs. When a worker fails, the launcher says which one
 failed first and how; the others end by themselves (a lost peer ends each with one line and exit code 6)
-or are stopped after `GRACE_S` seconds. The exit status is the first failure's (a signal N as 128 + N;
-124 after `--timeout`), else 0. The workers' temporary files (each non-chief worker's copy of the state)
+or are stopped after the command's `--heartbeat_timeout` and 40 s more (`grace_of`). The exit status is
+the first failure's (a signal N as 128 + N; 124 after `--timeout`), else 0. The workers' temporary files (each non-chief worker's copy of the state)
 live in one folder of the launcher's, removed at the end whatever happened. On several machines, set
 TF_CONFIG on each yourself (docs/distributed.md).
 """
@@ -37,9 +37,9 @@ from runtime import cli  # noqa: E402
 from training import cluster  # noqa: E402
 
 EXIT_TIMEOUT = 124
-# After the first failure, how long the other workers have to end by themselves (their peer-loss
-# detection, `training.cluster.HEARTBEAT_TIMEOUT_S`, with room to exit) before they are stopped.
-GRACE_S = cluster.HEARTBEAT_TIMEOUT_S + 40
+# After the first failure, how long the other workers have to end by themselves beyond their peer-loss
+# detection (`--heartbeat_timeout`) before they are stopped.
+ROOM_TO_EXIT_S = 40.0
 MAX_WORKERS = 256  # processes on one machine; each worker's TF_CONFIG lists them all
 
 
@@ -85,13 +85,14 @@ def _stop(processes: Sequence[subprocess.Popen]) -> None:
 
 
 def launch(command: Sequence[str], workers: int, gpus_per_worker: int = 0, timeout: float = 0,
-           out=None, environs: Sequence[dict] | None = None, grace: float = GRACE_S) -> int:
+           out=None, environs: Sequence[dict] | None = None, grace: float | None = None) -> int:
     """Run `command` (a script and its arguments) as `workers` local workers; return the exit status.
 
     Args:
         environs: per worker, variables added to its environment (tests: a fault in one worker).
-        grace: seconds the others have to end by themselves after the first failure.
+        grace: seconds the others have to end by themselves after the first failure (None: `grace_of`).
     """
+    grace = grace_of(command) if grace is None else grace
     out = out or sys.stdout
     configs = cluster.local_cluster(workers)
     scratch = tempfile.mkdtemp(prefix="launch-workers-")
@@ -156,6 +157,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return launch(command, args.workers, args.gpus_per_worker, args.timeout)
 
     return errors.run_command(work)
+
+
+def grace_of(command: Sequence[str]) -> float:
+    """Seconds the other workers have to end by themselves after a failure: the command's
+    `--heartbeat_timeout` (TensorFlow's detection of the lost peer; its default where not given or not a
+    number, which the script itself refuses) and `ROOM_TO_EXIT_S`."""
+    heartbeat = cluster.HEARTBEAT_TIMEOUT_S
+    for i, word in enumerate(command):
+        value = word.split("=", 1)[1] if word.startswith("--heartbeat_timeout=") else (
+            command[i + 1] if word == "--heartbeat_timeout" and i + 1 < len(command) else None)
+        try:
+            heartbeat = float(value) if value is not None and math.isfinite(float(value)) else heartbeat
+        except ValueError:
+            pass
+    return heartbeat + ROOM_TO_EXIT_S
 
 
 def check_script(command: Sequence[str]) -> None:

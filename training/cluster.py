@@ -18,7 +18,7 @@ from base import errors
 
 TF_CONFIG = "TF_CONFIG"
 JOIN_TIMEOUT_S = 300.0  # --join_timeout's default: every worker has this long to join the cluster
-HEARTBEAT_TIMEOUT_S = 20  # a worker silent this long (killed, hung, unreachable) is lost; the others stop
+HEARTBEAT_TIMEOUT_S = 20.0  # --heartbeat_timeout's default: a worker silent this long is lost; the others stop
 
 
 class PeerNotJoined(Exception):

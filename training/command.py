@@ -45,7 +45,8 @@ def execute(args, *, defaults: dict, command: Sequence[str], state: dict | None 
 
     def work() -> None:
         distribution.configure_devices(args.distribute, args.replicas)
-        replicas = distribution.make_replicas(args.distribute, args.replicas, not args.no_sync_bn, args.join_timeout)
+        replicas = distribution.make_replicas(args.distribute, args.replicas, not args.no_sync_bn, args.join_timeout,
+                                              args.heartbeat_timeout)
         if args.deterministic:
             tf.config.experimental.enable_op_determinism()
         if args.formatdataset:
@@ -72,7 +73,9 @@ def execute(args, *, defaults: dict, command: Sequence[str], state: dict | None 
             log.info("run folder: the chief's; this worker keeps its copy of the state in a private folder")
         log.info("arguments: %s", " ".join(f"--{k} {v}" for k, v in sorted(vars(args).items())))
         multiworker = replicas is not None and replicas.kind == "multiworker"
-        with peers_watched(where["run"] if where["chief"] else None) if multiworker else contextlib.nullcontext():
+        watched = (peers_watched(where["run"] if where["chief"] else None, args.heartbeat_timeout) if multiworker
+                   else contextlib.nullcontext())
+        with watched:
             train(args, run, data, state, after_epoch, replicas)
 
     try:
@@ -89,7 +92,7 @@ def execute(args, *, defaults: dict, command: Sequence[str], state: dict | None 
 
 
 @contextlib.contextmanager
-def peers_watched(run: Path | None):
+def peers_watched(run: Path | None, heartbeat_timeout: float = cluster.HEARTBEAT_TIMEOUT_S):
     """Turn the errors of a lost peer in a multi-worker step (TensorFlow aborts the collectives when a task
     stops sending heartbeats) into `cluster.PeerLost`, naming the peer; on the chief, the line says how to
     resume its run folder from its last finished epoch."""
@@ -101,7 +104,7 @@ def peers_watched(run: Path | None):
         resume = (f"; resume from the last finished epoch with --resume {run}" if run is not None
                   else "; the chief's run folder resumes from its last finished epoch with --resume")
         raise cluster.PeerLost(f"{cluster.TF_CONFIG}: {cluster.name_peers(config, str(exc))} was lost (no heartbeat "
-                               f"for {cluster.HEARTBEAT_TIMEOUT_S} s, or its own error); this worker stopped"
+                               f"for {heartbeat_timeout:g} s, or its own error); this worker stopped"
                                f"{resume}") from None
 
 

@@ -100,13 +100,15 @@ class Replicas:
 
 
 def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True,
-                  join_timeout: float = cluster.JOIN_TIMEOUT_S) -> Replicas | None:
+                  join_timeout: float = cluster.JOIN_TIMEOUT_S,
+                  heartbeat_timeout: float = cluster.HEARTBEAT_TIMEOUT_S) -> Replicas | None:
     """The strategy of `--distribute` (None for "none"). Call it right after TensorFlow starts, before
     any other TensorFlow work (MultiWorkerMirroredStrategy must come first), after `configure_devices`.
 
     Args:
         replicas: mirrored: replicas to use (0: every GPU, or 2 logical CPU devices without a GPU).
         join_timeout: multiworker: seconds every worker has to join the cluster.
+        heartbeat_timeout: multiworker: seconds of silence after which a worker is lost.
 
     Raises:
         cluster.PeerNotJoined: multiworker, a peer did not join in time.
@@ -124,7 +126,7 @@ def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True,
         chief = True
     else:
         config = cluster.read_tf_config()
-        strategy = _multi_worker_strategy(config, join_timeout)
+        strategy = _multi_worker_strategy(config, join_timeout, heartbeat_timeout)
         chief = cluster.is_chief(config)
     # The global numbers of the replicas this process feeds, asked of the strategy itself.
     def replica_id():
@@ -136,16 +138,16 @@ def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True,
     return Replicas(strategy, kind, chief, local_ids, sync_batch_norm, devices)
 
 
-def _multi_worker_strategy(config: dict, join_timeout: float):
+def _multi_worker_strategy(config: dict, join_timeout: float, heartbeat_timeout: float = cluster.HEARTBEAT_TIMEOUT_S):
     """MultiWorkerMirroredStrategy with bounded waits. TensorFlow's coordination service (which the strategy
     starts, led by the chief) waits for every task forever by default and stops sending errors only when
     told: here a task not registered within `join_timeout` fails every waiting one, and a task silent for
-    `cluster.HEARTBEAT_TIMEOUT_S` aborts the others' collectives (an UnavailableError in the step)."""
+    `heartbeat_timeout` aborts the others' collectives (an UnavailableError in the step)."""
     spec = tf.train.ClusterSpec(config["cluster"])
     milliseconds = int(join_timeout * 1000)
     context.context().configure_coordination_service(
         service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
-        cluster_register_timeout_in_ms=milliseconds, heartbeat_timeout_in_ms=cluster.HEARTBEAT_TIMEOUT_S * 1000,
+        cluster_register_timeout_in_ms=milliseconds, heartbeat_timeout_in_ms=int(heartbeat_timeout * 1000),
         shutdown_barrier_timeout_in_ms=milliseconds,
         coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(config["cluster"][job]))
                           for job in ("chief", "worker") if job in config["cluster"]])

@@ -14,7 +14,7 @@ DISTRIBUTE = ("none", "mirrored", "multiworker")
 # The flags that --mode predict takes from the run (given, each must agree with it).
 PREDICT_RUN_FLAGS = model_flags.MODEL_FLAGS + ("testing", "SoccerNet_path")
 # The flags of how a run runs, not of what it computes: on --resume, the command line's, not the run's.
-MACHINE_FLAGS = ("no_progress", "distribute", "replicas", "memory_budget", "join_timeout")
+MACHINE_FLAGS = ("no_progress", "distribute", "replicas", "memory_budget", "join_timeout", "heartbeat_timeout")
 
 
 def parse_micro_batch(text: str) -> int | str:
@@ -33,6 +33,7 @@ NUMBER_RANGES = {
     "WindowSize": (0.0, False), "featurePerSec": (0, False), "VLAD_k": (0, False), "LR": (0.0, False),
     "batch_size": (0, False), "max_epoch": (0, False), "min_LR": (0.0, True), "memory_budget": (0.0, True),
     "lr_patience": (0, True), "stop_patience": (0, True), "replicas": (0, True), "join_timeout": (0.0, False),
+    "heartbeat_timeout": (0.0, False),
 }
 
 
