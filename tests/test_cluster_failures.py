@@ -1,7 +1,8 @@
 """Multi-worker training that fails cleanly (127.0.0.1 ports, every process bounded in time): this worker's
 port in use (exit 2 before TensorFlow starts), a peer that never joins (exit 5 after --join_timeout), a
 worker killed mid-run (the other exits 6 naming it, tools/launch_workers.py says which failed first and
-leaves no scratch folder, the chief's run folder resumes with --resume)."""
+leaves no scratch folder, the chief's run folder resumes with --resume), a worker hung mid-run (the chief
+exits 6 naming it after --heartbeat_timeout)."""
 from __future__ import annotations
 
 import io
@@ -11,12 +12,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 import ClassificationMinuteBased as cmb
-from base import errors
+from base import errors, fault_hook
 from conftest import TOP
 from runtime import rundir
 from training import cluster
@@ -117,3 +119,45 @@ def test_a_worker_killed_mid_run_ends_the_other_with_exit_6_and_the_run_resumes(
     assert cmb.main(["--resume", str(run), "--no_progress", "--loglevel", "WARNING"]) == 0
     assert [row.split(",")[0] for row in (run / rundir.METRICS_CSV).read_text().splitlines()[1:]] == ["1", "2", "3"]
     assert rundir.is_finished(run)
+
+
+def _stopped(pid: int) -> bool:
+    """The process is stopped (state T in /proc)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
+
+
+def test_a_hung_worker_is_lost_after_the_heartbeat_timeout(tiny_root, tmp_path):
+    """Worker 1 stops (SIGSTOP: alive, silent, its connections open) in its third step: the chief names it
+    in one line and exits 6 once --heartbeat_timeout (6 s here, 20 by default) has passed without its
+    heartbeat, not before and not at the default."""
+    processes = []
+    for index, config in enumerate(cluster.local_cluster(2)):
+        env = {k: v for k, v in os.environ.items() if k not in (fault_hook.FAULT_ENV, fault_hook.FAULT_SIGNAL_ENV)}
+        env.update(TF_CONFIG=json.dumps(config), TMPDIR=str(tmp_path))  # worker 1's scratch folder: the test's
+        if index == 1:
+            env.update({fault_hook.FAULT_ENV: "step@3", fault_hook.FAULT_SIGNAL_ENV: "STOP"})
+        command = [sys.executable, SCRIPT, *_argv(tiny_root, tmp_path / "runs", "--max_epoch", "3",
+                                                  "--heartbeat_timeout", "6")]
+        processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                          text=True))
+    chief, hung = processes
+    try:
+        began, stopped_at = time.monotonic(), None
+        while chief.poll() is None and time.monotonic() - began < 180:
+            if stopped_at is None and _stopped(hung.pid):
+                stopped_at = time.monotonic()
+            time.sleep(0.05)
+        ended_at = time.monotonic()
+        err = chief.communicate(timeout=10)[1] if chief.poll() is not None else ""
+    finally:
+        for process in processes:
+            process.kill()
+            process.communicate()
+    assert chief.returncode == errors.EXIT_PEER_LOST and stopped_at is not None, err[-2000:]
+    said = [line for line in err.splitlines() if line.startswith("error")]
+    assert len(said) == 1 and " worker 1 (127.0.0.1:" in said[0], err[-2000:]
+    assert ") was lost (no heartbeat for 6 s, or its own error)" in said[0], said
+    assert 5 <= ended_at - stopped_at < 18, ended_at - stopped_at  # TensorFlow checks the heartbeats every few s
