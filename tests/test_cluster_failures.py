@@ -89,10 +89,11 @@ def test_a_peer_that_never_joins_ends_each_waiting_worker_with_exit_5(tiny_root,
 
 
 def test_a_worker_killed_mid_run_ends_the_other_with_exit_6_and_the_run_resumes(tiny_root, tmp_path, monkeypatch):
-    """Worker 1 is killed (SIGKILL) in its third step, in epoch 2: the chief names it in one line and exits 6
-    after --heartbeat_timeout (8 s here), the launcher says worker 1 failed first and waits that and 40 s
-    more, its scratch folder is gone and no output names it; the chief's run folder, one finished epoch in
-    it, resumes on one process and ends."""
+    """Worker 1 is killed (SIGKILL) in its third step, in epoch 2: the chief names it in one line (its lost
+    connections end the step before any --heartbeat_timeout, 8 s here, which the line states) and exits 6,
+    the launcher says worker 1 failed first and waits that and 40 s more at most, its scratch folder is
+    gone and no output names it; the chief's run folder, one finished epoch in it, resumes on one process
+    and ends."""
     scratch_parent = tmp_path / "tmp"
     scratch_parent.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch_parent))  # where the launcher makes its scratch folder
