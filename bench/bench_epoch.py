@@ -43,6 +43,7 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", g
     """One epoch as a child process of the script (`python ClassificationMinuteBased.py ...`); its own peak
     resident memory from wait4."""
     import numpy as np
+    import tensorflow as tf
     import dataset
     from networks import architectures
     from runtime import rundir
@@ -75,10 +76,11 @@ def run_epoch(mode: str, data: Path, scratch: Path, micro_batch: str = "auto", g
     else:
         piece = int(choice.split("pieces of ")[1].split()[0]) if "pieces of" in choice else per_replica
     piece = min(piece, per_replica)
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))  # the choice counts the host's inputs on a CPU only
     return dict(mode=f"{mode}, --micro_batch {micro_batch}", status=os.waitstatus_to_exitcode(status), chunks=len(index),
                 epoch_seconds=float(row["seconds"]), wall=wall, chunks_per_second=len(index) / float(row["seconds"]),
                 peak_rss_gb=usage.ru_maxrss / 2 ** 20, model_gb=replicas * memory.model(piece) / 2 ** 30,
-                estimate_gb=replicas * memory.peak(piece) / 2 ** 30, auto=micro_batch == "auto", choice=choice)
+                estimate_gb=replicas * memory.peak(piece, with_inputs=not on_gpu) / 2 ** 30, auto=micro_batch == "auto", choice=choice)
 
 
 def main() -> int:

@@ -59,17 +59,18 @@ def official_scores(list_path: str | os.PathLike, predictions: str | os.PathLike
                             label_files=spotted.label_file, dataset=None, EVENT_DICTIONARY=dictionary)
 
 
-
 def official_scores_side_by_side(jobs: Sequence[dict], workers: int | None = None) -> list[dict]:
     """`official_scores(**job)` for each job (its `spotted` a class set or its name), in order, up to
-    `workers` at once (the processor's cores by default), each in a Python process of its own; one job,
+    `workers` at once (the cores this process may use by default), each in a Python process of its own; one job,
     or one core, runs in this process. JSON carries the jobs and their figures (Python floats, exactly)."""
-    workers = min(len(jobs), workers or os.cpu_count() or 1)
+    workers = min(len(jobs), workers or len(os.sched_getaffinity(0)))
     if workers <= 1:
         return [official_scores(**{**job, "spotted": class_set(job["spotted"])}) for job in jobs]
 
     def run(job: dict) -> dict:
-        job = {**job, "spotted": class_set(job["spotted"]).name}
+        paths = {key: str(Path(job[key]).resolve()) for key in ("list_path", "predictions", "data_root")
+                 if job.get(key) is not None}  # the child runs in the project's folder
+        job = {**job, **paths, "spotted": class_set(job["spotted"]).name}
         done = subprocess.run([sys.executable, "-c", _CHILD], input=json.dumps(job, default=str), text=True,
                               capture_output=True, cwd=TOP, timeout=3600)
         if done.returncode:

@@ -94,7 +94,7 @@ def killed_at_each_point(command: list[str], argv_for, count: int, timeout: floa
 
     from base import fault_hook
 
-    clean = {k: v for k, v in os.environ.items() if k != fault_hook.FAULT_ENV}
+    clean = {k: v for k, v in os.environ.items() if k not in (fault_hook.FAULT_ENV, fault_hook.FAULT_SIGNAL_ENV)}
 
     def run(n):
         return subprocess.run(command + argv_for(n), cwd=TOP, env={**clean, fault_hook.FAULT_ENV: f"*@{n}"},

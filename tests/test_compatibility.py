@@ -40,7 +40,7 @@ def old_tree(tmp_path_factory) -> Path:
 
 
 def _script(tree: Path, script: str, argv, fault: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in (FAULT_ENV, "SOCCERNET_FAULT_SIGNAL")}
     env["SOCCERNET_CHOICE_FLOAT32_DESCRIPTOR"] = "ops"  # the old code's descriptor, for bit-for-bit comparisons
     if fault:
         env[FAULT_ENV] = fault

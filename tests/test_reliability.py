@@ -34,7 +34,7 @@ KILL_ARGS = ("--architecture", "VideoNetwork", "--max_epoch", "3", "--determinis
 
 
 def _train_process(argv, fault=None, timeout=240):
-    env = {k: v for k, v in os.environ.items() if k != fault_hook.FAULT_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in (fault_hook.FAULT_ENV, fault_hook.FAULT_SIGNAL_ENV)}
     if fault:
         env[fault_hook.FAULT_ENV] = fault
     return subprocess.run([sys.executable, str(TOP / "ClassificationMinuteBased.py"), *argv], cwd=TOP, env=env,

@@ -147,7 +147,7 @@ def _multi_worker_strategy(config: dict, join_timeout: float, heartbeat_timeout:
     milliseconds = int(join_timeout * 1000)
     context.context().configure_coordination_service(
         service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
-        cluster_register_timeout_in_ms=milliseconds, heartbeat_timeout_in_ms=int(heartbeat_timeout * 1000),
+        cluster_register_timeout_in_ms=milliseconds, heartbeat_timeout_in_ms=max(1, round(heartbeat_timeout * 1000)),
         shutdown_barrier_timeout_in_ms=milliseconds,
         coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(config["cluster"][job]))
                           for job in ("chief", "worker") if job in config["cluster"]])
