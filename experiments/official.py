@@ -65,7 +65,7 @@ def official_scores_side_by_side(jobs: Sequence[dict], workers: int | None = Non
     or one core, runs in this process. JSON carries the jobs and their figures (Python floats, exactly)."""
     workers = min(len(jobs), workers or len(os.sched_getaffinity(0)))
     if workers <= 1:
-        return [official_scores(**{**job, "spotted": class_set(job["spotted"])}) for job in jobs]
+        return [official_scores(**job) for job in jobs]
 
     def run(job: dict) -> dict:
         paths = {key: str(Path(job[key]).resolve()) for key in ("list_path", "predictions", "data_root")

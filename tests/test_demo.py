@@ -69,7 +69,8 @@ def test_demo_v2_section_scores_with_both_evaluators(demo_run):
 
 def test_official_scores_side_by_side_are_those_of_this_process(demo_run, tmp_path):
     """The package's figures of the demo's v2 JSON files, evaluated in two processes at once, are exactly
-    those it gives in this process (JSON keeps Python floats); a failing evaluation names its folder."""
+    those it gives in this process (JSON keeps Python floats), as is one job run in this process; a failing
+    evaluation names its folder."""
     import numpy as np
 
     from experiments.official import official_scores, official_scores_side_by_side
@@ -82,6 +83,8 @@ def test_official_scores_side_by_side_are_those_of_this_process(demo_run, tmp_pa
     here = json.loads(json.dumps(official_scores(**job), default=lambda x: x.tolist()))
     assert set(here) >= {"a_mAP", "a_mAP_per_class", "a_mAP_visible", "a_mAP_unshown"}
     np.testing.assert_equal(apart, [here, here])
+    (alone,) = official_scores_side_by_side([job], workers=1)  # one job: in this process, the package's types
+    np.testing.assert_equal(json.loads(json.dumps(alone, default=lambda x: x.tolist())), here)
     with pytest.raises(RuntimeError, match=f"official evaluator of {re.escape(str(tmp_path))}.* failed: .*no_list"):
         official_scores_side_by_side([{**job, "list_path": tmp_path / "no_list.npy", "predictions": tmp_path}] * 2,
                                      workers=2)
