@@ -340,3 +340,20 @@ def test_faces_and_vocabulary_load_without_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], cwd=TOP, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_modules_that_open_ports_share_one_test_process():
+    """Under `make test` (pytest-xdist, `--dist loadfile`), the test modules that start clusters on
+    127.0.0.1 run in one process (tests/conftest.py `scope_of`), every other module in a process of its own
+    choosing: a new module that starts a cluster must join PORT_MODULES."""
+    import re
+
+    from conftest import PORT_MODULES, scope_of
+
+    starts_clusters = re.compile(r"\b(local_cluster|free_ports|launch_workers\.launch)\(")
+    opening = sorted(f"tests/{p.name}" for p in (TOP / "tests").glob("test_*.py")
+                     if starts_clusters.search(p.read_text()))
+    assert opening == sorted(PORT_MODULES)
+    assert {scope_of(f"{m}::test_x[a::b]") for m in PORT_MODULES} == {PORT_MODULES[0]}
+    assert scope_of("tests/test_demo.py::test_x") == "tests/test_demo.py"
+    assert scope_of("tests/test_demo.py::test_x") != scope_of("tests/test_dataset.py::test_x")
