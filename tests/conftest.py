@@ -55,6 +55,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     return ByFile(config, log)
 
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     """Root of the tiny synthetic set (read only: copy it before changing anything)."""
