@@ -5,11 +5,14 @@ installed `soccernet` package's).
 The package finds its games by walking the label folder it is given (its `dataset=None` mode), so the label
 files of the listed games are linked into a scratch folder of their own first: exactly the listed games are
 scored, whatever else the data root holds. `official_scores_side_by_side` runs several evaluations in processes
-of their own at once: the package's evaluator runs on one core, mostly in Python.
+of their own at once: the package's evaluator runs on one core, mostly in Python. `official_scores_kept` keeps
+their figures in a file, for a rerun on the same files to read instead of evaluating again.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.metadata
 import io
 import json
 import os
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 import dataset
+from base import files
 from base.classes import ClassSet, class_set
 from evaluation.outputs import RESULTS_SPOTTING
 from experiments.commands import TOP
@@ -80,6 +84,40 @@ def official_scores_side_by_side(jobs: Sequence[dict], workers: int | None = Non
 
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(run, jobs))
+
+
+def job_key(job: dict) -> str:
+    """What an evaluation's figures depend on, hashed: the package's version, the metric, the class set, the
+    game list, and each listed game's label file and results_spotting.json (their bytes; "missing" for none)."""
+    spotted = class_set(job["spotted"])
+    root = dataset.data_root_for(job["list_path"], job.get("data_root"))
+    digest = hashlib.sha256(json.dumps([importlib.metadata.version("SoccerNet"), job.get("metric", "loose"),
+                                        spotted.name]).encode())
+    digest.update(Path(job["list_path"]).read_bytes())
+    for game in dataset.read_game_list(job["list_path"]):
+        for path in (root / game / spotted.label_file, Path(job["predictions"]) / game / RESULTS_SPOTTING):
+            digest.update(path.read_bytes() if path.is_file() else b"missing")
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def official_scores_kept(jobs: Sequence[dict], kept: str | os.PathLike) -> list[dict]:
+    """`official_scores_side_by_side(jobs)`, but the figures of a job whose `job_key` the JSON file `kept`
+    holds are read from it; the file is then rewritten (atomically) with this call's jobs' figures only.
+    An unreadable file counts as empty."""
+    keys = [job_key(job) for job in jobs]
+    try:
+        known = json.loads(Path(kept).read_text())
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        known = {}
+    missing = [i for i, key in enumerate(keys) if not isinstance(known.get(key), dict)]
+    fresh = official_scores_side_by_side([jobs[i] for i in missing]) if missing else []
+    # JSON's Python floats either way: a rerun's table is that of the first run, digit for digit.
+    figures = {**known, **{keys[i]: json.loads(json.dumps(f, default=lambda x: x.tolist()))
+                           for i, f in zip(missing, fresh)}}
+    files.write_json_atomic(kept, {key: figures[key] for key in keys})
+    return [figures[key] for key in keys]
 
 
 # The child of `official_scores_side_by_side`: one job from its standard input, its figures to its output.

@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+from evaluation.outputs import RESULTS_SPOTTING
 from experiments import reproduce
 from experiments.commands import Settings
 from experiments.plan import Training, table_plan
@@ -71,8 +74,6 @@ def test_official_scores_side_by_side_are_those_of_this_process(demo_run, tmp_pa
     """The package's figures of the demo's v2 JSON files, evaluated in two processes at once, are exactly
     those it gives in this process (JSON keeps Python floats), as is one job run in this process; a failing
     evaluation names its folder."""
-    import numpy as np
-
     from experiments.official import official_scores, official_scores_side_by_side
 
     folder, _ = demo_run
@@ -90,16 +91,58 @@ def test_official_scores_side_by_side_are_those_of_this_process(demo_run, tmp_pa
                                      workers=2)
 
 
-def test_demo_rerun_reuses_finished_runs(demo_run, capsys):
-    from experiments import demo
+def test_demo_rerun_reuses_finished_runs(demo_run, capsys, monkeypatch):
+    """No training again, and the package's v2 figures read from results/v2/official_scores.json: the same
+    table_v2.json, byte for byte."""
+    from experiments import demo, official
 
     folder, argv = demo_run
     runs_before = sorted(p.name for p in (folder / "runs").iterdir())
+    table_before = (folder / "results" / "v2" / "table_v2.json").read_bytes()
+    monkeypatch.setattr(official, "official_scores_side_by_side", lambda jobs: pytest.fail("evaluated again"))
     assert demo.main(argv) == 0
     out = capsys.readouterr().out
     assert out.count("(done)") == 9  # six trainings and the three of the v2 section, none repeated
     assert "$ .venv/bin/python ClassificationMinuteBased.py" not in out
     assert sorted(p.name for p in (folder / "runs").iterdir()) == runs_before
+    assert (folder / "results" / "v2" / "table_v2.json").read_bytes() == table_before
+
+
+def test_official_scores_are_kept_by_what_they_depend_on(demo_run, tmp_path, monkeypatch):
+    """official_scores_kept evaluates only the jobs whose key (package version, metric, class set, list, label
+    and JSON files) its file lacks, and keeps exactly this call's jobs; a changed JSON file or metric is a new
+    key, an unreadable file is empty."""
+    import shutil
+
+    from experiments import official
+
+    folder, _ = demo_run
+    (source,) = (folder / "runs" / "v2" / "predictions").glob("results_spotting_*AudioVideoArchi5")
+    predictions = Path(shutil.copytree(source, tmp_path / "predictions"))
+    job = dict(list_path=folder / "data-v2" / "listgame_Test_2.npy", predictions=predictions, spotted="v2",
+               metric="tight")
+    evaluated = []
+
+    def fake(jobs):  # figures that say which job and which call made them
+        evaluated.append([j["metric"] for j in jobs])
+        return [{"a_mAP": np.float64(len(evaluated)), "a_mAP_per_class": [np.float64(0.5)]} for _ in jobs]
+
+    monkeypatch.setattr(official, "official_scores_side_by_side", fake)
+    kept = tmp_path / "kept.json"
+    loose = {**job, "metric": "loose"}
+    first = official.official_scores_kept([job, loose], kept)
+    assert evaluated == [["tight", "loose"]] and first == [{"a_mAP": 1.0, "a_mAP_per_class": [0.5]}] * 2
+    assert type(first[0]["a_mAP"]) is float  # as the children's JSON gives them
+    assert official.official_scores_kept([job, loose], kept) == first and len(evaluated) == 1
+    import dataset
+
+    spots = predictions / dataset.read_game_list(job["list_path"])[0] / RESULTS_SPOTTING
+    spots.write_text(spots.read_text().replace('"confidence"', '"confidence" ', 1))  # the same JSON, other bytes
+    assert official.official_scores_kept([job], kept) == [{"a_mAP": 2.0, "a_mAP_per_class": [0.5]}]
+    assert evaluated[-1] == ["tight"] and list(json.loads(kept.read_text())) == [official.job_key(job)]
+    assert official.job_key(job) != official.job_key(loose)
+    kept.write_text("{not json")
+    assert official.official_scores_kept([job], kept)[0]["a_mAP"] == 3.0
 
 
 def test_reproduce_dry_run_table5_prints_the_paper_commands(capsys, tmp_path):
