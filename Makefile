@@ -6,7 +6,8 @@
 PYTHON ?= python3
 GPU    ?=
 # `make test` runs the tests in this many pytest-xdist processes, each test module whole in one of them
-# (tests/conftest.py): 2 made the suite 26 % faster on 2 cores (docs/tests.md); TEST_WORKERS=0 runs it in one.
+# (tests/conftest.py): with 2, 521-558 s of pytest against 745 s in one on 2 cores (docs/tests.md);
+# TEST_WORKERS=0 runs it in one.
 TEST_WORKERS ?= 2
 VENV   := .venv
 PY     := $(VENV)/bin/python

@@ -86,13 +86,19 @@ def official_scores_side_by_side(jobs: Sequence[dict], workers: int | None = Non
         return list(pool.map(run, jobs))
 
 
+# Raise when `official_scores` changes what it passes to the package: the figures kept before count as missing.
+KEPT_FORMAT = 1
+
+
 def job_key(job: dict) -> str:
-    """What an evaluation's figures depend on, hashed: the package's version, the metric, the class set, the
-    game list, and each listed game's label file and results_spotting.json (their bytes; "missing" for none)."""
+    """What an evaluation's figures depend on, hashed: `KEPT_FORMAT`, the package's version, the metric, the
+    class set (its name, package version number, label file and labels), the game list, and each listed
+    game's label file and results_spotting.json (their bytes; "missing" for none)."""
     spotted = class_set(job["spotted"])
     root = dataset.data_root_for(job["list_path"], job.get("data_root"))
-    digest = hashlib.sha256(json.dumps([importlib.metadata.version("SoccerNet"), job.get("metric", "loose"),
-                                        spotted.name]).encode())
+    header = [KEPT_FORMAT, importlib.metadata.version("SoccerNet"), job.get("metric", "loose"), spotted.name,
+              spotted.version, spotted.label_file, list(spotted.soccernet_labels)]
+    digest = hashlib.sha256(json.dumps(header).encode())
     digest.update(Path(job["list_path"]).read_bytes())
     for game in dataset.read_game_list(job["list_path"]):
         for path in (root / game / spotted.label_file, Path(job["predictions"]) / game / RESULTS_SPOTTING):
@@ -101,17 +107,24 @@ def job_key(job: dict) -> str:
     return digest.hexdigest()
 
 
+def _complete(figures, job: dict) -> bool:
+    """Whether kept figures hold what `official_scores` gives for this job's class set."""
+    names = ("a_mAP", "a_mAP_per_class") + (("a_mAP_visible", "a_mAP_unshown")
+                                            if class_set(job["spotted"]).version == 2 else ())
+    return isinstance(figures, dict) and all(name in figures for name in names)
+
+
 def official_scores_kept(jobs: Sequence[dict], kept: str | os.PathLike) -> list[dict]:
     """`official_scores_side_by_side(jobs)`, but the figures of a job whose `job_key` the JSON file `kept`
-    holds are read from it; the file is then rewritten (atomically) with this call's jobs' figures only.
-    An unreadable file counts as empty."""
+    holds (with every figure its class set gives) are read from it; the file is then rewritten (atomically)
+    with this call's jobs' figures only. An unreadable file counts as empty."""
     keys = [job_key(job) for job in jobs]
     try:
         known = json.loads(Path(kept).read_text())
         known = known if isinstance(known, dict) else {}
     except (OSError, ValueError):
         known = {}
-    missing = [i for i, key in enumerate(keys) if not isinstance(known.get(key), dict)]
+    missing = [i for i, (key, job) in enumerate(zip(keys, jobs)) if not _complete(known.get(key), job)]
     fresh = official_scores_side_by_side([jobs[i] for i in missing]) if missing else []
     # JSON's Python floats either way: a rerun's table is that of the first run, digit for digit.
     figures = {**known, **{keys[i]: json.loads(json.dumps(f, default=lambda x: x.tolist()))

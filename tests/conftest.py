@@ -32,20 +32,21 @@ TINY = synthetic.SyntheticConfig(games=(3, 2, 2), half_minutes=4.0, stoppage_min
 # `make test` runs the suite in two pytest-xdist processes (`-n 2 --dist loadfile`; the Makefile's
 # TEST_WORKERS). Each test module runs whole in one process, so that its module fixtures are made once; the
 # modules whose tests open TCP ports on 127.0.0.1 (`training.cluster.free_ports` picks ports free *just
-# now*) run in one process together, so that no two of their clusters pick ports at the same time.
-PORT_MODULES = ("tests/test_cluster_failures.py", "tests/test_distribution.py")
+# now*) run in one process together, so that no two of their clusters pick ports at the same time. The same
+# holds under `--dist loadscope`; `--dist load` (xdist's default) spreads single tests and keeps neither.
+PORT_MODULES = ("test_cluster_failures.py", "test_distribution.py")
 
 
 def scope_of(nodeid: str) -> str:
-    """The unit of work of a test under `--dist loadfile`: its module's file, the port modules' first file
-    for every port module."""
+    """The unit of work of a test: its module's file, one scope for all the port modules (by file name, so
+    whatever the root folder the node ids are relative to)."""
     path = nodeid.partition("::")[0]
-    return PORT_MODULES[0] if path in PORT_MODULES else path
+    return "port modules" if path.rpartition("/")[2] in PORT_MODULES else path
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: ignored where that plugin is not loaded
 def pytest_xdist_make_scheduler(config, log):
-    if config.getvalue("dist") != "loadfile":
+    if config.getvalue("dist") not in ("loadfile", "loadscope"):
         return None  # pytest-xdist's own scheduler for the other modes
     from xdist.scheduler import LoadScopeScheduling
 

@@ -110,8 +110,8 @@ def test_demo_rerun_reuses_finished_runs(demo_run, capsys, monkeypatch):
 
 def test_official_scores_are_kept_by_what_they_depend_on(demo_run, tmp_path, monkeypatch):
     """official_scores_kept evaluates only the jobs whose key (package version, metric, class set, list, label
-    and JSON files) its file lacks, and keeps exactly this call's jobs; a changed JSON file or metric is a new
-    key, an unreadable file is empty."""
+    and JSON files) its file lacks, or whose kept figures lack one, and keeps exactly this call's jobs; a
+    changed JSON file, metric or class set is a new key, an unreadable file is empty."""
     import shutil
 
     from experiments import official
@@ -123,26 +123,32 @@ def test_official_scores_are_kept_by_what_they_depend_on(demo_run, tmp_path, mon
                metric="tight")
     evaluated = []
 
-    def fake(jobs):  # figures that say which job and which call made them
+    def fake(jobs):  # figures that say which call made them
         evaluated.append([j["metric"] for j in jobs])
-        return [{"a_mAP": np.float64(len(evaluated)), "a_mAP_per_class": [np.float64(0.5)]} for _ in jobs]
+        return [{"a_mAP": np.float64(len(evaluated)), "a_mAP_per_class": [np.float64(0.5)], "a_mAP_visible": 0.25,
+                 "a_mAP_unshown": 0.75} for _ in jobs]
+
+    def figures(call):
+        return {"a_mAP": float(call), "a_mAP_per_class": [0.5], "a_mAP_visible": 0.25, "a_mAP_unshown": 0.75}
 
     monkeypatch.setattr(official, "official_scores_side_by_side", fake)
     kept = tmp_path / "kept.json"
     loose = {**job, "metric": "loose"}
     first = official.official_scores_kept([job, loose], kept)
-    assert evaluated == [["tight", "loose"]] and first == [{"a_mAP": 1.0, "a_mAP_per_class": [0.5]}] * 2
+    assert evaluated == [["tight", "loose"]] and first == [figures(1)] * 2
     assert type(first[0]["a_mAP"]) is float  # as the children's JSON gives them
     assert official.official_scores_kept([job, loose], kept) == first and len(evaluated) == 1
     import dataset
 
     spots = predictions / dataset.read_game_list(job["list_path"])[0] / RESULTS_SPOTTING
     spots.write_text(spots.read_text().replace('"confidence"', '"confidence" ', 1))  # the same JSON, other bytes
-    assert official.official_scores_kept([job], kept) == [{"a_mAP": 2.0, "a_mAP_per_class": [0.5]}]
+    assert official.official_scores_kept([job], kept) == [figures(2)]
     assert evaluated[-1] == ["tight"] and list(json.loads(kept.read_text())) == [official.job_key(job)]
-    assert official.job_key(job) != official.job_key(loose)
+    assert official.job_key(job) != official.job_key(loose) != official.job_key({**loose, "spotted": "v1"})
     kept.write_text("{not json")
-    assert official.official_scores_kept([job], kept)[0]["a_mAP"] == 3.0
+    assert official.official_scores_kept([job], kept) == [figures(3)]
+    kept.write_text(json.dumps({official.job_key(job): {"a_mAP": 1.0, "a_mAP_per_class": [0.5]}}))  # no shown/unshown
+    assert official.official_scores_kept([job], kept) == [figures(4)] and len(evaluated) == 4
 
 
 def test_reproduce_dry_run_table5_prints_the_paper_commands(capsys, tmp_path):

@@ -344,16 +344,16 @@ def test_faces_and_vocabulary_load_without_tensorflow():
 
 def test_the_modules_that_open_ports_share_one_test_process():
     """Under `make test` (pytest-xdist, `--dist loadfile`), the test modules that start clusters on
-    127.0.0.1 run in one process (tests/conftest.py `scope_of`), every other module in a process of its own
-    choosing: a new module that starts a cluster must join PORT_MODULES."""
+    127.0.0.1 run in one process (tests/conftest.py `scope_of`, whatever folder the node ids start from),
+    every other module in one process of its own: a new module that starts a cluster must join PORT_MODULES."""
     import re
 
     from conftest import PORT_MODULES, scope_of
 
     starts_clusters = re.compile(r"\b(local_cluster|free_ports|launch_workers\.launch)\(")
-    opening = sorted(f"tests/{p.name}" for p in (TOP / "tests").glob("test_*.py")
-                     if starts_clusters.search(p.read_text()))
+    opening = sorted(p.name for p in (TOP / "tests").glob("test_*.py") if starts_clusters.search(p.read_text()))
     assert opening == sorted(PORT_MODULES)
-    assert {scope_of(f"{m}::test_x[a::b]") for m in PORT_MODULES} == {PORT_MODULES[0]}
+    ids = [f"{folder}{m}::test_x[a::b]" for m in PORT_MODULES for folder in ("tests/", "", "main/tests/")]
+    assert len({scope_of(nodeid) for nodeid in ids}) == 1
     assert scope_of("tests/test_demo.py::test_x") == "tests/test_demo.py"
-    assert scope_of("tests/test_demo.py::test_x") != scope_of("tests/test_dataset.py::test_x")
+    assert len({scope_of(f"tests/{name}::test_x") for name in ("test_demo.py", "test_dataset.py", opening[0])}) == 3
