@@ -86,6 +86,11 @@ def official_scores_side_by_side(jobs: Sequence[dict], workers: int | None = Non
         return list(pool.map(run, jobs))
 
 
+def plain(value):
+    """`json.dump`'s `default` for the package's figures: numpy values and arrays as Python floats and lists."""
+    return value.tolist()
+
+
 # Raise when `official_scores` changes what it passes to the package: the figures kept before count as missing.
 KEPT_FORMAT = 1
 
@@ -127,7 +132,7 @@ def official_scores_kept(jobs: Sequence[dict], kept: str | os.PathLike) -> list[
     missing = [i for i, (key, job) in enumerate(zip(keys, jobs)) if not _complete(known.get(key), job)]
     fresh = official_scores_side_by_side([jobs[i] for i in missing]) if missing else []
     # JSON's Python floats either way: a rerun's table is that of the first run, digit for digit.
-    figures = {**known, **{keys[i]: json.loads(json.dumps(f, default=lambda x: x.tolist()))
+    figures = {**known, **{keys[i]: json.loads(json.dumps(f, default=plain))
                            for i, f in zip(missing, fresh)}}
     files.write_json_atomic(kept, {key: figures[key] for key in keys})
     return [figures[key] for key in keys]
@@ -135,9 +140,9 @@ def official_scores_kept(jobs: Sequence[dict], kept: str | os.PathLike) -> list[
 
 # The child of `official_scores_side_by_side`: one job from its standard input, its figures to its output.
 _CHILD = """import contextlib, json, sys
-from experiments.official import official_scores
+from experiments.official import official_scores, plain
 job = json.load(sys.stdin)
 with contextlib.redirect_stdout(sys.stderr):  # whatever the package prints
     scores = official_scores(**job)
-json.dump(scores, sys.stdout, default=lambda x: x.tolist())
+json.dump(scores, sys.stdout, default=plain)
 """

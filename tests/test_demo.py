@@ -74,18 +74,18 @@ def test_official_scores_side_by_side_are_those_of_this_process(demo_run, tmp_pa
     """The package's figures of the demo's v2 JSON files, evaluated in two processes at once, are exactly
     those it gives in this process (JSON keeps Python floats), as is one job run in this process; a failing
     evaluation names its folder."""
-    from experiments.official import official_scores, official_scores_side_by_side
+    from experiments.official import official_scores, official_scores_side_by_side, plain
 
     folder, _ = demo_run
     (predictions,) = (folder / "runs" / "v2" / "predictions").glob("results_spotting_*AudioVideoArchi5")
     job = dict(list_path=folder / "data-v2" / "listgame_Test_2.npy", predictions=predictions, spotted="v2",
                metric="tight")
     apart = official_scores_side_by_side([job, job], workers=2)
-    here = json.loads(json.dumps(official_scores(**job), default=lambda x: x.tolist()))
+    here = json.loads(json.dumps(official_scores(**job), default=plain))
     assert set(here) >= {"a_mAP", "a_mAP_per_class", "a_mAP_visible", "a_mAP_unshown"}
     np.testing.assert_equal(apart, [here, here])
     (alone,) = official_scores_side_by_side([job], workers=1)  # one job: in this process, the package's types
-    np.testing.assert_equal(json.loads(json.dumps(alone, default=lambda x: x.tolist())), here)
+    np.testing.assert_equal(json.loads(json.dumps(alone, default=plain)), here)
     with pytest.raises(RuntimeError, match=f"official evaluator of {re.escape(str(tmp_path))}.* failed: .*no_list"):
         official_scores_side_by_side([{**job, "list_path": tmp_path / "no_list.npy", "predictions": tmp_path}] * 2,
                                      workers=2)

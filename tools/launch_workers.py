@@ -9,9 +9,9 @@ run folder). Their output comes here line by line, prefixed with "[worker i]". T
 CPU unless `--gpus_per_worker` gives each its own GPUs. When a worker fails, the launcher says which one
 failed first and how; the others end by themselves (a lost peer ends each with one line and exit code 6)
 or are stopped after the command's `--heartbeat_timeout` and 40 s more (`grace_of`). The exit status is
-the first failure's (a signal N as 128 + N; 124 after `--timeout`), else 0. The workers' temporary files (each non-chief worker's copy of the state)
-live in one folder of the launcher's, removed at the end whatever happened. On several machines, set
-TF_CONFIG on each yourself (docs/distributed.md).
+the first failure's (a signal N as 128 + N; 124 after `--timeout`), else 0. The workers' temporary files
+(each non-chief worker's copy of the state) live in one folder of the launcher's, removed at the end
+whatever happened. On several machines, set TF_CONFIG on each yourself (docs/distributed.md).
 """
 from __future__ import annotations
 
