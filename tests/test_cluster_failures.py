@@ -2,20 +2,19 @@
 port in use (exit 2 before TensorFlow starts), a peer that never joins (exit 5 after --join_timeout), a
 worker killed mid-run (the other exits 6 naming it, tools/launch_workers.py says which failed first and
 leaves no scratch folder, the chief's run folder resumes with --resume), a worker hung mid-run (the chief
-exits 6 naming it after --heartbeat_timeout)."""
+exits 6 naming it after --heartbeat_timeout; SIGTERM ends the chief waiting for it at once)."""
 from __future__ import annotations
 
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import pytest
 
 import ClassificationMinuteBased as cmb
 from base import errors, fault_hook
@@ -130,20 +129,27 @@ def _stopped(pid: int) -> bool:
         return False
 
 
-def test_a_hung_worker_is_lost_after_the_heartbeat_timeout(tiny_root, tmp_path):
-    """Worker 1 stops (SIGSTOP: alive, silent, its connections open) in its third step: the chief names it
-    in one line and exits 6 once --heartbeat_timeout (6 s here, 20 by default) has passed without its
-    heartbeat, not before and not at the default."""
+def _start_with_a_hung_worker(tiny_root: Path, tmp_path: Path, step: int, heartbeat: int):
+    """A two-worker training whose worker 1 stops (SIGSTOP: alive, silent, its connections open) in its
+    step `step`. Returns the two processes and their stderr files."""
     processes, logs = [], [tmp_path / f"worker{i}.err" for i in range(2)]
     for index, config in enumerate(cluster.local_cluster(2)):
         env = {k: v for k, v in os.environ.items() if k not in (fault_hook.FAULT_ENV, fault_hook.FAULT_SIGNAL_ENV)}
         env.update(TF_CONFIG=json.dumps(config), TMPDIR=str(tmp_path))  # worker 1's scratch folder: the test's
         if index == 1:
-            env.update({fault_hook.FAULT_ENV: "step@3", fault_hook.FAULT_SIGNAL_ENV: "STOP"})
+            env.update({fault_hook.FAULT_ENV: f"step@{step}", fault_hook.FAULT_SIGNAL_ENV: "STOP"})
         command = [sys.executable, SCRIPT, *_argv(tiny_root, tmp_path / "runs", "--max_epoch", "3",
-                                                  "--heartbeat_timeout", "6")]
+                                                  "--heartbeat_timeout", str(heartbeat))]
         with open(logs[index], "w") as err:  # a file: a pipe nobody reads could fill and block the worker
             processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err))
+    return processes, logs
+
+
+def test_a_hung_worker_is_lost_after_the_heartbeat_timeout(tiny_root, tmp_path):
+    """Worker 1 stops in its third step: the chief names it in one line and exits 6 once
+    --heartbeat_timeout (6 s here, 20 by default) has passed without its heartbeat, not before and not at
+    the default."""
+    processes, logs = _start_with_a_hung_worker(tiny_root, tmp_path, step=3, heartbeat=6)
     chief, hung = processes
     try:
         began, stopped_at = time.monotonic(), None
@@ -163,3 +169,31 @@ def test_a_hung_worker_is_lost_after_the_heartbeat_timeout(tiny_root, tmp_path):
     assert ") was lost (no heartbeat for 6 s, or its own error)" in said[0], said
     # From the last heartbeat before the stop, checked every few seconds: at 6 s, 7.7 s after the stop here.
     assert 3 <= ended_at - stopped_at < 18, ended_at - stopped_at
+
+
+def test_a_worker_waiting_for_a_hung_peer_ends_on_sigterm(tiny_root, tmp_path):
+    """Worker 1 stops in its first step; the chief, waiting for it in the step's collective, gets SIGTERM (a
+    scheduler's, or tools/launch_workers.py's) and ends by it within seconds, long before
+    --heartbeat_timeout (120 s here). TensorFlow's preemption notifier would catch the signal and keep it
+    waiting (`training.distribution._default_sigterm`)."""
+    processes, logs = _start_with_a_hung_worker(tiny_root, tmp_path, step=1, heartbeat=120)
+    chief, hung = processes
+    try:
+        began = time.monotonic()
+        while not _stopped(hung.pid) and chief.poll() is None and time.monotonic() - began < 120:
+            time.sleep(0.05)
+        assert _stopped(hung.pid), logs[1].read_text()[-2000:]
+        time.sleep(1.0)  # the chief reaches the collective that waits for worker 1
+        assert chief.poll() is None, logs[0].read_text()[-2000:]
+        chief.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        try:
+            chief.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+        ended = time.monotonic() - sent
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+    assert chief.returncode == -signal.SIGTERM and ended < 10, (chief.returncode, ended, logs[0].read_text()[-2000:])

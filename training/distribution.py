@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -127,6 +129,7 @@ def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True,
     else:
         config = cluster.read_tf_config()
         strategy = _multi_worker_strategy(config, join_timeout, heartbeat_timeout)
+        _default_sigterm()
         chief = cluster.is_chief(config)
     # The global numbers of the replicas this process feeds, asked of the strategy itself.
     def replica_id():
@@ -136,6 +139,16 @@ def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True,
     local_ids = tuple(int(i) for i in strategy.experimental_local_results(ids))
     devices = tuple(strategy.extended.worker_devices)
     return Replicas(strategy, kind, chief, local_ids, sync_batch_norm, devices)
+
+
+def _default_sigterm() -> None:
+    """SIGTERM back to its default action (the process ends). The strategy's coordination service installs
+    TensorFlow's preemption notifier (tsl's SigtermNotifier), which catches SIGTERM and only records it for
+    tf.distribute's PreemptionCheckpointHandler, which this project does not use: a worker waiting in a
+    collective for a hung peer then outlived the SIGTERM of a scheduler or of tools/launch_workers.py until
+    --heartbeat_timeout or a SIGKILL. Only the main thread may set a handler; elsewhere nothing changes."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _multi_worker_strategy(config: dict, join_timeout: float, heartbeat_timeout: float = cluster.HEARTBEAT_TIMEOUT_S):
