@@ -215,6 +215,7 @@ class Half:
     streams: dict[str, np.ndarray]  # stream name -> (frames, dim) memory-mapped view
     events: list[Event] = field(default_factory=list)
     paths: dict[str, Path] = field(default_factory=dict)
+    files: dict[str, tuple[int, int]] = field(default_factory=dict)  # stream -> (device, inode) of its map
 
     @property
     def n_frames(self) -> int:
@@ -292,6 +293,7 @@ class Split:
         self.check_finite = check_finite
         self.release_bytes = release_bytes
         self._touched = 0
+        self._replaced: set[Path] = set()  # feature files replaced on disk since they were mapped
         self.halves: list[Half] = []
         dims: dict[str, tuple[int, Path]] = {}
         for game in self.games:
@@ -320,9 +322,10 @@ class Split:
 
     def _open_half(self, game: str, game_dir: Path, half: int, events: list[Event],
                    dims: dict[str, tuple[int, Path]]) -> Half:
-        arrays, paths = {}, {}
+        arrays, paths, files = {}, {}, {}
         for stream, (name, pca) in self.features.items():
             path = feature_file(game_dir, half, name, pca)
+            files[stream] = _file_id(path)  # before mapping: a file replaced in between is read from its map
             array = open_features(path, expected_dim(name, pca), self.check_finite)
             if stream in dims and dims[stream][0] != array.shape[1]:
                 raise DataError(path, f"has {array.shape[1]} features per frame but "
@@ -341,7 +344,7 @@ class Split:
             log.warning("%s/Half_%d: %d annotations more than %g s past the end of its %g s of features (the "
                         "first at %g s); counted in its last chunk, as the original", game, half, len(late),
                         LATE_EVENT_SECONDS, common / self.fps, late[0].seconds)
-        return Half(game, half, arrays, mine, paths)
+        return Half(game, half, arrays, mine, paths, files)
 
     # ----------------------------------------------------------------------------------------
     # Windows
@@ -380,7 +383,8 @@ class Split:
         half (spotting padding) go through clipped frame numbers. Every window is copied once,
         straight into the batch; the alternatives measured slower (row-by-row fancy indexing, fancy
         indexes of whole windows, `np.take` on a strided window view: docs/performance.md). Runs of
-        float32 files are read with pread (`_read_rows`), the others copied out of the memory maps.
+        float32 files are read with pread (`_read_rows`), the others, and files replaced on disk since the
+        split opened them, copied out of the memory maps.
 
         Args:
             index: chunks or spotting windows.
@@ -412,12 +416,13 @@ class Split:
             try:
                 for first, stop, half_id, begin, whole in runs:
                     array = arrays[half_id]
-                    if whole and _readable(array):
+                    if whole and _readable(array) and self.halves[half_id].paths[stream] not in self._replaced:
                         path = self.halves[half_id].paths[stream]
                         if half_id not in files:
-                            files[half_id] = os.open(path, os.O_RDONLY)
-                        _read_rows(files[half_id], array, begin, batch[first:stop], path)
-                        continue
+                            files[half_id] = self._open_mapped(self.halves[half_id], stream)
+                        if files[half_id] >= 0:
+                            _read_rows(files[half_id], array, begin, batch[first:stop], path)
+                            continue
                     if stop - first == 1 and whole:
                         batch[first] = array[begin:begin + frames]
                     elif whole:
@@ -428,13 +433,34 @@ class Split:
                     self._touched += batch[first:stop].nbytes  # pages of the memory map touched
             finally:
                 for descriptor in files.values():
-                    os.close(descriptor)
+                    if descriptor >= 0:
+                        os.close(descriptor)
             out[stream] = batch
         if self._touched > self.release_bytes:
             self.release()
         if index.labels is not None:
             out["labels"] = index.labels[positions]
         return out
+
+    def _open_mapped(self, half: Half, stream: str) -> int:
+        """A descriptor of the file that `half`'s `stream` maps, or -1 when its path now names another file
+        (replaced on disk since the split opened it: the windows then come from the memory map, which still
+        holds the file that was checked; said once per file)."""
+        path = half.paths[stream]
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            descriptor = -1
+        if descriptor >= 0:
+            stat = os.fstat(descriptor)
+            if (stat.st_dev, stat.st_ino) == half.files.get(stream):
+                return descriptor
+            os.close(descriptor)
+        if path not in self._replaced:
+            self._replaced.add(path)
+            log.warning("%s: replaced or removed on disk since it was opened; this run goes on reading the file "
+                        "it opened", path)
+        return -1
 
     def release(self) -> None:
         """Drop the pages of every memory map from this process's resident memory."""
@@ -512,6 +538,15 @@ def _readable(array: np.ndarray) -> bool:
     data set (bench/bench_pipeline.py: a peak of 2.2 GB for 30 games, 1.0 GB with these reads)."""
     return (isinstance(array, np.memmap) and array.dtype == np.dtype("<f4") and array.flags.c_contiguous
             and hasattr(os, "preadv"))
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, None where it cannot be read (then it is never pread)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _read_rows(descriptor: int, array: np.memmap, begin: int, out: np.ndarray, path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -329,6 +330,36 @@ def test_gather_matches_a_naive_reference(tiny_root, monkeypatch, reads):
         if index.labels is not None:
             np.testing.assert_array_equal(got["labels"], index.labels[positions])
     assert (len(calls) > 100) == (reads == "pread")
+
+
+def test_a_feature_file_replaced_mid_run_is_read_as_it_was_opened(tiny_root, tmp_path, monkeypatch, caplog):
+    """Features re-extracted (a new file renamed over the old one) or removed while a split is open: its
+    windows keep coming from the file the split opened and checked (its memory map), not from the new file
+    at the old header's offset, and a warning names the file once; the other files are still read with
+    pread."""
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root, root)
+    split = dataset.Split(root / "listgame_Train_3.npy")
+    chunks = split.chunk_index(20)
+    positions = np.arange(len(chunks))
+    before = split.gather(chunks, positions)
+    replaced, removed = split.halves[0].paths["video"], split.halves[1].paths["audio"]
+    fresh = replaced.with_name("fresh.npy")
+    np.save(fresh, np.full(np.load(replaced).shape, 7.0, np.float32))
+    os.replace(fresh, replaced)
+    removed.unlink()
+    calls = []
+    preadv = os.preadv
+    monkeypatch.setattr(os, "preadv", lambda *args: calls.append(1) or preadv(*args))
+    with caplog.at_level(logging.WARNING, logger=dataset.log.name):
+        for _ in range(2):
+            after = split.gather(chunks, positions)
+            for stream in ("video", "audio"):
+                np.testing.assert_array_equal(after[stream], before[stream])
+    said = [r.getMessage() for r in caplog.records if "replaced or removed on disk" in r.getMessage()]
+    assert sorted(said) == sorted(f"{path}: replaced or removed on disk since it was opened; this run goes on "
+                                  "reading the file it opened" for path in (replaced, removed)), said
+    assert calls  # the untouched files
 
 
 def test_half_batches_hold_all_chunks_of_their_halves():
