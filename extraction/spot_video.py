@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import logging
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -171,13 +170,13 @@ def reduce_video(args, game_dir: Path, pca) -> None:
     log.info("PCA of %s: %d file%s written", args.pca, len(written), "" if len(written) == 1 else "s")
 
 
-def run_extraction(argv: Sequence[str]) -> int:
-    """`python -m extraction.extract_features ARGV` in this process (its output and exit code as its own):
-    the face's file run as `__main__` (runpy), so that no module imports it."""
+def run_face(face: Path, argv: Sequence[str]) -> int:
+    """`python FACE ARGV` in this process (its output and exit code as its own): the face's file run as
+    `__main__` (runpy), so that no module imports it, and TensorFlow starts once for every step."""
     saved = sys.argv
-    sys.argv = [str(HERE / "extract_features.py"), *argv]
+    sys.argv = [str(face), *argv]
     try:
-        runpy.run_path(str(HERE / "extract_features.py"), run_name="__main__")
+        runpy.run_path(str(face), run_name="__main__")
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
     finally:
@@ -186,7 +185,7 @@ def run_extraction(argv: Sequence[str]) -> int:
 
 
 def spotting_argv(args, game_dir: Path) -> list[str]:
-    argv = [sys.executable, str(TOP / "ClassificationSecondBased.py"), "--model", args.model, "--game", str(game_dir),
+    argv = ["--model", args.model, "--game", str(game_dir),
             "--output_dir", args.output_dir, "--precision", args.precision, "--loglevel", args.loglevel]
     return argv + ["--redo"] * args.overwrite + ["--no_progress"] * args.no_progress
 
@@ -207,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     settings, streams, game_dir, pca = planned
     print(f"== 1/3: features of {game_dir} ({' + '.join(streams)}) ==", flush=True)
-    code = run_extraction(extraction_argv(args, streams))
+    code = run_face(HERE / "extract_features.py", extraction_argv(args, streams))
     if code:
         return code
     if pca is not None:
@@ -216,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code:
             return code
     print(f"== 3/3: spotting with {args.model} ==", flush=True)
-    code = subprocess.run(spotting_argv(args, game_dir)).returncode
+    code = run_face(TOP / "ClassificationSecondBased.py", spotting_argv(args, game_dir))
     if code:
         return code
     prefix = rundir.model_file(args.model).parent.name
