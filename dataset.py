@@ -416,8 +416,8 @@ class Split:
             try:
                 for first, stop, half_id, begin, whole in runs:
                     array = arrays[half_id]
-                    if whole and _readable(array) and self.halves[half_id].paths[stream] not in self._replaced:
-                        path = self.halves[half_id].paths[stream]
+                    path = self.halves[half_id].paths[stream]
+                    if whole and _readable(array) and path not in self._replaced:
                         if half_id not in files:
                             files[half_id] = self._open_mapped(self.halves[half_id], stream)
                         if files[half_id] >= 0:
