@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import mmap
 import os
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -294,6 +295,7 @@ class Split:
         self.release_bytes = release_bytes
         self._touched = 0
         self._replaced: set[Path] = set()  # feature files replaced on disk since they were mapped
+        self._replaced_lock = threading.Lock()
         self.halves: list[Half] = []
         dims: dict[str, tuple[int, Path]] = {}
         for game in self.games:
@@ -449,15 +451,17 @@ class Split:
         path = half.paths[stream]
         try:
             descriptor = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
+        except (FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError):
             descriptor = -1
         if descriptor >= 0:
             stat = os.fstat(descriptor)
             if (stat.st_dev, stat.st_ino) == half.files.get(stream):
                 return descriptor
             os.close(descriptor)
-        if path not in self._replaced:
+        with self._replaced_lock:  # gathers run in parallel: one warning
+            said = path in self._replaced
             self._replaced.add(path)
+        if not said:
             log.warning("%s: replaced or removed on disk since it was opened; this run goes on reading the file "
                         "it opened", path)
         return -1

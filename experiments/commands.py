@@ -4,9 +4,7 @@ evaluate the spotting (`evaluate_spotting`). A training run whose run folder hol
 skipped, one interrupted is resumed (`--resume`), spotting skips finished games."""
 from __future__ import annotations
 
-import runpy
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -14,7 +12,7 @@ from typing import Callable, Sequence
 from base import classes
 from evaluation import outputs
 from experiments.plan import Plan, Training
-from runtime import rundir
+from runtime import process, rundir
 
 TOP = Path(__file__).resolve().parent.parent  # the scripts' folder
 
@@ -80,18 +78,10 @@ def show(argv: Sequence[str]) -> str:
 
 
 def run_command(argv: Sequence[str]) -> None:
-    """Run one script command in this process, as `python SCRIPT ARGS...` would (the script runs as
-    `__main__`; it is not imported as a module, and TensorFlow is started only once)."""
-    script = TOP / argv[0]
+    """Run one script command in this process, as `python SCRIPT ARGS...` would (`runtime.process.run_script`:
+    the script runs as `__main__`, and TensorFlow is started only once)."""
     print(f"\n$ {show(argv)}", flush=True)
-    saved, sys.argv = sys.argv, [str(script), *argv[1:]]
-    try:
-        runpy.run_path(str(script), run_name="__main__")
-        code = 0
-    except SystemExit as stop:
-        code = stop.code
-    finally:
-        sys.argv = saved
+    code = process.run_script(TOP / argv[0], argv[1:])
     if code:
         raise SystemExit(f"error: the command above failed with exit code {code}")
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import runpy
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -170,20 +168,6 @@ def reduce_video(args, game_dir: Path, pca) -> None:
     log.info("PCA of %s: %d file%s written", args.pca, len(written), "" if len(written) == 1 else "s")
 
 
-def run_face(face: Path, argv: Sequence[str]) -> int:
-    """`python FACE ARGV` in this process (its output and exit code as its own): the face's file run as
-    `__main__` (runpy), so that no module imports it, and TensorFlow starts once for every step."""
-    saved = sys.argv
-    sys.argv = [str(face), *argv]
-    try:
-        runpy.run_path(str(face), run_name="__main__")
-    except SystemExit as stop:
-        return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
-    finally:
-        sys.argv = saved
-    return 0
-
-
 def spotting_argv(args, game_dir: Path) -> list[str]:
     argv = ["--model", args.model, "--game", str(game_dir),
             "--output_dir", args.output_dir, "--precision", args.precision, "--loglevel", args.loglevel]
@@ -206,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     settings, streams, game_dir, pca = planned
     print(f"== 1/3: features of {game_dir} ({' + '.join(streams)}) ==", flush=True)
-    code = run_face(HERE / "extract_features.py", extraction_argv(args, streams))
+    code = process.run_script(HERE / "extract_features.py", extraction_argv(args, streams))
     if code:
         return code
     if pca is not None:
@@ -215,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code:
             return code
     print(f"== 3/3: spotting with {args.model} ==", flush=True)
-    code = run_face(TOP / "ClassificationSecondBased.py", spotting_argv(args, game_dir))
+    code = process.run_script(TOP / "ClassificationSecondBased.py", spotting_argv(args, game_dir))
     if code:
         return code
     prefix = rundir.model_file(args.model).parent.name

@@ -10,14 +10,17 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
+import gc
 import importlib.metadata
 import logging
 import os
 import platform
+import runpy
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -108,6 +111,26 @@ def setup_process(args: argparse.Namespace) -> None:
     # only: otherwise a failure is the script's one line. A value the user set is kept.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if _log_level(level) == "DEBUG" else "3")
     setup_logging(level)
+
+
+def run_script(script: Path, argv: Sequence[str]) -> int:
+    """`python SCRIPT ARGV...` in this process: the script runs as `__main__` (runpy: it is not imported as a
+    module, so no module imports a face), and TensorFlow, once started, serves every script run so. Returns
+    its exit code (a `SystemExit` with a message prints it on stderr and gives 1, as Python does). What the
+    script left in reference cycles (its models) is collected before the next one runs."""
+    saved, sys.argv = sys.argv, [str(script), *argv]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    finally:
+        sys.argv = saved
+        gc.collect()
+    if code is None or isinstance(code, int):
+        return code or 0
+    print(code, file=sys.stderr, flush=True)
+    return 1
 
 
 # What TensorFlow's CUDA build prints on a machine without NVIDIA's driver, straight to file descriptor 2

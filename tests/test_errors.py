@@ -151,3 +151,19 @@ def test_launch_workers_refuses_bad_numbers_and_a_missing_script_before_starting
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [f"error: {script}: {words}" + (", not a script to run" if script == tmp_path else "")], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["script.py"]
+
+
+def test_a_script_run_in_this_process_gives_its_exit_code_and_restores_argv(tmp_path, capsys):
+    """`runtime.process.run_script` (spot_video's steps, the demo's commands): the script runs as `__main__`
+    with its arguments, its exit code is returned (a message as SystemExit's code: printed, 1), and
+    `sys.argv` is back as it was."""
+    script = tmp_path / "face.py"
+    script.write_text("import sys\nif __name__ == '__main__':\n    print('args', sys.argv[1:])\n"
+                      "    code = sys.argv[1]\n    raise SystemExit(None if code == 'none' else "
+                      "int(code) if code.isdigit() else code)\n")
+    before = list(sys.argv)
+    assert [process.run_script(script, [code]) for code in ("none", "0", "2", "6", "stopped")] == [0, 0, 2, 6, 1]
+    assert sys.argv == before
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [f"args ['{c}']" for c in ("none", "0", "2", "6", "stopped")]
+    assert captured.err.splitlines() == ["stopped"]

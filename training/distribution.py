@@ -142,11 +142,13 @@ def make_replicas(kind: str, replicas: int = 0, sync_batch_norm: bool = True,
 
 
 def _default_sigterm() -> None:
-    """SIGTERM back to its default action (the process ends). The strategy's coordination service installs
-    TensorFlow's preemption notifier (tsl's SigtermNotifier), which catches SIGTERM and only records it for
-    tf.distribute's PreemptionCheckpointHandler, which this project does not use: a worker waiting in a
-    collective for a hung peer then outlived the SIGTERM of a scheduler or of tools/launch_workers.py until
-    --heartbeat_timeout or a SIGKILL. Only the main thread may set a handler; elsewhere nothing changes."""
+    """SIGTERM back to its default action (the process ends), once the cluster has formed. The strategy's
+    coordination service installs TensorFlow's preemption notifier (tsl's SigtermNotifier), which catches
+    SIGTERM and only records it for tf.distribute's PreemptionCheckpointHandler, which this project does not
+    use: a worker waiting in a collective for a hung peer then outlived the SIGTERM of a scheduler or of
+    tools/launch_workers.py until --heartbeat_timeout or a SIGKILL. The notifier is installed while the
+    strategy waits for its peers to join, with the interpreter held, so a SIGTERM then still waits for the
+    join (at most --join_timeout). Only the main thread may set a handler; elsewhere nothing changes."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
