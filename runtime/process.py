@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
-import gc
 import importlib.metadata
 import logging
 import os
@@ -116,8 +115,7 @@ def setup_process(args: argparse.Namespace) -> None:
 def run_script(script: Path, argv: Sequence[str]) -> int:
     """`python SCRIPT ARGV...` in this process: the script runs as `__main__` (runpy: it is not imported as a
     module, so no module imports a face), and TensorFlow, once started, serves every script run so. Returns
-    its exit code (a `SystemExit` with a message prints it on stderr and gives 1, as Python does). What the
-    script left in reference cycles (its models) is collected before the next one runs."""
+    its exit code (a `SystemExit` with a message prints it on stderr and gives 1, as Python does)."""
     saved, sys.argv = sys.argv, [str(script), *argv]
     try:
         runpy.run_path(str(script), run_name="__main__")
@@ -126,7 +124,6 @@ def run_script(script: Path, argv: Sequence[str]) -> int:
         code = stop.code
     finally:
         sys.argv = saved
-        gc.collect()
     if code is None or isinstance(code, int):
         return code or 0
     print(code, file=sys.stderr, flush=True)
