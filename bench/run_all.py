@@ -8,7 +8,10 @@ with the bound it was measured against in the same run (the float32 4096^3 matri
 copy, the loop reference, the formula's memory). Then prints the machine's description (processor and
 instructions, cores, memory, TensorFlow build, GPU) and the table, in Markdown, and writes them with the
 date to docs/benchmarks.md (`--page PATH` writes elsewhere, `--page ''` or `--no_page` writes no page,
-e.g. for a quick run made to compare). Each benchmark's own output goes to bench/out/run_all/<name>.log.
+e.g. for a quick run made to compare). The page keeps, below this run, the latest run it held for each
+other processor kind (model and instruction sets: AVX2 only, AVX-512, bfloat16, AMX), so that one page
+shows every kind the project was measured on. Each benchmark's own output goes to
+bench/out/run_all/<name>.log.
 
 `--quick` uses smaller sizes (a few minutes in all on 2 cores); by default the sizes of the issues'
 targets (about 25 minutes on 2 cores); `--full_epoch` runs the epoch benchmark at SoccerNet's size (300
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -54,6 +58,15 @@ SCRIPTS = {"spotting_60": "spotting", "spotting_moving": "spotting"}  # benchmar
 PAGE = TOP / "docs" / "benchmarks.md"
 PAGE_TITLE = "# Benchmarks\n"
 PAGE_MARKER = "<!-- Written by bench/run_all.py (make bench): regenerate it, do not edit it by hand. -->"
+# One run's part of the page, between these lines; the processor kind (model and instructions) names it.
+RUN_BEGIN = "<!-- run on: {kind} -->"
+RUN_END = "<!-- end of run -->"
+OTHER_KINDS = """\
+## The latest run on each other processor
+
+Each part below is the latest `make bench` on that processor kind, as the page held it; a run on one of
+these kinds takes its place at the top of the page.
+"""
 # What the table's columns mean: the same on every run.
 PAGE_NOTES = """\
 `make bench` (`bench/run_all.py`) runs every benchmark of `bench/`, each in its own process, and
@@ -119,14 +132,45 @@ def table(rows: list[dict], escape: bool = False) -> str:
     return "\n".join(lines)
 
 
-def page_text(page: Path, machine: str, table_text: str, date: str, command: str, failed=(), note: str = "") -> str:
-    """The benchmark page: the machine, the date and command of the run, the table, what it means."""
+def processor_kind(machine: str) -> str:
+    """The processor kind of a machine line (common.machine()): its model and instructions, what comes
+    before the core count ("AMD EPYC (avx2 avx512f avx512_bf16)")."""
+    found = re.match(r"(.*?), \d+ cores", machine)
+    return (found.group(1) if found else machine).strip()
+
+
+def runs_on_page(text: str) -> list[tuple[str, str]]:
+    """The runs a page holds, as (processor kind, the run's text: date, machine, table), in page order.
+    A page written before the page kept runs apart (one run, no RUN_BEGIN lines) gives its one run."""
+    marked = re.findall(re.escape(RUN_BEGIN).replace(r"\{kind\}", "(.*?)") + r"\n(.*?)" + re.escape(RUN_END),
+                        text, re.DOTALL)
+    if marked:
+        return [(kind, body) for kind, body in marked]
+    single = re.search(r"^Run on [^\n]*\n\nmachine: ([^\n]*)\n\n(?:\|[^\n]*\n)+(?:\nfailed [^\n]*\n)?", text,
+                       re.MULTILINE)
+    return [(processor_kind(single.group(1)), single.group(0))] if single else []
+
+
+def run_block(kind: str, body: str) -> str:
+    return RUN_BEGIN.format(kind=kind) + "\n" + body.rstrip("\n") + "\n" + RUN_END + "\n"
+
+
+def page_text(page: Path, machine: str, table_text: str, date: str, command: str, failed=(), note: str = "",
+              previous: str = "") -> str:
+    """The benchmark page: the machine, the date and command of the run, the table, what it means; then
+    the runs of `previous` (the page as it was) on other processor kinds, as they were."""
     performance = os.path.relpath(TOP / "docs" / "performance.md", Path(page).resolve().parent)
-    parts = [PAGE_TITLE, PAGE_MARKER + "\n", f"Run on {date}: `{command}`." + (f" {note}" if note else "") + "\n",
-             f"machine: {machine}\n", table_text + "\n"]
+    kind = processor_kind(machine)
+    body = [f"Run on {date}: `{command}`." + (f" {note}" if note else "") + "\n", f"machine: {machine}\n",
+            table_text + "\n"]
     if failed:
-        parts.append(f"failed (no rows, or fewer): {', '.join(failed)}\n")
-    parts.append(PAGE_NOTES.format(performance=Path(performance).as_posix()))
+        body.append(f"failed (no rows, or fewer): {', '.join(failed)}\n")
+    parts = [PAGE_TITLE, PAGE_MARKER + "\n", run_block(kind, "\n".join(body)),
+             PAGE_NOTES.format(performance=Path(performance).as_posix())]
+    others = [(other, text) for other, text in runs_on_page(previous) if other != kind]
+    if others:
+        parts.append(OTHER_KINDS)
+        parts.extend(f"### {other}\n\n" + run_block(other, text) for other, text in others)
     gpu_report = TOP / "bench" / "out" / "gpu_check.md"
     if gpu_report.is_file() and "GPU: none" not in gpu_report.read_text():
         parts.append(gpu_report.read_text().replace("# GPU check", "## GPU check", 1))
@@ -184,8 +228,9 @@ def main(argv=None) -> int:
     if page is not None:
         seconds = time.perf_counter() - started
         took = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+        previous = page.read_text(encoding="utf-8") if page.is_file() else ""
         write_page(page, page_text(page, machine, table(rows, escape=True), time.strftime("%Y-%m-%d"), invocation,
-                                   failed, note=f"It took {took}."))
+                                   failed, note=f"It took {took}.", previous=previous))
         print(f"\nwritten: {page}")
     if failed:
         print(f"\nfailed: {', '.join(failed)} (see their logs)", file=sys.stderr)

@@ -8,7 +8,8 @@
   under one of the project's folders, a top-level `.py` / `.md` file, a top-level game list; a
   `tests/x.py::test_name` names a test of that file.
 - Every relative Markdown link resolves, to a file and (after `#`) to one of its headings.
-- `docs/benchmarks.md` is the page that `bench/run_all.py` writes, and that writing is atomic.
+- `docs/benchmarks.md` is the page that `bench/run_all.py` writes, and that writing is atomic; a run
+  replaces the page's run on its processor kind and keeps those on other kinds.
 
 Placeholders (`<run>`, `RUN`, `{half}`, `*`, `...`) are skipped, as are paths outside the repository
 (`/data/SoccerNet`, `data/...`, `runs/...`: written at run time) and flags in prose.
@@ -387,6 +388,33 @@ def test_run_all_writes_its_page_atomically(tmp_path):
     assert "bench/run_all.py --quick" in text and "epoch" in text
     module.write_page(page, "again\n")
     assert page.read_text(encoding="utf-8") == "again\n" and list(page.parent.iterdir()) == [page]
+
+
+def test_the_benchmark_page_keeps_the_latest_run_of_each_processor_kind(tmp_path):
+    module = run_all()
+    page = tmp_path / "benchmarks.md"
+
+    def run(machine, figure, previous):
+        rows = [dict(bench="pipeline", what="input pipeline", figure=figure, unit="windows/s")]
+        return module.page_text(page, machine, module.table(rows), "2030-01-02", "bench/run_all.py", previous=previous)
+
+    avx2, avx512 = "AMD EPYC (avx2), 2 cores, 24 GiB RAM", "AMD EPYC (avx2 avx512f avx512_bf16), 2 cores, 24 GiB RAM"
+    assert module.processor_kind(avx512) == "AMD EPYC (avx2 avx512f avx512_bf16)"
+    first = run(avx2, 1.0e4, previous="")
+    assert [kind for kind, _ in module.runs_on_page(first)] == ["AMD EPYC (avx2)"]
+    second = run(avx512, 2.0e4, previous=first)
+    kinds = [kind for kind, _ in module.runs_on_page(second)]
+    assert kinds == ["AMD EPYC (avx2 avx512f avx512_bf16)", "AMD EPYC (avx2)"]
+    assert second.index("2e+04 windows/s") < second.index(module.OTHER_KINDS) < second.index("1e+04 windows/s")
+    # The same kind again replaces its own run and keeps the other one as it was.
+    third = run(avx512, 3.0e4, previous=second)
+    runs = dict(module.runs_on_page(third))
+    assert list(runs) == kinds and "3e+04" in runs[kinds[0]] and "2e+04" not in third
+    assert runs[kinds[1]] == dict(module.runs_on_page(first))[kinds[1]]
+    # A page of one run written before runs were kept apart gives that run (docs/benchmarks.md until 2026-12-07).
+    legacy = first.replace(module.RUN_BEGIN.format(kind="AMD EPYC (avx2)") + "\n", "").replace(module.RUN_END + "\n", "")
+    assert module.runs_on_page(legacy) == module.runs_on_page(first)
+    assert module.runs_on_page("# Benchmarks\n") == []
 
 
 def test_run_all_page_flags():
