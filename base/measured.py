@@ -86,18 +86,24 @@ def _say(name: str, choice: str, how: str) -> str:
     return choice
 
 
-def time_candidate(run: Callable[[], object], budget: float) -> tuple[float, object]:
-    """The best of a few runs after a warm-up, within about `budget` seconds; and the warm-up's result."""
-    result = run()
-    best, spent = float("inf"), 0.0
-    for _ in range(5):
-        began = time.perf_counter()
-        run()
-        took = time.perf_counter() - began
-        best, spent = min(best, took), spent + took
-        if spent > budget:
+def time_candidates(candidates: Mapping[str, Callable[[], object]], budget: float,
+                    rounds: int = 5) -> tuple[dict[str, float], dict[str, object]]:
+    """Each candidate's best time of up to `rounds` runs after a warm-up, and its warm-up's result. The
+    candidates take turns, one run each per round, so that a passing load on the machine (another
+    process, a burst of page faults) falls on all of them, not on whichever one ran at that moment, which
+    would make the cached choice wrong for good; the rounds end once about `budget` seconds per
+    candidate are spent."""
+    results = {name: run() for name, run in candidates.items()}
+    best, spent = dict.fromkeys(candidates, float("inf")), 0.0
+    for _ in range(rounds):
+        for name, run in candidates.items():
+            began = time.perf_counter()
+            run()
+            took = time.perf_counter() - began
+            best[name], spent = min(best[name], took), spent + took
+        if spent > budget * len(candidates):
             break
-    return best, result
+    return best, results
 
 
 def choose(name: str, candidates: Mapping[str, Callable[[], object]], first_guess: str,
@@ -129,9 +135,9 @@ def choose(name: str, candidates: Mapping[str, Callable[[], object]], first_gues
     if isinstance(cached, dict) and cached.get("choice") in candidates:
         return _say(name, cached["choice"], f"measured earlier, cached in {path}")
     times, reference = {}, None
-    for candidate, run in candidates.items():
-        seconds, result = time_candidate(run, budget)
-        result = np.asarray(result, np.float64)
+    best, results = time_candidates(candidates, budget)
+    for candidate, result in results.items():
+        seconds, result = best[candidate], np.asarray(result, np.float64)
         if reference is None:
             reference = result
             scale = max(float(np.max(np.abs(reference), initial=0.0)), 1e-30)

@@ -54,6 +54,26 @@ def test_the_faster_candidate_is_taken_and_cached(measuring):
     assert calls and len(json.loads(measuring.read_text())["demo"]) == 2
 
 
+def test_the_candidates_take_turns_so_that_a_passing_load_does_not_decide(measuring):
+    # A load on the machine during the first six runs, whichever candidate makes them: timed one after
+    # the other (the warm-up and five runs of the first, then the second's), the faster candidate would
+    # be timed under the load alone and the slower one taken, and cached for good.
+    calls = []
+
+    def candidate(name, seconds):
+        def run():
+            calls.append(name)
+            time.sleep(seconds + (0.03 if len(calls) <= 6 else 0.0))
+            return np.ones(3)
+        return run
+
+    choice = measured.choose("demo", {"fast": candidate("fast", 0.001), "slow": candidate("slow", 0.006)},
+                             "slow", {}, budget=1.0)
+    assert calls[:6] == ["fast", "slow"] * 3 and choice == "fast"
+    seconds = json.loads(measuring.read_text())["demo"][measured.machine_key({})]["seconds"]
+    assert seconds["fast"] < 0.006 < seconds["slow"] < 0.03
+
+
 def test_a_candidate_that_disagrees_is_not_taken(measuring, caplog):
     choice = measured.choose("demo", {"right": sleeper(0.01, 1.0), "wrong": sleeper(0.0, 1.1)}, "right", {},
                              budget=0.02)
