@@ -401,8 +401,11 @@ def test_pipeline_holds_at_most_its_bound_ahead(tiny_root):
     split = dataset.Split(tiny_root / "listgame_Valid_2.npy")
     index = split.chunk_index(30)
     batches = batch_plans.half_batches(index, 1)
-    deep = list(pipeline.make_dataset(split, index, batches))
-    on_demand = list(pipeline.make_dataset(split, index, batches, bound=1))
+    deep, on_demand = pipeline.make_dataset(split, index, batches), pipeline.make_dataset(split, index, batches, bound=1)
+    # Fixed depth either way, so tf.data's autotuning is off (its thread stalled spotting's loop).
+    assert deep.options().autotune.enabled is False and on_demand.options().autotune.enabled is False
+    assert pipeline.tf.data.Dataset.range(1).options().autotune.enabled is not False  # TensorFlow's default
+    deep, on_demand = list(deep), list(on_demand)
     assert len(deep) == len(on_demand) == len(batches)
     for (a, la), (b, lb) in zip(deep, on_demand):
         np.testing.assert_array_equal(a["video"].numpy(), b["video"].numpy())
