@@ -87,13 +87,12 @@ def _say(name: str, choice: str, how: str) -> str:
 
 
 def time_candidates(candidates: Mapping[str, Callable[[], object]], budget: float,
-                    rounds: int = 5) -> tuple[dict[str, float], dict[str, object]]:
-    """Each candidate's best time of up to `rounds` runs after a warm-up, and its warm-up's result. The
+                    rounds: int = 5) -> dict[str, float]:
+    """Each candidate's best time of up to `rounds` runs (each has run once before: its warm-up). The
     candidates take turns, one run each per round, so that a passing load on the machine (another
     process, a burst of page faults) falls on all of them, not on whichever one ran at that moment, which
     would make the cached choice wrong for good; the rounds end once about `budget` seconds per
-    candidate are spent."""
-    results = {name: run() for name, run in candidates.items()}
+    candidate, pooled, are spent."""
     best, spent = dict.fromkeys(candidates, float("inf")), 0.0
     for _ in range(rounds):
         for name, run in candidates.items():
@@ -103,7 +102,7 @@ def time_candidates(candidates: Mapping[str, Callable[[], object]], budget: floa
             best[name], spent = min(best[name], took), spent + took
         if spent > budget * len(candidates):
             break
-    return best, results
+    return best
 
 
 def choose(name: str, candidates: Mapping[str, Callable[[], object]], first_guess: str,
@@ -117,7 +116,8 @@ def choose(name: str, candidates: Mapping[str, Callable[[], object]], first_gues
         first_guess: the rule's choice, taken without measuring where SOCCERNET_MEASURE=0.
         key_parts: what else the choice depends on (shapes, dtype, library versions, devices).
         tolerance: relative agreement with the first candidate's result (on its largest magnitude).
-        budget: seconds of timed runs per candidate, about.
+        budget: seconds of timed runs per candidate, about (pooled: the rounds stop once all have spent
+            budget times their number).
     Raises:
         ValueError: a fixed choice (SOCCERNET_CHOICE_<NAME>) that is not a candidate.
     """
@@ -134,10 +134,9 @@ def choose(name: str, candidates: Mapping[str, Callable[[], object]], first_gues
     cached = entries.get(key) if isinstance(entries, dict) else None
     if isinstance(cached, dict) and cached.get("choice") in candidates:
         return _say(name, cached["choice"], f"measured earlier, cached in {path}")
-    times, reference = {}, None
-    best, results = time_candidates(candidates, budget)
-    for candidate, result in results.items():
-        seconds, result = best[candidate], np.asarray(result, np.float64)
+    agreeing, reference = {}, None
+    for candidate, run in candidates.items():
+        result = np.asarray(run(), np.float64)  # its warm-up
         if reference is None:
             reference = result
             scale = max(float(np.max(np.abs(reference), initial=0.0)), 1e-30)
@@ -146,7 +145,8 @@ def choose(name: str, candidates: Mapping[str, Callable[[], object]], first_gues
             log.warning("%s: candidate %s disagrees with %s beyond %g: not taken", name, candidate,
                         next(iter(candidates)), tolerance)
             continue
-        times[candidate] = seconds
+        agreeing[candidate] = run
+    times = time_candidates(agreeing, budget)
     choice = min(times, key=times.get)
     content = _read(path)
     if not isinstance(content.get(name), dict):  # absent, or not ours: measured over

@@ -98,19 +98,19 @@ def _measure() -> str:
     m, v, gradient = m * 1e-2, tf.abs(v) * 1e-4, gradient * 1e-3
     scalars = {"beta1_power": BETA_1 ** 3, "beta2_power": BETA_2 ** 3, "lr": 1e-3, "epsilon": EPSILON}
 
-    def update(apply, start, beta1, beta2):
+    def update(apply, start, beta1, beta2, grad):
         """One update with `apply` of variables of its own, from `start` the first time it runs (eagerly: one
         operation, whose start costs microseconds against milliseconds)."""
         state = [tf.Variable(t) for t in start]
         inputs = {k: tf.constant(c, tf.float32) for k, c in {**scalars, "beta1": beta1, "beta2": beta2}.items()}
 
-        def run(whole=False):
-            apply(var=state[0].handle, m=state[1].handle, v=state[2].handle, grad=gradient, **inputs)
-            return tf.stack([s.read_value() if whole else s[:8] for s in state])
+        def run():
+            apply(var=state[0].handle, m=state[1].handle, v=state[2].handle, grad=grad, **inputs)
+            return tf.stack([s.read_value() for s in state])
         return run
 
     # Bit for bit, whole, through each of the kernel's loops.
-    once = [update(apply, (weight, m, v), BETA_1, BETA_2)(whole=True).numpy().view("int32") for apply in (
+    once = [update(apply, (weight, m, v), BETA_1, BETA_2, gradient)().numpy().view("int32") for apply in (
         _tensorflow_adam, lambda **i: _one_pass_adam(**i, path="in_place"), lambda **i: _one_pass_adam(**i, path="staged"))]
     if not all((once[0] == other).all() for other in once[1:]):
         log.warning("OnePassAdam's update differs from ResourceApplyAdam's on this machine: not used")
@@ -118,7 +118,7 @@ def _measure() -> str:
     # Timed at a fixed point of the update (beta1 = beta2 = 1 and m = 0 change nothing, yet every value is
     # read and written), so that every run of either kernel gives the same values: both update the same
     # variables, which holds the measurement's memory to the four buffers.
-    del weight, m, v, once
+    del weight, m, v, gradient, once
     at_rest = [tf.Variable(tf.random.stateless_normal((TIMED_VALUES,), seed=(0, 3))),
                tf.Variable(tf.zeros((TIMED_VALUES,))),
                tf.Variable(tf.abs(tf.random.stateless_normal((TIMED_VALUES,), seed=(2, 3))) * 1e-4)]

@@ -24,8 +24,8 @@ def fixed_options() -> tf.data.Options:
     """The pipeline's options: tf.data's autotuning off. The pipeline's depth is fixed (`pipeline_depth`),
     so autotuning has nothing to tune, and its background thread stalled the loop: on an AMD EPYC with
     AVX-512 (2 cores, TensorFlow 2.21) one pass over a half's four batches of 675 windows took exactly
-    5.12 s in about a third of the passes, float32 or bfloat16 (against 4.5 and 3.1 s), the period its
-    optimisation loop reaches by doubling 10 ms; with it off, none in 12 passes."""
+    5.12 s in 1 to 5 of every 6 to 10 passes, float32 or bfloat16 (against 4.5 and 3.1 s), the period its
+    optimisation loop reaches by doubling 10 ms; with it off, none in 24 passes."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return options
