@@ -145,7 +145,7 @@ def runs_on_page(text: str) -> list[tuple[str, str]]:
     marked = re.findall(re.escape(RUN_BEGIN).replace(r"\{kind\}", "(.*?)") + r"\n(.*?)" + re.escape(RUN_END),
                         text, re.DOTALL)
     if marked:
-        return [(kind, body) for kind, body in marked]
+        return marked
     single = re.search(r"^Run on [^\n]*\n\nmachine: ([^\n]*)\n\n(?:\|[^\n]*\n)+(?:\nfailed [^\n]*\n)?", text,
                        re.MULTILINE)
     return [(processor_kind(single.group(1)), single.group(0))] if single else []

@@ -98,19 +98,17 @@ def _measure() -> str:
     m, v, gradient = m * 1e-2, tf.abs(v) * 1e-4, gradient * 1e-3
     scalars = {"beta1_power": BETA_1 ** 3, "beta2_power": BETA_2 ** 3, "lr": 1e-3, "epsilon": EPSILON}
 
-    def update(apply, start, beta1, beta2, grad):
-        """One update with `apply` of variables of its own, from `start` the first time it runs (eagerly: one
-        operation, whose start costs microseconds against milliseconds)."""
-        state = [tf.Variable(t) for t in start]
-        inputs = {k: tf.constant(c, tf.float32) for k, c in {**scalars, "beta1": beta1, "beta2": beta2}.items()}
+    def constants(beta1, beta2):
+        return {k: tf.constant(c, tf.float32) for k, c in {**scalars, "beta1": beta1, "beta2": beta2}.items()}
 
-        def run():
-            apply(var=state[0].handle, m=state[1].handle, v=state[2].handle, grad=grad, **inputs)
-            return tf.stack([s.read_value() for s in state])
-        return run
+    def checked(apply, start, grad):
+        """The whole state, as bits, after one update with `apply` of variables of its own made from `start`."""
+        state = [tf.Variable(t) for t in start]
+        apply(var=state[0].handle, m=state[1].handle, v=state[2].handle, grad=grad, **constants(BETA_1, BETA_2))
+        return tf.stack([s.read_value() for s in state]).numpy().view("int32")
 
     # Bit for bit, whole, through each of the kernel's loops.
-    once = [update(apply, (weight, m, v), BETA_1, BETA_2, gradient)().numpy().view("int32") for apply in (
+    once = [checked(apply, (weight, m, v), gradient) for apply in (
         _tensorflow_adam, lambda **i: _one_pass_adam(**i, path="in_place"), lambda **i: _one_pass_adam(**i, path="staged"))]
     if not all((once[0] == other).all() for other in once[1:]):
         log.warning("OnePassAdam's update differs from ResourceApplyAdam's on this machine: not used")
@@ -123,7 +121,7 @@ def _measure() -> str:
                tf.Variable(tf.zeros((TIMED_VALUES,))),
                tf.Variable(tf.abs(tf.random.stateless_normal((TIMED_VALUES,), seed=(2, 3))) * 1e-4)]
     timed_gradient = tf.random.stateless_normal((TIMED_VALUES,), seed=(3, 3)) * 1e-3
-    inputs = {k: tf.constant(c, tf.float32) for k, c in {**scalars, "beta1": 1.0, "beta2": 1.0}.items()}
+    inputs = constants(1.0, 1.0)
 
     def timed(apply):
         def run():
