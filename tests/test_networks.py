@@ -566,7 +566,11 @@ def test_half_precision_descriptor_stays_bounded_where_a_sample_cancels(dtype, p
 def test_mixed_precision_layers_take_the_half_precision_descriptor(name, monkeypatch):
     """Under a mixed policy NetVLAD and NetRVLAD compute their descriptor with `_vlad_columns_half` (and
     float32 layers do not); outputs and weight gradients stay close to the float32 layer's on the same
-    weights, in bfloat16 and in float16."""
+    weights, in bfloat16 and in float16. The weights come from a fixed seed: drawn from the global state
+    instead, they depended on the tests that ran before in the process (pytest-xdist's scheduling), and
+    the largest bfloat16 error relative to the float32 norm ranged over 0.007-0.06 across twelve seeds
+    each (0.067 in a failing run of the suite), so the test failed now and then."""
+    keras.utils.set_random_seed(0)
     calls = count_pooling_calls(monkeypatch, "_vlad_columns_half")
     x = tf.constant(frames())
     upstream = tf.constant(rng(23).standard_normal((B, O)).astype(np.float32))
