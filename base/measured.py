@@ -8,7 +8,8 @@ else the key needs, e.g. TensorFlow's version and the GPUs it sees).
 - The cache: `$SOCCERNET_CACHE/measured_choices.json` (default `$XDG_CACHE_HOME/soccernet`, else
   `~/.cache/soccernet`); one entry per choice name and key (the processor's model and flags, the cores
   this process may use, TF_ENABLE_ONEDNN_OPTS, the caller's parts: library versions, devices, shapes,
-  dtype). A changed key measures again; an unreadable cache, or an entry not of this form, is measured over.
+  dtype; the candidates' names, so that a choice given a new candidate is measured again). A changed key
+  measures again; an unreadable cache, or an entry not of this form, is measured over.
 - `SOCCERNET_CHOICE_<NAME>=<candidate>` fixes a choice (NAME upper-cased); `SOCCERNET_MEASURE=0` takes the
   caller's first guess (its rule by processor flags) without measuring or reading the cache.
 - Each choice is logged once per process.
@@ -129,7 +130,7 @@ def choose(name: str, candidates: Mapping[str, Callable[[], object]], first_gues
         return _say(name, fixed, f"fixed by {variable}")
     if os.environ.get(MEASURE_ENV, "1") == "0":
         return _say(name, first_guess, f"the rule by processor flags, {MEASURE_ENV}=0")
-    path, key = cache_path(), machine_key(key_parts)
+    path, key = cache_path(), machine_key({**key_parts, "candidates": " ".join(candidates)})
     entries = _read(path).get(name)
     cached = entries.get(key) if isinstance(entries, dict) else None
     if isinstance(cached, dict) and cached.get("choice") in candidates:

@@ -125,6 +125,9 @@ def update_against_copy(tf, keras, architectures, args) -> None:
           + ", ".join(f"{KERNEL_NAMES[k]} reaches {bound / times[k]:.2f} of it" for k in times) + " (target 0.6)")
 
 
+# The input gradient's forms (`networks.kernels.INPUT_GRADIENT_FORMS`) as printed.
+INPUT_GRADIENT_LABELS = {"dy_Wt": "dy W'", "W_dyt_t": "(W dy')'", "dy_Wt_batched": "dy W', batched kernel",
+                         "W_dyt_t_batched": "(W dy')', batched kernel"}
 KERNEL_NAMES = {"one_pass": "OnePassAdam", "tensorflow": "TensorFlow's ApplyAdam", "keras": "Keras's Adam"}
 
 
@@ -186,7 +189,7 @@ def parts(tf, args) -> None:
         forms = K.product_forms((b, d * k), (d * k, o), dtype)  # measured (or cached) for these shapes
         if product == "forward":
             return (form == "(W' V')'") == (dtype == tf.bfloat16 and forms["transposed_half_forward"])
-        return product != "input gradient" or (form == "(W dy')'") == forms["transposed_gradient"]
+        return product != "input gradient" or form == INPUT_GRADIENT_LABELS[forms["input_gradient"]]
 
     for dtype in (tf.float32, tf.bfloat16):
         v, w, dy = (tf.cast(t, dtype) for t in (pooled, weights, upstream))
@@ -196,8 +199,8 @@ def parts(tf, args) -> None:
                 (("forward", "(W' V')'"), lambda: tf.transpose(tf.linalg.matmul(w, v, transpose_a=True,
                                                                                    transpose_b=True))),
                 (("weight gradient", "V' dy"), lambda: tf.linalg.matmul(v, dy, transpose_a=True)),
-                (("input gradient", "dy W'"), lambda: tf.linalg.matmul(dy, w, transpose_b=True)),
-                (("input gradient", "(W dy')'"), lambda: tf.transpose(tf.linalg.matmul(w, dy, transpose_b=True)))):
+                *((("input gradient", INPUT_GRADIENT_LABELS[name]), lambda form=form: form(dy, w))
+                  for name, form in K.INPUT_GRADIENT_FORMS.items())):
             mark = "*" if taken(dtype, product, form) else " "
             timed(f"{mark} {product}: {form}", function, flops=hidden)
         del v, w, dy
@@ -229,12 +232,13 @@ def parts(tf, args) -> None:
         return run
 
     compiled = tf.function(K._vlad_columns, jit_compile=True)
-    fused = [("float32, one C++ operation (networks/fused_descriptor.py)", fused_descriptor.vlad_columns, x32)]
+    fused = [("float32, one C++ operation (networks/fused_descriptor.py)", fused_descriptor.vlad_columns, x32),
+             ("bfloat16 frames, the C++ operation in float32, output rounded", K._vlad_columns_float32, x16)]
     for label, function, x in (("float32 (the original's ops)", K._vlad_columns, x32),
                                *(fused if fused_descriptor.available() else []),
                                ("float32, XLA (--xla_descriptor)", compiled, x32),
                                ("bfloat16, residuals rounded (float32's ops)", K._vlad_columns, x16),
-                               ("bfloat16, as the mixed layers (_vlad_columns_half)", K._vlad_columns_half, x16)):
+                               ("bfloat16, Gram form (_vlad_columns_half)", K._vlad_columns_half, x16)):
         timed(f"{label}: forward", function, x, a, centres)
         timed(f"{label}: forward+backward", tf.function(both(function), jit_compile=function is compiled), x, a,
               centres)

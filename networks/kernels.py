@@ -64,29 +64,48 @@ def global_l2_scale(squared_norm):
 _HALF_ROUNDING = {tf.bfloat16: 2.0 ** -8, tf.float16: 2.0 ** -11}
 
 
-def first_guess_forms() -> dict[str, bool]:
+def first_guess_forms() -> dict:
     """The rule by processor flags for `product_forms`: its choice where nothing is measured
     (SOCCERNET_MEASURE=0, `base.measured`), and on a GPU.
 
     oneDNN picks its CPU kernel from the operands' layouts, and which layout is fastest differs between
     processors (`bench/bench_networks.py --parts` times every form). With V the pooled vectors
     (batch_size, P), W the weights (P, O) and dy the upstream gradient:
-    - `transposed_gradient`: the input gradient as (W dy')' rather than TensorFlow's dy W'. Guessed on
-      processors without AVX-512, where it was measured 2-3x faster; with AVX-512 (and AMX) dy W' was
-      the faster one, in float32 and in bfloat16.
+    - `input_gradient`: the input gradient's form, one of `INPUT_GRADIENT_FORMS`: (W dy')' ("W_dyt_t")
+      rather than TensorFlow's dy W' ("dy_Wt") on processors without AVX-512, where it was measured 2-3x
+      faster; with AVX-512 (and AMX) dy W' was the faster of the two, in float32 and in bfloat16. The
+      batched kernel's forms are only ever taken by measurement.
     - `transposed_half_forward`: a bfloat16 forward as (W' V')' rather than V W. Guessed where the
       processor has AMX (`amx_bf16`): there V W ran at 0.55-0.7 of its rate at 256-675 rows.
     Float32's forward is V W everywhere (the spotting paths' outputs stay bit for bit the same). Where
     TensorFlow sees a GPU, TensorFlow's forms.
     """
     flags = frozenset() if tf.config.list_physical_devices("GPU") else cpu_flags()
-    return {"transposed_gradient": bool(flags) and "avx512f" not in flags,
+    return {"input_gradient": "W_dyt_t" if flags and "avx512f" not in flags else "dy_Wt",
             "transposed_half_forward": "amx_bf16" in flags}
+
+
+def _batched(x, y, adj_y=False):
+    """x y (y' where `adj_y`) by TensorFlow's batched-product kernel on 2-D operands: on a CPU its oneDNN
+    kernel is not MatMul's, and for the input gradient's shapes it can be the faster (NetVLAD k = 512,
+    float32, 256 rows on an AMD EPYC with AVX-512: dy W' at 0.94 of the matrix-product rate, against 0.72
+    for MatMul's, `bench/bench_networks.py --parts`)."""
+    return tf.raw_ops.BatchMatMulV2(x=x, y=y, adj_y=adj_y)
+
+
+# The input gradient d_pooled = dy W' (batch_size, P) of `_projection`, in each form `product_forms`
+# chooses from: name -> function(upstream (batch_size, O), weights (P, O)). The first is TensorFlow's.
+INPUT_GRADIENT_FORMS = {
+    "dy_Wt": lambda dy, w: tf.linalg.matmul(dy, w, transpose_b=True),
+    "W_dyt_t": lambda dy, w: tf.transpose(tf.linalg.matmul(w, dy, transpose_b=True)),
+    "dy_Wt_batched": lambda dy, w: _batched(dy, w, adj_y=True),
+    "W_dyt_t_batched": lambda dy, w: tf.transpose(_batched(w, dy, adj_y=True)),
+}
 
 
 # Forced forms for every shape (the tests set it); None: `product_forms` decides per shape.
 _PRODUCT_FORMS = None
-_FORMS_OF_SHAPE: dict[tuple, dict[str, bool]] = {}
+_FORMS_OF_SHAPE: dict[tuple, dict] = {}
 _MEASURING = threading.Lock()
 # The batch measured where the layer's batch is not known when it is traced (the training batch).
 _MEASURED_ROWS = 256
@@ -101,7 +120,7 @@ def measured_rows(rows) -> int:
     return int(min(1024, max(16, 2 ** round(math.log2(max(int(rows), 1))))))
 
 
-def product_forms(pooled_shape=None, weights_shape=None, dtype=tf.float32) -> dict[str, bool]:
+def product_forms(pooled_shape=None, weights_shape=None, dtype=tf.float32) -> dict:
     """How `_projection` writes its long products for these shapes and dtype on this machine: each of
     `first_guess_forms`' two forms timed against TensorFlow's on the real shapes the first time a process
     needs it, then cached per machine (`base.measured.choose`: SOCCERNET_CHOICE_PROJECTION_INPUT_GRADIENT
@@ -157,9 +176,8 @@ def _measure_forms(shape, dtype) -> dict[str, bool]:
         return tf.function(lambda: tf.cast(function(), tf.float32))
 
     gradient = measured.choose("projection_input_gradient", {
-        "dy_Wt": result(lambda: tf.linalg.matmul(upstream, weights, transpose_b=True)),
-        "W_dyt_t": result(lambda: tf.transpose(tf.linalg.matmul(weights, upstream, transpose_b=True)))},
-        "W_dyt_t" if guess["transposed_gradient"] else "dy_Wt", key, tolerance)
+        name: result(lambda form=form: form(upstream, weights)) for name, form in INPUT_GRADIENT_FORMS.items()},
+        guess["input_gradient"], key, tolerance)
     forward = "V_W"
     if dtype != tf.float32:  # float32's forward stays V W (bit for bit the same spotting paths)
         forward = measured.choose("projection_half_forward", {
@@ -167,7 +185,7 @@ def _measure_forms(shape, dtype) -> dict[str, bool]:
             "Wt_Vt_t": result(lambda: tf.transpose(tf.linalg.matmul(weights, pooled, transpose_a=True,
                                                                     transpose_b=True)))},
             "Wt_Vt_t" if guess["transposed_half_forward"] else "V_W", key, tolerance)
-    return {"transposed_gradient": gradient == "W_dyt_t", "transposed_half_forward": forward == "Wt_Vt_t"}
+    return {"input_gradient": gradient, "transposed_half_forward": forward == "Wt_Vt_t"}
 
 
 @tf.custom_gradient
@@ -181,10 +199,7 @@ def _projection(pooled, weights):
         output = tf.linalg.matmul(pooled, weights)
 
     def gradient(upstream):
-        if forms["transposed_gradient"]:
-            d_pooled = tf.transpose(tf.linalg.matmul(weights, upstream, transpose_b=True))  # (batch_size, P)
-        else:
-            d_pooled = tf.linalg.matmul(upstream, weights, transpose_b=True)
+        d_pooled = INPUT_GRADIENT_FORMS[forms["input_gradient"]](upstream, weights)  # (batch_size, P)
         d_weights = tf.linalg.matmul(pooled, upstream, transpose_a=True)  # (P, O)
         return d_pooled, d_weights
 
@@ -396,14 +411,12 @@ def is_half(dtype) -> bool:
 
 def vlad_columns(frames, assignment, centres=None):
     """The normalised VLAD (centres given) or RVLAD (no centres) descriptor (batch_size, D, K), in the form
-    for the frames' dtype: in half precision, `_vlad_columns_half` (norms from small products, see the
-    function) or `_vlad_columns` (the residuals rounded to the compute dtype), whichever
-    `half_descriptor_form` measures faster for these shapes; else `_vlad_columns`, compiled with XLA after
-    `set_xla_descriptor(True)`."""
+    for the frames' dtype: in half precision, whichever of `HALF_DESCRIPTOR_FORMS` `half_descriptor_form`
+    measures faster for these shapes; in float32, `_vlad_columns` (compiled with XLA after
+    `set_xla_descriptor(True)`) or the fused operation, whichever `float32_descriptor_form` measures faster."""
     if frames.dtype in _HALF_ROUNDING:
-        if half_descriptor_form(frames.shape, assignment.shape, centres is not None, frames.dtype) == "gram":
-            return _vlad_columns_half(frames, assignment, *([] if centres is None else [centres]))
-        return _vlad_columns(frames, assignment, centres)
+        form = half_descriptor_form(frames.shape, assignment.shape, centres is not None, frames.dtype)
+        return HALF_DESCRIPTOR_FORMS[form](frames, assignment, *([] if centres is None else [centres]))
     if _XLA_DESCRIPTOR:
         return _vlad_columns_xla(frames, assignment, centres)
     if float32_descriptor_form(frames.shape, assignment.shape, centres is not None) == "fused":
@@ -458,15 +471,35 @@ def _descriptor_forward_and_backward(shape, with_centres: bool, dtype):
     return candidate
 
 
+def _vlad_columns_float32(frames, assignment, *centres):
+    """`_vlad_columns` for half-precision frames computed in float32 by the fused operation
+    (`networks.fused_descriptor`), only its output rounded to the compute dtype (and its gradient taken
+    from the compute dtype's upstream gradient): on an AMD EPYC with AVX-512 the fastest half-precision
+    descriptor at NetVLAD k = 512, T = 20 s (0.21 s forward and backward, against 0.29 s for the Gram form
+    and 0.33 s for the residuals rounded; `_measure_half_descriptor`), and the most accurate of the three."""
+    columns = fused_descriptor.vlad_columns(ops.cast(frames, tf.float32), assignment, *centres)
+    return ops.cast(columns, frames.dtype)
+
+
+# The half-precision descriptor's forms `half_descriptor_form` chooses from: name -> function(frames,
+# assignment, *centres) -> (batch_size, D, K) in the frames' dtype; the first is the reference. Each looks
+# its function up when called (the tests patch the names).
+HALF_DESCRIPTOR_FORMS = {
+    "gram": lambda *inputs: _vlad_columns_half(*inputs),
+    "residuals": lambda *inputs: _vlad_columns(*inputs),
+    "float32_fused": lambda *inputs: _vlad_columns_float32(*inputs),
+}
+
 _HALF_FORMS: dict[tuple, str] = {}
 
 
 def half_descriptor_form(frames_shape, assignment_shape, with_centres: bool, dtype) -> str:
-    """"gram" (`_vlad_columns_half`) or "residuals" (`_vlad_columns` in the compute dtype) for a
-    half-precision descriptor of these shapes: forward and backward of both timed once (`base.measured`,
-    SOCCERNET_CHOICE_HALF_DESCRIPTOR fixes it). The first guess, "gram", was measured faster at NetVLAD
-    k = 512, T = 20 s (2x); at k = 64 and T = 60 s the residuals were (2x): the Gram path's (N, N) products
-    grow with the window and its savings with K. On a GPU, the Gram form."""
+    """"gram" (`_vlad_columns_half`), "residuals" (`_vlad_columns` in the compute dtype) or
+    "float32_fused" (`_vlad_columns_float32`, where the fused operation is built) for a half-precision
+    descriptor of these shapes: forward and backward of each timed once (`base.measured`,
+    SOCCERNET_CHOICE_HALF_DESCRIPTOR fixes it). The first guess, "gram", was measured faster than the
+    residuals at NetVLAD k = 512, T = 20 s (2x); at k = 64 and T = 60 s the residuals were (2x): the Gram
+    path's (N, N) products grow with the window and its savings with K. On a GPU, the Gram form."""
     if tf.config.list_physical_devices("GPU"):
         return "gram"
     dtype = tf.as_dtype(dtype)
@@ -480,7 +513,9 @@ def _measure_half_descriptor(shape, dtype) -> str:
     key = {"tensorflow": tf.__version__, "rows": rows, "frames": frames, "features": features, "clusters": clusters,
            "centres": with_centres, "dtype": dtype.name}
     run = _descriptor_forward_and_backward(shape[:4], with_centres, dtype)
-    return measured.choose("half_descriptor", {"gram": run(_vlad_columns_half), "residuals": run(_vlad_columns)},
+    forms = {name: form for name, form in HALF_DESCRIPTOR_FORMS.items()
+             if name != "float32_fused" or fused_descriptor.available()}
+    return measured.choose("half_descriptor", {name: run(form) for name, form in forms.items()},
                            "gram", key, tolerance=float(_HALF_ROUNDING[dtype]) * 8)
 
 

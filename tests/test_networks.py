@@ -343,10 +343,11 @@ def test_conv_and_fc_poolings_match_numpy():
     np.testing.assert_allclose(out, np.maximum(x.reshape(B, -1) @ kernel + bias, 0), rtol=1e-5, atol=1e-5)
 
 
-FORMS = [{"transposed_gradient": g, "transposed_half_forward": f} for g in (False, True) for f in (False, True)]
+FORMS = [{"input_gradient": g, "transposed_half_forward": f}
+         for g in kernels.INPUT_GRADIENT_FORMS for f in (False, True)]
 
 
-@pytest.mark.parametrize("forms", FORMS, ids=lambda f: "-".join(k for k, v in f.items() if v) or "plain")
+@pytest.mark.parametrize("forms", FORMS, ids=lambda f: f["input_gradient"] + "-half_forward" * f["transposed_half_forward"])
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_projection_equals_plain_matmul_in_every_form(forms, dtype, monkeypatch):
     """`_projection`'s output and gradients, whichever form `product_forms` picks, are the plain
@@ -368,11 +369,11 @@ def test_projection_equals_plain_matmul_in_every_form(forms, dtype, monkeypatch)
 
 
 @pytest.mark.parametrize("flags, gpu, expected", [
-    ({"avx2", "fma"}, False, (True, False)),  # AVX2 only: (W dy')' measured 2-3x faster
-    ({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}, False, (False, True)),  # AVX-512 with AMX
-    ({"avx2", "avx512f"}, False, (False, False)),
-    (set(), False, (False, False)),  # flags unreadable: TensorFlow's forms
-    ({"avx2", "avx512f", "amx_bf16"}, True, (False, False)),  # a GPU: TensorFlow's forms
+    ({"avx2", "fma"}, False, ("W_dyt_t", False)),  # AVX2 only: (W dy')' measured 2-3x faster
+    ({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}, False, ("dy_Wt", True)),  # AVX-512 with AMX
+    ({"avx2", "avx512f"}, False, ("dy_Wt", False)),
+    (set(), False, ("dy_Wt", False)),  # flags unreadable: TensorFlow's forms
+    ({"avx2", "avx512f", "amx_bf16"}, True, ("dy_Wt", False)),  # a GPU: TensorFlow's forms
 ])
 def test_the_first_guess_of_the_product_forms_follows_the_machine(flags, gpu, expected, monkeypatch):
     monkeypatch.setattr(kernels, "_PRODUCT_FORMS", None)
@@ -380,10 +381,10 @@ def test_the_first_guess_of_the_product_forms_follows_the_machine(flags, gpu, ex
     monkeypatch.setattr(kernels, "cpu_flags", lambda: frozenset(flags))
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"] if gpu and kind == "GPU" else [])
     forms = kernels.first_guess_forms()
-    assert (forms["transposed_gradient"], forms["transposed_half_forward"]) == expected
+    assert (forms["input_gradient"], forms["transposed_half_forward"]) == expected
     # Not measuring (SOCCERNET_MEASURE=0, as in these tests), or on a GPU: the forms of any shape are the guess.
     assert kernels.product_forms((8, 64), (64, 16), tf.bfloat16) == forms
-    assert kernels.product_forms((8, 64), (64, 16), tf.float32)["transposed_gradient"] == forms["transposed_gradient"]
+    assert kernels.product_forms((8, 64), (64, 16), tf.float32)["input_gradient"] == forms["input_gradient"]
 
 
 @pytest.mark.parametrize("name", ["NetVLAD", "NetRVLAD"])
