@@ -1,0 +1,128 @@
+"""Adam's update side by side with PyTorch's fused CPU Adam, on NetVLAD k=512's 135 M parameters.
+
+    .venv/bin/python bench/bench_adam_peer.py --torch_python /path/to/a/venv/with/torch/bin/python [--rounds 9]
+
+The project does not install PyTorch: give the Python of any environment that has it (for example
+`python -m venv /tmp/torch && /tmp/torch/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu`).
+That Python runs this file as a child (`--peer`) which makes parameters of the same shapes as the
+model's variables, gradients of the same size, and `torch.optim.Adam(..., fused=True)` (and the
+`foreach` form, PyTorch's default on a CPU); both processes stay alive and take turns, one update each
+per round, so that the machine's load falls on both alike; each prints its median and best. Beside
+them, the same-run bound of `bench_networks.py`: one in-place pass over weight, gradient and both
+moments (7 x 4 bytes per parameter). Not part of `make bench` (no PyTorch there).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+TOP = BENCH.parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--torch_python", help="a Python that imports torch (the peer's process)")
+    parser.add_argument("--rounds", type=int, default=9, help="timed rounds, one update of each per round")
+    parser.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)  # the child, in torch's Python
+    return parser
+
+
+def peer() -> int:
+    """The child: reads the shapes, then one line per request ("fused" or "foreach"), answers seconds."""
+    import torch
+
+    shapes = json.loads(sys.stdin.readline())
+    generator = torch.Generator().manual_seed(0)
+    forms = {}
+    for form in ("fused", "foreach"):
+        params = [torch.nn.Parameter(torch.randn(s, generator=generator)) for s in shapes]
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=generator) * 1e-3
+        forms[form] = torch.optim.Adam(params, lr=1e-3, **{form: True})
+        forms[form].step()  # its state made: the timed steps are updates only
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        optimizer = forms[line.strip()]
+        began = time.perf_counter()
+        optimizer.step()
+        print(time.perf_counter() - began, flush=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.peer:
+        return peer()
+    if not args.torch_python:
+        print("no --torch_python given: nothing to compare with (the project does not install PyTorch)")
+        return 2
+    sys.path.insert(0, str(TOP))
+    sys.path.insert(0, str(BENCH))
+    import numpy as np
+    import tensorflow as tf
+
+    import common
+    from bench_networks import in_place_bandwidth
+    from networks import architectures
+    from networks import optimizer as original
+
+    print(common.machine())
+    model = architectures.build_model("VideoNetwork", num_frames=40, video_dim=512, pooling="VLAD", vlad_k=512)
+    variables = model.trainable_variables
+    shapes = [list(v.shape) for v in variables]
+    params = sum(int(np.prod(s)) for s in shapes)
+    grads = [tf.random.normal(v.shape) * 1e-3 for v in variables]
+    chosen = original.update_kernel(variables[0].value.handle.device)
+    optimizer = original.original_adam(1e-3, fused=True)
+    optimizer.build(variables)
+    apply = tf.function(lambda: optimizer.apply_gradients(zip(grads, variables)))
+    apply()
+
+    child = subprocess.Popen([args.torch_python, __file__, "--peer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        child.stdin.write(json.dumps(shapes) + "\n")
+        child.stdin.flush()
+        about = json.loads(child.stdout.readline())
+
+        def theirs(form):
+            child.stdin.write(form + "\n")
+            child.stdin.flush()
+            return float(child.stdout.readline())
+
+        times = {"ours": [], "fused": [], "foreach": []}
+        for form in ("fused", "foreach"):
+            theirs(form)  # a warm-up each
+        for _ in range(args.rounds):
+            began = time.perf_counter()
+            apply()
+            variables[0][:1].numpy()  # the update done
+            times["ours"].append(time.perf_counter() - began)
+            for form in ("fused", "foreach"):
+                times[form].append(theirs(form))
+    finally:
+        child.stdin.close()
+        child.wait(timeout=60)
+    bound = 7 * 4 * params / in_place_bandwidth(params, 3)
+    labels = {"ours": f"this project's trainer ({chosen})", "fused": "PyTorch Adam(fused=True)",
+              "foreach": "PyTorch Adam(foreach=True)"}
+    print(f"Adam's update of {params:,} parameters ({len(shapes)} tensors, NetVLAD k=512); TensorFlow "
+          f"{tf.__version__}, PyTorch {about['torch']} ({about['threads']} threads); {args.rounds} rounds taking "
+          f"turns; one in-place pass (7 x 4 bytes per parameter) {bound:.3f} s")
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    for key, label in labels.items():
+        print(f"  {label:<42} median {medians[key]:.3f} s, best {min(times[key]):.3f} s, "
+              f"{bound / medians[key]:.2f} of the in-place pass")
+    print(f"ours / PyTorch fused (medians): {medians['ours'] / medians['fused']:.2f} "
+          f"({'at least as fast' if medians['ours'] <= medians['fused'] else 'slower'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
