@@ -8,8 +8,8 @@ That Python runs this file as a child (`--peer`) which makes parameters of the s
 model's variables, gradients of the same size, and `torch.optim.Adam(..., fused=True)` (and the
 `foreach` form, PyTorch's default on a CPU); both processes stay alive and take turns, one update each
 per round, so that the machine's load falls on both alike; each prints its median and best. Beside
-them, the same-run bound of `bench_networks.py`: one in-place pass over weight, gradient and both
-moments (7 x 4 bytes per parameter). Not part of `make bench` (no PyTorch there).
+them, the same-run bound of `bench_networks.py` (`common.in_place_bandwidth`): one in-place pass over
+weight, gradient and both moments (7 x 4 bytes per parameter). Not part of `make bench` (no PyTorch).
 """
 from __future__ import annotations
 
@@ -68,7 +68,6 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     import common
-    from bench_networks import in_place_bandwidth
     from networks import architectures
     from networks import optimizer as original
 
@@ -109,7 +108,7 @@ def main(argv=None) -> int:
     finally:
         child.stdin.close()
         child.wait(timeout=60)
-    bound = 7 * 4 * params / in_place_bandwidth(params, 3)
+    bound = 7 * 4 * params / common.in_place_bandwidth(params, 3)
     labels = {"ours": f"this project's trainer ({chosen})", "fused": "PyTorch Adam(fused=True)",
               "foreach": "PyTorch Adam(foreach=True)"}
     print(f"Adam's update of {params:,} parameters ({len(shapes)} tensors, NetVLAD k=512); TensorFlow "

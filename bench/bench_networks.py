@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 def update_against_copy(tf, keras, architectures, args) -> None:
     """Adam's update of NetVLAD k=512's parameters (the trainer's kernel, each fused kernel and Keras's own
     update) against the same-run time of one read and one write of the buffers it touches (weights,
-    gradient, two moments: a copy of each), and against one in-place pass over them (`in_place_bandwidth`:
+    gradient, two moments: a copy of each), and against one in-place pass over them (`common.in_place_bandwidth`:
     the bound of the issue's target)."""
     import numpy as np
 
@@ -110,7 +110,7 @@ def update_against_copy(tf, keras, architectures, args) -> None:
     assign = tf.function(lambda: [d.assign(s * one) for d, s in zip(sinks, sources)])
     copy, _ = best_and_median(lambda: (assign(), sinks[0][:1].numpy()), args.repeats)
     gigabytes = 4 * 4 * params / 1e9
-    bandwidth = in_place_bandwidth(params, args.repeats)
+    bandwidth = common.in_place_bandwidth(params, args.repeats)
     bound = 7 * 4 * params / bandwidth  # weight, gradient, both moments read; weight and moments written
     others = "; ".join(f"{KERNEL_NAMES[k]} {times[k]:.3f} s" for k in times if k != chosen)
     common.record("networks", f"Adam's update, {params / 1e6:.0f} M parameters, the trainer's kernel: "
@@ -129,32 +129,6 @@ def update_against_copy(tf, keras, architectures, args) -> None:
 INPUT_GRADIENT_LABELS = {"dy_Wt": "dy W'", "W_dyt_t": "(W dy')'", "dy_Wt_batched": "dy W', batched kernel",
                          "W_dyt_t_batched": "(W dy')', batched kernel"}
 KERNEL_NAMES = {"one_pass": "OnePassAdam", "tensorflow": "TensorFlow's ApplyAdam", "keras": "Keras's Adam"}
-
-
-def in_place_bandwidth(params: int, repeats: int) -> float:
-    """Bytes per second read and written by an in-place pass over four float32 buffers of `params`
-    values (x *= 1 + 1e-7, one NumPy thread per core on its own slice; best of `repeats`)."""
-    import os
-    import threading
-
-    import numpy as np
-
-    buffers = [np.ones(params, np.float32) for _ in range(4)]
-    workers = os.cpu_count() or 1
-
-    def one_pass():
-        def work(lo, hi):
-            for x in buffers:
-                np.multiply(x[lo:hi], np.float32(1 + 1e-7), out=x[lo:hi])
-        step = -(-params // workers)
-        threads = [threading.Thread(target=work, args=(i * step, min(params, (i + 1) * step))) for i in range(workers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-
-    best, _ = best_and_median(one_pass, repeats)
-    return 4 * 2 * 4 * params / best
 
 
 def parts(tf, args) -> None:

@@ -11,7 +11,7 @@ time does not depend on their values). It prints the time per half, windows per 
 rate of the matrix products (the forward FLOPs of the model's products, about 0.31 GFLOP per window and
 stream, almost all of it the (262144 x 512) hidden projection) and that rate as a fraction of a large
 float32 matrix product's rate measured in the same run, and the largest difference between the
-paths' probabilities. Target (NetVLAD k=512): at least 0.8 in float32.
+paths' probabilities. Target (NetVLAD k=512): at least 0.85 in float32 (issue 31).
 
 With `--bf16 on` (or `auto` where the processor has bfloat16 instructions) the same under the
 `mixed_bfloat16` policy (ClassificationSecondBased.py `--precision bfloat16`), with the largest
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
                         common.record("spotting", what, best, "s", flops * len(index) / reference / 1e9,
                                       "the forward products at the float32 4096^3 matmul rate",
                                       ratio=rate / reference,
-                                      target="rate >= 0.8 of the matmul's" if targeted else "")
+                                      target="rate >= 0.85 of the matmul's" if targeted else "")
                     else:  # the issue's bfloat16 target: a speed-up over float32, the same outputs within 1e-3
                         common.record("spotting", f"{what} ({rate / reference:.2f} of the float32 matmul rate, "
                                       f"max |p - p_float32| {difference:.1e})", best, "s", float32_times[path],

@@ -5,8 +5,9 @@ same run; when `bench/run_all.py` runs it, the rows go (one JSON object per line
 `$BENCH_SUMMARY`, otherwise nowhere: each benchmark prints its own figures as before.
 
 Also the measures bench_networks.py and bench_spotting.py share: `best_and_median` (timing after a
-warm-up), `step_flops` (a model's matrix-product FLOPs) and `matmul_rate` (the float32 matrix-product
-rate they are measured against). This module imports no TensorFlow: those that need it take it as an
+warm-up), `step_flops` (a model's matrix-product FLOPs), `matmul_rate` (the float32 matrix-product
+rate they are measured against) and `in_place_bandwidth` (the bound of Adam's update, bench_networks.py
+and bench_adam_peer.py). This module imports no TensorFlow: those that need it take it as an
 argument or import it when called, after the benchmark has set its allocator up.
 """
 from __future__ import annotations
@@ -131,3 +132,28 @@ def matmul_rate(tf, repeats: int, dtype: str = "float32") -> float:
     product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)[0]))
     best, _ = best_and_median(lambda: product().numpy(), repeats)
     return 2 * 4096 ** 3 / best / 1e9
+
+
+def in_place_bandwidth(params: int, repeats: int) -> float:
+    """Bytes per second read and written by an in-place pass over four float32 buffers of `params`
+    values (x *= 1 + 1e-7, one NumPy thread per core on its own slice; best of `repeats`)."""
+    import threading
+
+    import numpy as np
+
+    buffers = [np.ones(params, np.float32) for _ in range(4)]
+    workers = os.cpu_count() or 1
+
+    def one_pass():
+        def work(lo, hi):
+            for x in buffers:
+                np.multiply(x[lo:hi], np.float32(1 + 1e-7), out=x[lo:hi])
+        step = -(-params // workers)
+        threads = [threading.Thread(target=work, args=(i * step, min(params, (i + 1) * step))) for i in range(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    best, _ = best_and_median(one_pass, repeats)
+    return 4 * 2 * 4 * params / best

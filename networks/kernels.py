@@ -6,7 +6,8 @@ per compute dtype, lives here:
   these shapes on this machine (measured and cached, `base.measured`; the processor's flags the first
   guess, `first_guess_forms`);
 - `vlad_columns`: the normalised VLAD / RVLAD descriptor, `_vlad_columns` in float32 (compiled with XLA
-  after `set_xla_descriptor(True)`: `_vlad_columns_xla`), `_vlad_columns_half` in half precision;
+  after `set_xla_descriptor(True)`: `_vlad_columns_xla`), in half precision one of `HALF_DESCRIPTOR_FORMS`
+  (`_vlad_columns_half`, the residuals rounded, `_vlad_columns_float32`);
 - `vlad_projection`: the half-precision NetVLAD output with the centres projected apart
   (`_vlad_projection_half`, with the centres' weights `_centre_weights`) from `_APART_ROWS` windows;
 - the normalisation factors (`double_l2_scale`, `global_l2_scale`) that equal LOUPE's L2 normalisations.
@@ -389,7 +390,7 @@ def set_xla_descriptor(enabled: bool) -> None:
     XLA fuses the elementwise passes over the (batch_size, D, K) tensor that the separate TensorFlow ops
     make one by one (memory-bound at K = 512), the gradient included. The outputs equal the uncompiled
     ones up to float rounding (the tests compare them); each new batch shape is compiled once. Float32
-    layers only: in half precision the layers take `_vlad_columns_half`, which has no such passes.
+    layers only: in half precision the layers take the form `half_descriptor_form` measures.
     """
     global _XLA_DESCRIPTOR
     _XLA_DESCRIPTOR = bool(enabled)
