@@ -130,7 +130,7 @@ def choose(name: str, candidates: Mapping[str, Callable[[], object]], first_gues
         return _say(name, fixed, f"fixed by {variable}")
     if os.environ.get(MEASURE_ENV, "1") == "0":
         return _say(name, first_guess, f"the rule by processor flags, {MEASURE_ENV}=0")
-    path, key = cache_path(), machine_key({**key_parts, "candidates": " ".join(candidates)})
+    path, key = cache_path(), machine_key({**key_parts, "candidates": " ".join(sorted(candidates))})
     entries = _read(path).get(name)
     cached = entries.get(key) if isinstance(entries, dict) else None
     if isinstance(cached, dict) and cached.get("choice") in candidates:

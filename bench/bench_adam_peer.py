@@ -7,13 +7,16 @@ The project does not install PyTorch: give the Python of any environment that ha
 That Python runs this file as a child (`--peer`) which makes parameters of the same shapes as the
 model's variables, gradients of the same size, and `torch.optim.Adam(..., fused=True)` (and the
 `foreach` form, PyTorch's default on a CPU); both processes stay alive and take turns, one update each
-per round, so that the machine's load falls on both alike; each prints its median and best. Beside
-them, the same-run bound of `bench_networks.py` (`common.in_place_bandwidth`): one in-place pass over
-weight, gradient and both moments (7 x 4 bytes per parameter). Not part of `make bench` (no PyTorch).
+per round, so that the machine's load falls on both alike; each prints its median and best (ours timed
+from Python around a compiled call and a read of one value, PyTorch's around `step()` in its process,
+which favours PyTorch by that call's overhead). Beside them, the same-run bound of `bench_networks.py`
+(`common.in_place_bandwidth`): one in-place pass over weight, gradient and both moments (7 x 4 bytes per
+parameter). Not part of `make bench` (no PyTorch).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -23,6 +26,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 TOP = BENCH.parent
+KERNEL_NAMES = {"one_pass": "OnePassAdam", "tensorflow": "TensorFlow's ApplyAdam"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,15 +89,22 @@ def main(argv=None) -> int:
 
     child = subprocess.Popen([args.torch_python, __file__, "--peer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True)
+
+    def answer() -> str:
+        line = child.stdout.readline()
+        if not line:  # the child ended: no torch there, out of memory (its error went to stderr)
+            raise SystemExit(f"{args.torch_python}: the PyTorch process ended (exit code {child.wait()})")
+        return line
+
     try:
         child.stdin.write(json.dumps(shapes) + "\n")
         child.stdin.flush()
-        about = json.loads(child.stdout.readline())
+        about = json.loads(answer())
 
         def theirs(form):
             child.stdin.write(form + "\n")
             child.stdin.flush()
-            return float(child.stdout.readline())
+            return float(answer())
 
         times = {"ours": [], "fused": [], "foreach": []}
         for form in ("fused", "foreach"):
@@ -105,11 +116,18 @@ def main(argv=None) -> int:
             times["ours"].append(time.perf_counter() - began)
             for form in ("fused", "foreach"):
                 times[form].append(theirs(form))
+    except BaseException:
+        child.kill()
+        raise
     finally:
-        child.stdin.close()
-        child.wait(timeout=60)
+        with contextlib.suppress(OSError):
+            child.stdin.close()
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
     bound = 7 * 4 * params / common.in_place_bandwidth(params, 3)
-    labels = {"ours": f"this project's trainer ({chosen})", "fused": "PyTorch Adam(fused=True)",
+    labels = {"ours": f"this project's trainer ({KERNEL_NAMES[chosen]})", "fused": "PyTorch Adam(fused=True)",
               "foreach": "PyTorch Adam(foreach=True)"}
     print(f"Adam's update of {params:,} parameters ({len(shapes)} tensors, NetVLAD k=512); TensorFlow "
           f"{tf.__version__}, PyTorch {about['torch']} ({about['threads']} threads); {args.rounds} rounds taking "

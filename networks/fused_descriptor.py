@@ -7,7 +7,9 @@ own operations make about four passes over the (batch, D, K) tensor forward and 
 The same function as `networks.kernels._vlad_columns` up to float32 rounding: the columns before the
 scaling are bit-identical, the norms are summed and the factors computed in double
 (tests/test_descriptor.py compares values and gradients). `networks.kernels.float32_descriptor_form`
-measures it against TensorFlow's operations and chooses; it is offered on a CPU only, in float32 only.
+measures it against TensorFlow's operations and chooses; it is offered on a CPU only. It computes in
+float32 only: for half-precision layers `networks.kernels.half_descriptor_form` also offers it on the
+frames cast to float32, its output rounded (`_vlad_columns_float32`).
 """
 from __future__ import annotations
 

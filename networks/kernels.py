@@ -75,7 +75,7 @@ def first_guess_forms() -> dict:
     - `input_gradient`: the input gradient's form, one of `INPUT_GRADIENT_FORMS`: (W dy')' ("W_dyt_t")
       rather than TensorFlow's dy W' ("dy_Wt") on processors without AVX-512, where it was measured 2-3x
       faster; with AVX-512 (and AMX) dy W' was the faster of the two, in float32 and in bfloat16. The
-      batched kernel's forms are only ever taken by measurement.
+      batched kernel's forms are never the guess: measured, or fixed by the environment.
     - `transposed_half_forward`: a bfloat16 forward as (W' V')' rather than V W. Guessed where the
       processor has AMX (`amx_bf16`): there V W ran at 0.55-0.7 of its rate at 256-675 rows.
     Float32's forward is V W everywhere (the spotting paths' outputs stay bit for bit the same). Where
@@ -89,7 +89,7 @@ def first_guess_forms() -> dict:
 def _batched(x, y, adj_y=False):
     """x y (y' where `adj_y`) by TensorFlow's batched-product kernel on 2-D operands: on a CPU its oneDNN
     kernel is not MatMul's, and for the input gradient's shapes it can be the faster (NetVLAD k = 512,
-    float32, 256 rows on an AMD EPYC with AVX-512: dy W' at 0.94 of the matrix-product rate, against 0.72
+    float32, 256 rows on an AMD EPYC with AVX-512: dy W' at 0.93 of the matrix-product rate, against 0.71
     for MatMul's, `bench/bench_networks.py --parts`)."""
     return tf.raw_ops.BatchMatMulV2(x=x, y=y, adj_y=adj_y)
 
@@ -122,9 +122,9 @@ def measured_rows(rows) -> int:
 
 
 def product_forms(pooled_shape=None, weights_shape=None, dtype=tf.float32) -> dict:
-    """How `_projection` writes its long products for these shapes and dtype on this machine: each of
-    `first_guess_forms`' two forms timed against TensorFlow's on the real shapes the first time a process
-    needs it, then cached per machine (`base.measured.choose`: SOCCERNET_CHOICE_PROJECTION_INPUT_GRADIENT
+    """How `_projection` writes its long products for these shapes and dtype on this machine: the input
+    gradient's forms (`INPUT_GRADIENT_FORMS`) and, in half precision, the forward's two, timed on the real
+    shapes the first time a process needs them, then cached per machine (`base.measured.choose`: SOCCERNET_CHOICE_PROJECTION_INPUT_GRADIENT
     and SOCCERNET_CHOICE_PROJECTION_HALF_FORWARD fix them, SOCCERNET_MEASURE=0 takes the guess). On a
     GPU, or without shapes, the guess."""
     if _PRODUCT_FORMS is not None:
@@ -164,7 +164,7 @@ def eagerly(function, *args):
     return out["value"]
 
 
-def _measure_forms(shape, dtype) -> dict[str, bool]:
+def _measure_forms(shape, dtype) -> dict:
     rows, inputs, outputs, _ = shape
     guess = first_guess_forms()
     # Stateless: no random generator's variable, whatever strategy's scope the layer is built in.
