@@ -6,8 +6,8 @@ same run; when `bench/run_all.py` runs it, the rows go (one JSON object per line
 
 Also the measures bench_networks.py and bench_spotting.py share: `best_and_median` (timing after a
 warm-up), `step_flops` (a model's matrix-product FLOPs), `matmul_rate` (the float32 matrix-product
-rate they are measured against) and `in_place_bandwidth` (the bound of Adam's update, bench_networks.py
-and bench_adam_peer.py). This module imports no TensorFlow: those that need it take it as an
+rate they are measured against) and `in_place_pass` / `in_place_bandwidth` (the bound of Adam's update,
+bench_networks.py and bench_adam_peer.py). This module imports no TensorFlow: those that need it take it as an
 argument or import it when called, after the benchmark has set its allocator up.
 """
 from __future__ import annotations
@@ -136,7 +136,15 @@ def matmul_rate(tf, repeats: int, dtype: str = "float32") -> float:
 
 def in_place_bandwidth(params: int, repeats: int) -> float:
     """Bytes per second read and written by an in-place pass over four float32 buffers of `params`
-    values (x *= 1 + 1e-7, one NumPy thread per core on its own slice; best of `repeats`)."""
+    values (`in_place_pass`; best of `repeats`)."""
+    one_pass, moved = in_place_pass(params)
+    best, _ = best_and_median(one_pass, repeats)
+    return moved / best
+
+
+def in_place_pass(params: int):
+    """(a function making one in-place pass over four float32 buffers of `params` values, x *= 1 + 1e-7,
+    one NumPy thread per core on its own slice; the bytes it reads and writes)."""
     import threading
 
     import numpy as np
@@ -155,5 +163,4 @@ def in_place_bandwidth(params: int, repeats: int) -> float:
         for t in threads:
             t.join()
 
-    best, _ = best_and_median(one_pass, repeats)
-    return 4 * 2 * 4 * params / best
+    return one_pass, 4 * 2 * 4 * params
