@@ -7,10 +7,10 @@ The project does not install PyTorch: give the Python of any environment that ha
 That Python runs this file as a child (`--peer`) which makes parameters of the same shapes as the
 model's variables, gradients of the same size, and `torch.optim.Adam(..., fused=True)` (and the
 `foreach` form, PyTorch's default on a CPU); both processes stay alive and take turns, one update each
-per round, so that the machine's load falls on both alike; each prints its median and best (ours timed
-from Python around a compiled call and a read of one value, PyTorch's around `step()` in its process,
-which favours PyTorch by that call's overhead). Beside them, the same-run bound of `bench_networks.py`
-(`common.in_place_bandwidth`): one in-place pass over weight, gradient and both moments (7 x 4 bytes per
+per round (`common.taking_turns`), so that the machine's load falls on both alike, each timed from this
+process (ours around a compiled call and a read of one value, PyTorch's around a request to its process
+and the answer: well under a millisecond each). In the same turns, the bound of `bench_networks.py`:
+one in-place pass over weight, gradient and both moments (`common.in_place_pass`, 7 x 4 bytes per
 parameter). Not part of `make bench` (no PyTorch).
 """
 from __future__ import annotations
@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 TOP = BENCH.parent
-KERNEL_NAMES = {"one_pass": "OnePassAdam", "tensorflow": "TensorFlow's ApplyAdam"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def peer() -> int:
-    """The child: reads the shapes, then one line per request ("fused" or "foreach"), answers seconds."""
+    """The child: reads the shapes, then one line per request ("fused" or "foreach"): one step, then a line."""
     import torch
 
     shapes = json.loads(sys.stdin.readline())
@@ -52,10 +49,8 @@ def peer() -> int:
         forms[form].step()  # its state made: the timed steps are updates only
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
     for line in sys.stdin:
-        optimizer = forms[line.strip()]
-        began = time.perf_counter()
-        optimizer.step()
-        print(time.perf_counter() - began, flush=True)
+        forms[line.strip()].step()
+        print("done", flush=True)
     return 0
 
 
@@ -73,19 +68,11 @@ def main(argv=None) -> int:
 
     import common
     from networks import architectures
-    from networks import optimizer as original
 
     print(common.machine())
-    model = architectures.build_model("VideoNetwork", num_frames=40, video_dim=512, pooling="VLAD", vlad_k=512)
-    variables = model.trainable_variables
+    variables, chosen, updates = common.adam_updates(tf, architectures, 40, 512)
     shapes = [list(v.shape) for v in variables]
     params = sum(int(np.prod(s)) for s in shapes)
-    grads = [tf.random.normal(v.shape) * 1e-3 for v in variables]
-    chosen = original.update_kernel(variables[0].value.handle.device)
-    optimizer = original.original_adam(1e-3, fused=True)
-    optimizer.build(variables)
-    apply = tf.function(lambda: optimizer.apply_gradients(zip(grads, variables)))
-    apply()
 
     child = subprocess.Popen([args.torch_python, __file__, "--peer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True)
@@ -102,20 +89,15 @@ def main(argv=None) -> int:
         about = json.loads(answer())
 
         def theirs(form):
-            child.stdin.write(form + "\n")
-            child.stdin.flush()
-            return float(answer())
+            def run():
+                child.stdin.write(form + "\n")
+                child.stdin.flush()
+                answer()
+            return run
 
-        times = {"ours": [], "fused": [], "foreach": []}
-        for form in ("fused", "foreach"):
-            theirs(form)  # a warm-up each
-        for _ in range(args.rounds):
-            began = time.perf_counter()
-            apply()
-            variables[0][:1].numpy()  # the update done
-            times["ours"].append(time.perf_counter() - began)
-            for form in ("fused", "foreach"):
-                times[form].append(theirs(form))
+        one_pass, moved = common.in_place_pass(params)
+        medians = common.taking_turns({"ours": updates[chosen], "fused": theirs("fused"),
+                                       "foreach": theirs("foreach"), "pass": one_pass}, args.rounds)
     except BaseException:
         child.kill()
         raise
@@ -126,16 +108,14 @@ def main(argv=None) -> int:
             child.wait(timeout=60)
         except subprocess.TimeoutExpired:
             child.kill()
-    bound = 7 * 4 * params / common.in_place_bandwidth(params, 3)
-    labels = {"ours": f"this project's trainer ({KERNEL_NAMES[chosen]})", "fused": "PyTorch Adam(fused=True)",
-              "foreach": "PyTorch Adam(foreach=True)"}
+    bound = 7 / 8 * medians.pop("pass")  # the pass moves 8 x 4 bytes per parameter, the update 7 x 4
+    labels = {"ours": f"this project's trainer ({common.ADAM_KERNEL_NAMES[chosen]})",
+              "fused": "PyTorch Adam(fused=True)", "foreach": "PyTorch Adam(foreach=True)"}
     print(f"Adam's update of {params:,} parameters ({len(shapes)} tensors, NetVLAD k=512); TensorFlow "
           f"{tf.__version__}, PyTorch {about['torch']} ({about['threads']} threads); {args.rounds} rounds taking "
           f"turns; one in-place pass (7 x 4 bytes per parameter) {bound:.3f} s")
-    medians = {k: statistics.median(v) for k, v in times.items()}
     for key, label in labels.items():
-        print(f"  {label:<42} median {medians[key]:.3f} s, best {min(times[key]):.3f} s, "
-              f"{bound / medians[key]:.2f} of the in-place pass")
+        print(f"  {label:<42} median {medians[key]:.3f} s, {bound / medians[key]:.2f} of the in-place pass")
     print(f"ours / PyTorch fused (medians): {medians['ours'] / medians['fused']:.2f} "
           f"({'at least as fast' if medians['ours'] <= medians['fused'] else 'slower'})")
     return 0

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
@@ -87,23 +85,10 @@ def update_against_copy(tf, keras, architectures, args) -> None:
     import numpy as np
 
     from networks import native
-    from networks import optimizer as original
 
-    model = architectures.build_model("VideoNetwork", num_frames=args.frames, video_dim=args.dim, pooling="VLAD",
-                                      vlad_k=512)
-    variables = model.trainable_variables
+    kernels = ["tensorflow"] + (["one_pass"] if native.library("one_pass_adam") is not None else []) + ["keras"]
+    variables, chosen, updates = common.adam_updates(tf, architectures, args.frames, args.dim, kernels)
     params = sum(int(np.prod(v.shape)) for v in variables)
-    grads = [tf.random.normal(v.shape) * 1e-3 for v in variables]
-    chosen = original.update_kernel(variables[0].value.handle.device)  # the trainer's, measured once per machine
-    kernels = ["tensorflow"] + (["one_pass"] if native.library("one_pass_adam") is not None else [])
-    updates = {}
-    for name in kernels + ["keras"]:
-        optimizer = original.original_adam(1e-3, fused=name != "keras")
-        optimizer.kernel = name if name != "keras" else None
-        optimizer.build(variables)
-        apply = tf.function(lambda optimizer=optimizer: optimizer.apply_gradients(zip(grads, variables)))
-        updates[name] = lambda apply=apply: (apply(), variables[0][:1].numpy())
-        updates[name]()  # its warm-up: tracing, the moments' first touch
     # The bound: one pass over four buffers of the parameters' size, each read and written to another
     # (a TensorFlow product by a variable: its threads, as the update's; an assign alone may alias, and a
     # NumPy copy, one thread, measured the same on this 2-core machine).
@@ -113,38 +98,30 @@ def update_against_copy(tf, keras, architectures, args) -> None:
     assign = tf.function(lambda: [d.assign(s * one) for d, s in zip(sinks, sources)])
     copy, _ = best_and_median(lambda: (assign(), sinks[0][:1].numpy()), args.repeats)
     gigabytes = 4 * 4 * params / 1e9
-    # The updates and the bound take turns, one run each per round, and their medians are compared: this
-    # machine's memory speed moved by tens of percent between runs a minute apart (the pass 52-91 GB/s),
-    # so figures timed apart could meet different machines.
+    # The updates and the bound take turns (timed apart, the pass ranged 52-91 GB/s across runs).
     one_pass, moved = common.in_place_pass(params)
-    one_pass()
-    rounds = {name: [] for name in [*updates, "pass"]}
-    for _ in range(max(5, 2 * args.repeats)):
-        for name, run in [*updates.items(), ("pass", one_pass)]:
-            began = time.perf_counter()
-            run()
-            rounds[name].append(time.perf_counter() - began)
-    times = {name: statistics.median(rounds[name]) for name in updates}
-    bandwidth = moved / statistics.median(rounds["pass"])
+    rounds = max(5, 2 * args.repeats)
+    times = common.taking_turns({**updates, "pass": one_pass}, rounds)
+    bandwidth = moved / times.pop("pass")
     bound = 7 * 4 * params / bandwidth  # weight, gradient, both moments read; weight and moments written
-    others = "; ".join(f"{KERNEL_NAMES[k]} {times[k]:.3f} s" for k in times if k != chosen)
+    others = "; ".join(f"{common.ADAM_KERNEL_NAMES[k]} {times[k]:.3f} s" for k in times if k != chosen)
     common.record("networks", f"Adam's update, {params / 1e6:.0f} M parameters, the trainer's kernel: "
-                  f"{KERNEL_NAMES[chosen]} ({others}; a copy of the four buffers {copy:.3f} s)", times[chosen], "s",
+                  f"{common.ADAM_KERNEL_NAMES[chosen]} ({others}; a copy of the four buffers {copy:.3f} s)",
+                  times[chosen], "s",
                   bound, f"one in-place pass: 7 x 4 bytes per parameter at {bandwidth / 1e9:.0f} GB/s; medians "
-                  f"of {len(rounds['pass'])} rounds taking turns", ratio=bound / times[chosen], target=">= 0.6")
+                  f"of {rounds} rounds taking turns", ratio=bound / times[chosen], target=">= 0.6")
     print(f"\nAdam's update of {params:,} parameters (NetVLAD k=512, 1 stream): "
-          + ", ".join(f"{KERNEL_NAMES[k]} {times[k]:.3f} s" for k in times)
-          + f" (the trainer's: {KERNEL_NAMES[chosen]}; medians of {len(rounds['pass'])} rounds, taking turns with the "
+          + ", ".join(f"{common.ADAM_KERNEL_NAMES[k]} {times[k]:.3f} s" for k in times)
+          + f" (the trainer's: {common.ADAM_KERNEL_NAMES[chosen]}; medians of {rounds} rounds, taking turns with the "
           f"in-place pass); a copy of weights, gradient and both moments ({gigabytes:.1f} GB "
           f"read, {gigabytes:.1f} GB written) {copy:.3f} s; in-place bandwidth {bandwidth / 1e9:.1f} GB/s, so one pass "
           f"(7 x 4 bytes per parameter) {bound:.3f} s: "
-          + ", ".join(f"{KERNEL_NAMES[k]} reaches {bound / times[k]:.2f} of it" for k in times) + " (target 0.6)")
+          + ", ".join(f"{common.ADAM_KERNEL_NAMES[k]} reaches {bound / times[k]:.2f} of it" for k in times) + " (target 0.6)")
 
 
 # The input gradient's forms (`networks.kernels.INPUT_GRADIENT_FORMS`) as printed.
 INPUT_GRADIENT_LABELS = {"dy_Wt": "dy W'", "W_dyt_t": "(W dy')'", "dy_Wt_batched": "dy W', batched kernel",
                          "W_dyt_t_batched": "(W dy')', batched kernel"}
-KERNEL_NAMES = {"one_pass": "OnePassAdam", "tensorflow": "TensorFlow's ApplyAdam", "keras": "Keras's Adam"}
 
 
 def parts(tf, args) -> None:

@@ -6,9 +6,10 @@ same run; when `bench/run_all.py` runs it, the rows go (one JSON object per line
 
 Also the measures bench_networks.py and bench_spotting.py share: `best_and_median` (timing after a
 warm-up), `step_flops` (a model's matrix-product FLOPs), `matmul_rate` (the float32 matrix-product
-rate they are measured against) and `in_place_pass` / `in_place_bandwidth` (the bound of Adam's update,
-bench_networks.py and bench_adam_peer.py). This module imports no TensorFlow: those that need it take it as an
-argument or import it when called, after the benchmark has set its allocator up.
+rate they are measured against); and what bench_networks.py and bench_adam_peer.py share for Adam's
+update: `adam_updates` (its kernels on NetVLAD k=512's variables), `in_place_pass` (its bound) and
+`taking_turns` (medians of runs that alternate). This module imports no TensorFlow: those that need it
+take it as an argument or import it when called, after the benchmark has set its allocator up.
 """
 from __future__ import annotations
 
@@ -134,14 +135,6 @@ def matmul_rate(tf, repeats: int, dtype: str = "float32") -> float:
     return 2 * 4096 ** 3 / best / 1e9
 
 
-def in_place_bandwidth(params: int, repeats: int) -> float:
-    """Bytes per second read and written by an in-place pass over four float32 buffers of `params`
-    values (`in_place_pass`; best of `repeats`)."""
-    one_pass, moved = in_place_pass(params)
-    best, _ = best_and_median(one_pass, repeats)
-    return moved / best
-
-
 def in_place_pass(params: int):
     """(a function making one in-place pass over four float32 buffers of `params` values, x *= 1 + 1e-7,
     one NumPy thread per core on its own slice; the bytes it reads and writes)."""
@@ -164,3 +157,43 @@ def in_place_pass(params: int):
             t.join()
 
     return one_pass, 4 * 2 * 4 * params
+
+
+def taking_turns(runs: dict, rounds: int) -> dict[str, float]:
+    """Each function's median time over `rounds` rounds in which they take turns, one run each per round
+    (after a warm-up each): this machine's memory speed moved by tens of percent between runs a minute
+    apart, so figures timed one after the other could meet different machines."""
+    for run in runs.values():
+        run()
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            began = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - began)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+# Adam's kernels (`networks.optimizer`) as the benchmarks print them.
+ADAM_KERNEL_NAMES = {"one_pass": "OnePassAdam", "tensorflow": "TensorFlow's ApplyAdam", "keras": "Keras's Adam"}
+
+
+def adam_updates(tf, architectures, frames: int, dim: int, kernels=None) -> tuple[list, str, dict]:
+    """NetVLAD k=512's trainable variables (1 stream), the trainer's Adam kernel (measured once per
+    machine), and for each of `kernels` (keys of ADAM_KERNEL_NAMES; default the trainer's alone) a function
+    making one update of the variables with fixed gradients, each kernel with moments of its own, and
+    reading one value back."""
+    from networks import optimizer as original
+
+    model = architectures.build_model("VideoNetwork", num_frames=frames, video_dim=dim, pooling="VLAD", vlad_k=512)
+    variables = model.trainable_variables
+    grads = [tf.random.normal(v.shape) * 1e-3 for v in variables]
+    chosen = original.update_kernel(variables[0].value.handle.device)
+    updates = {}
+    for name in kernels or [chosen]:
+        optimizer = original.original_adam(1e-3, fused=name != "keras")
+        optimizer.kernel = name if name != "keras" else None
+        optimizer.build(variables)
+        apply = tf.function(lambda optimizer=optimizer: optimizer.apply_gradients(zip(grads, variables)))
+        updates[name] = lambda apply=apply: (apply(), variables[0][:1].numpy())
+    return variables, chosen, updates

@@ -476,8 +476,9 @@ def _vlad_columns_float32(frames, assignment, *centres):
     """`_vlad_columns` for half-precision frames computed in float32 by the fused operation
     (`networks.fused_descriptor`), only its output rounded to the compute dtype (and its gradient taken
     from the compute dtype's upstream gradient): on an AMD EPYC with AVX-512 the fastest half-precision
-    descriptor at NetVLAD k = 512, T = 20 s (0.21 s forward and backward, against 0.29 s for the Gram form
-    and 0.33 s for the residuals rounded; `_measure_half_descriptor`), and the most accurate of the three."""
+    descriptor at NetVLAD k = 512, T = 20 s (0.21-0.23 s forward and backward, against 0.28-0.30 s for the
+    Gram form and 0.29-0.38 s for the residuals rounded; `_measure_half_descriptor`), and the most
+    accurate of the three."""
     columns = fused_descriptor.vlad_columns(ops.cast(frames, tf.float32), assignment, *centres)
     return ops.cast(columns, frames.dtype)
 
