@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 # Every benchmark, one table, printed and written to docs/benchmarks.md (bench/run_all.py;
-# BENCH_ARGS=--quick for a few minutes, BENCH_ARGS="--quick --no_page" to leave the page as it is).
+# BENCH_ARGS=--quick for a few minutes; a partial run leaves the page as it is unless --page PATH is given).
 bench: $(STAMP)
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 

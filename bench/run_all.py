@@ -7,8 +7,9 @@ itself), with `$BENCH_SUMMARY` set: each one records its headline figures there 
 with the bound it was measured against in the same run (the float32 4096^3 matrix product, a memory
 copy, the loop reference, the formula's memory). Then prints the machine's description (processor and
 instructions, cores, memory, TensorFlow build, GPU) and the table, in Markdown, and writes them with the
-date to docs/benchmarks.md (`--page PATH` writes elsewhere, `--page ''` or `--no_page` writes no page,
-e.g. for a quick run made to compare). The page keeps, below this run, the latest run it held for each
+date to docs/benchmarks.md (`--page PATH` writes elsewhere, `--page ''` or `--no_page` writes no page).
+A partial run (`--quick`, `--full_epoch`, or `--only` some of the benchmarks) writes no page unless `--page`
+names one: its rows would replace the full run of its processor kind. The page keeps, below this run, the latest run it held for each
 other processor kind (model and instruction sets: AVX2 only, AVX-512, bfloat16, AMX), so that one page
 shows every kind the project was measured on. Each benchmark's own output goes to
 bench/out/run_all/<name>.log.
@@ -86,8 +87,8 @@ The epoch rows train on a small synthetic set (two steps per epoch; `--full_epoc
 Seconds move from one run to the next with the processor's matrix-product rate: compare ratios, not
 seconds, across runs.
 
-`make bench BENCH_ARGS=--quick` takes a few minutes with smaller sizes; add `--no_page` (or
-`--page PATH`) to keep this page. What the figures mean for the design, and older measurements on
+`make bench BENCH_ARGS=--quick` takes a few minutes with smaller sizes and, like any partial run
+(`--only`, `--full_epoch`), leaves this page as it is unless `--page PATH` is given. What the figures mean for the design, and older measurements on
 other machines: [performance notes]({performance}).
 
 The GPU check, `.venv/bin/python bench/gpu_check.py` (not part of `make bench`), is one prepared run
@@ -105,16 +106,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--full_epoch", action="store_true", help="the epoch benchmark at SoccerNet's size (15 GB)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS))
     parser.add_argument("--logs", default=str(BENCH / "out" / "run_all"), help="folder of each benchmark's output")
-    parser.add_argument("--page", default=str(PAGE),
-                        help="Markdown page to write the machine, the table and the date to ('': none; "
-                             "default: docs/benchmarks.md)")
+    parser.add_argument("--page", default=None,
+                        help="Markdown page to write the machine, the table and the date to ('': none; default: "
+                             "docs/benchmarks.md for a full run, none for a partial one)")
     parser.add_argument("--no_page", action="store_true", help="write no page (as --page '')")
     return parser
 
 
+def partial(args: argparse.Namespace) -> bool:
+    """Whether the run is not `make bench`'s full one: other sizes, or not every benchmark."""
+    return args.quick or args.full_epoch or set(args.only) != set(BENCHMARKS)
+
+
 def page_path(args: argparse.Namespace) -> Path | None:
-    """Where the page goes, or None for no page."""
-    return None if args.no_page or not args.page else Path(args.page)
+    """Where the page goes, or None for no page: `--page` where given, else docs/benchmarks.md for a full run
+    and none for a partial one."""
+    if args.no_page or args.page == "":
+        return None
+    if args.page is None:
+        return None if partial(args) else PAGE
+    return Path(args.page)
 
 
 def table(rows: list[dict], escape: bool = False) -> str:
@@ -232,6 +243,8 @@ def main(argv=None) -> int:
         write_page(page, page_text(page, machine, table(rows, escape=True), time.strftime("%Y-%m-%d"), invocation,
                                    failed, note=f"It took {took}.", previous=previous))
         print(f"\nwritten: {page}")
+    elif args.page is None and not args.no_page:
+        print(f"\n{PAGE.relative_to(TOP)} not written: a partial run (--quick, --full_epoch or --only); --page PATH writes one")
     if failed:
         print(f"\nfailed: {', '.join(failed)} (see their logs)", file=sys.stderr)
         return 1

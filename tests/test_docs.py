@@ -419,7 +419,13 @@ def test_the_benchmark_page_keeps_the_latest_run_of_each_processor_kind(tmp_path
 
 def test_run_all_page_flags():
     parser = run_all().build_parser()
-    assert Path(parser.parse_args([]).page) == TOP / "docs" / "benchmarks.md"
+    page_path = run_all().page_path
+    assert page_path(parser.parse_args([])) == TOP / "docs" / "benchmarks.md"
+    # A partial run (other sizes, some benchmarks) would replace its processor kind's full run: no page unless named.
+    for partial in (["--quick"], ["--full_epoch"], ["--only", "networks", "spotting"]):
+        assert page_path(parser.parse_args(partial)) is None
+        assert page_path(parser.parse_args([*partial, "--page", "x.md"])) == Path("x.md")
+    assert page_path(parser.parse_args(["--only", *run_all().BENCHMARKS])) == TOP / "docs" / "benchmarks.md"
     assert parser.parse_args(["--page", "x.md"]).page == "x.md"
     assert run_all().page_path(parser.parse_args(["--page", ""])) is None
     assert run_all().page_path(parser.parse_args(["--no_page"])) is None
