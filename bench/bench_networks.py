@@ -252,7 +252,9 @@ def make_step(tf, keras, model, learning_rate=1e-3, fused=True):
     return step, gradients, apply
 
 
-def measure(tf, keras, architectures, label, architecture, pooling, k, args, weights=None):
+def measure(tf, keras, architectures, label, architecture, pooling, k, args, reference, weights=None):
+    """One configuration's step, forward+backward and Adam; the forward+backward timed in turns with
+    `reference` (a `common.MatmulReference`), whose best rate in those turns is the row's "reference"."""
     model = architectures.build_model(architecture, num_frames=args.frames, video_dim=args.dim, audio_dim=args.dim,
                                       pooling=pooling, vlad_k=k)
     if weights is not None:
@@ -270,25 +272,27 @@ def measure(tf, keras, architectures, label, architecture, pooling, k, args, wei
     flops = step_flops(model, args.batch)
     step_best, step_median = best_and_median(lambda: step(inputs, labels).numpy(), args.repeats)
     grads = gradients(inputs, labels)[1]
-    grad_best, _ = best_and_median(lambda: gradients(inputs, labels)[0].numpy(), args.repeats)
+    grad_best, _, rate = common.beside(lambda: gradients(inputs, labels)[0].numpy(), reference, args.repeats)
     apply_best, _ = best_and_median(lambda: (apply(grads), model.trainable_variables[0].numpy()), args.repeats)
     return {"label": label, "params": model.count_params(), "flops": flops, "step": step_best,
-            "step_median": step_median, "grad": grad_best, "apply": apply_best, "weights": initial,
+            "step_median": step_median, "grad": grad_best, "reference": rate, "apply": apply_best, "weights": initial,
             "logits": logits.numpy(), "loss": loss}
 
 
 def record_rows(rows, reference_rate: float, full_rows=None, half_rate: float | None = None) -> None:
     """run_all's rows: each configuration's forward+backward (what the targets are about), in float32
-    against the products at the same-run matmul rate, in mixed_bfloat16 (`full_rows` given) against the
-    same configuration's float32 forward+backward (the ratio is the speed-up)."""
+    against its products at the matmul rate measured in turns with it (the row's "reference"), in
+    mixed_bfloat16 (`full_rows` given) against the same configuration's float32 forward+backward (the
+    ratio is the speed-up; `reference_rate`, the run's float32 rate, only gives its rate beside)."""
     for i, row in enumerate(rows):
         rate = row["flops"]["total"] / row["grad"] / 1e9
         what = (f"training forward+backward, batch 256, {row['label']}, "
                 f"{'float32' if full_rows is None else 'mixed_bfloat16'} (whole step with Adam {row['step']:.2f} s"
                 f"{'' if full_rows is None else f'; {rate / reference_rate:.2f} of the float32 matmul rate'})")
         if full_rows is None:
-            common.record("networks", what, row["grad"], "s", row["flops"]["total"] / reference_rate / 1e9,
-                          "its products at the float32 4096^3 matmul rate", ratio=rate / reference_rate,
+            common.record("networks", what, row["grad"], "s", row["flops"]["total"] / row["reference"] / 1e9,
+                          "its products at the float32 4096^3 matmul rate, timed in turns with it",
+                          ratio=rate / row["reference"],
                           target=">= 0.8 (NetVLAD k=512)" if row["label"].startswith("NetVLAD k=512") else "")
         else:
             # The target: 0.8 of what the products alone would gain (the same run's bfloat16 / float32 rates).
@@ -301,14 +305,14 @@ def record_rows(rows, reference_rate: float, full_rows=None, half_rate: float | 
 def print_table(rows, reference_rate: float, title: str) -> None:
     print(f"\n{title}")
     header = (f"{'configuration':<26} {'params':>12} {'GFLOP/step':>10} {'step s':>8} {'median':>8} "
-              f"{'fwd+bwd s':>9} {'Adam s':>7} {'GFLOP/s':>8} {'/ matmul':>8}")
+              f"{'fwd+bwd s':>9} {'Adam s':>7} {'GFLOP/s':>8} {'/ matmul':>8} {'fwd+bwd / its turns':>20}")
     print(header)
     print("-" * len(header))
     for row in rows:
         rate = row["flops"]["total"] / row["step"] / 1e9
         print(f"{row['label']:<26} {row['params']:>12,} {row['flops']['total'] / 1e9:>10.1f} {row['step']:>8.3f} "
               f"{row['step_median']:>8.3f} {row['grad']:>9.3f} {row['apply']:>7.3f} {rate:>8.1f} "
-              f"{rate / reference_rate:>8.2f}")
+              f"{rate / reference_rate:>8.2f} {row['flops']['total'] / row['grad'] / 1e9 / row['reference']:>20.2f}")
 
 
 def compare_allocators(args) -> int:
@@ -356,17 +360,20 @@ def main(argv=None) -> int:
     print(f"allocator: {allocator}")
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs; batch {args.batch}, "
           f"{args.frames} frames, {args.dim}-d streams; best of {args.repeats} after a warm-up")
-    before = matmul_rate(tf, args.repeats)
-    rows = [measure(tf, keras, architectures, *config, args) for config in configs]
-    after = matmul_rate(tf, args.repeats)
-    reference = max(before, after)
-    print(f"matmul 4096^3 float32: {before:.1f} GFLOP/s before, {after:.1f} after; reference {reference:.1f}")
+    turns = common.MatmulReference(tf)
+    before = max(turns.once() for _ in range(args.repeats))
+    rows = [measure(tf, keras, architectures, *config, args, turns) for config in configs]
+    after = max(turns.once() for _ in range(args.repeats))
+    reference = max(before, after, *(row["reference"] for row in rows))
+    print(f"matmul 4096^3 float32: {before:.1f} GFLOP/s before, {after:.1f} after, "
+          + ", ".join(f"{row['reference']:.1f}" for row in rows) + f" in turns with each forward+backward; "
+          f"reference {reference:.1f} (the last column: each forward+backward against its own turns' rate)")
     print_table(rows, reference, f"float32 (Adam: {args.optimizer})")
     record_rows(rows, reference)
     for row in rows:
         if row["label"].startswith("NetVLAD k=512, 1 stream"):
-            ratio = row["flops"]["total"] / row["grad"] / 1e9 / reference
-            print(f"NetVLAD k=512 (1 stream) float32 forward+backward: {ratio:.2f} of the matmul rate "
+            ratio = row["flops"]["total"] / row["grad"] / 1e9 / row["reference"]
+            print(f"NetVLAD k=512 (1 stream) float32 forward+backward: {ratio:.2f} of the matmul rate in its turns "
                   f"({'meets' if ratio >= TARGET_RATIO else 'below'} the {TARGET_RATIO} target); whole step "
                   f"{row['flops']['total'] / row['step'] / 1e9 / reference:.2f}")
 
@@ -377,7 +384,7 @@ def main(argv=None) -> int:
               + ")")
         return 0
     with precision_scope("bfloat16"):
-        half = [measure(tf, keras, architectures, *config, args, weights=row["weights"])
+        half = [measure(tf, keras, architectures, *config, args, turns, weights=row["weights"])
                 for config, row in zip(configs, rows)]
     half_rate = matmul_rate(tf, args.repeats, "bfloat16")
     print_table(half, reference, f"mixed_bfloat16 (rates against the float32 matmul; the bfloat16 4096^3 product: "

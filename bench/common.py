@@ -5,9 +5,9 @@ same run; when `bench/run_all.py` runs it, the rows go (one JSON object per line
 `$BENCH_SUMMARY`, otherwise nowhere: each benchmark prints its own figures as before.
 
 Also the measures bench_networks.py and bench_spotting.py share: `best_and_median` (timing after a
-warm-up), `step_flops` (a model's matrix-product FLOPs), `matmul_rate` (the float32 matrix-product
-rate they are measured against); and what bench_networks.py and bench_adam_peer.py share for Adam's
-update: `adam_updates` (its kernels on NetVLAD k=512's variables), `in_place_pass` (its bound) and
+warm-up), `step_flops` (a model's matrix-product FLOPs), `MatmulReference` and `matmul_rate` (the float32
+matrix-product rate they are measured against) and `beside` (a figure timed in turns with that
+product); and what bench_networks.py and bench_adam_peer.py share for Adam's update: `adam_updates` (its kernels on NetVLAD k=512's variables), `in_place_pass` (its bound) and
 `taking_turns` (medians of runs that alternate). This module imports no TensorFlow: those that need it
 take it as an argument or import it when called, after the benchmark has set its allocator up.
 """
@@ -126,13 +126,41 @@ def step_flops(model, batch: int) -> dict[str, float]:
     return {"forward": forward, "backward": backward, "total": forward + backward}
 
 
+class MatmulReference:
+    """A (4096 x 4096) x (4096 x 4096) product in `dtype` (float32, or bfloat16), compiled and warmed up;
+    `once()` runs it and gives its rate in GFLOP/s, so that a benchmark can run it in turns with what it
+    measures against it (`beside`)."""
+
+    def __init__(self, tf, dtype: str = "float32"):
+        a = tf.cast(tf.random.normal((4096, 4096)), dtype)
+        b = tf.cast(tf.random.normal((4096, 4096)), dtype)
+        self._product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)[0]))
+        self._product().numpy()  # tracing, first allocations
+
+    def once(self) -> float:
+        began = time.perf_counter()
+        self._product().numpy()
+        return 2 * 4096 ** 3 / (time.perf_counter() - began) / 1e9
+
+
 def matmul_rate(tf, repeats: int, dtype: str = "float32") -> float:
     """GFLOP/s of a (4096 x 4096) x (4096 x 4096) product in `dtype` (float32, or bfloat16), best of `repeats`."""
-    a = tf.cast(tf.random.normal((4096, 4096)), dtype)
-    b = tf.cast(tf.random.normal((4096, 4096)), dtype)
-    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)[0]))
-    best, _ = best_and_median(lambda: product().numpy(), repeats)
-    return 2 * 4096 ** 3 / best / 1e9
+    reference = MatmulReference(tf, dtype)
+    return max(reference.once() for _ in range(repeats))
+
+
+def beside(fn, reference: MatmulReference, repeats: int) -> tuple[float, float, float]:
+    """`fn` timed `repeats` times after a warm-up, each run followed by one run of `reference`: (fn's best
+    time, its median, the reference's best rate in those turns). The rate a figure is measured against
+    comes from the same minute as the figure: this shared machine's speed moved by 10-30 % between runs."""
+    fn()  # warm-up (tracing, first allocations)
+    times, rates = [], []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+        rates.append(reference.once())
+    return min(times), statistics.median(times), max(rates)
 
 
 def in_place_pass(params: int):
