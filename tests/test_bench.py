@@ -1,0 +1,54 @@
+"""The benchmarks' shared timing (bench/common.py): what a ratio in `make bench` is measured against.
+
+`beside` runs a figure and its reference in turns, so that the reference's rate comes from the same
+minutes as the figure; `taking_turns` gives the median of runs that alternate. Checked with fake
+clocks, without timing anything real."""
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+
+@pytest.fixture
+def common(monkeypatch):
+    module = importlib.import_module("bench.common")
+    clock = {"now": 0.0}
+    monkeypatch.setattr(module.time, "perf_counter", lambda: clock["now"])
+    return module, clock
+
+
+def test_beside_runs_the_reference_after_each_run_and_keeps_its_best_rate_in_those_turns(common):
+    module, clock = common
+    calls = []
+    durations = iter([9.0, 3.0, 1.0, 2.0])  # the warm-up, then three timed runs
+
+    def figure():
+        calls.append("figure")
+        clock["now"] += next(durations)
+
+    class Reference:
+        rates = iter([100.0, 150.0, 120.0])
+
+        def once(self):
+            calls.append("reference")
+            return next(self.rates)
+
+    best, median, rate = module.beside(figure, Reference(), 3)
+    assert calls == ["figure"] + ["figure", "reference"] * 3  # the warm-up is not timed, nor followed
+    assert (best, median, rate) == (1.0, 2.0, 150.0)
+
+
+def test_taking_turns_alternates_the_runs_and_gives_medians(common):
+    module, clock = common
+    order = []
+
+    def run(name, seconds):
+        def one():
+            order.append(name)
+            clock["now"] += seconds.pop(0)
+        return one
+
+    medians = module.taking_turns({"a": run("a", [0, 1.0, 5.0, 2.0]), "b": run("b", [0, 4.0, 3.0, 6.0])}, 3)
+    assert order == ["a", "b"] + ["a", "b"] * 3  # one warm-up each, then one run each per round
+    assert medians == {"a": 2.0, "b": 4.0}
