@@ -7,7 +7,7 @@ The project does not install PyTorch: give the Python of any environment that ha
 That Python runs this file as a child (`--peer`) which makes parameters of the same shapes as the
 model's variables, gradients of the same size, and `torch.optim.Adam(..., fused=True)` (and the
 `foreach` form, PyTorch's default on a CPU); both processes stay alive and take turns, one update each
-per round (`common.taking_turns`), so that the machine's load falls on both alike, each timed from this
+per round (`common.turn_times`), so that the machine's load falls on both alike, each timed from this
 process (ours around a compiled call and a read of one value, PyTorch's around a request to its process
 and the answer: well under a millisecond each). In the same turns, the bound of `bench_networks.py`:
 one in-place pass over weight, gradient and both moments (`common.in_place_pass`, 7 x 4 bytes per
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -96,8 +97,9 @@ def main(argv=None) -> int:
             return run
 
         one_pass, moved = common.in_place_pass(params)
-        medians = common.taking_turns({"ours": updates[chosen], "fused": theirs("fused"),
-                                       "foreach": theirs("foreach"), "pass": one_pass}, args.rounds)
+        times = common.turn_times({"ours": updates[chosen], "fused": theirs("fused"), "foreach": theirs("foreach"),
+                                   "pass": one_pass}, args.rounds)
+        medians = {name: statistics.median(t) for name, t in times.items()}
     except BaseException:
         child.kill()
         raise
@@ -118,6 +120,10 @@ def main(argv=None) -> int:
         print(f"  {label:<42} median {medians[key]:.3f} s, {bound / medians[key]:.2f} of the in-place pass")
     print(f"ours / PyTorch fused (medians): {medians['ours'] / medians['fused']:.2f} "
           f"({'at least as fast' if medians['ours'] <= medians['fused'] else 'slower'})")
+    # Round by round: the two updates of one round met the same machine.
+    paired = sorted(o / f for o, f in zip(times["ours"], times["fused"]))
+    print(f"ours / PyTorch fused, round by round: median {statistics.median(paired):.2f}, from {paired[0]:.2f} to "
+          f"{paired[-1]:.2f}; ours at least as fast in {sum(r <= 1 for r in paired)} of {len(paired)} rounds")
     return 0
 
 

@@ -187,10 +187,11 @@ def in_place_pass(params: int):
     return one_pass, 4 * 2 * 4 * params
 
 
-def taking_turns(runs: dict, rounds: int) -> dict[str, float]:
-    """Each function's median time over `rounds` rounds in which they take turns, one run each per round
-    (after a warm-up each): this machine's memory speed moved by tens of percent between runs a minute
-    apart, so figures timed one after the other could meet different machines."""
+def turn_times(runs: dict, rounds: int) -> dict[str, list[float]]:
+    """Each function's times over `rounds` rounds in which they take turns, one run each per round (after a
+    warm-up each): this machine's memory speed moved by tens of percent between runs a minute apart, so
+    figures timed one after the other could meet different machines; the i-th times of two functions
+    come from the same round."""
     for run in runs.values():
         run()
     times = {name: [] for name in runs}
@@ -199,7 +200,12 @@ def taking_turns(runs: dict, rounds: int) -> dict[str, float]:
             began = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - began)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def taking_turns(runs: dict, rounds: int) -> dict[str, float]:
+    """Each function's median time over `rounds` rounds taking turns (`turn_times`)."""
+    return {name: statistics.median(t) for name, t in turn_times(runs, rounds).items()}
 
 
 # Adam's kernels (`networks.optimizer`) as the benchmarks print them.
