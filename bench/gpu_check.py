@@ -14,7 +14,14 @@ Items, each a real entry point in a child process, bounded in time:
 - one minute of video extraction, ResNet-152 (bench/bench_extraction.py, float32).
 It prints, and writes to --out as Markdown, each item's wall time and the lines of its output that carry its
 figures. Items that would start with less than 20 s of the budget left are reported as skipped. Without a GPU
-it still runs (CPU only), which is how it was tried.
+it still runs (CPU only), which is how it was tried. Where nvidia-smi lists a GPU that TensorFlow does not
+see (a CPU build of TensorFlow, or CUDA libraries it cannot load), it says so in one line and exits with
+code 2 before running anything: its "GPU" figures would be the CPU's.
+
+It needs the project's environment with TensorFlow's CUDA libraries on that machine (`make install GPU=1`:
+TensorFlow 2.21's wheel for Python 3.12 is 573 MB, and its `and-cuda` extra adds NVIDIA's CUDA 12 libraries,
+cuDNN, cuBLAS and the rest, a few GB), so a GPU machine that can fetch nothing and has no TensorFlow of its
+own cannot run it.
 """
 from __future__ import annotations
 
@@ -35,6 +42,17 @@ import common  # noqa: E402  (bench/ is the script's folder)
 PY = sys.executable
 DEVICES = ("import tensorflow as tf; print('TensorFlow', tf.__version__, 'sees', "
            "[d.name for d in tf.config.list_physical_devices()])")
+TENSORFLOW_GPUS = "import tensorflow as tf; print(len(tf.config.list_physical_devices('GPU')))"
+
+
+def tensorflow_gpus() -> tuple[int, str]:
+    """How many GPUs TensorFlow sees in a child process (-1 where it could not say), and its last line."""
+    try:
+        done = subprocess.run([PY, "-c", TENSORFLOW_GPUS], cwd=TOP, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return -1, "timed out after 120 s"
+    last = (done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or ["?"])[-1]
+    return (int(last) if done.returncode == 0 and last.isdigit() else -1), last
 
 
 def items(data: Path, tflog: Path) -> list[tuple]:
@@ -87,6 +105,12 @@ def main() -> int:
     args = parser.parse_args()
     began = time.perf_counter()
     gpu = common.gpus()
+    if gpu != "none":
+        seen, said = tensorflow_gpus()
+        if seen < 1:
+            print(f"{PY}: nvidia-smi lists {gpu}, but TensorFlow sees no GPU ({said}): a CPU build of TensorFlow or "
+                  "CUDA libraries it cannot load (make install GPU=1); nothing run")
+            return 2
     report = [f"# GPU check ({time.strftime('%Y-%m-%d %H:%M')})", "", f"machine: {common.machine()}", ""]
     print("\n".join(report), flush=True)
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:

@@ -1,4 +1,5 @@
-"""The benchmarks' shared timing (bench/common.py): what a ratio in `make bench` is measured against.
+"""The benchmarks' shared timing (bench/common.py), what a ratio in `make bench` is measured against, and
+the GPU check's refusal of a GPU that TensorFlow does not see.
 
 `beside` runs a figure and its reference in turns, so that the reference's rate comes from the same
 minutes as the figure; `taking_turns` gives the median of runs that alternate. Checked with fake
@@ -52,3 +53,27 @@ def test_taking_turns_alternates_the_runs_and_gives_medians(common):
     medians = module.taking_turns({"a": run("a", [0, 1.0, 5.0, 2.0]), "b": run("b", [0, 4.0, 3.0, 6.0])}, 3)
     assert order == ["a", "b"] + ["a", "b"] * 3  # one warm-up each, then one run each per round
     assert medians == {"a": 2.0, "b": 4.0}
+
+
+def test_the_gpu_check_refuses_a_gpu_that_tensorflow_does_not_see(tmp_path):
+    """nvidia-smi lists a GPU (a stand-in script on PATH) that this CPU TensorFlow cannot see: one line, exit
+    code 2, no report, before any item runs."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    top = Path(__file__).resolve().parent.parent
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    smi = tools / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3, 81559 MiB'\n")
+    smi.chmod(0o755)
+    report = tmp_path / "gpu_check.md"
+    done = subprocess.run([sys.executable, str(top / "bench" / "gpu_check.py"), "--out", str(report)], cwd=top,
+                          env=dict(os.environ, PATH=f"{tools}{os.pathsep}{os.environ['PATH']}"),
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "NVIDIA H100 80GB HBM3" in done.stdout and "TensorFlow sees no GPU" in done.stdout
+    assert "nothing run" in done.stdout and "## devices" not in done.stdout
+    assert not report.exists()
