@@ -162,11 +162,11 @@ def parts(tf, args) -> None:
         v, w, dy = (tf.cast(t, dtype) for t in (pooled, weights, upstream))
         print(f"hidden projection ({dtype.name}), each product's forms (* the one `product_forms` takes here):")
         for (product, form), function in (
-                (("forward", "V W"), lambda: tf.linalg.matmul(v, w)),
-                (("forward", "(W' V')'"), lambda: tf.transpose(tf.linalg.matmul(w, v, transpose_a=True,
-                                                                                   transpose_b=True))),
-                (("weight gradient", "V' dy"), lambda: tf.linalg.matmul(v, dy, transpose_a=True)),
-                *((("input gradient", INPUT_GRADIENT_LABELS[name]), lambda form=form: form(dy, w))
+                (("forward", "V W"), lambda v=v, w=w: tf.linalg.matmul(v, w)),
+                (("forward", "(W' V')'"), lambda v=v, w=w: tf.transpose(tf.linalg.matmul(w, v, transpose_a=True,
+                                                                                             transpose_b=True))),
+                (("weight gradient", "V' dy"), lambda v=v, dy=dy: tf.linalg.matmul(v, dy, transpose_a=True)),
+                *((("input gradient", INPUT_GRADIENT_LABELS[name]), lambda form=form, dy=dy, w=w: form(dy, w))
                   for name, form in K.INPUT_GRADIENT_FORMS.items())):
             mark = "*" if taken(dtype, product, form) else " "
             timed(f"{mark} {product}: {form}", function, flops=hidden)
@@ -177,13 +177,13 @@ def parts(tf, args) -> None:
     x16, w16 = tf.cast(x32, tf.bfloat16), tf.cast(weights, tf.bfloat16)
     del weights
     print("descriptor and projection, bfloat16, not training (prediction, spotting):")
-    timed("the descriptor (_vlad_columns_half), then the projection", lambda: K._projection(
+    timed("the descriptor (_vlad_columns_half), then the projection", lambda w16=w16: K._projection(
         tf.reshape(K._vlad_columns_half(x16, a, centres), (b, -1)), w16))
     timed("the centres' part projected apart (_vlad_projection_half)",
-          lambda: K._vlad_projection_half(x16, a, centres, w16))
+          lambda w16=w16: K._vlad_projection_half(x16, a, centres, w16))
     centre_weights = K._centre_weights(centres, w16)
     timed("the same, the centres' weights given (per-frame spotting)",
-          lambda: K._vlad_projection_half(x16, a, centres, w16, centre_weights))
+          lambda w16=w16: K._vlad_projection_half(x16, a, centres, w16, centre_weights))
     del w16
     columns_upstream = rng.normal((b, d, k))
     print("descriptor:")
