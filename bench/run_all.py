@@ -85,7 +85,10 @@ official package; for the
 for the epoch's `--micro_batch auto` rows, the measured peak over the estimate the choice was made on.
 The epoch rows train on a small synthetic set (two steps per epoch; `--full_epoch`: SoccerNet's size).
 Seconds move from one run to the next with the processor's matrix-product rate: compare ratios, not
-seconds, across runs.
+seconds, across runs. Where the machine is shared, its speed moves within a run too: the float32
+training and spotting rows are measured against the matrix product run in turns with their own runs
+(one product after each, the best of those), and the Adam row against the in-place pass in turns with
+the updates (medians).
 
 `make bench BENCH_ARGS=--quick` takes a few minutes with smaller sizes and, like any partial run
 (`--only`, `--full_epoch`), leaves this page as it is unless `--page PATH` is given. What the figures mean for the design, and older measurements on
@@ -95,8 +98,9 @@ The GPU check, `.venv/bin/python bench/gpu_check.py` (not part of `make bench`),
 for a GPU machine, under 8 minutes: the devices, the distribution tests, an epoch of NetVLAD k = 512
 with `--micro_batch auto` (its choice and the GPU's peak memory), a training step, spotting a half, the
 evaluator's engines on 200 halves and a minute of video extraction, each on the GPU and beside it on the
-CPU alone. It writes `bench/out/gpu_check.md`; where that report holds a GPU run, `make bench` appends
-it below.
+CPU alone. It needs the project's environment with TensorFlow's CUDA libraries on that machine
+(`make install GPU=1`) and refuses, in one line, a GPU that TensorFlow does not see. It writes
+`bench/out/gpu_check.md`; where that report holds a GPU run, `make bench` appends it below.
 """
 
 
