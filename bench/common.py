@@ -7,9 +7,10 @@ same run; when `bench/run_all.py` runs it, the rows go (one JSON object per line
 Also the measures bench_networks.py and bench_spotting.py share: `best_and_median` (timing after a
 warm-up), `step_flops` (a model's matrix-product FLOPs), `MatmulReference` and `matmul_rate` (the float32
 matrix-product rate they are measured against) and `beside` (a figure timed in turns with that
-product); and what bench_networks.py and bench_adam_peer.py share for Adam's update: `adam_updates` (its kernels on NetVLAD k=512's variables), `in_place_pass` (its bound) and
-`taking_turns` (medians of runs that alternate). This module imports no TensorFlow: those that need it
-take it as an argument or import it when called, after the benchmark has set its allocator up.
+product); and what bench_networks.py and bench_adam_peer.py share for Adam's update: `adam_updates`
+(its kernels on NetVLAD k=512's variables), `in_place_pass` (its bound) and `turn_times` (the times of
+runs that alternate). This module imports no TensorFlow: those that need it take it as an argument or
+import it when called, after the benchmark has set its allocator up.
 """
 from __future__ import annotations
 
@@ -202,10 +203,6 @@ def turn_times(runs: dict, rounds: int) -> dict[str, list[float]]:
             times[name].append(time.perf_counter() - began)
     return times
 
-
-def taking_turns(runs: dict, rounds: int) -> dict[str, float]:
-    """Each function's median time over `rounds` rounds taking turns (`turn_times`)."""
-    return {name: statistics.median(t) for name, t in turn_times(runs, rounds).items()}
 
 
 # Adam's kernels (`networks.optimizer`) as the benchmarks print them.

@@ -2,7 +2,7 @@
 the GPU check's refusal of a GPU that TensorFlow does not see.
 
 `beside` runs a figure and its reference in turns, so that the reference's rate comes from the same
-minutes as the figure; `taking_turns` gives the median of runs that alternate. Checked with fake
+minutes as the figure; `turn_times` gives the times of runs that alternate, round by round. Checked with fake
 clocks, without timing anything real."""
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_beside_runs_the_reference_after_each_run_and_keeps_its_best_rate_in_tho
     assert (best, median, rate) == (1.0, 2.0, 150.0)
 
 
-def test_taking_turns_alternates_the_runs_and_gives_medians(common):
+def test_turn_times_alternates_the_runs_and_keeps_each_rounds_times(common):
     module, clock = common
     order = []
 
@@ -50,9 +50,9 @@ def test_taking_turns_alternates_the_runs_and_gives_medians(common):
             clock["now"] += seconds.pop(0)
         return one
 
-    medians = module.taking_turns({"a": run("a", [0, 1.0, 5.0, 2.0]), "b": run("b", [0, 4.0, 3.0, 6.0])}, 3)
+    times = module.turn_times({"a": run("a", [0, 1.0, 5.0, 2.0]), "b": run("b", [0, 4.0, 3.0, 6.0])}, 3)
     assert order == ["a", "b"] + ["a", "b"] * 3  # one warm-up each, then one run each per round
-    assert medians == {"a": 2.0, "b": 4.0}
+    assert times == {"a": [1.0, 5.0, 2.0], "b": [4.0, 3.0, 6.0]}  # the i-th times of both: the same round
 
 
 def test_the_gpu_check_refuses_a_gpu_that_tensorflow_does_not_see(tmp_path):
