@@ -1,6 +1,6 @@
 """The original's Adam (networks/optimizer.py): the fused update against Keras's own and against the
 formula written out in NumPy; this project's one-pass kernel (networks/one_pass_adam.cc) against
-TensorFlow's, bit for bit, its choice, and TensorFlow's kernel where it cannot be built."""
+TensorFlow's, bit for bit, its choice and that of its loop, and TensorFlow's kernel where it cannot be built."""
 from __future__ import annotations
 
 import json
@@ -113,6 +113,42 @@ def test_the_kernel_is_measured_cached_and_fixed_by_the_environment(tmp_path, mo
     assert opt.update_kernel("/device:GPU:0") == "tensorflow" and opt.update_kernel("", "bfloat16") == "tensorflow"
     assert opt.update_kernel("/device:GPU:0", fixed="one_pass") == "tensorflow"
     assert opt.update_kernel("") == "one_pass" and opt.update_kernel("", fixed="tensorflow") == "tensorflow"
+
+
+def test_the_loop_is_measured_on_buffers_that_alias_cached_fixed_and_given_to_the_kernel(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    # The measurement's buffers alias modulo 4 KiB, as the model's variable and moments do: else it would
+    # time the staged loop where the in-place one meets no aliasing, and choose for nothing.
+    timed = opt._at_rest()
+    offsets = [np.from_dlpack(b.read_value() if isinstance(b, tf.Variable) else b).ctypes.data % 4096
+               for b in timed.buffers]
+    assert max(offsets) - min(offsets) < 512, offsets
+    del timed
+    monkeypatch.setenv(measured.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(measured.MEASURE_ENV, "1")
+    monkeypatch.setattr(opt, "_LOOP", [])
+    choice = opt.one_pass_loop()
+    (measurement,) = json.loads((tmp_path / measured.CACHE_FILE).read_text())["adam_loop"].values()
+    assert choice in opt.LOOP_PATHS and measurement["choice"] == choice
+    assert set(measurement["seconds"]) == {"staged", "in_place"}
+    # Fixed by the environment, and given to the kernel as its `path` unless the caller names one.
+    monkeypatch.setattr(opt, "_LOOP", [])
+    monkeypatch.setenv(measured.CHOICE_ENV + "ADAM_LOOP", "in_place")
+    paths = []
+
+    class Library:
+        def one_pass_adam(self, **inputs):
+            paths.append(inputs["path"])
+
+    monkeypatch.setattr(native, "library", lambda name: Library())
+    opt._one_pass_adam(var=None)
+    opt._one_pass_adam(var=None, path="staged")
+    assert paths == ["in_place", "staged"]
+    monkeypatch.setattr(opt, "_LOOP", [])
+    monkeypatch.setenv(measured.CHOICE_ENV + "ADAM_LOOP", "staged")
+    opt._one_pass_adam(var=None)
+    assert paths[-1] == "auto"  # staged where the buffers alias, the kernel's own rule
 
 
 @pytest.mark.parametrize("compiler", ["missing", "failing"])
