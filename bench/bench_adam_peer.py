@@ -59,6 +59,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.peer:
         return peer()
+    if args.rounds < 1:
+        print(f"--rounds {args.rounds}: at least 1")
+        return 2
     if not args.torch_python:
         print("no --torch_python given: nothing to compare with (the project does not install PyTorch)")
         return 2

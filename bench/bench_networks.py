@@ -115,7 +115,8 @@ def update_against_copy(tf, keras, architectures, args) -> None:
                   f"{common.ADAM_KERNEL_NAMES[chosen]} ({others}; a copy of the four buffers {copy:.3f} s)",
                   times[chosen], "s",
                   bound, f"one in-place pass: 7 x 4 bytes per parameter at {bandwidth / 1e9:.0f} GB/s; medians "
-                  f"of {rounds} rounds taking turns, the ratio round by round", ratio=reaches[chosen], target=">= 0.6")
+                  f"of {rounds} rounds taking turns; the ratio: the median of each round's pass over its update",
+                  ratio=reaches[chosen], target=">= 0.6")
     print(f"\nAdam's update of {params:,} parameters (NetVLAD k=512, 1 stream): "
           + ", ".join(f"{common.ADAM_KERNEL_NAMES[k]} {times[k]:.3f} s" for k in times)
           + f" (the trainer's: {common.ADAM_KERNEL_NAMES[chosen]}; medians of {rounds} rounds, taking turns with the "
@@ -290,7 +291,8 @@ def record_rows(rows, reference_rate: float, full_rows=None, half_rate: float | 
     """run_all's rows: each configuration's forward+backward (what the targets are about), in float32
     against its products at the matmul rate measured in turns with it (the row's "reference"), in
     mixed_bfloat16 (`full_rows` given) against the same configuration's float32 forward+backward (the
-    ratio is the speed-up; `reference_rate`, the run's float32 rate, only gives its rate beside)."""
+    ratio is the speed-up; `reference_rate`, the run's float32 rate, gives its rate beside and, with
+    `half_rate`, its target)."""
     for i, row in enumerate(rows):
         rate = row["flops"]["total"] / row["grad"] / 1e9
         what = (f"training forward+backward, batch 256, {row['label']}, "

@@ -107,8 +107,12 @@ def main() -> int:
     gpu = common.gpus()
     if gpu != "none":
         seen, said = tensorflow_gpus()
-        if seen < 1:
-            print(f"{PY}: nvidia-smi lists {gpu}, but TensorFlow sees no GPU ({said}): a CPU build of TensorFlow or "
+        if seen == -1:
+            print(f"{PY}: nvidia-smi lists {gpu}, but TensorFlow could not be asked for its GPUs ({said}); "
+                  "nothing run")
+            return 2
+        if seen == 0:
+            print(f"{PY}: nvidia-smi lists {gpu}, but TensorFlow sees no GPU: a CPU build of TensorFlow or "
                   "CUDA libraries it cannot load (make install GPU=1); nothing run")
             return 2
     report = [f"# GPU check ({time.strftime('%Y-%m-%d %H:%M')})", "", f"machine: {common.machine()}", ""]

@@ -7,6 +7,7 @@ clocks, without timing anything real."""
 from __future__ import annotations
 
 import importlib
+import types
 
 import pytest
 
@@ -15,7 +16,7 @@ import pytest
 def common(monkeypatch):
     module = importlib.import_module("bench.common")
     clock = {"now": 0.0}
-    monkeypatch.setattr(module.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(module, "time", types.SimpleNamespace(perf_counter=lambda: clock["now"]))
     return module, clock
 
 
@@ -31,8 +32,9 @@ def test_beside_runs_the_reference_after_each_run_and_keeps_its_best_rate_in_tho
     class Reference:
         rates = iter([100.0, 150.0, 120.0])
 
-        def once(self):
+        def once(self):  # an hour each, on the same clock: not in the figure's times
             calls.append("reference")
+            clock["now"] += 3600.0
             return next(self.rates)
 
     best, median, rate = module.beside(figure, Reference(), 3)
@@ -71,7 +73,8 @@ def test_the_gpu_check_refuses_a_gpu_that_tensorflow_does_not_see(tmp_path):
     smi.chmod(0o755)
     report = tmp_path / "gpu_check.md"
     done = subprocess.run([sys.executable, str(top / "bench" / "gpu_check.py"), "--out", str(report)], cwd=top,
-                          env=dict(os.environ, PATH=f"{tools}{os.pathsep}{os.environ['PATH']}"),
+                          env=dict(os.environ, PATH=f"{tools}{os.pathsep}{os.environ['PATH']}",
+                                   CUDA_VISIBLE_DEVICES="-1"),  # on a GPU machine too, TensorFlow sees none
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "NVIDIA H100 80GB HBM3" in done.stdout and "TensorFlow sees no GPU" in done.stdout
