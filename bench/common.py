@@ -8,8 +8,8 @@ Also the measures bench_networks.py and bench_spotting.py share: `best_and_media
 warm-up), `step_flops` (a model's matrix-product FLOPs), `MatmulReference` and `matmul_rate` (the float32
 matrix-product rate they are measured against) and `beside` (a figure timed in turns with that
 product); and what bench_networks.py and bench_adam_peer.py share for Adam's update: `adam_updates`
-(its kernels on NetVLAD k=512's variables), `in_place_pass` (its bound) and `turn_times` (the times of
-runs that alternate). This module imports no TensorFlow: those that need it take it as an argument or
+(its kernels on NetVLAD k=512's variables), `in_place_pass` and `in_place_pass_over` (its bounds, on
+fresh buffers and on the update's own) and `turn_times` (the times of runs that alternate). This module imports no TensorFlow: those that need it take it as an argument or
 import it when called, after the benchmark has set its allocator up.
 """
 from __future__ import annotations
@@ -165,27 +165,57 @@ def beside(fn, reference: MatmulReference, repeats: int) -> tuple[float, float, 
 
 
 def in_place_pass(params: int):
-    """(a function making one in-place pass over four float32 buffers of `params` values, x *= 1 + 1e-7,
-    one NumPy thread per core on its own slice; the bytes it reads and writes)."""
+    """(a function making one in-place pass over four fresh float32 buffers of `params` values, x *= 1 + 1e-7,
+    one NumPy thread per core on its own slice of each; the bytes it reads and writes)."""
+    import numpy as np
+
+    buffers = [np.ones(params, np.float32) for _ in range(4)]
+    return _pass_over(lambda: ((), buffers), np.float32(1 + 1e-7)), 4 * 2 * 4 * params
+
+
+def in_place_pass_over(tf, tensors):
+    """(a function making the same pass over the very buffers of `tensors`, float32 tf.Variables and tensors
+    on the CPU, x *= 1, which leaves their values as they were; the bytes it reads and writes): the bound
+    on the memory an update of those buffers meets. NumPy's own buffers (huge pages where the kernel
+    allows them) were measured 1.1-1.9x faster to update than TensorFlow's on the AMD EPYC with AVX-512,
+    so a pass over fresh ones bounds another memory. Each pass reads the buffers' addresses anew, holding
+    a read of each while it writes, so that a buffer replaced by an update is never written to."""
+    import ctypes
+
+    import numpy as np
+
+    def views():
+        held = [t.read_value() if isinstance(t, tf.Variable) else t for t in tensors]
+        return held, [np.ctypeslib.as_array((ctypes.c_float * int(np.prod(h.shape))).from_address(
+            np.from_dlpack(h).ctypes.data)) for h in held]
+    return _pass_over(views, np.float32(1)), 2 * 4 * sum(int(np.prod(t.shape)) for t in tensors)
+
+
+def _pass_over(views, factor):
+    """One pass: `views()` gives (what to hold meanwhile, the arrays); each of one thread per core
+    multiplies its slice of every array by `factor` in place."""
     import threading
 
     import numpy as np
 
-    buffers = [np.ones(params, np.float32) for _ in range(4)]
     workers = os.cpu_count() or 1
 
     def one_pass():
-        def work(lo, hi):
-            for x in buffers:
-                np.multiply(x[lo:hi], np.float32(1 + 1e-7), out=x[lo:hi])
-        step = -(-params // workers)
-        threads = [threading.Thread(target=work, args=(i * step, min(params, (i + 1) * step))) for i in range(workers)]
+        held, arrays = views()
+
+        def work(i):
+            for x in arrays:
+                step = -(-x.size // workers)
+                part = x[i * step:(i + 1) * step]
+                np.multiply(part, factor, out=part)
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        del held
 
-    return one_pass, 4 * 2 * 4 * params
+    return one_pass
 
 
 def turn_times(runs: dict, rounds: int) -> dict[str, list[float]]:
@@ -209,22 +239,24 @@ def turn_times(runs: dict, rounds: int) -> dict[str, list[float]]:
 ADAM_KERNEL_NAMES = {"one_pass": "OnePassAdam", "tensorflow": "TensorFlow's ApplyAdam", "keras": "Keras's Adam"}
 
 
-def adam_updates(tf, architectures, frames: int, dim: int, kernels=None) -> tuple[list, str, dict]:
+def adam_updates(tf, architectures, frames: int, dim: int, kernels=None) -> tuple[list, str, dict, dict]:
     """NetVLAD k=512's trainable variables (1 stream), the trainer's Adam kernel (measured once per
-    machine), and for each of `kernels` (keys of ADAM_KERNEL_NAMES; default the trainer's alone) a function
+    machine), for each of `kernels` (keys of ADAM_KERNEL_NAMES; default the trainer's alone) a function
     making one update of the variables with fixed gradients, each kernel with moments of its own, and
-    reading one value back."""
+    reading one value back, and the buffers each one's update reads (weights, gradients, both moments:
+    tf.Variables and tensors)."""
     from networks import optimizer as original
 
     model = architectures.build_model("VideoNetwork", num_frames=frames, video_dim=dim, pooling="VLAD", vlad_k=512)
     variables = model.trainable_variables
     grads = [tf.random.normal(v.shape) * 1e-3 for v in variables]
     chosen = original.update_kernel(variables[0].value.handle.device)
-    updates = {}
+    updates, buffers = {}, {}
     for name in kernels or [chosen]:
         optimizer = original.original_adam(1e-3, fused=name != "keras")
         optimizer.kernel = name if name != "keras" else None
         optimizer.build(variables)
         apply = tf.function(lambda optimizer=optimizer: optimizer.apply_gradients(zip(grads, variables)))
         updates[name] = lambda apply=apply: (apply(), variables[0][:1].numpy())
-    return variables, chosen, updates
+        buffers[name] = [v.value for v in (*variables, *optimizer._momentums, *optimizer._velocities)] + grads
+    return variables, chosen, updates, buffers
