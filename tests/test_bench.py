@@ -80,3 +80,21 @@ def test_the_gpu_check_refuses_a_gpu_that_tensorflow_does_not_see(tmp_path):
     assert "NVIDIA H100 80GB HBM3" in done.stdout and "TensorFlow sees no GPU" in done.stdout
     assert "nothing run" in done.stdout and "## devices" not in done.stdout
     assert not report.exists()
+
+
+def test_the_in_place_passes_cover_every_value_and_leave_tensorflows_buffers_as_they_were():
+    import numpy as np
+    import tensorflow as tf
+
+    module = importlib.import_module("bench.common")
+    arrays = [np.arange(7, dtype=np.float32), np.ones(1, np.float32), np.arange(1000, dtype=np.float32)]
+    module._pass_over(lambda: ((), arrays), np.float32(2))()  # slices of every size, fewer values than cores
+    assert all(np.array_equal(a, 2 * b) for a, b in zip(arrays, [np.arange(7), np.ones(1), np.arange(1000)]))
+    variable, tensor = tf.Variable(tf.random.normal((3, 1001))), tf.random.normal((513,))
+    before = [variable.numpy(), tensor.numpy()]
+    run, moved = module.in_place_pass_over(tf, [variable, tensor])
+    run()
+    assert moved == 2 * 4 * (3 * 1001 + 513)
+    assert np.array_equal(variable.numpy(), before[0]) and np.array_equal(tensor.numpy(), before[1])
+    module.in_place_pass_over(tf, [variable, tensor], factor=2.0)[0]()  # the very buffers: TensorFlow sees it
+    assert np.array_equal(variable.numpy(), 2 * before[0]) and np.array_equal(tensor.numpy(), 2 * before[1])
