@@ -9,9 +9,11 @@ model's variables, gradients of the same size, and `torch.optim.Adam(..., fused=
 `foreach` form, PyTorch's default on a CPU); both processes stay alive and take turns, one update each
 per round (`common.turn_times`), so that the machine's load falls on both alike, each timed from this
 process (ours around a compiled call and a read of one value, PyTorch's around a request to its process
-and the answer: well under a millisecond each). In the same turns, the bound of `bench_networks.py`:
-one in-place pass over weight, gradient and both moments (`common.in_place_pass`, 7 x 4 bytes per
-parameter). Not part of `make bench` (no PyTorch).
+and the answer: well under a millisecond each). In the same turns, in-place passes (x *= 1, 7 of their
+8 x 4 bytes per parameter count): over fresh NumPy buffers (`common.in_place_pass`), over the buffers of
+our update (`common.in_place_pass_over`, the bound of `bench_networks.py`) and over PyTorch's own, so
+that each update is also given against the memory of its own process. PyTorch's OpenMP threads are
+told to sleep once done (`OMP_WAIT_POLICY=PASSIVE`, unless set). Not part of `make bench` (no PyTorch).
 """
 from __future__ import annotations
 
@@ -110,7 +112,7 @@ def main(argv=None) -> int:
                 answer()
             return run
 
-        one_pass, moved = common.in_place_pass(params)
+        one_pass, _ = common.in_place_pass(params)
         our_pass, _ = common.in_place_pass_over(tf, buffers[chosen])
         times = common.turn_times({"ours": updates[chosen], "fused": theirs("fused"), "foreach": theirs("foreach"),
                                    "pass": one_pass, "our pass": our_pass, "their pass": theirs("pass")},

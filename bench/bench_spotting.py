@@ -136,15 +136,16 @@ def main(argv=None) -> int:
                         def spot_half():
                             return spotter.probabilities(half, batches, numbers)
 
-                    outputs = []
-                    run = lambda: outputs.append(spot_half())  # noqa: E731
+                    outputs = []  # each run's probabilities, the last one kept
+
+                    def run():
+                        outputs[:] = [spot_half()]
                     if precision == "float32":  # the rate it is measured against, in turns with its runs
                         best, _, row_reference = common.beside(run, turns, args.repeats)
                     else:
                         best, _ = common.best_and_median(run, args.repeats)
                         row_reference = reference
-                    output = outputs[-1]
-                    del outputs[:-1]
+                    output = outputs[0]
                     rate = flops * len(index) / best / 1e9
                     note = ""
                     if precision == "float32" and path == "windows":

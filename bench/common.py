@@ -9,8 +9,9 @@ warm-up), `step_flops` (a model's matrix-product FLOPs), `MatmulReference` and `
 matrix-product rate they are measured against) and `beside` (a figure timed in turns with that
 product); and what bench_networks.py and bench_adam_peer.py share for Adam's update: `adam_updates`
 (its kernels on NetVLAD k=512's variables), `in_place_pass` and `in_place_pass_over` (its bounds, on
-fresh buffers and on the update's own) and `turn_times` (the times of runs that alternate). This module imports no TensorFlow: those that need it take it as an argument or
-import it when called, after the benchmark has set its allocator up.
+fresh buffers and on the update's own) and `turn_times` (the times of runs that alternate). This module
+imports no TensorFlow: those that need it take it as an argument or import it when called, after the
+benchmark has set its allocator up.
 """
 from __future__ import annotations
 
@@ -184,10 +185,12 @@ def in_place_pass_over(tf, tensors, factor: float = 1.0):
 
     import numpy as np
 
+    from networks.optimizer import buffer_address
+
     def views():
         held = [t.read_value() if isinstance(t, tf.Variable) else t for t in tensors]
         return held, [np.ctypeslib.as_array((ctypes.c_float * int(np.prod(h.shape))).from_address(
-            np.from_dlpack(h).ctypes.data)) for h in held]
+            buffer_address(h))) for h in held]
     return _pass_over(views, np.float32(factor)), 2 * 4 * sum(int(np.prod(t.shape)) for t in tensors)
 
 
@@ -232,7 +235,6 @@ def turn_times(runs: dict, rounds: int) -> dict[str, list[float]]:
             run()
             times[name].append(time.perf_counter() - began)
     return times
-
 
 
 # Adam's kernels (`networks.optimizer`) as the benchmarks print them.

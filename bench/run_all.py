@@ -8,9 +8,9 @@ with the bound it was measured against in the same run (the float32 4096^3 matri
 copy, the loop reference, the formula's memory). Then prints the machine's description (processor and
 instructions, cores, memory, TensorFlow build, GPU) and the table, in Markdown, and writes them with the
 date to docs/benchmarks.md (`--page PATH` writes elsewhere, `--page ''` or `--no_page` writes no page).
-A partial run (`--quick`, `--full_epoch`, or `--only` some of the benchmarks) writes no page unless `--page`
-names one: its rows would replace the full run of its processor kind. The page keeps, below this run, the latest run it held for each
-other processor kind (model and instruction sets: AVX2 only, AVX-512, bfloat16, AMX), so that one page
+A partial run (`--quick`, `--full_epoch`, or `--only` some of the benchmarks) writes no page unless
+`--page` names one: its rows would replace the full run of its processor kind. The page keeps, below
+this run, the latest run it held for each other processor kind (model and instruction sets: AVX2 only, AVX-512, bfloat16, AMX), so that one page
 shows every kind the project was measured on. Each benchmark's own output goes to
 bench/out/run_all/<name>.log.
 
@@ -87,12 +87,12 @@ The epoch rows train on a small synthetic set (two steps per epoch; `--full_epoc
 Seconds move from one run to the next with the processor's matrix-product rate: compare ratios, not
 seconds, across runs. Where the machine is shared, its speed moves within a run too: the float32
 training and spotting rows are measured against the matrix product run in turns with their own runs
-(one product after each, the best of those), and the Adam row against the in-place pass in turns with
-the updates (medians).
+(one product after each, the best of those), and the Adam row against an in-place pass over the
+update's own buffers in turns with the updates (the median of each round's ratio).
 
 `make bench BENCH_ARGS=--quick` takes a few minutes with smaller sizes and, like any partial run
-(`--only`, `--full_epoch`), leaves this page as it is unless `--page PATH` is given. What the figures mean for the design, and older measurements on
-other machines: [performance notes]({performance}).
+(`--only`, `--full_epoch`), leaves this page as it is unless `--page PATH` is given. What the figures
+mean for the design, and older measurements on other machines: [performance notes]({performance}).
 
 The GPU check, `.venv/bin/python bench/gpu_check.py` (not part of `make bench`), is one prepared run
 for a GPU machine, under 8 minutes: the devices, the distribution tests, an epoch of NetVLAD k = 512
@@ -248,7 +248,8 @@ def main(argv=None) -> int:
                                    failed, note=f"It took {took}.", previous=previous))
         print(f"\nwritten: {page}")
     elif args.page is None and not args.no_page:
-        print(f"\n{PAGE.relative_to(TOP)} not written: a partial run (--quick, --full_epoch or --only); --page PATH writes one")
+        print(f"\n{PAGE.relative_to(TOP)} not written: a partial run (--quick, --full_epoch or --only); "
+              "--page PATH writes one")
     if failed:
         print(f"\nfailed: {', '.join(failed)} (see their logs)", file=sys.stderr)
         return 1

@@ -117,15 +117,11 @@ def _measure() -> str:
     values, and measures faster on one of TIMED_VALUES; else "tensorflow"."""
     weight, m, v, gradient = (tf.random.stateless_normal((CHECKED_VALUES,), seed=(i, 2)) for i in range(4))
     m, v, gradient = m * 1e-2, tf.abs(v) * 1e-4, gradient * 1e-3
-    scalars = {"beta1_power": BETA_1 ** 3, "beta2_power": BETA_2 ** 3, "lr": 1e-3, "epsilon": EPSILON}
-
-    def constants(beta1, beta2):
-        return {k: tf.constant(c, tf.float32) for k, c in {**scalars, "beta1": beta1, "beta2": beta2}.items()}
 
     def checked(apply, start, grad):
         """The whole state, as bits, after one update with `apply` of variables of its own made from `start`."""
         state = [tf.Variable(t) for t in start]
-        apply(var=state[0].handle, m=state[1].handle, v=state[2].handle, grad=grad, **constants(BETA_1, BETA_2))
+        apply(var=state[0].handle, m=state[1].handle, v=state[2].handle, grad=grad, **_constants(BETA_1, BETA_2))
         return tf.stack([s.read_value() for s in state]).numpy().view("int32")
 
     # Bit for bit, whole, through each of the kernel's loops.
@@ -173,8 +169,7 @@ def _measure_loop() -> str:
 def _aliased(buffers) -> bool:
     """Whether all of `buffers` (variables or tensors on the CPU) start within 512 bytes of each other modulo
     4 KiB (OnePassAdam's own test, `Aligned4K`, asks whether any two do)."""
-    offsets = [np.from_dlpack(b.read_value() if isinstance(b, tf.Variable) else b).ctypes.data % 4096
-               for b in buffers]
+    offsets = [buffer_address(b) % 4096 for b in buffers]
     return all(min((a - b) % 4096, (b - a) % 4096) < 512 for a in offsets for b in offsets)
 
 
@@ -187,17 +182,28 @@ def _at_rest():
                tf.Variable(tf.zeros((TIMED_VALUES,))),
                tf.Variable(tf.abs(tf.random.stateless_normal((TIMED_VALUES,), seed=(2, 3))) * 1e-4)]
     gradient = tf.random.stateless_normal((TIMED_VALUES,), seed=(3, 3)) * 1e-3
-    inputs = {k: tf.constant(c, tf.float32) for k, c in {
-        "beta1_power": BETA_1 ** 3, "beta2_power": BETA_2 ** 3, "lr": 1e-3, "epsilon": EPSILON, "beta1": 1.0,
-        "beta2": 1.0}.items()}
+    inputs = _constants(1.0, 1.0)
 
     def timed(apply):
         def run():
             apply(var=at_rest[0].handle, m=at_rest[1].handle, v=at_rest[2].handle, grad=gradient, **inputs)
             return tf.stack([s[:8] for s in at_rest])
         return run
-    timed.buffers = (*at_rest, gradient)  # for the tests: where the allocator placed them
+    timed.buffers = (*at_rest, gradient)  # where the allocator placed them (`_measure_loop`, the tests)
     return timed
+
+
+def _constants(beta1: float, beta2: float) -> dict:
+    """The update's scalars for the measurements: the third step's powers, learning rate 1e-3, TF1's
+    epsilon, and the given betas."""
+    return {k: tf.constant(c, tf.float32) for k, c in {
+        "beta1_power": BETA_1 ** 3, "beta2_power": BETA_2 ** 3, "lr": 1e-3, "epsilon": EPSILON, "beta1": beta1,
+        "beta2": beta2}.items()}
+
+
+def buffer_address(tensor) -> int:
+    """The address of the buffer of a CPU tensor or tf.Variable (a read of a variable shares its buffer)."""
+    return np.from_dlpack(tensor.read_value() if isinstance(tensor, tf.Variable) else tensor).ctypes.data
 
 
 def _handle(variable):
