@@ -189,3 +189,53 @@ def test_a_built_library_is_reused_and_built_again_when_its_source_changes(tmp_p
     assert second != first and second.exists() and first.exists()
     assert sorted(p.name for p in (tmp_path / "cache" / "ops").iterdir() if not p.name.endswith(".lock")) == sorted(
         [first.name, second.name])  # no temporary left
+
+
+def test_one_pass_kernel_moves_a_variable_whose_buffer_agrees_with_another_modulo_256_mib(tmp_path):
+    """TensorFlow's BFC allocator places buffers of 2^26 values 256 MiB apart; where two of an update's
+    buffers agree so, `apart` moves a moment (or the weight) once, the values stay TensorFlow's update's,
+    and a moved variable is saved and restored as any other."""
+    import tensorflow as tf
+
+    library = native.library("one_pass_adam")
+    period, tile, n = 1 << 28, 1 << 16, 1 << 26
+    rng = np.random.default_rng(5)
+    starts = [np.abs(rng.standard_normal(tile).astype(np.float32)) * 1e-3 for _ in range(5)]
+    gradient = rng.standard_normal(tile).astype(np.float32) * 1e-3
+
+    def residue(t):
+        return opt.buffer_address(t) % period
+
+    def agree(a, b):
+        return min((residue(a) - residue(b)) % period, (residue(b) - residue(a)) % period) < 2048
+
+    pool = [tf.Variable(np.tile(s, n // tile)) for s in starts]
+    pairs = [(i, j) for i in range(5) for j in range(i + 1, 5) if agree(pool[i], pool[j])]
+    assert pairs, f"no two of five 256 MiB variables 256 MiB apart: {[hex(residue(p)) for p in pool]}"
+    i, j = pairs[0]
+    k = next(x for x in range(5) if x not in (i, j))
+    weight, m, v, grad = pool[k], pool[i], pool[j], tf.constant(np.tile(gradient, n // tile))
+    scalars = dict(beta1_power=tf.constant(0.9 ** 2), beta2_power=tf.constant(0.999 ** 2), lr=tf.constant(0.01),
+                   beta1=tf.constant(0.9), beta2=tf.constant(0.999), epsilon=tf.constant(1e-8))
+    library.one_pass_adam(var=weight.handle, m=m.handle, v=v.handle, grad=grad, apart=False, **scalars)
+    assert agree(m, v)  # apart=False: left where they were
+    before = [opt.buffer_address(t) for t in (weight, m, v)]
+    library.one_pass_adam(var=weight.handle, m=m.handle, v=v.handle, grad=grad, **scalars)
+    buffers = [weight, m, v, grad]
+    moved_ones = [t for t, b in zip(buffers, before) if opt.buffer_address(t) != b]
+    assert moved_ones
+    assert not any(agree(a, b) for x, a in enumerate(buffers) for b in buffers[x + 1:])
+    moved = [opt.buffer_address(t) for t in buffers]
+    library.one_pass_adam(var=weight.handle, m=m.handle, v=v.handle, grad=grad, **scalars)
+    assert [opt.buffer_address(t) for t in buffers] == moved  # moved once, then updated in place
+    # The same three updates by TensorFlow's kernel on one tile (the update is value by value).
+    small = [tf.Variable(starts[x]) for x in (k, i, j)]
+    for _ in range(3):
+        opt._tensorflow_adam(var=small[0].handle, m=small[1].handle, v=small[2].handle, grad=tf.constant(gradient),
+                             **scalars)
+    for big, expected in zip((weight, m, v), small):
+        assert big.numpy().tobytes() == np.tile(expected.numpy(), n // tile).tobytes()
+    path = tf.train.Checkpoint(moved=moved_ones[0]).write(str(tmp_path / "moved"))
+    restored = tf.Variable(tf.zeros(n))
+    tf.train.Checkpoint(moved=restored).read(path).assert_consumed()
+    assert restored.numpy().tobytes() == moved_ones[0].numpy().tobytes()
