@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <unordered_map>
 
 #include "tensorflow/core/framework/allocation_description.pb.h"
 #include "tensorflow/core/framework/op.h"
@@ -120,6 +121,9 @@ bool Aligned4K(const void* const* buffers) {
 // Variables under 1 MiB (one task of the loop) stay where they are.
 constexpr uintptr_t kPeriod = uintptr_t{1} << 28, kNear = 2048;
 constexpr int64_t kApartFrom = int64_t{1} << 18;
+// Each variable is moved at most twice by one kernel: an allocator that kept placing the gradient where
+// the moved weight agrees with it would otherwise cost a copy per update.
+constexpr int kMovesPerVariable = 2;
 
 bool Near(const void* a, const void* b, uintptr_t period, uintptr_t near) {
   const uintptr_t d = (reinterpret_cast<uintptr_t>(a) - reinterpret_cast<uintptr_t>(b)) & (period - 1);
@@ -145,9 +149,11 @@ class Shifted : public TensorBuffer {
   const size_t bytes_;
 };
 
-// Moves the values of `var` (whose buffer is `*tensor`, this update's own) to a buffer that agrees with none
-// of `others` modulo 256 MiB, nor within 512 bytes modulo 4 KiB where one of 13 places allows; the variable
-// keeps it from then on. Where the allocator has no room, the buffer stays where it is.
+// Moves the values of `var` (whose buffer is `*tensor`, this update's own) to a buffer at least 4 KiB from
+// each of `others` modulo 256 MiB (twice the distance that counts: a gradient later given the freed buffer,
+// within 2 KiB of the one it left, still does not agree), and not within 512 bytes of one modulo 4 KiB
+// where one of 13 places allows; the variable keeps it from then on. Where the allocator has no room, the
+// buffer stays where it is.
 void Apart(OpKernelContext* ctx, Var* var, Tensor* tensor, const void* const* others) {
   constexpr size_t kStep = 2560, kSlack = 13 * kStep;
   Allocator* allocator = ctx->device()->GetAllocator(AllocatorAttributes());
@@ -159,14 +165,14 @@ void Apart(OpKernelContext* ctx, Var* var, Tensor* tensor, const void* const* ot
     for (size_t offset = 0; offset < kSlack; offset += kStep) {
       bool clear = true;
       for (int i = 0; i < 3; ++i)
-        clear = clear && !Near(block + offset, others[i], kPeriod, kNear) &&
+        clear = clear && !Near(block + offset, others[i], kPeriod, 2 * kNear) &&
                 (pass == 1 || !Near(block + offset, others[i], 4096, 512));
       if (clear) {
         chosen = offset;
         break;
       }
     }
-  if (chosen == kSlack) {  // cannot happen: three others rule out at most six of the 13 places
+  if (chosen == kSlack) {  // cannot happen: each of three others rules out at most four of the 13 places
     allocator->DeallocateRaw(block);
     return;
   }
@@ -210,8 +216,14 @@ class OnePassAdamOp : public OpKernel {
           if (i != k) others[j++] = i < 3 ? tensors[i]->data() : grad.data();
         const void* here = tensors[k]->data();
         if (Near(here, others[0], kPeriod, kNear) || Near(here, others[1], kPeriod, kNear) ||
-            Near(here, others[2], kPeriod, kNear))
+            Near(here, others[2], kPeriod, kNear)) {
+          {
+            mutex_lock counting(moves_mu_);
+            if (moves_[vars[k].get()] >= kMovesPerVariable) continue;
+            ++moves_[vars[k].get()];
+          }
           Apart(ctx, vars[k].get(), tensors[k], others);
+        }
       }
     }
     float s[6];
@@ -248,6 +260,8 @@ class OnePassAdamOp : public OpKernel {
  private:
   std::string path_;
   bool apart_;
+  mutex moves_mu_;
+  std::unordered_map<const Var*, int> moves_ TF_GUARDED_BY(moves_mu_);  // by variable, as long as the kernel lives
 };
 
 REGISTER_KERNEL_BUILDER(Name("OnePassAdam").Device(DEVICE_CPU), OnePassAdamOp);
