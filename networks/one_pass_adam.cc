@@ -6,7 +6,7 @@
 // This kernel reads the weight, gradient and both moments once and writes three of them, with the same
 // float32 operations in the same order, so its results are bit-identical (tests/test_optimizer.py). Where
 // the four buffers' addresses agree modulo 4 KiB it stages each stretch through a scratch area (`Staged`);
-// where two agree modulo 256 MiB it moves a variable's values to a buffer placed apart, once (`Apart`).
+// where two agree modulo 256 MiB it moves a variable's values to a buffer placed apart (`Apart`).
 // Built on first use by networks/native.py; networks/optimizer.py falls back to ResourceApplyAdam
 // where it cannot be built, on a GPU, and for other dtypes.
 #include <algorithm>
@@ -140,8 +140,11 @@ class Shifted : public TensorBuffer {
   TensorBuffer* root_buffer() override { return this; }
   void FillAllocationDescription(AllocationDescription* proto) const override {
     proto->set_requested_bytes(static_cast<int64_t>(bytes_));
+    proto->set_allocated_bytes(static_cast<int64_t>(bytes_));
     proto->set_allocator_name(allocator_->Name());
+    proto->set_ptr(reinterpret_cast<uintptr_t>(data()));
   }
+  AllocatorMemoryType GetMemoryType() const override { return allocator_->GetMemoryType(); }
 
  private:
   Allocator* const allocator_;
@@ -152,14 +155,17 @@ class Shifted : public TensorBuffer {
 // Moves the values of `var` (whose buffer is `*tensor`, this update's own) to a buffer at least 4 KiB from
 // each of `others` modulo 256 MiB (twice the distance that counts: a gradient later given the freed buffer,
 // within 2 KiB of the one it left, still does not agree), and not within 512 bytes of one modulo 4 KiB
-// where one of 13 places allows; the variable keeps it from then on. Where the allocator has no room, the
-// buffer stays where it is.
-void Apart(OpKernelContext* ctx, Var* var, Tensor* tensor, const void* const* others) {
+// where one of 13 places allows; the variable keeps it until TensorFlow itself gives the variable another
+// buffer (an update while a read holds this one copies it, in Writable). Returns false where the allocator
+// has no room at once (no retry: the move only buys speed): the buffer then stays where it is.
+bool Apart(OpKernelContext* ctx, Var* var, Tensor* tensor, const void* const* others) {
   constexpr size_t kStep = 2560, kSlack = 13 * kStep;
   Allocator* allocator = ctx->device()->GetAllocator(AllocatorAttributes());
   const size_t bytes = tensor->TotalBytes();
-  char* block = static_cast<char*>(allocator->AllocateRaw(64, bytes + kSlack));
-  if (block == nullptr) return;
+  AllocationAttributes once;
+  once.retry_on_failure = false;
+  char* block = static_cast<char*>(allocator->AllocateRaw(64, bytes + kSlack, once));
+  if (block == nullptr) return false;
   size_t chosen = kSlack;
   for (int pass = 0; pass < 2 && chosen == kSlack; ++pass)
     for (size_t offset = 0; offset < kSlack; offset += kStep) {
@@ -174,7 +180,7 @@ void Apart(OpKernelContext* ctx, Var* var, Tensor* tensor, const void* const* ot
     }
   if (chosen == kSlack) {  // cannot happen: each of three others rules out at most four of the 13 places
     allocator->DeallocateRaw(block);
-    return;
+    return false;
   }
   auto* buffer = new Shifted(allocator, block, chosen, bytes);
   Tensor moved(DT_FLOAT, tensor->shape(), buffer);
@@ -182,6 +188,7 @@ void Apart(OpKernelContext* ctx, Var* var, Tensor* tensor, const void* const* ot
   std::copy_n(tensor->flat<float>().data(), tensor->NumElements(), moved.flat<float>().data());
   *var->tensor() = moved;
   *tensor = moved;
+  return true;
 }
 
 class OnePassAdamOp : public OpKernel {
@@ -208,6 +215,13 @@ class OnePassAdamOp : public OpKernel {
     const Tensor& grad = ctx->input(9);
     OP_REQUIRES(ctx, w.shape() == m.shape() && w.shape() == v.shape() && w.shape() == grad.shape(),
                 errors::InvalidArgument("OnePassAdam: var, m, v and grad differ in shape"));
+    float s[6];
+    for (int i = 0; i < 6; ++i) {
+      const Tensor& t = ctx->input(3 + i);
+      OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(t.shape()),
+                  errors::InvalidArgument("OnePassAdam: beta1_power to epsilon must be scalars"));
+      s[i] = t.scalar<float>()();
+    }
     if (apart_ && w.NumElements() >= kApartFrom) {  // the moments first, the weights last: the gradient cannot move
       Tensor* tensors[3] = {&w, &m, &v};
       for (int k : {1, 2, 0}) {
@@ -217,21 +231,11 @@ class OnePassAdamOp : public OpKernel {
         const void* here = tensors[k]->data();
         if (Near(here, others[0], kPeriod, kNear) || Near(here, others[1], kPeriod, kNear) ||
             Near(here, others[2], kPeriod, kNear)) {
-          {
-            mutex_lock counting(moves_mu_);
-            if (moves_[vars[k].get()] >= kMovesPerVariable) continue;
+          mutex_lock counting(moves_mu_);
+          if (moves_[vars[k].get()] < kMovesPerVariable && Apart(ctx, vars[k].get(), tensors[k], others))
             ++moves_[vars[k].get()];
-          }
-          Apart(ctx, vars[k].get(), tensors[k], others);
         }
       }
-    }
-    float s[6];
-    for (int i = 0; i < 6; ++i) {
-      const Tensor& t = ctx->input(3 + i);
-      OP_REQUIRES(ctx, TensorShapeUtils::IsScalar(t.shape()),
-                  errors::InvalidArgument("OnePassAdam: beta1_power to epsilon must be scalars"));
-      s[i] = t.scalar<float>()();
     }
     const float beta1_power = s[0], beta2_power = s[1], lr = s[2], beta1 = s[3], beta2 = s[4], epsilon = s[5];
     // ApplyAdamNonCuda's constants, in float32 and in its order.
@@ -261,7 +265,8 @@ class OnePassAdamOp : public OpKernel {
   std::string path_;
   bool apart_;
   mutex moves_mu_;
-  std::unordered_map<const Var*, int> moves_ TF_GUARDED_BY(moves_mu_);  // by variable, as long as the kernel lives
+  // Moves by variable while the kernel lives (a variable made where a deleted one was inherits its count).
+  std::unordered_map<const Var*, int> moves_ TF_GUARDED_BY(moves_mu_);
 };
 
 REGISTER_KERNEL_BUILDER(Name("OnePassAdam").Device(DEVICE_CPU), OnePassAdamOp);

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,12 +193,27 @@ def test_a_built_library_is_reused_and_built_again_when_its_source_changes(tmp_p
 
 
 def test_one_pass_kernel_moves_a_variable_whose_buffer_agrees_with_another_modulo_256_mib(tmp_path):
-    """TensorFlow's BFC allocator places buffers of 2^26 values 256 MiB apart; where two of an update's
-    buffers agree so, `apart` moves a moment (or the weight) once, the values stay TensorFlow's update's,
-    and a moved variable is saved and restored as any other."""
+    """TensorFlow's BFC allocator (the scripts' allocator, `runtime.process.tune_allocator`) places buffers of
+    2^26 values 256 MiB apart; where two of an update's buffers agree so, `apart` moves a moment (or the
+    weight), the values stay TensorFlow's update's, and a moved variable is saved and restored as any other.
+    In a process of its own, with that allocator chosen before TensorFlow loads."""
+    import subprocess
+    import sys
+
+    top = Path(__file__).resolve().parent.parent
+    code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']; import test_optimizer; "
+            "test_optimizer._moves_apart(sys.argv[2])")
+    done = subprocess.run([sys.executable, "-c", code, str(top), str(tmp_path)], cwd=top, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "moved and checked" in done.stdout
+
+
+def _moves_apart(folder: str) -> None:
     import tensorflow as tf
 
     library = native.library("one_pass_adam")
+    assert library is not None, "networks/one_pass_adam.cc did not build here"
     period, tile, n = 1 << 28, 1 << 16, 1 << 26
     rng = np.random.default_rng(5)
     starts = [np.abs(rng.standard_normal(tile).astype(np.float32)) * 1e-3 for _ in range(5)]
@@ -235,7 +251,8 @@ def test_one_pass_kernel_moves_a_variable_whose_buffer_agrees_with_another_modul
                              **scalars)
     for big, expected in zip((weight, m, v), small):
         assert big.numpy().tobytes() == np.tile(expected.numpy(), n // tile).tobytes()
-    path = tf.train.Checkpoint(moved=moved_ones[0]).write(str(tmp_path / "moved"))
+    path = tf.train.Checkpoint(moved=moved_ones[0]).write(str(Path(folder) / "moved"))
     restored = tf.Variable(tf.zeros(n))
     tf.train.Checkpoint(moved=restored).read(path).assert_consumed()
     assert restored.numpy().tobytes() == moved_ones[0].numpy().tobytes()
+    print("moved and checked")
