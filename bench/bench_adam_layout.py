@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
     import common
     from networks import native
-    from networks.optimizer import BETA_1, BETA_2, _constants, buffer_address
+    from networks.optimizer import APART_PERIOD, BETA_1, BETA_2, _constants, agreeing, buffer_address
 
     print(common.machine())
     library = native.library("one_pass_adam")
@@ -63,14 +63,12 @@ def main(argv=None) -> int:
         variables = [tf.Variable(x) for x in start]
         sets[apart] = (variables, tf.constant(gradient))
 
-    def residues(apart):
+    def buffers(apart):
         variables, grad = sets[apart]
-        return [buffer_address(t) % (1 << 28) for t in (*variables, grad)]
+        return [*variables, grad]
 
-    def agreeing(apart):
-        r = residues(apart)
-        return [(a, b) for a in range(4) for b in range(a + 1, 4)
-                if min((r[a] - r[b]) % (1 << 28), (r[b] - r[a]) % (1 << 28)) < 2048]
+    def residues(apart):
+        return [buffer_address(t) % APART_PERIOD for t in buffers(apart)]
 
     def update(apart, moving):
         (w, m, v), grad = sets[apart]
@@ -80,19 +78,19 @@ def main(argv=None) -> int:
     for apart in sets:  # a first update of each set, moving nothing: a variable's first update may copy its buffer
         update(apart, False)()
     names = ("weight", "m", "v", "gradient")
-    before = {apart: agreeing(apart) for apart in sets}
+    before = {apart: agreeing(buffers(apart)) for apart in sets}
 
     runs = {}
     for apart in sets:
         runs[f"update, apart={apart}"] = update(apart, apart)
-        runs[f"pass, apart={apart}"] = common.in_place_pass_over(tf, [*sets[apart][0], sets[apart][1]])[0]
+        runs[f"pass, apart={apart}"] = common.in_place_pass_over(tf, buffers(apart))[0]
     for apart in sets:
         print(f"apart={apart}: modulo 256 MiB before "
               f"{', '.join(f'{n} {hex(r)}' for n, r in zip(names, residues(apart)))}; agreeing (within 2 KiB): "
               f"{', '.join(f'{names[a]}-{names[b]}' for a, b in before[apart]) or 'none'}")
         runs[f"update, apart={apart}"]()  # apart=True moves here, untimed
         print(f"  after its first update: {', '.join(f'{n} {hex(r)}' for n, r in zip(names, residues(apart)))}; "
-              f"agreeing: {', '.join(f'{names[a]}-{names[b]}' for a, b in agreeing(apart)) or 'none'}")
+              f"agreeing: {', '.join(f'{names[a]}-{names[b]}' for a, b in agreeing(buffers(apart))) or 'none'}")
     if not before[False]:
         print("no two buffers of the apart=False set agree modulo 256 MiB here: the comparison shows nothing")
     times = common.turn_times(runs, args.rounds)

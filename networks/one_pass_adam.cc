@@ -115,9 +115,11 @@ bool Aligned4K(const void* const* buffers) {
 }
 
 // Buffers whose addresses agree in their low 28 bits (256 MiB apart, or a multiple: TensorFlow's BFC allocator
-// places buffers of 2^26 or 2^27 values so) made this loop 1.8-2.8x slower on the AMD EPYC with AVX-512 than
-// buffers 4 KiB or 2 MiB further apart (bench/bench_adam_layout.py); staging the stretches through scratch
-// areas, in phases or skewed, did not help. Agreement within 2 KiB counts (64 bytes apart: 1.4x, 512: 1.07x).
+// places buffers of 2^26 or 2^27 values so) made this loop 1.7-2.8x slower on the AMD EPYC with AVX-512 than
+// buffers 4 KiB or 2 MiB further apart (a plain loop over NumPy buffers placed so; bench/bench_adam_layout.py
+// times this kernel with and without the move: 1.16-1.72x); staging the stretches through scratch
+// areas, in phases or skewed, did not help. Agreement within 2 KiB counts (64 bytes apart: 1.4x, 512: 1.07x;
+// networks/optimizer.py's `agreeing` is the same rule).
 // Variables under 1 MiB (one task of the loop) stay where they are.
 constexpr uintptr_t kPeriod = uintptr_t{1} << 28, kNear = 2048;
 constexpr int64_t kApartFrom = int64_t{1} << 18;

@@ -50,6 +50,9 @@ _CHOOSING = threading.Lock()
 # OnePassAdam's loop as measured (`one_pass_loop`), and the kernel's `path` for it: "auto" stages the
 # buffers that alias modulo 4 KiB and no others.
 LOOP_PATHS = {"staged": "auto", "in_place": "in_place"}
+# OnePassAdam moves a variable whose buffer lies within APART_NEAR bytes of another of its update's modulo
+# APART_PERIOD (kPeriod and kNear in networks/one_pass_adam.cc; `agreeing`).
+APART_PERIOD, APART_NEAR = 1 << 28, 2048
 _LOOP: list[str] = []
 _CHOOSING_LOOP = threading.Lock()
 
@@ -156,7 +159,8 @@ def _measure_loop() -> str:
                 state.append(_at_rest())
                 if not _aliased(state[0].buffers):
                     raise _NotAliased
-            return state[0](lambda **inputs: _one_pass_adam(**inputs, path=path))()
+            # apart=False: a move would undo the aliasing that the loops are compared on
+            return state[0](lambda **inputs: _one_pass_adam(**inputs, path=path, apart=False))()
         return run
     try:
         return measured.choose("adam_loop", {"staged": timed("staged"), "in_place": timed("in_place")}, "staged",
@@ -169,8 +173,21 @@ def _measure_loop() -> str:
 def _aliased(buffers) -> bool:
     """Whether all of `buffers` (variables or tensors on the CPU) start within 512 bytes of each other modulo
     4 KiB (OnePassAdam's own test, `Aligned4K`, asks whether any two do)."""
-    offsets = [buffer_address(b) % 4096 for b in buffers]
-    return all(min((a - b) % 4096, (b - a) % 4096) < 512 for a in offsets for b in offsets)
+    addresses = [buffer_address(b) for b in buffers]
+    return all(_within(a, b, 4096, 512) for a in addresses for b in addresses)
+
+
+def agreeing(buffers) -> list[tuple[int, int]]:
+    """The pairs (i, j), i < j, of `buffers` (variables or tensors on the CPU) whose addresses lie within
+    APART_NEAR bytes of each other modulo APART_PERIOD: where OnePassAdam moves a variable (`apart`)."""
+    addresses = [buffer_address(b) for b in buffers]
+    return [(i, j) for i in range(len(addresses)) for j in range(i + 1, len(addresses))
+            if _within(addresses[i], addresses[j], APART_PERIOD, APART_NEAR)]
+
+
+def _within(a: int, b: int, period: int, near: int) -> bool:
+    """Whether addresses a and b lie within `near` bytes of each other modulo `period`."""
+    return min((a - b) % period, (b - a) % period) < near
 
 
 def _at_rest():

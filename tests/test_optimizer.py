@@ -214,33 +214,26 @@ def _moves_apart(folder: str) -> None:
 
     library = native.library("one_pass_adam")
     assert library is not None, "networks/one_pass_adam.cc did not build here"
-    period, tile, n = 1 << 28, 1 << 16, 1 << 26
+    tile, n = 1 << 16, 1 << 26
     rng = np.random.default_rng(5)
     starts = [np.abs(rng.standard_normal(tile).astype(np.float32)) * 1e-3 for _ in range(5)]
     gradient = rng.standard_normal(tile).astype(np.float32) * 1e-3
 
-    def residue(t):
-        return opt.buffer_address(t) % period
-
-    def agree(a, b):
-        return min((residue(a) - residue(b)) % period, (residue(b) - residue(a)) % period) < 2048
-
     pool = [tf.Variable(np.tile(s, n // tile)) for s in starts]
-    pairs = [(i, j) for i in range(5) for j in range(i + 1, 5) if agree(pool[i], pool[j])]
-    assert pairs, f"no two of five 256 MiB variables 256 MiB apart: {[hex(residue(p)) for p in pool]}"
+    pairs = opt.agreeing(pool)
+    assert pairs, f"no two of five 256 MiB variables 256 MiB apart: {[hex(opt.buffer_address(p)) for p in pool]}"
     i, j = pairs[0]
     k = next(x for x in range(5) if x not in (i, j))
     weight, m, v, grad = pool[k], pool[i], pool[j], tf.constant(np.tile(gradient, n // tile))
-    scalars = dict(beta1_power=tf.constant(0.9 ** 2), beta2_power=tf.constant(0.999 ** 2), lr=tf.constant(0.01),
-                   beta1=tf.constant(0.9), beta2=tf.constant(0.999), epsilon=tf.constant(1e-8))
+    scalars = opt._constants(opt.BETA_1, opt.BETA_2)
     library.one_pass_adam(var=weight.handle, m=m.handle, v=v.handle, grad=grad, apart=False, **scalars)
-    assert agree(m, v)  # apart=False: left where they were
+    assert opt.agreeing([m, v])  # apart=False: left where they were
     before = [opt.buffer_address(t) for t in (weight, m, v)]
     library.one_pass_adam(var=weight.handle, m=m.handle, v=v.handle, grad=grad, **scalars)
     buffers = [weight, m, v, grad]
     moved_ones = [t for t, b in zip(buffers, before) if opt.buffer_address(t) != b]
     assert moved_ones
-    assert not any(agree(a, b) for x, a in enumerate(buffers) for b in buffers[x + 1:])
+    assert not opt.agreeing(buffers)
     moved = [opt.buffer_address(t) for t in buffers]
     library.one_pass_adam(var=weight.handle, m=m.handle, v=v.handle, grad=grad, **scalars)
     assert [opt.buffer_address(t) for t in buffers] == moved  # moved once, then updated in place
