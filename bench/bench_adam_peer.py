@@ -91,8 +91,9 @@ def main(argv=None) -> int:
 
     # PyTorch's OpenMP threads spin a while after each parallel region by default, on the cores that the
     # next run in the turns (ours) needs: there they sleep once done.
+    environment = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
     child = subprocess.Popen([args.torch_python, __file__, "--peer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, env=dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE")))
+                             text=True, env=environment)
 
     def answer() -> str:
         line = child.stdout.readline()

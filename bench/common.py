@@ -177,9 +177,10 @@ def in_place_pass(params: int):
 def in_place_pass_over(tf, tensors, factor: float = 1.0):
     """(a function making the same pass over the very buffers of `tensors`, float32 tf.Variables and tensors
     on the CPU, x *= `factor` (1: their values stay as they were); the bytes it reads and writes): the bound
-    on the memory an update of those buffers meets. NumPy's own buffers (huge pages where the kernel
-    allows them) were measured 1.1-1.9x faster to update than TensorFlow's on the AMD EPYC with AVX-512,
-    so a pass over fresh ones bounds another memory. Each pass reads the buffers' addresses anew, holding
+    on the memory an update of those buffers meets. A pass over fresh NumPy buffers (huge pages where the
+    kernel allows them) bounds another memory: before OnePassAdam moved buffers that agree modulo 256 MiB
+    (`networks.optimizer.agreeing`), the same loop ran 1.1-1.9x faster over NumPy's buffers than over
+    TensorFlow's on the AMD EPYC with AVX-512. Each pass reads the buffers' addresses anew, holding
     a read of each while it writes, so that a buffer replaced by an update is never written to."""
     import ctypes
 

@@ -10,9 +10,9 @@ instructions, cores, memory, TensorFlow build, GPU) and the table, in Markdown, 
 date to docs/benchmarks.md (`--page PATH` writes elsewhere, `--page ''` or `--no_page` writes no page).
 A partial run (`--quick`, `--full_epoch`, or `--only` some of the benchmarks) writes no page unless
 `--page` names one: its rows would replace the full run of its processor kind. The page keeps, below
-this run, the latest run it held for each other processor kind (model and instruction sets: AVX2 only, AVX-512, bfloat16, AMX), so that one page
-shows every kind the project was measured on. Each benchmark's own output goes to
-bench/out/run_all/<name>.log.
+this run, the latest run it held for each other processor kind (model and instruction sets: AVX2 only,
+AVX-512, bfloat16, AMX), so that one page shows every kind the project was measured on. Each
+benchmark's own output goes to bench/out/run_all/<name>.log.
 
 `--quick` uses smaller sizes (a few minutes in all on 2 cores); by default the sizes of the issues'
 targets (about 25 minutes on 2 cores); `--full_epoch` runs the epoch benchmark at SoccerNet's size (300

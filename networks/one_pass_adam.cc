@@ -132,17 +132,18 @@ bool Near(const void* a, const void* b, uintptr_t period, uintptr_t near) {
   return d < near || d > period - near;
 }
 
-// A variable's buffer placed `offset` bytes into a block from the device's allocator, which it gives back.
+// A variable's buffer of `bytes` placed `offset` bytes into a block of `block_bytes` from the device's
+// allocator, which it gives back.
 class Shifted : public TensorBuffer {
  public:
-  Shifted(Allocator* allocator, char* block, size_t offset, size_t bytes)
-      : TensorBuffer(block + offset), allocator_(allocator), block_(block), bytes_(bytes) {}
+  Shifted(Allocator* allocator, char* block, size_t block_bytes, size_t offset, size_t bytes)
+      : TensorBuffer(block + offset), allocator_(allocator), block_(block), block_bytes_(block_bytes), bytes_(bytes) {}
   ~Shifted() override { allocator_->DeallocateRaw(block_); }
   size_t size() const override { return bytes_; }
   TensorBuffer* root_buffer() override { return this; }
   void FillAllocationDescription(AllocationDescription* proto) const override {
     proto->set_requested_bytes(static_cast<int64_t>(bytes_));
-    proto->set_allocated_bytes(static_cast<int64_t>(bytes_));
+    proto->set_allocated_bytes(static_cast<int64_t>(block_bytes_));
     proto->set_allocator_name(allocator_->Name());
     proto->set_ptr(reinterpret_cast<uintptr_t>(data()));
   }
@@ -151,6 +152,7 @@ class Shifted : public TensorBuffer {
  private:
   Allocator* const allocator_;
   char* const block_;
+  const size_t block_bytes_;
   const size_t bytes_;
 };
 
@@ -163,10 +165,10 @@ class Shifted : public TensorBuffer {
 bool Apart(OpKernelContext* ctx, Var* var, Tensor* tensor, const void* const* others) {
   constexpr size_t kStep = 2560, kSlack = 13 * kStep;
   Allocator* allocator = ctx->device()->GetAllocator(AllocatorAttributes());
-  const size_t bytes = tensor->TotalBytes();
+  const size_t bytes = tensor->TotalBytes(), block_bytes = bytes + kSlack;
   AllocationAttributes once;
   once.retry_on_failure = false;
-  char* block = static_cast<char*>(allocator->AllocateRaw(64, bytes + kSlack, once));
+  char* block = static_cast<char*>(allocator->AllocateRaw(64, block_bytes, once));
   if (block == nullptr) return false;
   size_t chosen = kSlack;
   for (int pass = 0; pass < 2 && chosen == kSlack; ++pass)
@@ -184,7 +186,7 @@ bool Apart(OpKernelContext* ctx, Var* var, Tensor* tensor, const void* const* ot
     allocator->DeallocateRaw(block);
     return false;
   }
-  auto* buffer = new Shifted(allocator, block, chosen, bytes);
+  auto* buffer = new Shifted(allocator, block, block_bytes, chosen, bytes);
   Tensor moved(DT_FLOAT, tensor->shape(), buffer);
   buffer->Unref();
   std::copy_n(tensor->flat<float>().data(), tensor->NumElements(), moved.flat<float>().data());
